@@ -1,0 +1,99 @@
+//! Completion records and webhook delivery.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::store::TaskRecord;
+
+/// The JSON written to `~/.openclaw-agent/completions/<id>.json` and POSTed to the webhook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompletionRecord {
+    pub task_id: String,
+    /// `success` for a task that completed, `failure` for every other end.
+    pub status: &'static str,
+    pub exit_code: Option<i32>,
+    pub completed_at: String,
+    pub executor: String,
+    pub task_status: &'static str,
+    pub task_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl CompletionRecord {
+    pub fn of(task: &TaskRecord) -> Self {
+        Self {
+            task_id: task.id.to_string(),
+            status: if task.status.is_success() {
+                "success"
+            } else {
+                "failure"
+            },
+            exit_code: task.exit_code,
+            completed_at: task
+                .ended_at
+                .clone()
+                .unwrap_or_else(crate::time::now_rfc3339),
+            executor: task.executor.clone(),
+            task_status: task.status.as_str(),
+            task_type: task.task_type.as_str(),
+            reason: task.reason.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// Writes the completion record of `task` into `dir`, atomically.
+pub fn write_record(dir: &Path, task: &TaskRecord) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}.json", task.id));
+    crate::fsutil::write_atomic(&path, &CompletionRecord::of(task).to_json())
+}
+
+/// How long one webhook request may take.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts before a webhook is given up (recorded as `failed`).
+pub const WEBHOOK_MAX_ATTEMPTS: u32 = 6;
+
+/// Delay before retry number `attempt` (1-based): 1 s, 2 s, 4 s, ... capped at 60 s.
+pub fn webhook_backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook answered HTTP {0}")]
+    Status(u16),
+    #[error("webhook request failed")]
+    Transport(#[from] ureq::Error),
+}
+
+/// POSTs one completion record; a 2xx answer is success.
+pub fn post_webhook(url: &str, task: &TaskRecord) -> Result<(), WebhookError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(WEBHOOK_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("openclaw-agent/", env!("CARGO_PKG_VERSION")))
+        .header("x-openclaw-event", "task.completed")
+        // Lets a receiver drop a duplicate if a delivery is retried after a lost answer.
+        .header("x-openclaw-delivery", task.id.to_string())
+        .send(&CompletionRecord::of(task).to_json()[..])?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(WebhookError::Status(status))
+    }
+}

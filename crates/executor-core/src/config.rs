@@ -1,0 +1,593 @@
+//! The YAML configuration: executors and defaults.
+//!
+//! Parsing goes through a loose "raw" shape with source positions, then is
+//! validated per executor type so every error names the key and its line.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// Name of the executor that exists even without a config file.
+pub const BUILTIN_LOCAL: &str = "local";
+
+pub const DEFAULT_MAX_TURNS: u32 = 100;
+pub const DEFAULT_CLAUDE_PATH: &str = "claude";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub executors: Vec<ExecutorConfig>,
+    pub defaults: Defaults,
+    /// The file this came from; `None` when no config file exists.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub max_turns: u32,
+    pub claude_path: String,
+    pub webhook_url: Option<String>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            max_turns: DEFAULT_MAX_TURNS,
+            claude_path: DEFAULT_CLAUDE_PATH.to_owned(),
+            webhook_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorConfig {
+    pub name: String,
+    pub labels: Vec<String>,
+    /// Path of the `claude` binary on the executing side; falls back to the defaults.
+    pub claude_path: Option<String>,
+    pub settings: ExecutorSettings,
+    /// Whether this executor was synthesised because the config did not define it.
+    pub builtin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecutorSettings {
+    Local,
+    Ssh(SshSettings),
+    Container(ContainerSettings),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshSettings {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSettings {
+    pub image: String,
+    pub runtime: ContainerRuntime,
+    pub volumes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerRuntime {
+    Docker,
+    Podman,
+}
+
+impl ContainerRuntime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Podman => "podman",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorType {
+    Ssh,
+    Container,
+    Local,
+}
+
+impl ExecutorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ssh => "ssh",
+            Self::Container => "container",
+            Self::Local => "local",
+        }
+    }
+}
+
+impl fmt::Display for ExecutorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ExecutorConfig {
+    pub fn builtin_local() -> Self {
+        Self {
+            name: BUILTIN_LOCAL.to_owned(),
+            labels: Vec::new(),
+            claude_path: None,
+            settings: ExecutorSettings::Local,
+            builtin: true,
+        }
+    }
+
+    pub fn executor_type(&self) -> ExecutorType {
+        match self.settings {
+            ExecutorSettings::Local => ExecutorType::Local,
+            ExecutorSettings::Ssh(_) => ExecutorType::Ssh,
+            ExecutorSettings::Container(_) => ExecutorType::Container,
+        }
+    }
+
+    /// A short human description of where this executor runs tasks.
+    pub fn target(&self) -> String {
+        match &self.settings {
+            ExecutorSettings::Local => "this machine".to_owned(),
+            ExecutorSettings::Ssh(ssh) => {
+                let user = ssh.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
+                match ssh.port {
+                    Some(port) => format!("{user}{}:{port}", ssh.host),
+                    None => format!("{user}{}", ssh.host),
+                }
+            }
+            ExecutorSettings::Container(c) => format!("{} {}", c.runtime.as_str(), c.image),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("{path}: line {line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("config file {path} already exists; pass --force to overwrite it")]
+    AlreadyExists { path: PathBuf },
+    #[error("cannot write config file {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// The configuration a user has before writing any file.
+    pub fn builtin() -> Self {
+        Self {
+            executors: vec![ExecutorConfig::builtin_local()],
+            defaults: Defaults::default(),
+            source: None,
+        }
+    }
+
+    /// Loads `path`; when `required` is false a missing file yields the built-in config.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Self::builtin())
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ConfigError::Missing {
+                path: path.to_owned(),
+            }),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |line: u64, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|err| {
+                let line = err.location().map(|l| l.line()).unwrap_or(1).max(1);
+                invalid(line, describe_parse_error(&err, text, line))
+            })?
+        };
+
+        let mut executors = Vec::with_capacity(raw.executors.len() + 1);
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        for raw_executor in raw.executors {
+            let line = raw_executor.name.referenced.line();
+            let name = raw_executor.name.value.clone();
+            if name.trim().is_empty() {
+                return Err(invalid(line, "key `name`: executor name is empty".into()));
+            }
+            if let Some(first) = seen.insert(name.clone(), line) {
+                return Err(invalid(
+                    line,
+                    format!("key `name`: duplicate executor name `{name}` (first defined on line {first})"),
+                ));
+            }
+            executors.push(raw_executor.validate().map_err(|(l, m)| invalid(l, m))?);
+        }
+        if !seen.contains_key(BUILTIN_LOCAL) {
+            executors.push(ExecutorConfig::builtin_local());
+        }
+
+        let raw_defaults = raw.defaults.unwrap_or_default();
+        let defaults = Defaults {
+            max_turns: raw_defaults.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
+            claude_path: raw_defaults
+                .claude_path
+                .unwrap_or_else(|| DEFAULT_CLAUDE_PATH.to_owned()),
+            webhook_url: raw_defaults.webhook_url.filter(|u| !u.trim().is_empty()),
+        };
+        if defaults.max_turns == 0 {
+            return Err(invalid(1, "key `max_turns`: must be at least 1".into()));
+        }
+        if let Some(url) = &defaults.webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                1,
+                format!("key `webhook_url`: `{url}` is not an http:// or https:// URL"),
+            ));
+        }
+
+        Ok(Self {
+            executors,
+            defaults,
+            source: Some(path.to_owned()),
+        })
+    }
+
+    pub fn executor(&self, name: &str) -> Option<&ExecutorConfig> {
+        self.executors.iter().find(|e| e.name == name)
+    }
+
+    pub fn executor_names(&self) -> Vec<&str> {
+        self.executors.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    /// The claude binary to run on `executor`.
+    pub fn claude_path<'a>(&'a self, executor: &'a ExecutorConfig) -> &'a str {
+        executor
+            .claude_path
+            .as_deref()
+            .unwrap_or(&self.defaults.claude_path)
+    }
+}
+
+/// Writes the commented sample config to `path`.
+pub fn write_sample(path: &Path, force: bool) -> Result<(), ConfigError> {
+    if path.exists() && !force {
+        return Err(ConfigError::AlreadyExists {
+            path: path.to_owned(),
+        });
+    }
+    let write_err = |source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(write_err)?;
+    }
+    crate::fsutil::write_atomic(path, SAMPLE_CONFIG.as_bytes()).map_err(write_err)
+}
+
+pub const SAMPLE_CONFIG: &str = r#"# openclaw-agent configuration (YAML).
+#
+# Each executor is a place where tasks run. `type` is one of: ssh, container, local.
+# `labels` describe what an executor is good for. A built-in executor named `local`
+# exists even when this file does not define one.
+executors:
+  # Run tasks on this machine, in the directory given by --workspace.
+  - name: local
+    type: local
+    labels: [quick-tasks, lightweight]
+
+  # A remote machine reached over SSH (uncomment and adapt).
+  # - name: crib
+  #   type: ssh
+  #   host: 192.168.0.152
+  #   port: 22
+  #   user: jimmy
+  #   claude_path: /home/jimmy/.npm-global/bin/claude
+  #   labels: [rust, heavy-compute]
+
+  # A Docker or Podman container (uncomment and adapt).
+  # - name: builder
+  #   type: container
+  #   image: claude-code:latest
+  #   runtime: docker      # or podman
+  #   volumes: ["/home/jimmy/repos:/work"]
+  #   labels: [isolated, reproducible]
+
+defaults:
+  # Turn limit passed to `claude --max-turns` unless `start --max-turns` says otherwise.
+  max_turns: 100
+  # The claude binary, when an executor does not set `claude_path`.
+  claude_path: claude
+  # Every finished task is POSTed here as JSON (optional).
+  # webhook_url: https://example.com/webhook
+"#;
+
+/// Turns a parser error into one line: the message plus the key it concerns.
+fn describe_parse_error(err: &serde_saphyr::Error, text: &str, line: u64) -> String {
+    let full = err.to_string();
+    let first = full.lines().next().unwrap_or("invalid YAML");
+    // The parser prefixes "error: line L column C: "; the caller prints the line itself.
+    let message = first
+        .trim_start_matches("error: ")
+        .split_once(": ")
+        .filter(|(position, _)| position.starts_with("line "))
+        .map_or(first, |(_, rest)| rest);
+    let key = text
+        .lines()
+        .nth(line.saturating_sub(1) as usize)
+        .and_then(|source_line| {
+            let trimmed = source_line.trim_start().trim_start_matches("- ");
+            let (key, _) = trimmed.split_once(':')?;
+            let key = key.trim();
+            (!key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                .then(|| key.to_owned())
+        });
+    match key {
+        Some(key) if !message.contains(&format!("`{key}`")) => format!("key `{key}`: {message}"),
+        _ => message.to_owned(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    executors: Vec<RawExecutor>,
+    #[serde(default)]
+    defaults: Option<RawDefaults>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    max_turns: Option<u32>,
+    claude_path: Option<String>,
+    webhook_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExecutor {
+    name: Spanned<String>,
+    #[serde(rename = "type")]
+    kind: Spanned<ExecutorType>,
+    #[serde(default)]
+    labels: Vec<String>,
+    claude_path: Option<String>,
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    user: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    runtime: Option<Spanned<ContainerRuntime>>,
+    volumes: Option<Spanned<Vec<String>>>,
+}
+
+impl RawExecutor {
+    fn validate(self) -> Result<ExecutorConfig, (u64, String)> {
+        let kind = self.kind.value;
+        let executor_line = self.name.referenced.line();
+        let not_for = |key: &str, line: u64| {
+            Err((
+                line,
+                format!("key `{key}` is not valid for an executor of type {kind}"),
+            ))
+        };
+        let required = |key: &str| {
+            Err((
+                executor_line,
+                format!(
+                    "executor `{}` of type {kind} needs key `{key}`",
+                    self.name.value
+                ),
+            ))
+        };
+        let ssh_keys = [
+            ("host", self.host.as_ref().map(|s| s.referenced.line())),
+            ("port", self.port.as_ref().map(|s| s.referenced.line())),
+            ("user", self.user.as_ref().map(|s| s.referenced.line())),
+        ];
+        let container_keys = [
+            ("image", self.image.as_ref().map(|s| s.referenced.line())),
+            ("runtime", self.runtime.as_ref().map(|s| s.referenced.line())),
+            ("volumes", self.volumes.as_ref().map(|s| s.referenced.line())),
+        ];
+        let foreign: Vec<(&str, Option<u64>)> = match kind {
+            ExecutorType::Local => ssh_keys.iter().chain(&container_keys).copied().collect(),
+            ExecutorType::Ssh => container_keys.to_vec(),
+            ExecutorType::Container => ssh_keys.to_vec(),
+        };
+        if let Some((key, Some(line))) = foreign.iter().find(|(_, line)| line.is_some()) {
+            return not_for(key, *line);
+        }
+
+        let settings = match kind {
+            ExecutorType::Local => ExecutorSettings::Local,
+            ExecutorType::Ssh => {
+                let Some(host) = self.host else {
+                    return required("host");
+                };
+                if host.value.trim().is_empty() {
+                    return Err((host.referenced.line(), "key `host`: empty host".into()));
+                }
+                ExecutorSettings::Ssh(SshSettings {
+                    host: host.value,
+                    port: self.port.map(|p| p.value),
+                    user: self.user.map(|u| u.value),
+                })
+            }
+            ExecutorType::Container => {
+                let Some(image) = self.image else {
+                    return required("image");
+                };
+                ExecutorSettings::Container(ContainerSettings {
+                    image: image.value,
+                    runtime: self
+                        .runtime
+                        .map_or(ContainerRuntime::Docker, |r| r.value),
+                    volumes: self.volumes.map(|v| v.value).unwrap_or_default(),
+                })
+            }
+        };
+        Ok(ExecutorConfig {
+            name: self.name.value,
+            labels: self.labels,
+            claude_path: self.claude_path,
+            settings,
+            builtin: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("c.yaml"))
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    const SEED: &str = r#"executors:
+  - name: crib
+    type: ssh            # ssh | container | local
+    host: 192.168.0.152
+    port: 22
+    user: jimmy
+    claude_path: /home/jimmy/.npm-global/bin/claude
+    labels: [rust, heavy-compute]
+  - name: builder
+    type: container
+    image: claude-code:latest
+    runtime: docker      # or podman
+    volumes: ["/home/jimmy/repos:/work"]
+    labels: [isolated, reproducible]
+  - name: local
+    type: local
+    labels: [quick-tasks, lightweight]
+defaults:
+  max_turns: 100
+  claude_path: claude
+  webhook_url: https://example.com/webhook   # optional
+"#;
+
+    #[test]
+    fn seed_schema_parses() {
+        let config = parse(SEED).unwrap();
+        assert_eq!(config.executor_names(), ["crib", "builder", "local"]);
+        let crib = config.executor("crib").unwrap();
+        assert_eq!(
+            crib.settings,
+            ExecutorSettings::Ssh(SshSettings {
+                host: "192.168.0.152".into(),
+                port: Some(22),
+                user: Some("jimmy".into()),
+            })
+        );
+        assert_eq!(config.claude_path(crib), "/home/jimmy/.npm-global/bin/claude");
+        let builder = config.executor("builder").unwrap();
+        assert_eq!(config.claude_path(builder), "claude");
+        assert_eq!(builder.labels, ["isolated", "reproducible"]);
+        assert_eq!(
+            config.defaults.webhook_url.as_deref(),
+            Some("https://example.com/webhook")
+        );
+    }
+
+    #[test]
+    fn sample_parses_and_has_local() {
+        let config = parse(SAMPLE_CONFIG).unwrap();
+        assert_eq!(config.executor_names(), ["local"]);
+        assert!(!config.executor("local").unwrap().builtin);
+    }
+
+    #[test]
+    fn builtin_local_is_added() {
+        let config = parse("executors:\n  - name: box\n    type: ssh\n    host: h\n").unwrap();
+        assert_eq!(config.executor_names(), ["box", "local"]);
+        assert!(config.executor("local").unwrap().builtin);
+        assert_eq!(parse("").unwrap().executor_names(), ["local"]);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = error_of("executors:\n  - name: a\n    type: local\n    labelz: [x]\n");
+        assert!(err.starts_with("c.yaml: line 4: "), "{err}");
+        assert!(err.contains("labelz"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let err = error_of("executors:\n  - name: a\n    type: ssh\n    host: h\n    port: lots\n");
+        assert!(err.starts_with("c.yaml: line 5: key `port`"), "{err}");
+        let err = error_of("defaults:\n  max_turns: many\n");
+        assert!(err.starts_with("c.yaml: line 2: key `max_turns`"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let err = error_of(
+            "executors:\n  - name: a\n    type: local\n  - name: a\n    type: ssh\n    host: h\n",
+        );
+        assert!(err.starts_with("c.yaml: line 4: key `name`: duplicate"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn keys_of_other_types_are_rejected() {
+        let err = error_of("executors:\n  - name: a\n    type: local\n    image: x\n");
+        assert_eq!(
+            err,
+            "c.yaml: line 4: key `image` is not valid for an executor of type local"
+        );
+        let err = error_of("executors:\n  - name: a\n    type: ssh\n");
+        assert!(err.contains("needs key `host`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_yaml_reports_line() {
+        let err = error_of("executors:\n  - name: a\n    type: [local\n");
+        assert!(err.starts_with("c.yaml: line "), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn unknown_type_is_rejected() {
+        let err = error_of("executors:\n  - name: a\n    type: kubernetes\n");
+        assert!(err.starts_with("c.yaml: line 3: key `type`"), "{err}");
+    }
+}

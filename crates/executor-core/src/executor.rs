@@ -1,0 +1,97 @@
+//! The interface every backend implements. It stays small: a backend only differs
+//! in how it puts files into a task dir, starts the runner detached, reads the
+//! runner's records back (batched), signals the payload, and removes the dir.
+
+use std::time::Duration;
+
+use crate::config::ExecutorConfig;
+use crate::runner::{RunnerObservation, TaskFile};
+use crate::store::TaskRecord;
+use crate::task::TaskId;
+
+/// What a backend reports once the runner is running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launched {
+    pub runner_pid: u32,
+    /// Identity of the runner process beyond its pid, to detect pid reuse later.
+    pub runner_start: Option<String>,
+}
+
+/// A slice of a task's log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogChunk {
+    pub bytes: Vec<u8>,
+    /// Offset just past `bytes`; pass it to the next read.
+    pub next_offset: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("executor `{executor}`: {message}")]
+    Failed { executor: String, message: String },
+    #[error("executor `{executor}`: {action}")]
+    Io {
+        executor: String,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("executor `{executor}`: {kind} executors are not implemented yet")]
+    Unsupported { executor: String, kind: String },
+}
+
+impl ExecutorError {
+    pub fn io(executor: &str, action: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            executor: executor.to_owned(),
+            action: action.into(),
+            source,
+        }
+    }
+
+    pub fn failed(executor: &str, message: impl Into<String>) -> Self {
+        Self::Failed {
+            executor: executor.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+pub trait Executor: Send + Sync {
+    fn config(&self) -> &ExecutorConfig;
+
+    fn name(&self) -> &str {
+        &self.config().name
+    }
+
+    /// Checks that a task could start in `workspace` before anything is recorded.
+    fn check_workspace(&self, workspace: &str) -> Result<(), ExecutorError>;
+
+    /// The task directory of `id` on the executing side.
+    fn task_dir(&self, id: &TaskId) -> String;
+
+    /// Creates the task dir with `files` and starts the runner detached from this process.
+    fn launch(&self, id: &TaskId, files: &[TaskFile]) -> Result<Launched, ExecutorError>;
+
+    /// Reads the runner records of `tasks`, in order, in as few round trips as the
+    /// backend allows (one per host).
+    fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError>;
+
+    /// Ends the payload's whole process tree: SIGTERM, `grace`, then SIGKILL.
+    fn kill(&self, task: &TaskRecord, grace: Duration) -> Result<(), ExecutorError>;
+
+    /// The last `lines` lines of the task's log.
+    fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<Vec<u8>, ExecutorError>;
+
+    /// Log bytes from `offset` on (for following).
+    fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;
+
+    /// Reads a file of the task dir, e.g. the prompt or command (`None` if absent).
+    fn read_task_file(&self, task: &TaskRecord, name: &str) -> Result<Option<Vec<u8>>, ExecutorError>;
+
+    /// Writes a file into the task dir, replacing it atomically.
+    fn write_task_file(&self, task: &TaskRecord, name: &str, bytes: &[u8]) -> Result<(), ExecutorError>;
+
+    /// Removes the task dir on the executing side.
+    fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;
+}

@@ -1,0 +1,22 @@
+//! Core of openclaw-agent: the task model, configuration, the local store, the
+//! task runner shared by all executors, completion records and webhooks, and the
+//! [`Executor`] trait that backends implement.
+
+pub mod completion;
+pub mod config;
+pub mod executor;
+pub mod fsutil;
+pub mod manager;
+pub mod paths;
+pub mod runner;
+pub mod store;
+pub mod task;
+pub mod time;
+
+pub use config::{Config, ExecutorConfig, ExecutorSettings, ExecutorType};
+pub use executor::{Executor, ExecutorError, Launched, LogChunk};
+pub use manager::{ExecutorFactory, ReconcileReport, TaskError, TaskManager, error_chain};
+pub use paths::Paths;
+pub use runner::{RunnerObservation, TaskFile};
+pub use store::{ListFilter, Store, StoreError, TaskRecord};
+pub use task::{Payload, TaskId, TaskIdPrefix, TaskMeta, TaskSpec, TaskStatus, TaskType};

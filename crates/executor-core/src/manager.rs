@@ -1,0 +1,466 @@
+//! Task operations that every command shares: dispatch, reconcile, kill, cleanup.
+//!
+//! The manager joins the store (the cache) with the executors (the truth). It
+//! holds no backend logic; backends come in through [`Executor`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::completion;
+use crate::config::{Config, ExecutorConfig};
+use crate::executor::{Executor, ExecutorError};
+use crate::fsutil;
+use crate::paths::Paths;
+use crate::runner::{self, RunnerObservation};
+use crate::store::{Store, StoreError, StatusUpdate, TaskRecord, summarize};
+use crate::task::{Payload, TaskId, TaskIdPrefix, TaskIdPrefixError, TaskSpec, TaskStatus};
+use crate::time;
+
+/// A task recorded as pending but without a runner is left alone this long: its
+/// dispatch may still be under way in another process.
+const DISPATCH_WINDOW_SECS: i64 = 30;
+
+/// Builds the executor for one configured entry (the binary wires in the backends).
+pub type ExecutorFactory =
+    Box<dyn Fn(&ExecutorConfig, &Paths) -> Result<Box<dyn Executor>, ExecutorError>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    InvalidId(#[from] TaskIdPrefixError),
+    #[error("unknown executor `{name}`; known executors: {}", .known.join(", "))]
+    UnknownExecutor { name: String, known: Vec<String> },
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    #[error("task {id} already ended ({status})")]
+    AlreadyFinished { id: TaskId, status: TaskStatus },
+    #[error("task {id} is still {status}; kill it first or pass --force")]
+    StillLive { id: TaskId, status: TaskStatus },
+    #[error("timed out after {seconds}s waiting for task {id}")]
+    Timeout { id: TaskId, seconds: f64 },
+    #[error("cannot write task file {path}")]
+    Mirror {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a reconciliation changed.
+#[derive(Debug, Default)]
+pub struct ReconcileReport {
+    /// Tasks this process moved to a terminal state (and wrote completion records for).
+    pub finished: Vec<TaskRecord>,
+    /// Executors that could not be read this time (transient: retried next time).
+    pub unreachable: Vec<ExecutorError>,
+}
+
+pub struct TaskManager {
+    store: Store,
+    config: Config,
+    factory: ExecutorFactory,
+    executors: HashMap<String, Box<dyn Executor>>,
+}
+
+impl TaskManager {
+    pub fn new(store: Store, config: Config, factory: ExecutorFactory) -> Self {
+        Self {
+            store,
+            config,
+            factory,
+            executors: HashMap::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn paths(&self) -> &Paths {
+        self.store.paths()
+    }
+
+    /// The executor named `name`, built on first use.
+    pub fn executor(&mut self, name: &str) -> Result<&dyn Executor, TaskError> {
+        if !self.executors.contains_key(name) {
+            let Some(config) = self.config.executor(name) else {
+                return Err(TaskError::UnknownExecutor {
+                    name: name.to_owned(),
+                    known: self
+                        .config
+                        .executor_names()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                });
+            };
+            let executor = (self.factory)(config, self.store.paths())?;
+            self.executors.insert(name.to_owned(), executor);
+        }
+        Ok(self.executors[name].as_ref())
+    }
+
+    pub fn resolve(&self, id: &str) -> Result<TaskRecord, TaskError> {
+        Ok(self.store.resolve(&TaskIdPrefix::parse(id)?)?)
+    }
+
+    /// Records and starts a task. On a launch error the task is recorded as failed
+    /// (with a completion record) and the error is returned.
+    pub fn dispatch(&mut self, spec: TaskSpec) -> Result<TaskRecord, TaskError> {
+        let executor = self.executor(&spec.executor)?;
+        executor.check_workspace(&spec.workspace)?;
+        let executor_type = executor.config().executor_type().as_str().to_owned();
+        let id = TaskId::new();
+        let target_dir = executor.task_dir(&id);
+        let files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
+
+        let (max_turns, session_id) = match &spec.payload {
+            Payload::ClaudeCode {
+                max_turns,
+                session_id,
+                ..
+            } => (Some(*max_turns), Some(session_id.to_string())),
+            Payload::ShellCommand { .. } => (None, None),
+        };
+        let mut record = TaskRecord {
+            id,
+            executor: spec.executor.clone(),
+            executor_type,
+            task_type: spec.payload.task_type(),
+            status: TaskStatus::Pending,
+            reason: None,
+            pid: None,
+            runner_pid: None,
+            runner_start: None,
+            created_at: time::now_rfc3339(),
+            started_at: None,
+            ended_at: None,
+            exit_code: None,
+            workspace: spec.workspace.clone(),
+            summary: summarize(spec.payload.text()),
+            max_turns,
+            session_id,
+            webhook_state: None,
+            webhook_attempts: 0,
+            webhook_error: None,
+        };
+
+        // The mirror gets every file first; for the local executor it *is* the task dir.
+        let mirror = self.store.task_dir(&id);
+        let mirror_err = |path: PathBuf| move |source| TaskError::Mirror { path, source };
+        fsutil::create_private_dir(&mirror).map_err(mirror_err(mirror.clone()))?;
+        for file in &files {
+            let path = mirror.join(file.name);
+            fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
+        }
+        self.store.insert(&record)?;
+        self.write_meta(&record)?;
+
+        let executor = self.executor(&spec.executor)?;
+        match executor.launch(&id, &files) {
+            Ok(launched) => {
+                let started_at = time::now_rfc3339();
+                self.store.set_launched(
+                    &id,
+                    launched.runner_pid,
+                    launched.runner_start.as_deref(),
+                    &started_at,
+                )?;
+                record.status = TaskStatus::Running;
+                record.runner_pid = Some(launched.runner_pid);
+                record.runner_start = launched.runner_start;
+                record.started_at = Some(started_at);
+                self.write_meta(&record)?;
+                Ok(record)
+            }
+            Err(err) => {
+                let update = StatusUpdate {
+                    status: TaskStatus::Failed,
+                    pid: None,
+                    exit_code: None,
+                    ended_at: Some(time::now_rfc3339()),
+                    reason: Some(format!("launch failed: {}", error_chain(&err))),
+                };
+                self.finish(&id, &update)?;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Reads the truth of live tasks (all, or just `only`) and updates the store.
+    pub fn reconcile(&mut self, only: Option<&TaskId>) -> Result<ReconcileReport, TaskError> {
+        let live = match only {
+            Some(id) => self
+                .store
+                .get(id)?
+                .filter(|t| !t.status.is_terminal())
+                .into_iter()
+                .collect(),
+            None => self.store.live_tasks()?,
+        };
+        let mut report = ReconcileReport::default();
+        let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
+        for task in live {
+            if task.runner_pid.is_none()
+                && time::seconds_since(&task.created_at).unwrap_or(0) < DISPATCH_WINDOW_SECS
+            {
+                continue;
+            }
+            by_executor.entry(task.executor.clone()).or_default().push(task);
+        }
+        for (name, tasks) in by_executor {
+            let observations = match self.executor(&name) {
+                Ok(executor) => executor.observe(&tasks.iter().collect::<Vec<_>>()),
+                // An executor removed from the config can no longer be asked; keep its tasks as they are.
+                Err(TaskError::UnknownExecutor { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            let observations = match observations {
+                Ok(observations) => observations,
+                Err(err) => {
+                    report.unreachable.push(err);
+                    continue;
+                }
+            };
+            for (task, observation) in tasks.iter().zip(observations) {
+                if let Some(done) = self.apply(task, &observation)? {
+                    report.finished.push(done);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn apply(
+        &mut self,
+        task: &TaskRecord,
+        observation: &RunnerObservation,
+    ) -> Result<Option<TaskRecord>, TaskError> {
+        let state = observation.state();
+        let update = StatusUpdate {
+            status: state.status,
+            pid: state.pid,
+            exit_code: state.exit_code,
+            ended_at: state.ended_at,
+            reason: state.reason,
+        };
+        if update.status.is_terminal() {
+            return self.finish(&task.id, &update);
+        }
+        if self.store.update_live(&task.id, &update)? {
+            let mut record = task.clone();
+            record.status = update.status;
+            record.pid = update.pid.or(record.pid);
+            self.write_meta(&record)?;
+        }
+        Ok(None)
+    }
+
+    /// Moves a task to a terminal state once, writing its completion record and meta.
+    fn finish(
+        &mut self,
+        id: &TaskId,
+        update: &StatusUpdate,
+    ) -> Result<Option<TaskRecord>, TaskError> {
+        let webhook = self.config.defaults.webhook_url.is_some();
+        let completions_dir = self.paths().completions_dir.clone();
+        let finished = self.store.finish(id, update, webhook, |record| {
+            completion::write_record(&completions_dir, record).map_err(|source| {
+                StoreError::Write {
+                    path: completions_dir.join(format!("{id}.json")),
+                    source,
+                }
+            })
+        })?;
+        if let Some(record) = &finished {
+            self.write_meta(record)?;
+        }
+        Ok(finished)
+    }
+
+    /// Rewrites `.meta.json` in the local mirror from the index and the payload file.
+    fn write_meta(&self, record: &TaskRecord) -> Result<(), TaskError> {
+        let dir = self.store.task_dir(&record.id);
+        let payload_text = self.payload_text(record);
+        let meta = record.to_meta(payload_text);
+        let path = dir.join(runner::META_FILE);
+        let mut bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+        bytes.push(b'\n');
+        match fsutil::write_atomic(&path, &bytes) {
+            Ok(()) => Ok(()),
+            // The mirror may have been cleaned up by another process meanwhile.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(TaskError::Mirror { path, source }),
+        }
+    }
+
+    /// The full prompt or command, from the mirror.
+    pub fn payload_text(&self, record: &TaskRecord) -> Option<String> {
+        let name = match record.task_type {
+            crate::TaskType::ClaudeCode => runner::PROMPT_FILE,
+            crate::TaskType::ShellCommand => runner::COMMAND_FILE,
+        };
+        let bytes = std::fs::read(self.store.task_dir(&record.id).join(name)).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Reconciles one task and returns its current record.
+    pub fn refresh(&mut self, id: &TaskId) -> Result<(TaskRecord, ReconcileReport), TaskError> {
+        let report = self.reconcile(Some(id))?;
+        let record = self
+            .store
+            .get(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        Ok((record, report))
+    }
+
+    /// Ends a live task's process tree and records it as killed.
+    pub fn kill(
+        &mut self,
+        id: &TaskId,
+        grace: Duration,
+    ) -> Result<(TaskRecord, ReconcileReport), TaskError> {
+        let (record, _) = self.refresh(id)?;
+        if record.status.is_terminal() {
+            return Err(TaskError::AlreadyFinished {
+                id: *id,
+                status: record.status,
+            });
+        }
+        self.executor(&record.executor)?.kill(&record, grace)?;
+        // The runner records the exit as soon as the payload is gone; give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut report = ReconcileReport::default();
+        loop {
+            let (record, step) = self.refresh(id)?;
+            report.finished.extend(step.finished);
+            report.unreachable.extend(step.unreachable);
+            if record.status.is_terminal() || Instant::now() >= deadline {
+                return Ok((record, report));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Removes a task's directories (executing side and mirror) and its index entry.
+    pub fn cleanup(
+        &mut self,
+        id: &TaskId,
+        force: bool,
+        grace: Duration,
+    ) -> Result<ReconcileReport, TaskError> {
+        let (mut record, mut report) = self.refresh(id)?;
+        if !record.status.is_terminal() {
+            if !force {
+                return Err(TaskError::StillLive {
+                    id: *id,
+                    status: record.status,
+                });
+            }
+            let (killed, kill_report) = self.kill(id, grace)?;
+            record = killed;
+            report.finished.extend(kill_report.finished);
+        }
+        self.executor(&record.executor)?.remove(&record)?;
+        let mirror = self.store.task_dir(id);
+        match std::fs::remove_dir_all(&mirror) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(TaskError::Mirror { path: mirror, source }),
+        }
+        self.store.delete(id)?;
+        Ok(report)
+    }
+
+    /// Blocks until the task ends, reconciling as it goes.
+    pub fn wait(
+        &mut self,
+        id: &TaskId,
+        timeout: Option<Duration>,
+    ) -> Result<(TaskRecord, ReconcileReport), TaskError> {
+        let started = Instant::now();
+        let mut report = ReconcileReport::default();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let (record, step) = self.refresh(id)?;
+            report.finished.extend(step.finished);
+            if record.status.is_terminal() {
+                return Ok((record, report));
+            }
+            if let Some(limit) = timeout
+                && started.elapsed() >= limit
+            {
+                return Err(TaskError::Timeout {
+                    id: *id,
+                    seconds: limit.as_secs_f64(),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Delivers due webhooks until none is pending; returns how many were delivered.
+    pub fn deliver_webhooks(&mut self, max_runtime: Duration) -> Result<usize, TaskError> {
+        use crate::store::{WebhookClaim, WebhookOutcome};
+        let Some(url) = self.config.defaults.webhook_url.clone() else {
+            return Ok(0);
+        };
+        let lease_ms = (completion::WEBHOOK_TIMEOUT.as_millis() as i64) * 2;
+        let started = Instant::now();
+        let mut delivered = 0;
+        while started.elapsed() < max_runtime {
+            let now = time::now_ms();
+            match self.store.claim_webhook(now, lease_ms)? {
+                WebhookClaim::Idle => break,
+                WebhookClaim::NotDue { due_ms } => {
+                    let wait = Duration::from_millis((due_ms - now).clamp(1, 60_000) as u64);
+                    std::thread::sleep(wait);
+                }
+                WebhookClaim::Due(task) => {
+                    let outcome = match completion::post_webhook(&url, &task) {
+                        Ok(()) => {
+                            delivered += 1;
+                            WebhookOutcome::Delivered
+                        }
+                        Err(err) if task.webhook_attempts >= completion::WEBHOOK_MAX_ATTEMPTS => {
+                            WebhookOutcome::GaveUp {
+                                error: error_chain(&err),
+                            }
+                        }
+                        Err(err) => WebhookOutcome::Retry {
+                            at_ms: time::now_ms()
+                                + completion::webhook_backoff(task.webhook_attempts).as_millis()
+                                    as i64,
+                            error: error_chain(&err),
+                        },
+                    };
+                    self.store.webhook_result(&task.id, outcome)?;
+                }
+            }
+        }
+        Ok(delivered)
+    }
+}
+
+/// An error and its sources on one line: "a: b: c".
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,243 @@
+//! The task runner: the files of a task directory, the script that supervises the
+//! payload, and how the runner's records turn into a task status.
+//!
+//! Every executor uses the same runner; they differ only in how the files reach
+//! the task directory, how the runner is started, and how records are read back.
+
+use serde::{Deserialize, Serialize};
+
+use crate::task::{Payload, TaskStatus};
+
+/// The runner script, POSIX sh so it runs where openclaw-agent is not installed.
+pub const RUNNER_SCRIPT: &str = include_str!("runner.sh");
+
+pub const META_FILE: &str = ".meta.json";
+pub const LOG_FILE: &str = "task.log";
+pub const PID_FILE: &str = "task.pid";
+pub const EXIT_FILE: &str = "exit.json";
+pub const RUNNER_FILE: &str = "runner.sh";
+pub const PAYLOAD_FILE: &str = "payload.sh";
+pub const COMMAND_FILE: &str = "command.sh";
+pub const PROMPT_FILE: &str = "prompt.txt";
+/// Written by `kill` before it signals, so the exit that follows is recorded as killed.
+pub const KILL_MARKER: &str = "kill.requested";
+
+/// A file to create in a task directory before the runner starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFile {
+    pub name: &'static str,
+    pub contents: Vec<u8>,
+}
+
+/// The files that make up a task directory at `task_dir` (a path on the executing side).
+pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<TaskFile> {
+    let enter_workspace = format!(
+        "cd -- {ws} || {{ echo \"openclaw-agent: cannot enter workspace \"{ws} >&2; exit 126; }}\n",
+        ws = sh_quote(workspace)
+    );
+    let (payload_script, payload_file) = match payload {
+        Payload::ShellCommand { command } => (
+            format!(
+                "{enter_workspace}exec /bin/sh {}\n",
+                sh_quote(&format!("{task_dir}/{COMMAND_FILE}"))
+            ),
+            TaskFile {
+                name: COMMAND_FILE,
+                contents: command.as_bytes().to_vec(),
+            },
+        ),
+        Payload::ClaudeCode {
+            prompt,
+            max_turns,
+            claude_path,
+            session_id,
+        } => (
+            // The prompt arrives on stdin from a 0600 file: never in argv, never through a shell.
+            format!(
+                "{enter_workspace}exec {} --dangerously-skip-permissions --max-turns {max_turns} -p \
+                 --output-format stream-json --verbose --session-id {session_id} < {}\n",
+                sh_quote(claude_path),
+                sh_quote(&format!("{task_dir}/{PROMPT_FILE}"))
+            ),
+            TaskFile {
+                name: PROMPT_FILE,
+                contents: prompt.as_bytes().to_vec(),
+            },
+        ),
+    };
+    vec![
+        payload_file,
+        TaskFile {
+            name: PAYLOAD_FILE,
+            contents: payload_script.into_bytes(),
+        },
+        TaskFile {
+            name: RUNNER_FILE,
+            contents: RUNNER_SCRIPT.as_bytes().to_vec(),
+        },
+    ]
+}
+
+/// Quotes `s` for a POSIX shell: single quotes, with embedded ones spliced in.
+pub fn sh_quote(s: &str) -> String {
+    let mut quoted = String::with_capacity(s.len() + 2);
+    quoted.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            quoted.push_str("'\\''");
+        } else {
+            quoted.push(c);
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// The runner's record of how the payload ended (`exit.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    pub exit_code: i32,
+    pub ended_at: String,
+}
+
+impl ExitRecord {
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// Parses `task.pid`: the payload's pid, which is also its process group.
+pub fn parse_pid_file(bytes: &[u8]) -> Option<u32> {
+    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+/// What an executor saw of one task's runner.
+///
+/// Executors must check `runner_alive` *before* reading the exit record: a runner
+/// that writes its record and exits between the two reads is then seen as running
+/// (and finished on the next look), never as lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerObservation {
+    pub runner_alive: bool,
+    pub payload_pid: Option<u32>,
+    pub exit: Option<ExitRecord>,
+    pub kill_requested: bool,
+}
+
+/// The status an observation implies, with the fields that go with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedState {
+    pub status: TaskStatus,
+    pub pid: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub ended_at: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl RunnerObservation {
+    pub fn state(&self) -> ObservedState {
+        let mut state = ObservedState {
+            status: TaskStatus::Running,
+            pid: self.payload_pid,
+            exit_code: None,
+            ended_at: None,
+            reason: None,
+        };
+        match &self.exit {
+            Some(exit) => {
+                state.exit_code = Some(exit.exit_code);
+                state.ended_at = Some(exit.ended_at.clone());
+                state.status = if self.kill_requested {
+                    state.reason = Some("killed by request".into());
+                    TaskStatus::Killed
+                } else if exit.exit_code == 0 {
+                    TaskStatus::Completed
+                } else {
+                    state.reason = Some(exit_reason(exit.exit_code));
+                    TaskStatus::Failed
+                };
+            }
+            None if self.runner_alive => {
+                if self.payload_pid.is_none() {
+                    state.status = TaskStatus::Pending;
+                }
+            }
+            None if self.kill_requested => {
+                state.status = TaskStatus::Killed;
+                state.reason = Some("killed by request; the runner left no exit record".into());
+            }
+            None => {
+                state.status = TaskStatus::Lost;
+                state.reason = Some("the task runner is gone without an exit record".into());
+            }
+        }
+        state
+    }
+}
+
+fn exit_reason(code: i32) -> String {
+    match code {
+        126 => "exit code 126 (not executable, or the workspace could not be entered)".into(),
+        127 => "exit code 127 (command not found)".into(),
+        129..=192 => format!("exit code {code} (signal {})", code - 128),
+        _ => format!("exit code {code}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_hostile_text() {
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
+    fn prompt_never_lands_in_the_payload_script() {
+        let prompt = "rm -rf / $(whoami) `id` 'quoted'\n";
+        let files = task_files(
+            &Payload::ClaudeCode {
+                prompt: prompt.into(),
+                max_turns: 7,
+                claude_path: "/opt/claude code/claude".into(),
+                session_id: uuid::Uuid::nil(),
+            },
+            "/t/d",
+            "/w",
+        );
+        let script = String::from_utf8(files[1].contents.clone()).unwrap();
+        assert!(!script.contains("whoami"), "{script}");
+        assert!(script.contains("'/opt/claude code/claude'"), "{script}");
+        assert!(script.contains("--max-turns 7 -p"), "{script}");
+        assert_eq!(files[0].name, PROMPT_FILE);
+        assert_eq!(files[0].contents, prompt.as_bytes());
+    }
+
+    #[test]
+    fn observations_map_to_statuses() {
+        let exit = |code| {
+            Some(ExitRecord {
+                exit_code: code,
+                ended_at: "t".into(),
+            })
+        };
+        let observe = |runner_alive, payload_pid, exit, kill_requested| {
+            RunnerObservation {
+                runner_alive,
+                payload_pid,
+                exit,
+                kill_requested,
+            }
+            .state()
+            .status
+        };
+        assert_eq!(observe(true, None, None, false), TaskStatus::Pending);
+        assert_eq!(observe(true, Some(3), None, false), TaskStatus::Running);
+        assert_eq!(observe(false, Some(3), exit(0), false), TaskStatus::Completed);
+        assert_eq!(observe(false, Some(3), exit(2), false), TaskStatus::Failed);
+        assert_eq!(observe(false, Some(3), exit(143), true), TaskStatus::Killed);
+        assert_eq!(observe(false, Some(3), None, false), TaskStatus::Lost);
+    }
+}

@@ -1,0 +1,31 @@
+#!/bin/sh
+# openclaw-agent task runner, protocol 1.  Usage: sh runner.sh TASK_DIR
+#
+# Starts TASK_DIR/payload.sh in a session of its own (stdin closed, all output
+# appended to task.log), writes the payload's pid to task.pid, and records the
+# exit code and end time in exit.json itself, atomically (temp file + rename),
+# so the truth is written down even when no openclaw-agent process is running.
+# Plain POSIX sh: remote hosts and container images do not have openclaw-agent.
+dir=$1
+cd "$dir" || exit 120
+umask 077
+if command -v setsid >/dev/null 2>&1; then
+    setsid /bin/sh ./payload.sh </dev/null >>task.log 2>&1 &
+else
+    /bin/sh ./payload.sh </dev/null >>task.log 2>&1 &
+fi
+child=$!
+echo "$child" >task.pid.tmp && mv -f task.pid.tmp task.pid
+# A signal aimed at the runner goes on to the payload's group; the runner stays
+# to record how the payload ended.
+trap 'interrupted=1; kill -s TERM -- "-$child" 2>/dev/null || kill -s TERM "$child" 2>/dev/null' HUP INT TERM
+while :; do
+    interrupted=
+    wait "$child"
+    code=$?
+    # wait returns early when a trapped signal arrives; keep waiting for the payload then.
+    [ -n "$interrupted" ] && kill -0 "$child" 2>/dev/null || break
+done
+ended=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+printf '{"exit_code":%d,"ended_at":"%s"}\n' "$code" "$ended" >exit.json.tmp &&
+    mv -f exit.json.tmp exit.json

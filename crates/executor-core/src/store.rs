@@ -1,0 +1,664 @@
+//! The local store: task directories under the data dir plus an SQLite index.
+//!
+//! The index is a cache of the truth in each task directory; it makes `list`,
+//! `status` and prefix lookups fast at any number of tasks. Several CLI processes
+//! may use it at once: WAL mode, a busy timeout, and conditional updates keep
+//! them from corrupting or double-counting anything.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::paths::Paths;
+use crate::task::{TaskId, TaskIdPrefix, TaskMeta, TaskStatus, TaskType, META_SCHEMA_VERSION};
+
+/// Characters of a prompt or command kept in the index for listings.
+pub const SUMMARY_CHARS: usize = 120;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tasks (
+    id               TEXT PRIMARY KEY NOT NULL,
+    executor         TEXT NOT NULL,
+    executor_type    TEXT NOT NULL,
+    task_type        TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    reason           TEXT,
+    pid              INTEGER,
+    runner_pid       INTEGER,
+    runner_start     TEXT,
+    created_at       TEXT NOT NULL,
+    started_at       TEXT,
+    ended_at         TEXT,
+    exit_code        INTEGER,
+    workspace        TEXT NOT NULL,
+    summary          TEXT NOT NULL,
+    max_turns        INTEGER,
+    session_id       TEXT,
+    webhook_state    TEXT,
+    webhook_attempts INTEGER NOT NULL DEFAULT 0,
+    webhook_next_at  INTEGER,
+    webhook_error    TEXT
+) WITHOUT ROWID;
+CREATE INDEX tasks_by_status ON tasks(status, id);
+CREATE INDEX tasks_by_executor ON tasks(executor, id);
+CREATE INDEX tasks_webhooks_due ON tasks(webhook_next_at) WHERE webhook_state = 'pending';
+"#];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open task index {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("task index {path} has schema version {found}, newer than this openclaw-agent ({supported}); upgrade openclaw-agent")]
+    TooNew {
+        path: PathBuf,
+        found: usize,
+        supported: usize,
+    },
+    #[error("task index query failed")]
+    Query(#[from] rusqlite::Error),
+    #[error("no task matches id `{0}`")]
+    NotFound(String),
+    #[error("task id `{prefix}` is ambiguous: it matches {}", .candidates.join(", "))]
+    Ambiguous {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One task as the index knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub id: TaskId,
+    pub executor: String,
+    pub executor_type: String,
+    pub task_type: TaskType,
+    pub status: TaskStatus,
+    pub reason: Option<String>,
+    pub pid: Option<u32>,
+    pub runner_pid: Option<u32>,
+    /// Identity of the runner process beyond its pid (boot id and start time), against pid reuse.
+    pub runner_start: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub workspace: String,
+    /// The first characters of the prompt or command.
+    pub summary: String,
+    pub max_turns: Option<u32>,
+    pub session_id: Option<String>,
+    pub webhook_state: Option<String>,
+    pub webhook_attempts: u32,
+    pub webhook_error: Option<String>,
+}
+
+impl TaskRecord {
+    /// The `.meta.json` document, with the full prompt or command.
+    pub fn to_meta(&self, payload_text: Option<String>) -> TaskMeta {
+        let (prompt, command) = match self.task_type {
+            TaskType::ClaudeCode => (payload_text, None),
+            TaskType::ShellCommand => (None, payload_text),
+        };
+        TaskMeta {
+            schema_version: META_SCHEMA_VERSION,
+            task_id: self.id,
+            executor: self.executor.clone(),
+            executor_type: self.executor_type.clone(),
+            task_type: self.task_type,
+            status: self.status,
+            reason: self.reason.clone(),
+            pid: self.pid,
+            runner_pid: self.runner_pid,
+            created_at: self.created_at.clone(),
+            started_at: self.started_at.clone(),
+            ended_at: self.ended_at.clone(),
+            workspace: self.workspace.clone(),
+            prompt,
+            command,
+            max_turns: self.max_turns,
+            session_id: self.session_id.clone(),
+            exit_code: self.exit_code,
+        }
+    }
+}
+
+/// Shortens a prompt or command to one line for the index.
+pub fn summarize(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(SUMMARY_CHARS)
+        .collect();
+    one_line.trim().to_owned()
+}
+
+/// Which tasks a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<TaskStatus>,
+    pub executor: Option<String>,
+}
+
+/// The fields a status change writes.
+#[derive(Debug, Clone)]
+pub struct StatusUpdate {
+    pub status: TaskStatus,
+    pub pid: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub ended_at: Option<String>,
+    pub reason: Option<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+    paths: Paths,
+}
+
+const COLUMNS: &str = "id, executor, executor_type, task_type, status, reason, pid, runner_pid, \
+    runner_start, created_at, started_at, ended_at, exit_code, workspace, summary, max_turns, \
+    session_id, webhook_state, webhook_attempts, webhook_error";
+
+const LIVE: &str = "status IN ('pending', 'running')";
+
+fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    let text_enum = |index: usize, value: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unexpected value `{value}`").into(),
+        )
+    };
+    let id: String = row.get(0)?;
+    let task_type: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    Ok(TaskRecord {
+        id: id.parse().map_err(|_| text_enum(0, id.clone()))?,
+        executor: row.get(1)?,
+        executor_type: row.get(2)?,
+        task_type: TaskType::parse(&task_type).ok_or_else(|| text_enum(3, task_type.clone()))?,
+        status: TaskStatus::parse(&status).ok_or_else(|| text_enum(4, status.clone()))?,
+        reason: row.get(5)?,
+        pid: row.get(6)?,
+        runner_pid: row.get(7)?,
+        runner_start: row.get(8)?,
+        created_at: row.get(9)?,
+        started_at: row.get(10)?,
+        ended_at: row.get(11)?,
+        exit_code: row.get(12)?,
+        workspace: row.get(13)?,
+        summary: row.get(14)?,
+        max_turns: row.get(15)?,
+        session_id: row.get(16)?,
+        webhook_state: row.get(17)?,
+        webhook_attempts: row.get(18)?,
+        webhook_error: row.get(19)?,
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `paths.data_dir`.
+    pub fn open(paths: &Paths) -> Result<Self, StoreError> {
+        let tasks_dir = paths.tasks_dir();
+        std::fs::create_dir_all(&tasks_dir).map_err(|source| StoreError::CreateDir {
+            path: tasks_dir.clone(),
+            source,
+        })?;
+        let path = paths.index_path();
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(open_err)?;
+        // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        migrate(&mut conn, &path)?;
+        Ok(Self {
+            conn,
+            paths: paths.clone(),
+        })
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn task_dir(&self, id: &TaskId) -> PathBuf {
+        self.paths.task_dir(id)
+    }
+
+    pub fn insert(&self, task: &TaskRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "INSERT INTO tasks ({COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+            ),
+            params![
+                task.id.to_string(),
+                task.executor,
+                task.executor_type,
+                task.task_type.as_str(),
+                task.status.as_str(),
+                task.reason,
+                task.pid,
+                task.runner_pid,
+                task.runner_start,
+                task.created_at,
+                task.started_at,
+                task.ended_at,
+                task.exit_code,
+                task.workspace,
+                task.summary,
+                task.max_turns,
+                task.session_id,
+                task.webhook_state,
+                task.webhook_attempts,
+                task.webhook_error,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+            .query_row([id.to_string()], record_from_row)
+            .optional()?)
+    }
+
+    /// Finds the one task whose id starts with `prefix`.
+    pub fn resolve(&self, prefix: &TaskIdPrefix) -> Result<TaskRecord, StoreError> {
+        let prefix = prefix.as_str();
+        // A range scan on the primary key; LIKE would not use the index.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6"
+        ))?;
+        let mut matches = stmt
+            .query_map(params![prefix, upper], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        match matches.len() {
+            0 => Err(StoreError::NotFound(prefix.to_owned())),
+            1 => Ok(matches.remove(0)),
+            _ => {
+                let mut candidates: Vec<String> =
+                    matches.iter().take(5).map(|t| t.id.to_string()).collect();
+                if matches.len() > 5 {
+                    candidates.push("...".into());
+                }
+                Err(StoreError::Ambiguous {
+                    prefix: prefix.to_owned(),
+                    candidates,
+                })
+            }
+        }
+    }
+
+    /// Tasks that are not yet in a terminal state.
+    pub fn live_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE {LIVE} ORDER BY id"
+        ))?;
+        let tasks = stmt
+            .query_map([], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(tasks)
+    }
+
+    /// Calls `visit` for each task matching `filter`, oldest first, without
+    /// holding them all in memory.
+    pub fn for_each(
+        &self,
+        filter: &ListFilter,
+        mut visit: impl FnMut(&TaskRecord) -> std::io::Result<()>,
+    ) -> Result<Result<(), std::io::Error>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(status) = filter.status {
+            args.push(status.as_str().to_owned());
+            sql.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if let Some(executor) = &filter.executor {
+            args.push(executor.clone());
+            sql.push_str(&format!(" AND executor = ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+        while let Some(row) = rows.next()? {
+            if let Err(err) = visit(&record_from_row(row)?) {
+                return Ok(Err(err));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Counts tasks per (executor, status).
+    pub fn counts(&self) -> Result<Vec<(String, TaskStatus, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT executor, status, COUNT(*) FROM tasks GROUP BY executor, status",
+        )?;
+        let rows = stmt
+            .query_map([], |row| {
+                let status: String = row.get(1)?;
+                Ok((row.get(0)?, status, row.get(2)?))
+            })?
+            .collect::<Result<Vec<(String, String, u64)>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(executor, status, n)| Some((executor, TaskStatus::parse(&status)?, n)))
+            .collect())
+    }
+
+    /// Records that the runner started.
+    pub fn set_launched(
+        &self,
+        id: &TaskId,
+        runner_pid: u32,
+        runner_start: Option<&str>,
+        started_at: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "UPDATE tasks SET runner_pid = ?2, runner_start = ?3, started_at = ?4, \
+                 status = 'running' WHERE id = ?1 AND {LIVE}"
+            ),
+            params![id.to_string(), runner_pid, runner_start, started_at],
+        )?;
+        Ok(())
+    }
+
+    /// Updates a live task that is still live; returns whether anything changed.
+    pub fn update_live(&self, id: &TaskId, update: &StatusUpdate) -> Result<bool, StoreError> {
+        debug_assert!(!update.status.is_terminal());
+        let changed = self.conn.execute(
+            &format!(
+                "UPDATE tasks SET status = ?2, pid = COALESCE(?3, pid) \
+                 WHERE id = ?1 AND {LIVE} AND (status != ?2 OR pid IS NOT ?3)"
+            ),
+            params![id.to_string(), update.status.as_str(), update.pid],
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// Moves a live task to a terminal state exactly once across all processes.
+    ///
+    /// `on_finish` runs inside the write transaction, after this process has won the
+    /// transition and before it commits: the completion record it writes is thus
+    /// written by exactly one process (a crash before commit lets another redo it).
+    /// Returns the finished record, or `None` when the task was no longer live.
+    pub fn finish(
+        &mut self,
+        id: &TaskId,
+        update: &StatusUpdate,
+        webhook: bool,
+        on_finish: impl FnOnce(&TaskRecord) -> Result<(), StoreError>,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        debug_assert!(update.status.is_terminal());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = tx
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM tasks WHERE id = ?1 AND {LIVE}"
+            ))?
+            .query_row([id.to_string()], record_from_row)
+            .optional()?;
+        let Some(mut record) = current else {
+            return Ok(None);
+        };
+        record.status = update.status;
+        record.pid = update.pid.or(record.pid);
+        record.exit_code = update.exit_code;
+        record.ended_at = update.ended_at.clone();
+        record.reason = update.reason.clone();
+        record.webhook_state = webhook.then(|| "pending".to_owned());
+        on_finish(&record)?;
+        tx.execute(
+            "UPDATE tasks SET status = ?2, pid = ?3, exit_code = ?4, ended_at = ?5, reason = ?6, \
+             webhook_state = ?7, webhook_next_at = ?8 WHERE id = ?1",
+            params![
+                id.to_string(),
+                record.status.as_str(),
+                record.pid,
+                record.exit_code,
+                record.ended_at,
+                record.reason,
+                record.webhook_state,
+                webhook.then_some(0i64),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Some(record))
+    }
+
+    pub fn delete(&self, id: &TaskId) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM tasks WHERE id = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
+    /// Whether any webhook is waiting to be delivered.
+    pub fn has_pending_webhooks(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM tasks WHERE webhook_state = 'pending' LIMIT 1")?
+            .exists([])?)
+    }
+
+    /// Takes the next due webhook for delivery, leasing it for `lease_ms` so no
+    /// other deliverer sends it meanwhile. Returns it with the time of the next
+    /// pending delivery when none is due yet.
+    pub fn claim_webhook(
+        &mut self,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<WebhookClaim, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let next: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT id, webhook_next_at FROM tasks WHERE webhook_state = 'pending' \
+                 ORDER BY webhook_next_at LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((id, due)) = next else {
+            return Ok(WebhookClaim::Idle);
+        };
+        if due > now_ms {
+            return Ok(WebhookClaim::NotDue { due_ms: due });
+        }
+        tx.execute(
+            "UPDATE tasks SET webhook_next_at = ?2, webhook_attempts = webhook_attempts + 1 \
+             WHERE id = ?1",
+            params![id, now_ms + lease_ms],
+        )?;
+        let record = tx
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+            .query_row([&id], record_from_row)?;
+        tx.commit()?;
+        Ok(WebhookClaim::Due(Box::new(record)))
+    }
+
+    /// Records the outcome of a delivery attempt.
+    pub fn webhook_result(
+        &self,
+        id: &TaskId,
+        outcome: WebhookOutcome,
+    ) -> Result<(), StoreError> {
+        let (state, next_at, error) = match outcome {
+            WebhookOutcome::Delivered => ("delivered", None, None),
+            WebhookOutcome::Retry { at_ms, error } => ("pending", Some(at_ms), Some(error)),
+            WebhookOutcome::GaveUp { error } => ("failed", None, Some(error)),
+        };
+        self.conn.execute(
+            "UPDATE tasks SET webhook_state = ?2, webhook_next_at = ?3, webhook_error = ?4 \
+             WHERE id = ?1",
+            params![id.to_string(), state, next_at, error],
+        )?;
+        Ok(())
+    }
+}
+
+pub enum WebhookClaim {
+    Idle,
+    NotDue { due_ms: i64 },
+    Due(Box<TaskRecord>),
+}
+
+pub enum WebhookOutcome {
+    Delivered,
+    Retry { at_ms: i64, error: String },
+    GaveUp { error: String },
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version == MIGRATIONS.len() {
+        return Ok(());
+    }
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: MIGRATIONS.len(),
+        });
+    }
+    // WAL is a property of the database file; setting it once is enough.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    // Re-read under the lock: another process may have migrated meanwhile.
+    let version: usize = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for migration in MIGRATIONS.iter().skip(version) {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: TaskId) -> TaskRecord {
+        TaskRecord {
+            id,
+            executor: "local".into(),
+            executor_type: "local".into(),
+            task_type: TaskType::ShellCommand,
+            status: TaskStatus::Pending,
+            reason: None,
+            pid: None,
+            runner_pid: None,
+            runner_start: None,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            started_at: None,
+            ended_at: None,
+            exit_code: None,
+            workspace: "/".into(),
+            summary: "true".into(),
+            max_turns: None,
+            session_id: None,
+            webhook_state: None,
+            webhook_attempts: 0,
+            webhook_error: None,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("data"), dir.path().join("completions"));
+        let store = Store::open(&paths).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn prefix_resolution() {
+        let (_dir, store) = store();
+        let a: TaskId = "01900000-0000-7000-8000-000000000001".parse().unwrap();
+        let b: TaskId = "01900000-0000-7000-8000-000000000002".parse().unwrap();
+        store.insert(&record(a)).unwrap();
+        store.insert(&record(b)).unwrap();
+        let prefix = |s: &str| TaskIdPrefix::parse(s).unwrap();
+        assert!(matches!(
+            store.resolve(&prefix("0190")),
+            Err(StoreError::Ambiguous { .. })
+        ));
+        assert_eq!(
+            store
+                .resolve(&prefix("01900000-0000-7000-8000-000000000002"))
+                .unwrap()
+                .id,
+            b
+        );
+        assert!(matches!(
+            store.resolve(&prefix("ffff")),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn finish_happens_once() {
+        let (_dir, mut store) = store();
+        let id = TaskId::new();
+        store.insert(&record(id)).unwrap();
+        let update = StatusUpdate {
+            status: TaskStatus::Completed,
+            pid: Some(5),
+            exit_code: Some(0),
+            ended_at: Some("t".into()),
+            reason: None,
+        };
+        let mut calls = 0;
+        assert!(store
+            .finish(&id, &update, true, |_| {
+                calls += 1;
+                Ok(())
+            })
+            .unwrap()
+            .is_some());
+        assert!(store
+            .finish(&id, &update, true, |_| {
+                calls += 1;
+                Ok(())
+            })
+            .unwrap()
+            .is_none());
+        assert_eq!(calls, 1);
+        assert!(store.has_pending_webhooks().unwrap());
+    }
+
+    #[test]
+    fn reopening_keeps_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("data"), dir.path().join("c"));
+        let id = TaskId::new();
+        Store::open(&paths).unwrap().insert(&record(id)).unwrap();
+        let store = Store::open(&paths).unwrap();
+        assert_eq!(store.get(&id).unwrap().unwrap().summary, "true");
+    }
+}
