@@ -1,1 +1,61 @@
-fn main(){}
+//! `openclaw-agent`: the command-line front of the executors. Commands only; the
+//! task logic lives in `executor-core` and the backends in their own crates.
+
+mod app;
+mod cli;
+mod commands;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::app::App;
+use crate::cli::{Cli, Command};
+use crate::commands::{config, control, dispatch, executors, generate, inspect, list, webhooks};
+use crate::exit::CliError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::code::USAGE));
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if !err.message.is_empty() {
+                eprintln!("error: {}", err.one_line());
+            }
+            ExitCode::from(err.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, CliError> {
+    let config_flag = cli.config.as_deref();
+    match cli.command {
+        Command::Config(args) => return config::config(config_flag, args),
+        Command::Completions(args) => return generate::completions(args),
+        Command::Man => return generate::man(),
+        _ => {}
+    }
+    let app = App::load(config_flag)?;
+    match cli.command {
+        Command::Start(args) => dispatch::start(&app, args),
+        Command::Run(args) => dispatch::run(&app, args),
+        Command::Status(args) => inspect::status(&app, args),
+        Command::Logs(args) => inspect::logs(&app, args),
+        Command::List(args) => list::list(&app, args),
+        Command::Wait(args) => control::wait(&app, args),
+        Command::Kill(args) => control::kill(&app, args),
+        Command::Cleanup(args) => control::cleanup(&app, args),
+        Command::Dashboard(args) => list::dashboard(&app, args),
+        Command::Executors(args) => executors::executors(&app, args),
+        Command::DeliverWebhooks => webhooks::deliver(&app),
+        Command::Config(_) | Command::Completions(_) | Command::Man => unreachable!("handled above"),
+    }
+}

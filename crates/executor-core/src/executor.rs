@@ -64,8 +64,9 @@ pub trait Executor: Send + Sync {
         &self.config().name
     }
 
-    /// Checks that a task could start in `workspace` before anything is recorded.
-    fn check_workspace(&self, workspace: &str) -> Result<(), ExecutorError>;
+    /// Checks that a task could start in `workspace` before anything is recorded,
+    /// and returns it in the form the runner will use (e.g. an absolute path).
+    fn resolve_workspace(&self, workspace: &str) -> Result<String, ExecutorError>;
 
     /// The task directory of `id` on the executing side.
     fn task_dir(&self, id: &TaskId) -> String;
@@ -80,8 +81,8 @@ pub trait Executor: Send + Sync {
     /// Ends the payload's whole process tree: SIGTERM, `grace`, then SIGKILL.
     fn kill(&self, task: &TaskRecord, grace: Duration) -> Result<(), ExecutorError>;
 
-    /// The last `lines` lines of the task's log.
-    fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<Vec<u8>, ExecutorError>;
+    /// The last `lines` lines of the task's log, and the offset where they end.
+    fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError>;
 
     /// Log bytes from `offset` on (for following).
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;

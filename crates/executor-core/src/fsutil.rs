@@ -13,7 +13,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Task files hold prompts and commands: owner-only, like the task dir.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         std::fs::rename(&tmp, path)
     })();
@@ -38,4 +45,100 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(bytes)
+}
+
+/// The last `lines` lines of a file, read backwards from its end so the cost
+/// does not grow with the file's size, and the offset where they end.
+pub fn tail_lines(path: &Path, lines: usize) -> std::io::Result<(Vec<u8>, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    Ok((tail_of_file(&mut file, len, lines)?, len))
+}
+
+fn tail_of_file(file: &mut std::fs::File, len: u64, lines: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    const CHUNK: u64 = 64 * 1024;
+    if lines == 0 || len == 0 {
+        return Ok(Vec::new());
+    }
+    let mut end = len;
+    let mut collected: Vec<u8> = Vec::new();
+    // A final newline ends the last line; it does not start another one.
+    let mut newlines_needed = lines + 1;
+    let mut skip_trailing = true;
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let mut chunk = vec![0; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        let mut cut = None;
+        for (index, byte) in chunk.iter().enumerate().rev() {
+            if *byte != b'\n' {
+                skip_trailing = false;
+                continue;
+            }
+            if skip_trailing && start + index as u64 == len - 1 {
+                continue;
+            }
+            newlines_needed -= 1;
+            if newlines_needed == 1 {
+                cut = Some(index + 1);
+                break;
+            }
+        }
+        match cut {
+            Some(index) => {
+                chunk.drain(..index);
+                chunk.extend_from_slice(&collected);
+                return Ok(chunk);
+            }
+            None => {
+                chunk.extend_from_slice(&collected);
+                collected = chunk;
+                end = start;
+            }
+        }
+    }
+    Ok(collected)
+}
+
+/// Bytes of a file from `offset`, at most `max` of them.
+pub fn read_from(path: &Path, offset: u64, max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut bytes = Vec::new();
+    file.take(max as u64).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail_of(content: &str, lines: usize) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, content).unwrap();
+        String::from_utf8(tail_lines(&path, lines).unwrap().0).unwrap()
+    }
+
+    #[test]
+    fn tail_matches_tail_n() {
+        assert_eq!(tail_of("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(tail_of("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail_of("a\nb\nc\n", 5), "a\nb\nc\n");
+        assert_eq!(tail_of("a\n\n\n", 2), "\n\n");
+        assert_eq!(tail_of("", 3), "");
+        assert_eq!(tail_of("x\n", 0), "");
+    }
+
+    #[test]
+    fn tail_crosses_chunks() {
+        let line = "y".repeat(1000);
+        let content: String = (0..300).map(|i| format!("{i}{line}\n")).collect();
+        let tail = tail_of(&content, 100);
+        assert_eq!(tail.lines().count(), 100);
+        assert!(tail.starts_with("200y"));
+    }
 }

@@ -113,9 +113,9 @@ impl TaskManager {
 
     /// Records and starts a task. On a launch error the task is recorded as failed
     /// (with a completion record) and the error is returned.
-    pub fn dispatch(&mut self, spec: TaskSpec) -> Result<TaskRecord, TaskError> {
+    pub fn dispatch(&mut self, mut spec: TaskSpec) -> Result<TaskRecord, TaskError> {
         let executor = self.executor(&spec.executor)?;
-        executor.check_workspace(&spec.workspace)?;
+        spec.workspace = executor.resolve_workspace(&spec.workspace)?;
         let executor_type = executor.config().executor_type().as_str().to_owned();
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);

@@ -1,1 +1,241 @@
-pub fn _x(){}
+//! The local executor: tasks run as processes of this machine, their task
+//! directory being the store's own mirror directory.
+
+mod process;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
+use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
+
+pub use process::{is_same_live_process, read_process};
+
+/// Largest slice of log returned by one read while following.
+const READ_CHUNK: usize = 1 << 20;
+
+pub struct LocalExecutor {
+    config: ExecutorConfig,
+    paths: Paths,
+}
+
+impl LocalExecutor {
+    pub fn new(config: ExecutorConfig, paths: Paths) -> Self {
+        Self { config, paths }
+    }
+
+    fn dir(&self, id: &TaskId) -> PathBuf {
+        self.paths.task_dir(id)
+    }
+
+    fn io_err(&self, action: impl Into<String>) -> impl FnOnce(std::io::Error) -> ExecutorError {
+        let name = self.config.name.clone();
+        let action = action.into();
+        move |source| ExecutorError::io(&name, action, source)
+    }
+
+    fn observe_one(&self, task: &TaskRecord) -> RunnerObservation {
+        let dir = self.dir(&task.id);
+        // Liveness first, records second: see `RunnerObservation`.
+        let runner_alive = task
+            .runner_pid
+            .is_some_and(|pid| is_same_live_process(pid, task.runner_start.as_deref()));
+        RunnerObservation {
+            runner_alive,
+            payload_pid: std::fs::read(dir.join(runner::PID_FILE))
+                .ok()
+                .and_then(|b| runner::parse_pid_file(&b)),
+            exit: std::fs::read(dir.join(runner::EXIT_FILE))
+                .ok()
+                .and_then(|b| ExitRecord::parse(&b)),
+            kill_requested: dir.join(runner::KILL_MARKER).exists(),
+        }
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    fn resolve_workspace(&self, workspace: &str) -> Result<String, ExecutorError> {
+        let path = std::fs::canonicalize(workspace)
+            .map_err(self.io_err(format!("workspace `{workspace}` is not usable")))?;
+        if !path.is_dir() {
+            return Err(ExecutorError::failed(
+                &self.config.name,
+                format!("workspace `{workspace}` is not a directory"),
+            ));
+        }
+        path.into_os_string().into_string().map_err(|_| {
+            ExecutorError::failed(
+                &self.config.name,
+                format!("workspace `{workspace}` is not valid UTF-8"),
+            )
+        })
+    }
+
+    fn task_dir(&self, id: &TaskId) -> String {
+        self.dir(id).to_string_lossy().into_owned()
+    }
+
+    fn launch(&self, id: &TaskId, _files: &[TaskFile]) -> Result<Launched, ExecutorError> {
+        // The files are already in place: this executor's task dir is the store's mirror.
+        let dir = self.dir(id);
+        use std::os::unix::fs::OpenOptionsExt;
+        let log = std::fs::OpenOptions::new()
+            .mode(0o600)
+            .create(true)
+            .append(true)
+            .open(dir.join(runner::LOG_FILE))
+            .map_err(self.io_err("cannot open the task log"))?;
+        let log_err = log
+            .try_clone()
+            .map_err(self.io_err("cannot open the task log"))?;
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg(dir.join(runner::RUNNER_FILE))
+            .arg(&dir)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(self.io_err("cannot start the task runner"))?;
+        let runner_pid = child.id();
+        // The runner outlives this process on purpose; it is never waited on here.
+        drop(child);
+        Ok(Launched {
+            runner_pid,
+            runner_start: read_process(runner_pid).map(|info| process::identity(&info)),
+        })
+    }
+
+    fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {
+        Ok(tasks.iter().map(|task| self.observe_one(task)).collect())
+    }
+
+    fn kill(&self, task: &TaskRecord, grace: Duration) -> Result<(), ExecutorError> {
+        let dir = self.dir(&task.id);
+        fsutil::write_atomic(&dir.join(runner::KILL_MARKER), b"")
+            .map_err(self.io_err("cannot mark the task as killed"))?;
+        let runner_alive = || {
+            task.runner_pid
+                .is_some_and(|pid| is_same_live_process(pid, task.runner_start.as_deref()))
+        };
+        // The runner writes task.pid right after starting the payload.
+        let started = Instant::now();
+        let pgid = loop {
+            let pgid = std::fs::read(dir.join(runner::PID_FILE))
+                .ok()
+                .and_then(|b| runner::parse_pid_file(&b));
+            if pgid.is_some() || !runner_alive() || started.elapsed() > Duration::from_secs(2) {
+                break pgid;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let root = task.runner_pid.filter(|_| runner_alive());
+        let tree = || process::task_tree(&process::process_table(), root, pgid);
+
+        signal_tree(&tree(), pgid, libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while !tree().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let survivors = tree();
+        if !survivors.is_empty() {
+            signal_tree(&survivors, pgid, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !tree().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {
+        match fsutil::tail_lines(&self.dir(&task.id).join(runner::LOG_FILE), lines) {
+            Ok((bytes, next_offset)) => Ok(LogChunk { bytes, next_offset }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(LogChunk::default()),
+            Err(err) => Err(self.io_err("cannot read the task log")(err)),
+        }
+    }
+
+    fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError> {
+        let path = self.dir(&task.id).join(runner::LOG_FILE);
+        let bytes = match fsutil::read_from(&path, offset, READ_CHUNK) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            other => other.map_err(self.io_err("cannot read the task log"))?,
+        };
+        Ok(LogChunk {
+            next_offset: offset + bytes.len() as u64,
+            bytes,
+        })
+    }
+
+    fn read_task_file(
+        &self,
+        task: &TaskRecord,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, ExecutorError> {
+        read_optional(&self.dir(&task.id).join(name))
+            .map_err(self.io_err(format!("cannot read {name}")))
+    }
+
+    fn write_task_file(
+        &self,
+        task: &TaskRecord,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), ExecutorError> {
+        fsutil::write_atomic(&self.dir(&task.id).join(name), bytes)
+            .map_err(self.io_err(format!("cannot write {name}")))
+    }
+
+    fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
+        match std::fs::remove_dir_all(self.dir(&task.id)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(self.io_err("cannot remove the task directory")(err))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Signals the payload's process group and every other process of the tree
+/// (children that moved to a group of their own are found by parentage).
+fn signal_tree(tree: &[process::ProcessInfo], pgid: Option<u32>, signal: libc::c_int) {
+    // Only a group that still holds a process of this task: the id may have been reused.
+    let live_group = pgid.filter(|pgid| tree.iter().any(|p| p.pgrp == *pgid));
+    if let Some(pgid) = live_group.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(-pgid, signal) };
+    }
+    for info in tree {
+        if let Ok(pid) = libc::pid_t::try_from(info.pid) {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Shared set-up for commands: configuration, the store, the executors, and the
+//! background webhook deliverer.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use executor_core::{
+    Config, ExecutorConfig, ExecutorFactory, ExecutorSettings, Paths, ReconcileReport, Store,
+    TaskError, TaskManager, error_chain,
+};
+use executor_local::LocalExecutor;
+
+use crate::exit::CliError;
+
+pub struct App {
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub paths: Paths,
+}
+
+impl App {
+    pub fn load(explicit_config: Option<&Path>) -> Result<Self, CliError> {
+        let (config_path, required) = executor_core::paths::config_path(explicit_config)?;
+        let config = Config::load(&config_path, required)?;
+        Ok(Self {
+            config,
+            config_path,
+            paths: Paths::from_env()?,
+        })
+    }
+
+    /// The configured executor `name`, or the error that lists the known ones.
+    pub fn executor_config(&self, name: &str) -> Result<&ExecutorConfig, CliError> {
+        self.config.executor(name).ok_or_else(|| {
+            TaskError::UnknownExecutor {
+                name: name.to_owned(),
+                known: self.config.executor_names().into_iter().map(str::to_owned).collect(),
+            }
+            .into()
+        })
+    }
+
+    pub fn manager(&self) -> Result<TaskManager, CliError> {
+        let store = Store::open(&self.paths)?;
+        Ok(TaskManager::new(store, self.config.clone(), executor_factory()))
+    }
+
+    /// Reports what a reconciliation could not reach and starts webhook delivery
+    /// for tasks that just ended.
+    pub fn settle(&self, manager: &TaskManager, report: &ReconcileReport) {
+        for err in &report.unreachable {
+            eprintln!("warning: {}", error_chain(err));
+        }
+        if self.config.defaults.webhook_url.is_none() {
+            return;
+        }
+        let pending = !report.finished.is_empty()
+            || manager.store().has_pending_webhooks().unwrap_or(false);
+        if pending {
+            self.spawn_deliverer();
+        }
+    }
+
+    /// Starts `deliver-webhooks` detached, so this command returns at once while
+    /// delivery (with its retries) goes on.
+    fn spawn_deliverer(&self) {
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let mut command = Command::new(exe);
+        command
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("deliver-webhooks")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+        if let Err(err) = command.spawn() {
+            eprintln!("warning: cannot start webhook delivery: {err}");
+        }
+    }
+}
+
+pub fn executor_factory() -> ExecutorFactory {
+    Box::new(|config: &ExecutorConfig, paths: &Paths| match config.settings {
+        ExecutorSettings::Local => Ok(Box::new(LocalExecutor::new(config.clone(), paths.clone()))),
+        ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths),
+        ExecutorSettings::Container(_) => executor_container::executor(config, paths),
+    })
+}

@@ -1,0 +1,245 @@
+//! The command-line interface. Doc comments here are the `--help` text, the
+//! man page and the shell completions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Dispatch Claude Code agents and shell commands to SSH hosts, containers and
+/// local processes, then watch, follow, kill and clean them up from one place.
+///
+/// Tasks outlive this command: each runs under a small runner that records its
+/// exit code itself. Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 no such
+/// task, 5 executor, 6 store, 7 task state; `wait` exits with the task's code.
+#[derive(Debug, Parser)]
+#[command(name = "openclaw-agent", version, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [default: $XDG_CONFIG_HOME/openclaw/coding-agent.yaml]
+    #[arg(long, global = true, env = "OPENCLAW_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a Claude Code agent task; prints its task id
+    Start(StartArgs),
+    /// Run a shell command as a task; prints its task id
+    Run(RunArgs),
+    /// Show one task
+    Status(StatusArgs),
+    /// Show a task's output
+    Logs(LogsArgs),
+    /// List tasks (🤖 Claude Code, ⚙️ shell command)
+    List(ListArgs),
+    /// Block until a task ends; exits with the task's exit code
+    Wait(WaitArgs),
+    /// End a task's whole process tree (SIGTERM, grace period, SIGKILL)
+    Kill(KillArgs),
+    /// Remove finished tasks: their directories and index entries
+    Cleanup(CleanupArgs),
+    /// Show all tasks: a JSONL snapshot, or a refreshing table
+    Dashboard(DashboardArgs),
+    /// List the configured executors with their task counts
+    Executors(ExecutorsArgs),
+    /// Check the configuration, or write a commented sample with --init
+    Config(ConfigArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
+    /// Deliver pending completion webhooks (started in the background by other commands)
+    #[command(hide = true)]
+    DeliverWebhooks,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Executor to run on (see `executors`)
+    #[arg(long, short = 'e')]
+    pub executor: String,
+    /// The prompt, passed to claude byte-for-byte on stdin (never in argv)
+    #[arg(long, short = 'p', required_unless_present = "prompt_file")]
+    pub prompt: Option<String>,
+    /// Read the prompt from a file ("-" for standard input)
+    #[arg(long, value_name = "PATH", conflicts_with = "prompt")]
+    pub prompt_file: Option<PathBuf>,
+    /// Directory the agent works in [default: the current directory]
+    #[arg(long, short = 'w')]
+    pub workspace: Option<String>,
+    /// Turn limit for the agent [default: defaults.max_turns, 100]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_turns: Option<u32>,
+    /// Print a JSON object instead of the bare task id
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Executor to run on (see `executors`)
+    #[arg(long, short = 'e')]
+    pub executor: String,
+    /// The command, run by /bin/sh exactly as given
+    #[arg(long, short = 'c')]
+    pub cmd: String,
+    /// Directory the command runs in [default: the current directory]
+    #[arg(long, short = 'w')]
+    pub workspace: Option<String>,
+    /// Print a JSON object instead of the bare task id
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskIdArg {
+    /// Task id, or a unique prefix of it (at least 4 characters)
+    #[arg(long = "task-id", short = 't', value_name = "ID")]
+    pub task_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub id: TaskIdArg,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub id: TaskIdArg,
+    /// Show the last N lines
+    #[arg(long, short = 'n', default_value_t = 50, value_name = "N")]
+    pub lines: usize,
+    /// Keep printing new output for up to SECS seconds, or until the task ends
+    /// (no value or 0: until the task ends)
+    #[arg(long, short = 'f', value_name = "SECS", num_args = 0..=1, default_missing_value = "0")]
+    pub follow: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Killed,
+    Lost,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only tasks with this status
+    #[arg(long, short = 's')]
+    pub status: Option<StatusFilter>,
+    /// Only tasks of this executor
+    #[arg(long, short = 'e')]
+    pub executor: Option<String>,
+    /// Print a JSON array
+    #[arg(long, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// Print one JSON object per line
+    #[arg(long)]
+    pub jsonl: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub id: TaskIdArg,
+    /// Give up after S seconds (exit code 124)
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    #[command(flatten)]
+    pub id: TaskIdArg,
+    /// Seconds between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub grace: f64,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished"]))]
+pub struct CleanupArgs {
+    /// Task id, or a unique prefix of it (at least 4 characters)
+    #[arg(long = "task-id", short = 't', value_name = "ID")]
+    pub task_id: Option<String>,
+    /// Remove every task that has ended
+    #[arg(long)]
+    pub finished: bool,
+    /// Kill the task first if it is still running
+    #[arg(long, requires = "task_id")]
+    pub force: bool,
+    /// Seconds between SIGTERM and SIGKILL when --force kills
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub grace: f64,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["stream", "watch"]))]
+pub struct DashboardArgs {
+    /// Print a JSONL snapshot of all tasks and exit
+    #[arg(long)]
+    pub stream: bool,
+    /// Redraw a table of all tasks every SECS seconds (Ctrl-C ends)
+    #[arg(long, value_name = "SECS")]
+    pub watch: Option<f64>,
+    /// With --watch: stop after N refreshes
+    #[arg(long, value_name = "N", requires = "watch")]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorsArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ConfigArgs {
+    /// Write a commented sample config to the config path
+    #[arg(long)]
+    pub init: bool,
+    /// With --init: overwrite an existing file
+    #[arg(long, requires = "init")]
+    pub force: bool,
+    #[command(subcommand)]
+    pub action: Option<ConfigAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the config and summarise it (the default)
+    Check,
+    /// Print the path of the config file in use
+    Path,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

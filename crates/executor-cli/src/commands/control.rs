@@ -1,0 +1,84 @@
+//! `wait`, `kill` and `cleanup`: act on a task's lifecycle.
+
+use std::io::Write;
+use std::time::Duration;
+
+use executor_core::{ListFilter, TaskStatus};
+
+use crate::app::App;
+use crate::cli::{CleanupArgs, KillArgs, WaitArgs};
+use crate::exit::{CliError, code};
+use crate::output::TaskView;
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, CliError> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| CliError::new(code::USAGE, format!("{flag} needs a number of seconds >= 0")))
+}
+
+pub fn wait(app: &App, args: WaitArgs) -> Result<u8, CliError> {
+    let timeout = args.timeout.map(|t| seconds(t, "--timeout")).transpose()?;
+    let mut manager = app.manager()?;
+    let task = manager.resolve(&args.id.task_id)?;
+    let result = manager.wait(&task.id, timeout);
+    let (task, report) = result?;
+    app.settle(&manager, &report);
+    Ok(match (task.status, task.exit_code) {
+        (_, Some(exit_code)) => u8::try_from(exit_code).unwrap_or(code::FAILURE),
+        (TaskStatus::Completed, None) => code::OK,
+        _ => code::NO_EXIT_CODE,
+    })
+}
+
+pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
+    let grace = seconds(args.grace, "--grace")?;
+    let mut manager = app.manager()?;
+    let task = manager.resolve(&args.id.task_id)?;
+    let (task, report) = manager.kill(&task.id, grace)?;
+    app.settle(&manager, &report);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&TaskView::of(&task)).unwrap_or_default())?;
+    } else {
+        writeln!(out, "{} {}", task.id, task.status)?;
+    }
+    Ok(code::OK)
+}
+
+pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
+    let grace = seconds(args.grace, "--grace")?;
+    let mut manager = app.manager()?;
+    let mut out = std::io::stdout().lock();
+    if let Some(id) = &args.task_id {
+        let task = manager.resolve(id)?;
+        let report = manager.cleanup(&task.id, args.force, grace)?;
+        app.settle(&manager, &report);
+        writeln!(out, "removed {}", task.id)?;
+        return Ok(code::OK);
+    }
+
+    let report = manager.reconcile(None)?;
+    app.settle(&manager, &report);
+    let mut finished = Vec::new();
+    manager
+        .store()
+        .for_each(&ListFilter::default(), |task| {
+            if task.status.is_terminal() {
+                finished.push(task.id);
+            }
+            Ok(())
+        })??;
+    let mut failures = 0;
+    for id in &finished {
+        match manager.cleanup(id, false, grace) {
+            Ok(_) => writeln!(out, "removed {id}")?,
+            Err(err) => {
+                failures += 1;
+                eprintln!("error: {}", CliError::from(err).one_line());
+            }
+        }
+    }
+    if finished.is_empty() {
+        writeln!(out, "no finished tasks")?;
+    }
+    Ok(if failures > 0 { code::FAILURE } else { code::OK })
+}

@@ -1,0 +1,108 @@
+//! `start` and `run`: record a task and start it.
+
+use std::io::{Read, Write};
+
+use executor_core::{Payload, TaskSpec};
+use serde_json::json;
+
+use crate::app::App;
+use crate::cli::{RunArgs, StartArgs};
+use crate::exit::{CliError, code};
+
+pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
+    let prompt = match (&args.prompt, &args.prompt_file) {
+        (Some(prompt), _) => prompt.clone(),
+        (None, Some(path)) => read_prompt_file(path)?,
+        (None, None) => return Err(CliError::new(code::USAGE, "give --prompt or --prompt-file")),
+    };
+    if prompt.trim().is_empty() {
+        return Err(CliError::new(code::USAGE, "the prompt is empty"));
+    }
+    let executor = app.executor_config(&args.executor)?;
+    let payload = Payload::ClaudeCode {
+        prompt,
+        max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
+        claude_path: app.config.claude_path(executor).to_owned(),
+        session_id: uuid::Uuid::new_v4(),
+    };
+    dispatch(app, &args.executor, args.workspace, payload, args.json)
+}
+
+pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
+    if args.cmd.is_empty() {
+        return Err(CliError::new(code::USAGE, "the command is empty"));
+    }
+    let payload = Payload::ShellCommand { command: args.cmd };
+    dispatch(app, &args.executor, args.workspace, payload, args.json)
+}
+
+fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
+    let mut bytes = Vec::new();
+    let result = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
+    };
+    result.map_err(|err| {
+        CliError::new(
+            code::USAGE,
+            format!("cannot read prompt file {}: {err}", path.display()),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        CliError::new(
+            code::USAGE,
+            format!("prompt file {} is not valid UTF-8", path.display()),
+        )
+    })
+}
+
+fn dispatch(
+    app: &App,
+    executor: &str,
+    workspace: Option<String>,
+    payload: Payload,
+    json: bool,
+) -> Result<u8, CliError> {
+    let workspace = match workspace {
+        Some(workspace) => workspace,
+        None => std::env::current_dir()
+            .map_err(|err| {
+                CliError::new(code::EXECUTOR, format!("cannot read the current directory: {err}"))
+            })?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let mut manager = app.manager()?;
+    let spec = TaskSpec {
+        executor: executor.to_owned(),
+        workspace,
+        payload,
+    };
+    let result = manager.dispatch(spec);
+    let task = match result {
+        Ok(task) => task,
+        Err(err) => {
+            // A failed launch still ended a task: its completion must be announced.
+            app.settle(&manager, &Default::default());
+            return Err(err.into());
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let object = json!({
+            "task_id": task.id.to_string(),
+            "executor": task.executor,
+            "executor_type": task.executor_type,
+            "task_type": task.task_type.as_str(),
+            "status": task.status.as_str(),
+            "workspace": task.workspace,
+            "session_id": task.session_id,
+            "task_dir": manager.store().task_dir(&task.id),
+        });
+        writeln!(out, "{object}")?;
+    } else {
+        writeln!(out, "{}", task.id)?;
+    }
+    Ok(code::OK)
+}

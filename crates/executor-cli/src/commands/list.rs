@@ -1,0 +1,150 @@
+//! `list` and `dashboard`: many tasks at once.
+
+use std::io::Write;
+use std::time::Duration;
+
+use executor_core::{ListFilter, TaskStatus};
+
+use crate::app::App;
+use crate::cli::{DashboardArgs, ListArgs, StatusFilter};
+use crate::exit::{CliError, code};
+use crate::output::{self, TaskView};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Table,
+    JsonArray,
+    JsonLines,
+}
+
+fn status_of(filter: StatusFilter) -> TaskStatus {
+    match filter {
+        StatusFilter::Pending => TaskStatus::Pending,
+        StatusFilter::Running => TaskStatus::Running,
+        StatusFilter::Completed => TaskStatus::Completed,
+        StatusFilter::Failed => TaskStatus::Failed,
+        StatusFilter::Killed => TaskStatus::Killed,
+        StatusFilter::Lost => TaskStatus::Lost,
+    }
+}
+
+pub fn list(app: &App, args: ListArgs) -> Result<u8, CliError> {
+    if let Some(name) = &args.executor {
+        app.executor_config(name)?;
+    }
+    let filter = ListFilter {
+        status: args.status.map(status_of),
+        executor: args.executor,
+    };
+    let format = if args.json {
+        Format::JsonArray
+    } else if args.jsonl {
+        Format::JsonLines
+    } else {
+        Format::Table
+    };
+    let mut manager = app.manager()?;
+    let report = manager.reconcile(None)?;
+    app.settle(&manager, &report);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write_tasks(&manager, &filter, format, &mut out)?;
+    out.flush()?;
+    Ok(code::OK)
+}
+
+/// Streams the matching tasks to `out`: memory stays flat at any store size.
+fn write_tasks(
+    manager: &executor_core::TaskManager,
+    filter: &ListFilter,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let mut count = 0u64;
+    if format == Format::JsonArray {
+        out.write_all(b"[")?;
+    }
+    let written = manager.store().for_each(filter, |task| {
+        match format {
+            Format::Table => {
+                if count == 0 {
+                    output::table_header(out)?;
+                }
+                output::table_row(out, task)?;
+            }
+            Format::JsonArray => {
+                if count > 0 {
+                    out.write_all(b",")?;
+                }
+                out.write_all(b"\n")?;
+                serde_json::to_writer(&mut *out, &TaskView::of(task))?;
+            }
+            Format::JsonLines => {
+                serde_json::to_writer(&mut *out, &TaskView::of(task))?;
+                out.write_all(b"\n")?;
+            }
+        }
+        count += 1;
+        Ok(())
+    })?;
+    written?;
+    match format {
+        Format::JsonArray => out.write_all(if count > 0 { b"\n]\n" } else { b"]\n" })?,
+        Format::Table if count == 0 => writeln!(out, "no tasks")?,
+        _ => {}
+    }
+    Ok(())
+}
+
+pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
+    let mut manager = app.manager()?;
+    let all = ListFilter::default();
+    if args.stream {
+        let report = manager.reconcile(None)?;
+        app.settle(&manager, &report);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        write_tasks(&manager, &all, Format::JsonLines, &mut out)?;
+        out.flush()?;
+        return Ok(code::OK);
+    }
+    let interval = args.watch.unwrap_or(2.0);
+    if !interval.is_finite() || interval <= 0.0 {
+        return Err(CliError::new(code::USAGE, "--watch needs a positive number of seconds"));
+    }
+    let is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut refreshes = 0u64;
+    loop {
+        let report = manager.reconcile(None)?;
+        app.settle(&manager, &report);
+        let mut frame = Vec::new();
+        if is_terminal {
+            // Clear the screen and home the cursor.
+            frame.extend_from_slice(b"\x1b[2J\x1b[H");
+        }
+        let counts = status_counts(&manager)?;
+        writeln!(
+            frame,
+            "openclaw-agent dashboard  {}  [{}]",
+            executor_core::time::now_rfc3339(),
+            if counts.is_empty() { "no tasks".to_owned() } else { counts }
+        )?;
+        write_tasks(&manager, &all, Format::Table, &mut frame)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&frame)?;
+        out.flush()?;
+        refreshes += 1;
+        if args.count.is_some_and(|n| refreshes >= n) {
+            return Ok(code::OK);
+        }
+        std::thread::sleep(Duration::from_secs_f64(interval));
+    }
+}
+
+fn status_counts(manager: &executor_core::TaskManager) -> Result<String, CliError> {
+    let mut totals: Vec<(TaskStatus, u64)> = TaskStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    for (_, status, n) in manager.store().counts()? {
+        if let Some(entry) = totals.iter_mut().find(|(s, _)| *s == status) {
+            entry.1 += n;
+        }
+    }
+    Ok(output::status_line(&totals))
+}

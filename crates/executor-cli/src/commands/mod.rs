@@ -1,0 +1,10 @@
+//! One module per group of commands; each returns the process exit code.
+
+pub mod config;
+pub mod control;
+pub mod dispatch;
+pub mod executors;
+pub mod generate;
+pub mod inspect;
+pub mod list;
+pub mod webhooks;

@@ -1,0 +1,112 @@
+//! Reading the Linux process table, for liveness checks that survive pid reuse
+//! and for finding every process of a task's tree.
+
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgrp: u32,
+    pub zombie: bool,
+    /// Start time in clock ticks since boot: with the boot id, a process's identity.
+    pub start_ticks: u64,
+}
+
+pub fn read_process(pid: u32) -> Option<ProcessInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &stat)
+}
+
+fn parse_stat(pid: u32, stat: &str) -> Option<ProcessInfo> {
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcessInfo {
+        pid,
+        zombie: matches!(*fields.first()?, "Z" | "X"),
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+fn boot_id() -> &'static str {
+    static BOOT_ID: OnceLock<String> = OnceLock::new();
+    BOOT_ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    })
+}
+
+/// A string that names one process for the lifetime of the machine.
+pub fn identity(info: &ProcessInfo) -> String {
+    format!("{}:{}", boot_id(), info.start_ticks)
+}
+
+/// Whether `pid` is still the process recorded as `expected_identity`, and running.
+pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
+    match read_process(pid) {
+        Some(info) if !info.zombie => {
+            expected_identity.is_none_or(|expected| identity(&info) == expected)
+        }
+        _ => false,
+    }
+}
+
+/// Every process visible in /proc.
+pub fn process_table() -> Vec<ProcessInfo> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            read_process(pid)
+        })
+        .collect()
+}
+
+/// Live processes that are in process group `pgrp` or descend from `root` (not `root` itself).
+pub fn task_tree(table: &[ProcessInfo], root: Option<u32>, pgrp: Option<u32>) -> Vec<ProcessInfo> {
+    let mut members: Vec<ProcessInfo> = Vec::new();
+    let mut frontier: Vec<u32> = root.into_iter().collect();
+    while let Some(parent) = frontier.pop() {
+        for info in table.iter().filter(|p| p.ppid == parent) {
+            if !members.iter().any(|m| m.pid == info.pid) {
+                members.push(*info);
+                frontier.push(info.pid);
+            }
+        }
+    }
+    if let Some(pgrp) = pgrp {
+        for info in table.iter().filter(|p| p.pgrp == pgrp) {
+            if !members.iter().any(|m| m.pid == info.pid) {
+                members.push(*info);
+            }
+        }
+    }
+    members.retain(|p| !p.zombie && Some(p.pid) != root);
+    members
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_command_name() {
+        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 98765 0 0";
+        let info = parse_stat(42, stat).unwrap();
+        assert_eq!((info.ppid, info.pgrp, info.start_ticks), (1, 42, 98765));
+        assert!(!info.zombie);
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let me = read_process(std::process::id()).unwrap();
+        assert!(is_same_live_process(me.pid, Some(&identity(&me))));
+        assert!(!is_same_live_process(me.pid, Some("other-boot:1")));
+    }
+}
