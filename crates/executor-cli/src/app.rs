@@ -34,7 +34,12 @@ impl App {
         self.config.executor(name).ok_or_else(|| {
             TaskError::UnknownExecutor {
                 name: name.to_owned(),
-                known: self.config.executor_names().into_iter().map(str::to_owned).collect(),
+                known: self
+                    .config
+                    .executor_names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
             }
             .into()
         })
@@ -42,7 +47,11 @@ impl App {
 
     pub fn manager(&self) -> Result<TaskManager, CliError> {
         let store = Store::open(&self.paths)?;
-        Ok(TaskManager::new(store, self.config.clone(), executor_factory()))
+        Ok(TaskManager::new(
+            store,
+            self.config.clone(),
+            executor_factory(),
+        ))
     }
 
     /// Reports what a reconciliation could not reach and starts webhook delivery
@@ -54,8 +63,8 @@ impl App {
         if self.config.defaults.webhook_url.is_none() {
             return;
         }
-        let pending = !report.finished.is_empty()
-            || manager.store().has_pending_webhooks().unwrap_or(false);
+        let pending =
+            !report.finished.is_empty() || manager.store().has_pending_webhooks().unwrap_or(false);
         if pending {
             self.spawn_deliverer();
         }
@@ -84,9 +93,13 @@ impl App {
 }
 
 pub fn executor_factory() -> ExecutorFactory {
-    Box::new(|config: &ExecutorConfig, paths: &Paths| match config.settings {
-        ExecutorSettings::Local => Ok(Box::new(LocalExecutor::new(config.clone(), paths.clone()))),
-        ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths),
-        ExecutorSettings::Container(_) => executor_container::executor(config, paths),
-    })
+    Box::new(
+        |config: &ExecutorConfig, paths: &Paths| match config.settings {
+            ExecutorSettings::Local => {
+                Ok(Box::new(LocalExecutor::new(config.clone(), paths.clone())))
+            }
+            ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths),
+            ExecutorSettings::Container(_) => executor_container::executor(config, paths),
+        },
+    )
 }

@@ -56,6 +56,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Dashboard(args) => list::dashboard(&app, args),
         Command::Executors(args) => executors::executors(&app, args),
         Command::DeliverWebhooks => webhooks::deliver(&app),
-        Command::Config(_) | Command::Completions(_) | Command::Man => unreachable!("handled above"),
+        Command::Config(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("handled above")
+        }
     }
 }

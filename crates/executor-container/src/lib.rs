@@ -4,7 +4,10 @@
 
 use executor_core::{Executor, ExecutorConfig, ExecutorError, Paths};
 
-pub fn executor(config: &ExecutorConfig, _paths: &Paths) -> Result<Box<dyn Executor>, ExecutorError> {
+pub fn executor(
+    config: &ExecutorConfig,
+    _paths: &Paths,
+) -> Result<Box<dyn Executor>, ExecutorError> {
     Err(ExecutorError::Unsupported {
         executor: config.name.clone(),
         kind: "container".into(),

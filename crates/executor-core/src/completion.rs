@@ -85,7 +85,10 @@ pub fn post_webhook(url: &str, task: &TaskRecord) -> Result<(), WebhookError> {
     let response = agent
         .post(url)
         .header("content-type", "application/json")
-        .header("user-agent", concat!("openclaw-agent/", env!("CARGO_PKG_VERSION")))
+        .header(
+            "user-agent",
+            concat!("openclaw-agent/", env!("CARGO_PKG_VERSION")),
+        )
         .header("x-openclaw-event", "task.completed")
         // Lets a receiver drop a duplicate if a delivery is retried after a lost answer.
         .header("x-openclaw-delivery", task.id.to_string())

@@ -137,7 +137,11 @@ impl ExecutorConfig {
         match &self.settings {
             ExecutorSettings::Local => "this machine".to_owned(),
             ExecutorSettings::Ssh(ssh) => {
-                let user = ssh.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
+                let user = ssh
+                    .user
+                    .as_deref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default();
                 match ssh.port {
                     Some(port) => format!("{user}{}:{port}", ssh.host),
                     None => format!("{user}{}", ssh.host),
@@ -227,7 +231,9 @@ impl Config {
             if let Some(first) = seen.insert(name.clone(), line) {
                 return Err(invalid(
                     line,
-                    format!("key `name`: duplicate executor name `{name}` (first defined on line {first})"),
+                    format!(
+                        "key `name`: duplicate executor name `{name}` (first defined on line {first})"
+                    ),
                 ));
             }
             executors.push(raw_executor.validate().map_err(|(l, m)| invalid(l, m))?);
@@ -420,8 +426,14 @@ impl RawExecutor {
         ];
         let container_keys = [
             ("image", self.image.as_ref().map(|s| s.referenced.line())),
-            ("runtime", self.runtime.as_ref().map(|s| s.referenced.line())),
-            ("volumes", self.volumes.as_ref().map(|s| s.referenced.line())),
+            (
+                "runtime",
+                self.runtime.as_ref().map(|s| s.referenced.line()),
+            ),
+            (
+                "volumes",
+                self.volumes.as_ref().map(|s| s.referenced.line()),
+            ),
         ];
         let foreign: Vec<(&str, Option<u64>)> = match kind {
             ExecutorType::Local => ssh_keys.iter().chain(&container_keys).copied().collect(),
@@ -453,9 +465,7 @@ impl RawExecutor {
                 };
                 ExecutorSettings::Container(ContainerSettings {
                     image: image.value,
-                    runtime: self
-                        .runtime
-                        .map_or(ContainerRuntime::Docker, |r| r.value),
+                    runtime: self.runtime.map_or(ContainerRuntime::Docker, |r| r.value),
                     volumes: self.volumes.map(|v| v.value).unwrap_or_default(),
                 })
             }
@@ -518,7 +528,10 @@ defaults:
                 user: Some("jimmy".into()),
             })
         );
-        assert_eq!(config.claude_path(crib), "/home/jimmy/.npm-global/bin/claude");
+        assert_eq!(
+            config.claude_path(crib),
+            "/home/jimmy/.npm-global/bin/claude"
+        );
         let builder = config.executor("builder").unwrap();
         assert_eq!(config.claude_path(builder), "claude");
         assert_eq!(builder.labels, ["isolated", "reproducible"]);
@@ -563,7 +576,10 @@ defaults:
         let err = error_of(
             "executors:\n  - name: a\n    type: local\n  - name: a\n    type: ssh\n    host: h\n",
         );
-        assert!(err.starts_with("c.yaml: line 4: key `name`: duplicate"), "{err}");
+        assert!(
+            err.starts_with("c.yaml: line 4: key `name`: duplicate"),
+            "{err}"
+        );
         assert!(err.contains("line 2"), "{err}");
     }
 

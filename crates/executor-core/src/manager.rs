@@ -13,7 +13,7 @@ use crate::executor::{Executor, ExecutorError};
 use crate::fsutil;
 use crate::paths::Paths;
 use crate::runner::{self, RunnerObservation};
-use crate::store::{Store, StoreError, StatusUpdate, TaskRecord, summarize};
+use crate::store::{StatusUpdate, Store, StoreError, TaskRecord, summarize};
 use crate::task::{Payload, TaskId, TaskIdPrefix, TaskIdPrefixError, TaskSpec, TaskStatus};
 use crate::time;
 
@@ -213,7 +213,10 @@ impl TaskManager {
             {
                 continue;
             }
-            by_executor.entry(task.executor.clone()).or_default().push(task);
+            by_executor
+                .entry(task.executor.clone())
+                .or_default()
+                .push(task);
         }
         for (name, tasks) in by_executor {
             let observations = match self.executor(&name) {
@@ -272,11 +275,9 @@ impl TaskManager {
         let webhook = self.config.defaults.webhook_url.is_some();
         let completions_dir = self.paths().completions_dir.clone();
         let finished = self.store.finish(id, update, webhook, |record| {
-            completion::write_record(&completions_dir, record).map_err(|source| {
-                StoreError::Write {
-                    path: completions_dir.join(format!("{id}.json")),
-                    source,
-                }
+            completion::write_record(&completions_dir, record).map_err(|source| StoreError::Write {
+                path: completions_dir.join(format!("{id}.json")),
+                source,
             })
         })?;
         if let Some(record) = &finished {
@@ -373,7 +374,12 @@ impl TaskManager {
         match std::fs::remove_dir_all(&mirror) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(TaskError::Mirror { path: mirror, source }),
+            Err(source) => {
+                return Err(TaskError::Mirror {
+                    path: mirror,
+                    source,
+                });
+            }
         }
         self.store.delete(id)?;
         Ok(report)

@@ -14,6 +14,8 @@ pub const RUNNER_SCRIPT: &str = include_str!("runner.sh");
 pub const META_FILE: &str = ".meta.json";
 pub const LOG_FILE: &str = "task.log";
 pub const PID_FILE: &str = "task.pid";
+/// The runner's own pid, for when the launcher died before recording it.
+pub const RUNNER_PID_FILE: &str = "runner.pid";
 pub const EXIT_FILE: &str = "exit.json";
 pub const RUNNER_FILE: &str = "runner.sh";
 pub const PAYLOAD_FILE: &str = "payload.sh";
@@ -235,7 +237,10 @@ mod tests {
         };
         assert_eq!(observe(true, None, None, false), TaskStatus::Pending);
         assert_eq!(observe(true, Some(3), None, false), TaskStatus::Running);
-        assert_eq!(observe(false, Some(3), exit(0), false), TaskStatus::Completed);
+        assert_eq!(
+            observe(false, Some(3), exit(0), false),
+            TaskStatus::Completed
+        );
         assert_eq!(observe(false, Some(3), exit(2), false), TaskStatus::Failed);
         assert_eq!(observe(false, Some(3), exit(143), true), TaskStatus::Killed);
         assert_eq!(observe(false, Some(3), None, false), TaskStatus::Lost);

@@ -9,6 +9,7 @@
 dir=$1
 cd "$dir" || exit 120
 umask 077
+echo "$$" >runner.pid
 if command -v setsid >/dev/null 2>&1; then
     setsid /bin/sh ./payload.sh </dev/null >>task.log 2>&1 &
 else

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::paths::Paths;
-use crate::task::{TaskId, TaskIdPrefix, TaskMeta, TaskStatus, TaskType, META_SCHEMA_VERSION};
+use crate::task::{META_SCHEMA_VERSION, TaskId, TaskIdPrefix, TaskMeta, TaskStatus, TaskType};
 
 /// Characters of a prompt or command kept in the index for listings.
 pub const SUMMARY_CHARS: usize = 120;
@@ -60,7 +60,9 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("task index {path} has schema version {found}, newer than this openclaw-agent ({supported}); upgrade openclaw-agent")]
+    #[error(
+        "task index {path} has schema version {found}, newer than this openclaw-agent ({supported}); upgrade openclaw-agent"
+    )]
     TooNew {
         path: PathBuf,
         found: usize,
@@ -227,7 +229,8 @@ impl Store {
             source,
         };
         let mut conn = Connection::open(&path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(open_err)?;
         // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
@@ -504,11 +507,7 @@ impl Store {
     }
 
     /// Records the outcome of a delivery attempt.
-    pub fn webhook_result(
-        &self,
-        id: &TaskId,
-        outcome: WebhookOutcome,
-    ) -> Result<(), StoreError> {
+    pub fn webhook_result(&self, id: &TaskId, outcome: WebhookOutcome) -> Result<(), StoreError> {
         let (state, next_at, error) = match outcome {
             WebhookOutcome::Delivered => ("delivered", None, None),
             WebhookOutcome::Retry { at_ms, error } => ("pending", Some(at_ms), Some(error)),
@@ -547,8 +546,12 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             supported: MIGRATIONS.len(),
         });
     }
-    // WAL is a property of the database file; setting it once is enough.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // WAL is a property of the database file, so setting it once (at creation) is
+    // enough. Switching needs the file to itself and may answer BUSY without
+    // consulting the busy handler when many processes create the store at once.
+    retry_busy(|| {
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+    })?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
     // Re-read under the lock: another process may have migrated meanwhile.
     let version: usize = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -558,6 +561,24 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
     tx.commit()?;
     Ok(())
+}
+
+/// Retries an operation that SQLite refused with BUSY/LOCKED, for up to 10 s.
+fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(err, _))
+                if matches!(
+                    err.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -634,20 +655,24 @@ mod tests {
             reason: None,
         };
         let mut calls = 0;
-        assert!(store
-            .finish(&id, &update, true, |_| {
-                calls += 1;
-                Ok(())
-            })
-            .unwrap()
-            .is_some());
-        assert!(store
-            .finish(&id, &update, true, |_| {
-                calls += 1;
-                Ok(())
-            })
-            .unwrap()
-            .is_none());
+        assert!(
+            store
+                .finish(&id, &update, true, |_| {
+                    calls += 1;
+                    Ok(())
+                })
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .finish(&id, &update, true, |_| {
+                    calls += 1;
+                    Ok(())
+                })
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(calls, 1);
         assert!(store.has_pending_webhooks().unwrap());
     }

@@ -40,9 +40,14 @@ impl LocalExecutor {
     fn observe_one(&self, task: &TaskRecord) -> RunnerObservation {
         let dir = self.dir(&task.id);
         // Liveness first, records second: see `RunnerObservation`.
-        let runner_alive = task
-            .runner_pid
-            .is_some_and(|pid| is_same_live_process(pid, task.runner_start.as_deref()));
+        let runner_alive = match task.runner_pid {
+            Some(pid) => is_same_live_process(pid, task.runner_start.as_deref()),
+            // The launcher died before recording the runner; the runner wrote its own pid.
+            None => std::fs::read(dir.join(runner::RUNNER_PID_FILE))
+                .ok()
+                .and_then(|b| runner::parse_pid_file(&b))
+                .is_some_and(|pid| is_same_live_process(pid, None)),
+        };
         RunnerObservation {
             runner_alive,
             payload_pid: std::fs::read(dir.join(runner::PID_FILE))

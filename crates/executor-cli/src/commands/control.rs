@@ -11,8 +11,12 @@ use crate::exit::{CliError, code};
 use crate::output::TaskView;
 
 fn seconds(value: f64, flag: &str) -> Result<Duration, CliError> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| CliError::new(code::USAGE, format!("{flag} needs a number of seconds >= 0")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        CliError::new(
+            code::USAGE,
+            format!("{flag} needs a number of seconds >= 0"),
+        )
+    })
 }
 
 pub fn wait(app: &App, args: WaitArgs) -> Result<u8, CliError> {
@@ -37,7 +41,11 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
     app.settle(&manager, &report);
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&TaskView::of(&task)).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&TaskView::of(&task)).unwrap_or_default()
+        )?;
     } else {
         writeln!(out, "{} {}", task.id, task.status)?;
     }
@@ -59,14 +67,12 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     let report = manager.reconcile(None)?;
     app.settle(&manager, &report);
     let mut finished = Vec::new();
-    manager
-        .store()
-        .for_each(&ListFilter::default(), |task| {
-            if task.status.is_terminal() {
-                finished.push(task.id);
-            }
-            Ok(())
-        })??;
+    manager.store().for_each(&ListFilter::default(), |task| {
+        if task.status.is_terminal() {
+            finished.push(task.id);
+        }
+        Ok(())
+    })??;
     let mut failures = 0;
     for id in &finished {
         match manager.cleanup(id, false, grace) {
@@ -80,5 +86,9 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     if finished.is_empty() {
         writeln!(out, "no finished tasks")?;
     }
-    Ok(if failures > 0 { code::FAILURE } else { code::OK })
+    Ok(if failures > 0 {
+        code::FAILURE
+    } else {
+        code::OK
+    })
 }

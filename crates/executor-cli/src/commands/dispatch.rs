@@ -68,7 +68,10 @@ fn dispatch(
         Some(workspace) => workspace,
         None => std::env::current_dir()
             .map_err(|err| {
-                CliError::new(code::EXECUTOR, format!("cannot read the current directory: {err}"))
+                CliError::new(
+                    code::EXECUTOR,
+                    format!("cannot read the current directory: {err}"),
+                )
             })?
             .to_string_lossy()
             .into_owned(),

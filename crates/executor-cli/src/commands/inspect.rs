@@ -46,7 +46,11 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     )?;
     field(
         "type",
-        &format!("{} {}", crate::output::icon(task.task_type), task.task_type.as_str()),
+        &format!(
+            "{} {}",
+            crate::output::icon(task.task_type),
+            task.task_type.as_str()
+        ),
     )?;
     field("workspace", &task.workspace)?;
     let text = payload_text.unwrap_or_else(|| task.summary.clone());
@@ -54,7 +58,10 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         executor_core::TaskType::ClaudeCode => "prompt",
         executor_core::TaskType::ShellCommand => "command",
     };
-    field(label, &crate::output::truncate(&text.replace('\n', "⏎"), 200))?;
+    field(
+        label,
+        &crate::output::truncate(&text.replace('\n', "⏎"), 200),
+    )?;
     if let Some(turns) = task.max_turns {
         field("max turns", &turns)?;
     }
@@ -81,7 +88,9 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
 pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     let task = manager.resolve(&args.id.task_id)?;
-    let tail = manager.executor(&task.executor)?.tail_log(&task, args.lines)?;
+    let tail = manager
+        .executor(&task.executor)?
+        .tail_log(&task, args.lines)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&tail.bytes)?;
     out.flush()?;
@@ -95,7 +104,9 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
         // Learn whether the task ended *before* reading, so the last read drains everything.
         let (current, report) = manager.refresh(&task.id)?;
         app.settle(&manager, &report);
-        let chunk = manager.executor(&task.executor)?.read_log(&current, offset)?;
+        let chunk = manager
+            .executor(&task.executor)?
+            .read_log(&current, offset)?;
         if !chunk.bytes.is_empty() {
             out.write_all(&chunk.bytes)?;
             out.flush()?;

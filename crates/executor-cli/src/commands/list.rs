@@ -108,7 +108,10 @@ pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
     }
     let interval = args.watch.unwrap_or(2.0);
     if !interval.is_finite() || interval <= 0.0 {
-        return Err(CliError::new(code::USAGE, "--watch needs a positive number of seconds"));
+        return Err(CliError::new(
+            code::USAGE,
+            "--watch needs a positive number of seconds",
+        ));
     }
     let is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut refreshes = 0u64;
@@ -125,7 +128,11 @@ pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
             frame,
             "openclaw-agent dashboard  {}  [{}]",
             executor_core::time::now_rfc3339(),
-            if counts.is_empty() { "no tasks".to_owned() } else { counts }
+            if counts.is_empty() {
+                "no tasks".to_owned()
+            } else {
+                counts
+            }
         )?;
         write_tasks(&manager, &all, Format::Table, &mut frame)?;
         let mut out = std::io::stdout().lock();

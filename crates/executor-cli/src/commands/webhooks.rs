@@ -19,7 +19,12 @@ pub fn deliver(app: &App) -> Result<u8, CliError> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|err| CliError::new(code::STORE, format!("cannot open {}: {err}", lock_path.display())))?;
+        .map_err(|err| {
+            CliError::new(
+                code::STORE,
+                format!("cannot open {}: {err}", lock_path.display()),
+            )
+        })?;
     // Twice at most: the second pass picks up a webhook queued while we held the lock.
     for _ in 0..2 {
         // SAFETY: flock on a descriptor we own has no memory-safety preconditions.

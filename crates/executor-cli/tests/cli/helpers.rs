@@ -1,0 +1,238 @@
+//! Shared test helpers: a throwaway HOME, the built binary, bounded waits.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw-agent");
+
+/// Longest any single CLI invocation may take before the test calls it hung.
+const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+
+pub struct TestEnv {
+    pub home: tempfile::TempDir,
+    /// A workspace directory for tasks.
+    pub work: PathBuf,
+    extra_env: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts a clean failure: the expected code, one line on stderr, no panic.
+    pub fn assert_error(&self, code: i32, needle: &str) {
+        assert_eq!(
+            self.code, code,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        assert_eq!(self.stderr.lines().count(), 1, "stderr: {}", self.stderr);
+        assert!(
+            self.stderr.starts_with("error: "),
+            "stderr: {}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr: {} (wanted {needle})",
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "stderr: {}", self.stderr);
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let home = tempfile::tempdir().expect("temp home");
+        let work = home.path().join("work");
+        std::fs::create_dir(&work).expect("workspace");
+        Self {
+            home,
+            work,
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(&self.work)
+            .env("HOME", self.home())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("OPENCLAW_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.extra_env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// Runs the CLI to completion (bounded in time).
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_bounded(self.command(args))
+    }
+
+    /// Runs the CLI and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(
+            run.code, 0,
+            "openclaw-agent {args:?} failed\nstdout: {}\nstderr: {}",
+            run.stdout, run.stderr
+        );
+        run.stdout
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{out}"))
+    }
+
+    /// Dispatches a shell command on the local executor and returns its task id.
+    pub fn run_task(&self, cmd: &str) -> String {
+        let out = self.ok(&["run", "--executor", "local", "--cmd", cmd]);
+        let id = out.lines().next().expect("task id line").to_owned();
+        assert_eq!(id.len(), 36, "not a task id: {out}");
+        id
+    }
+
+    pub fn status(&self, id: &str) -> Value {
+        self.json(&["status", "--task-id", id, "--json"])
+    }
+
+    /// Waits for the task to end and returns its final status JSON.
+    pub fn wait_done(&self, id: &str) -> Value {
+        let run = self.run(&["wait", "--task-id", id, "--timeout", "30"]);
+        assert_ne!(run.code, 124, "task {id} did not end: {}", run.stderr);
+        self.status(id)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.home().join(".config/openclaw/coding-agent.yaml")
+    }
+
+    pub fn write_config(&self, yaml: &str) {
+        let path = self.config_path();
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("config dir");
+        std::fs::write(path, yaml).expect("write config");
+    }
+
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.home().join(".local/share/openclaw/tasks")
+    }
+
+    pub fn task_dir(&self, id: &str) -> PathBuf {
+        self.tasks_dir().join(id)
+    }
+
+    pub fn completions_dir(&self) -> PathBuf {
+        self.home().join(".openclaw-agent/completions")
+    }
+
+    pub fn completion(&self, id: &str) -> Option<Value> {
+        let bytes = std::fs::read(self.completions_dir().join(format!("{id}.json"))).ok()?;
+        Some(serde_json::from_slice(&bytes).expect("completion record is JSON"))
+    }
+}
+
+pub fn run_bounded(mut command: Command) -> Run {
+    let mut child = command.spawn().expect("spawn openclaw-agent");
+    // Drain the pipes while waiting so a chatty command cannot block on a full pipe.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > COMMAND_LIMIT {
+            let _ = child.kill();
+            panic!("openclaw-agent hung for {COMMAND_LIMIT:?}: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run::from_output(Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    })
+}
+
+/// Polls `condition` until it holds or `limit` passes.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    condition()
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("?");
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn kill_pid(pid: u32, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions; the pid is one this test started.
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+}
+
+/// Reads pids written one per line by a task.
+pub fn read_pids(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}

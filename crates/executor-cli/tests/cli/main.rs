@@ -1,0 +1,15 @@
+//! End-to-end tests of the `openclaw-agent` binary on the local executor, each
+//! in a throwaway HOME.
+
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod concurrency;
+mod config;
+mod errors;
+mod lifecycle;
+mod payloads;
+mod processes;
+mod views;
+mod webhooks;

@@ -1,0 +1,94 @@
+//! Commands and prompts reach the payload byte-for-byte, whatever they hold.
+
+use crate::helpers::TestEnv;
+
+/// Text with everything a shell or a JSON encoder could mangle.
+fn hostile_text() -> String {
+    let mut text = String::from(
+        "single 'quotes' and \"double\" and `backticks` and $(echo subst) and ${HOME}\n\
+         backslash \\ and \\n literal, tab\tand; semicolons && pipes | > redirects\n\
+         unicode: ünïcødé ✓ 🤖 日本語 \u{202e}rtl\n\
+         glob * ? [a-z] ~ # not a comment\n",
+    );
+    // Grow it past 100 KB with varied lines.
+    let mut i = 0;
+    while text.len() < 100 * 1024 {
+        text.push_str(&format!(
+            "line {i}: $x 'q' \"d\" `b` \\ {}\n",
+            "é".repeat(i % 7)
+        ));
+        i += 1;
+    }
+    text
+}
+
+#[test]
+fn command_reaches_the_shell_byte_for_byte() {
+    let env = TestEnv::new();
+    let text = hostile_text();
+    // A quoted here-document hands its body to `cat` untouched, so the file the
+    // payload writes equals the bytes the shell received.
+    let command = format!("cat > received <<'OPENCLAW_END'\n{text}OPENCLAW_END\n");
+    let id = env.run_task(&command);
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let received = std::fs::read_to_string(env.work.join("received")).unwrap();
+    assert_eq!(received, text);
+    // The stored copies are exact too.
+    assert_eq!(status["command"], command.as_str());
+    assert_eq!(
+        std::fs::read_to_string(env.task_dir(&id).join("command.sh")).unwrap(),
+        command
+    );
+}
+
+#[test]
+fn short_hostile_commands_run_as_written() {
+    let env = TestEnv::new();
+    let cases = [
+        (r#"printf '%s' "it's" > out"#, "it's"),
+        (r#"printf '%s' "$(echo sub)" > out"#, "sub"),
+        ("printf '%s' `echo tick` > out", "tick"),
+        ("printf 'a\\nb' > out", "a\nb"),
+        ("printf '%s' '✓ 🤖' > out", "✓ 🤖"),
+        ("x=1\ny=2\nprintf '%s' \"$x$y\" > out", "12"),
+    ];
+    for (command, expected) in cases {
+        let id = env.run_task(command);
+        assert_eq!(env.wait_done(&id)["status"], "completed", "{command}");
+        let out = std::fs::read_to_string(env.work.join("out")).unwrap();
+        assert_eq!(out, expected, "{command}");
+    }
+}
+
+#[test]
+fn prompt_reaches_claude_byte_for_byte() {
+    let env = TestEnv::new();
+    let catcher = env.home().join("catch-prompt");
+    std::fs::write(
+        &catcher,
+        format!(
+            "#!/bin/sh\ncat > '{}'\n",
+            env.home().join("prompt-received").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &catcher,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.write_config(&format!(
+        "defaults:\n  claude_path: {}\n",
+        catcher.display()
+    ));
+    let prompt = hostile_text();
+    let id = env.ok(&["start", "--executor", "local", "--prompt", &prompt]);
+    let id = id.trim();
+    assert_eq!(env.wait_done(id)["status"], "completed");
+    let received = std::fs::read_to_string(env.home().join("prompt-received")).unwrap();
+    assert_eq!(received, prompt);
+    // Nothing of the prompt is in the runner's or payload's command line.
+    let payload = std::fs::read_to_string(env.task_dir(id).join("payload.sh")).unwrap();
+    assert!(!payload.contains("backticks"), "{payload}");
+}
