@@ -14,8 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "openclaw-agent", version, max_term_width = 100)]
 pub struct Cli {
-    /// Config file [default: $XDG_CONFIG_HOME/openclaw/coding-agent.yaml]
-    #[arg(long, global = true, env = "OPENCLAW_CONFIG", value_name = "PATH")]
+    /// Config file; also $OPENCLAW_CONFIG [default: $XDG_CONFIG_HOME/openclaw/coding-agent.yaml]
+    #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]

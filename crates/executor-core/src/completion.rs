@@ -52,7 +52,7 @@ impl CompletionRecord {
 
 /// Writes the completion record of `task` into `dir`, atomically.
 pub fn write_record(dir: &Path, task: &TaskRecord) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::fsutil::create_private_dir_all(dir)?;
     let path = dir.join(format!("{}.json", task.id));
     crate::fsutil::write_atomic(&path, &CompletionRecord::of(task).to_json())
 }

@@ -243,24 +243,38 @@ impl Config {
         }
 
         let raw_defaults = raw.defaults.unwrap_or_default();
+        if let Some(turns) = &raw_defaults.max_turns
+            && turns.value == 0
+        {
+            return Err(invalid(
+                turns.referenced.line(),
+                "key `max_turns`: must be at least 1".into(),
+            ));
+        }
+        if let Some(url) = &raw_defaults.webhook_url
+            && !url.value.trim().is_empty()
+            && !(url.value.starts_with("http://") || url.value.starts_with("https://"))
+        {
+            return Err(invalid(
+                url.referenced.line(),
+                format!(
+                    "key `webhook_url`: `{}` is not an http:// or https:// URL",
+                    url.value
+                ),
+            ));
+        }
         let defaults = Defaults {
-            max_turns: raw_defaults.max_turns.unwrap_or(DEFAULT_MAX_TURNS),
+            max_turns: raw_defaults
+                .max_turns
+                .map_or(DEFAULT_MAX_TURNS, |t| t.value),
             claude_path: raw_defaults
                 .claude_path
                 .unwrap_or_else(|| DEFAULT_CLAUDE_PATH.to_owned()),
-            webhook_url: raw_defaults.webhook_url.filter(|u| !u.trim().is_empty()),
+            webhook_url: raw_defaults
+                .webhook_url
+                .map(|u| u.value)
+                .filter(|u| !u.trim().is_empty()),
         };
-        if defaults.max_turns == 0 {
-            return Err(invalid(1, "key `max_turns`: must be at least 1".into()));
-        }
-        if let Some(url) = &defaults.webhook_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(invalid(
-                1,
-                format!("key `webhook_url`: `{url}` is not an http:// or https:// URL"),
-            ));
-        }
 
         Ok(Self {
             executors,
@@ -378,9 +392,9 @@ struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
-    max_turns: Option<u32>,
+    max_turns: Option<Spanned<u32>>,
     claude_path: Option<String>,
-    webhook_url: Option<String>,
+    webhook_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -599,6 +613,17 @@ defaults:
         let err = error_of("executors:\n  - name: a\n    type: [local\n");
         assert!(err.starts_with("c.yaml: line "), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn bad_defaults_name_their_line() {
+        let err = error_of("executors: []\ndefaults:\n  max_turns: 0\n");
+        assert_eq!(err, "c.yaml: line 3: key `max_turns`: must be at least 1");
+        let err = error_of("defaults:\n  claude_path: c\n  webhook_url: ftp://x\n");
+        assert!(
+            err.starts_with("c.yaml: line 3: key `webhook_url`"),
+            "{err}"
+        );
     }
 
     #[test]

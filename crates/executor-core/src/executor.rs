@@ -87,21 +87,6 @@ pub trait Executor: Send + Sync {
     /// Log bytes from `offset` on (for following).
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;
 
-    /// Reads a file of the task dir, e.g. the prompt or command (`None` if absent).
-    fn read_task_file(
-        &self,
-        task: &TaskRecord,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>, ExecutorError>;
-
-    /// Writes a file into the task dir, replacing it atomically.
-    fn write_task_file(
-        &self,
-        task: &TaskRecord,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<(), ExecutorError>;
-
     /// Removes the task dir on the executing side.
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;
 }

@@ -257,6 +257,10 @@ impl TaskManager {
         if update.status.is_terminal() {
             return self.finish(&task.id, &update);
         }
+        // A launched runner that has not yet written task.pid is still running.
+        if update.status == TaskStatus::Pending && task.status == TaskStatus::Running {
+            return Ok(None);
+        }
         if self.store.update_live(&task.id, &update)? {
             let mut record = task.clone();
             record.status = update.status;

@@ -166,10 +166,13 @@ impl RunnerObservation {
             }
             None if self.kill_requested => {
                 state.status = TaskStatus::Killed;
+                state.ended_at = Some(crate::time::now_rfc3339());
                 state.reason = Some("killed by request; the runner left no exit record".into());
             }
             None => {
                 state.status = TaskStatus::Lost;
+                // When it was noticed: the moment it ended is unknowable.
+                state.ended_at = Some(crate::time::now_rfc3339());
                 state.reason = Some("the task runner is gone without an exit record".into());
             }
         }

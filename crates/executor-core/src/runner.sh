@@ -9,7 +9,16 @@
 dir=$1
 cd "$dir" || exit 120
 umask 077
-echo "$$" >runner.pid
+echo "$$" >runner.pid.tmp && mv -f runner.pid.tmp runner.pid
+record_exit() {
+    printf '{"exit_code":%d,"ended_at":"%s"}\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >exit.json.tmp &&
+        mv -f exit.json.tmp exit.json
+}
+# Killed before it began: the payload never starts.
+if [ -e kill.requested ]; then
+    record_exit 143
+    exit 0
+fi
 if command -v setsid >/dev/null 2>&1; then
     setsid /bin/sh ./payload.sh </dev/null >>task.log 2>&1 &
 else
@@ -27,6 +36,4 @@ while :; do
     # wait returns early when a trapped signal arrives; keep waiting for the payload then.
     [ -n "$interrupted" ] && kill -0 "$child" 2>/dev/null || break
 done
-ended=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-printf '{"exit_code":%d,"ended_at":"%s"}\n' "$code" "$ended" >exit.json.tmp &&
-    mv -f exit.json.tmp exit.json
+record_exit "$code"

@@ -219,9 +219,11 @@ impl Store {
     /// Opens (creating if needed) the store under `paths.data_dir`.
     pub fn open(paths: &Paths) -> Result<Self, StoreError> {
         let tasks_dir = paths.tasks_dir();
-        std::fs::create_dir_all(&tasks_dir).map_err(|source| StoreError::CreateDir {
-            path: tasks_dir.clone(),
-            source,
+        crate::fsutil::create_private_dir_all(&tasks_dir).map_err(|source| {
+            StoreError::CreateDir {
+                path: tasks_dir.clone(),
+                source,
+            }
         })?;
         let path = paths.index_path();
         let open_err = |source| StoreError::Open {

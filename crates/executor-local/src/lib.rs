@@ -4,7 +4,7 @@
 mod process;
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -191,25 +191,6 @@ impl Executor for LocalExecutor {
         })
     }
 
-    fn read_task_file(
-        &self,
-        task: &TaskRecord,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>, ExecutorError> {
-        read_optional(&self.dir(&task.id).join(name))
-            .map_err(self.io_err(format!("cannot read {name}")))
-    }
-
-    fn write_task_file(
-        &self,
-        task: &TaskRecord,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<(), ExecutorError> {
-        fsutil::write_atomic(&self.dir(&task.id).join(name), bytes)
-            .map_err(self.io_err(format!("cannot write {name}")))
-    }
-
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
         match std::fs::remove_dir_all(self.dir(&task.id)) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
@@ -217,14 +198,6 @@ impl Executor for LocalExecutor {
             }
             _ => Ok(()),
         }
-    }
-}
-
-fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err),
     }
 }
 

@@ -121,3 +121,10 @@ fn xdg_config_home_and_config_flag_are_honoured() {
     env.set_env("OPENCLAW_CONFIG", flagged.to_str().unwrap());
     assert!(env.ok(&["executors"]).contains("fromflag"));
 }
+
+#[test]
+fn empty_openclaw_config_means_unset() {
+    let mut env = TestEnv::new();
+    env.set_env("OPENCLAW_CONFIG", "");
+    assert!(env.ok(&["config", "check"]).contains("built-in `local` executor"));
+}
