@@ -58,8 +58,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Executor to run on (see `executors`)
-    #[arg(long, short = 'e')]
-    pub executor: String,
+    #[arg(long, short = 'e', required_unless_present = "resume")]
+    pub executor: Option<String>,
+    /// Continue the Claude session of this task (same executor and workspace) as a new task
+    #[arg(long, value_name = "TASK_ID", conflicts_with_all = ["executor", "workspace"])]
+    pub resume: Option<String>,
     /// The prompt, passed to claude byte-for-byte on stdin (never in argv)
     #[arg(long, short = 'p', required_unless_present = "prompt_file")]
     pub prompt: Option<String>,
@@ -120,6 +123,12 @@ pub struct LogsArgs {
     /// (no value or 0: until the task ends)
     #[arg(long, short = 'f', value_name = "SECS", num_args = 0..=1, default_missing_value = "0")]
     pub follow: Option<u64>,
+    /// Agent tasks: print the raw stream-json lines instead of the readable rendering
+    #[arg(long)]
+    pub raw: bool,
+    /// Agent tasks: show Claude Code's session transcript (~/.claude/projects/...)
+    #[arg(long, conflicts_with_all = ["raw", "follow"])]
+    pub transcript: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -72,7 +72,10 @@ impl From<TaskError> for CliError {
             TaskError::Store(StoreError::NotFound(_) | StoreError::Ambiguous { .. })
             | TaskError::InvalidId(_) => code::NO_SUCH_TASK,
             TaskError::Store(_) | TaskError::Mirror { .. } => code::STORE,
-            TaskError::UnknownExecutor { .. } | TaskError::Executor(_) => code::EXECUTOR,
+            TaskError::UnknownExecutor { .. }
+            | TaskError::Executor(_)
+            | TaskError::Refused { .. } => code::EXECUTOR,
+            TaskError::NotResumable { .. } => code::TASK_STATE,
             TaskError::AlreadyFinished { .. } | TaskError::StillLive { .. } => code::TASK_STATE,
             TaskError::Timeout { .. } => code::TIMEOUT,
         };

@@ -1,8 +1,11 @@
 //! How tasks are shown: JSON objects and tables.
 
 use std::io::Write;
+use std::time::Duration;
 
-use executor_core::{TaskRecord, TaskStatus, TaskType, time};
+use executor_core::agent::AgentStats;
+use executor_core::manager::stalled_for;
+use executor_core::{TaskRecord, TaskType, time};
 use serde::Serialize;
 
 /// The JSON shape of a task in `status --json`, `list --json(l)` and `dashboard --stream`.
@@ -27,7 +30,52 @@ pub struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<String>,
+    /// Agent tasks: whether it has been silent for longer than `stall_timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookView<'a>>,
+}
+
+/// Agent activity, from the Claude Code stream.
+#[derive(Debug, Serialize)]
+pub struct AgentView<'a> {
+    pub session_id: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub turns: u64,
+    pub tool_calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub total_cost_usd: Option<f64>,
+    pub result_subtype: Option<&'a str>,
+    pub is_error: Option<bool>,
+    pub result: Option<&'a str>,
+    pub last_activity: Option<&'a str>,
+}
+
+impl<'a> AgentView<'a> {
+    fn of(stats: &'a AgentStats) -> Self {
+        Self {
+            session_id: stats.session_id.as_deref(),
+            model: stats.model.as_deref(),
+            turns: stats.turns,
+            tool_calls: stats.tool_calls,
+            input_tokens: stats.input_tokens,
+            output_tokens: stats.output_tokens,
+            cache_creation_input_tokens: stats.cache_creation_input_tokens,
+            cache_read_input_tokens: stats.cache_read_input_tokens,
+            total_cost_usd: stats.total_cost_usd,
+            result_subtype: stats.result_subtype.as_deref(),
+            is_error: stats.is_error,
+            result: stats.result.as_deref(),
+            last_activity: stats.last_activity.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -37,8 +85,23 @@ pub struct WebhookView<'a> {
     pub error: Option<&'a str>,
 }
 
+/// Agent stats of a task, empty for an agent that has not said anything yet.
+pub fn agent_stats(task: &TaskRecord) -> Option<std::borrow::Cow<'_, AgentStats>> {
+    match (&task.agent, task.task_type) {
+        (Some(stats), _) => Some(std::borrow::Cow::Borrowed(stats)),
+        (None, TaskType::ClaudeCode) => Some(std::borrow::Cow::Owned(AgentStats::default())),
+        (None, TaskType::ShellCommand) => None,
+    }
+}
+
+/// How long the task has been silent, if it counts as stalled.
+pub fn stall(task: &TaskRecord, stall_timeout: Duration) -> Option<Duration> {
+    stalled_for(task, &*agent_stats(task)?, stall_timeout)
+}
+
 impl<'a> TaskView<'a> {
-    pub fn of(task: &'a TaskRecord) -> Self {
+    pub fn of(task: &'a TaskRecord, stall_timeout: Duration) -> Self {
+        let is_agent = task.task_type == TaskType::ClaudeCode;
         Self {
             task_id: task.id.to_string(),
             executor: &task.executor,
@@ -56,6 +119,14 @@ impl<'a> TaskView<'a> {
             summary: &task.summary,
             max_turns: task.max_turns,
             session_id: task.session_id.as_deref(),
+            parent_task_id: task.parent_id.map(|p| p.to_string()),
+            stalled: is_agent.then(|| stall(task, stall_timeout).is_some()),
+            agent: is_agent.then(|| {
+                task.agent
+                    .as_ref()
+                    .map(AgentView::of)
+                    .unwrap_or_else(|| AgentView::of(empty_stats()))
+            }),
             webhook: task.webhook_state.as_deref().map(|state| WebhookView {
                 state,
                 attempts: task.webhook_attempts,
@@ -63,6 +134,11 @@ impl<'a> TaskView<'a> {
             }),
         }
     }
+}
+
+fn empty_stats() -> &'static AgentStats {
+    static EMPTY: std::sync::OnceLock<AgentStats> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(AgentStats::default)
 }
 
 pub fn icon(task_type: TaskType) -> &'static str {
@@ -76,26 +152,42 @@ pub fn icon(task_type: TaskType) -> &'static str {
 pub fn table_header(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "   {:<36}  {:<12}  {:<9}  {:>5}  {:>4}  TASK",
-        "ID", "EXECUTOR", "STATUS", "AGE", "EXIT"
+        "   {:<36}  {:<12}  {:<9}  {:>5}  {:>4}  {:>8}  TASK",
+        "ID", "EXECUTOR", "STATUS", "AGE", "EXIT", "COST"
     )
 }
 
 /// Writes one task as a table row.
-pub fn table_row(out: &mut impl Write, task: &TaskRecord) -> std::io::Result<()> {
+pub fn table_row(
+    out: &mut impl Write,
+    task: &TaskRecord,
+    stall_timeout: Duration,
+) -> std::io::Result<()> {
     let age = time::seconds_since(&task.created_at)
         .map(time::human_age)
         .unwrap_or_default();
     let exit = task.exit_code.map(|c| c.to_string()).unwrap_or_default();
+    let cost = task
+        .agent
+        .as_ref()
+        .and_then(|a| a.total_cost_usd)
+        .map(|c| format!("${c:.4}"))
+        .unwrap_or_default();
+    let status = if stall(task, stall_timeout).is_some() {
+        "stalled"
+    } else {
+        task.status.as_str()
+    };
     writeln!(
         out,
-        "{} {:<36}  {:<12}  {:<9}  {:>5}  {:>4}  {}",
+        "{} {:<36}  {:<12}  {:<9}  {:>5}  {:>4}  {:>8}  {}",
         icon(task.task_type),
         task.id.to_string(),
         truncate(&task.executor, 12),
-        task.status.as_str(),
+        status,
         age,
         exit,
+        cost,
         truncate(&task.summary, 60)
     )
 }
@@ -110,7 +202,7 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 /// Counts of tasks per status, for summaries.
-pub fn status_line(counts: &[(TaskStatus, u64)]) -> String {
+pub fn status_line(counts: &[(executor_core::TaskStatus, u64)]) -> String {
     counts
         .iter()
         .filter(|(_, n)| *n > 0)

@@ -24,11 +24,17 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
+/// An agent with no new output for this long is shown as stalled.
+pub const DEFAULT_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
     pub max_turns: u32,
     pub claude_path: String,
     pub webhook_url: Option<String>,
+    pub stall_timeout: std::time::Duration,
+    /// Kill an agent task once it is stalled.
+    pub kill_on_stall: bool,
 }
 
 impl Default for Defaults {
@@ -37,6 +43,8 @@ impl Default for Defaults {
             max_turns: DEFAULT_MAX_TURNS,
             claude_path: DEFAULT_CLAUDE_PATH.to_owned(),
             webhook_url: None,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            kill_on_stall: false,
         }
     }
 }
@@ -47,9 +55,50 @@ pub struct ExecutorConfig {
     pub labels: Vec<String>,
     /// Path of the `claude` binary on the executing side; falls back to the defaults.
     pub claude_path: Option<String>,
+    /// Environment for payloads: variables forwarded by name, and fixed pairs.
+    pub env: Vec<EnvEntry>,
+    /// Lets claude run as root by setting `IS_SANDBOX=1` (claude refuses
+    /// `--dangerously-skip-permissions` as root otherwise).
+    pub allow_root: bool,
     pub settings: ExecutorSettings,
     /// Whether this executor was synthesised because the config did not define it.
     pub builtin: bool,
+}
+
+/// One entry of an executor's `env` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvEntry {
+    /// `NAME`: the value is taken from the environment of the dispatching command.
+    Forward(String),
+    /// `NAME=value`: a fixed value.
+    Fixed(String, String),
+}
+
+impl EnvEntry {
+    fn parse(entry: &str) -> Result<Self, String> {
+        let (name, value) = match entry.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (entry, None),
+        };
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "key `env`: `{name}` is not a valid variable name (letters, digits, _)"
+            ));
+        }
+        Ok(match value {
+            Some(value) => Self::Fixed(name.to_owned(), value.to_owned()),
+            None => Self::Forward(name.to_owned()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Forward(name) | Self::Fixed(name, _) => name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +168,8 @@ impl ExecutorConfig {
             name: BUILTIN_LOCAL.to_owned(),
             labels: Vec::new(),
             claude_path: None,
+            env: Vec::new(),
+            allow_root: false,
             settings: ExecutorSettings::Local,
             builtin: true,
         }
@@ -263,7 +314,14 @@ impl Config {
                 ),
             ));
         }
+        let stall_timeout = match &raw_defaults.stall_timeout {
+            Some(raw) => parse_duration(&raw.value)
+                .map_err(|m| invalid(raw.referenced.line(), format!("key `stall_timeout`: {m}")))?,
+            None => DEFAULT_STALL_TIMEOUT,
+        };
         let defaults = Defaults {
+            stall_timeout,
+            kill_on_stall: raw_defaults.kill_on_stall.unwrap_or(false),
             max_turns: raw_defaults
                 .max_turns
                 .map_or(DEFAULT_MAX_TURNS, |t| t.value),
@@ -395,6 +453,47 @@ struct RawDefaults {
     max_turns: Option<Spanned<u32>>,
     claude_path: Option<String>,
     webhook_url: Option<Spanned<String>>,
+    stall_timeout: Option<Spanned<RawDuration>>,
+    kill_on_stall: Option<bool>,
+}
+
+/// A duration as seconds (`600`) or with a unit (`90s`, `10m`, `2h`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+fn parse_duration(raw: &RawDuration) -> Result<std::time::Duration, String> {
+    let seconds = match raw {
+        RawDuration::Seconds(s) => *s,
+        RawDuration::Text(text) => {
+            let text = text.trim();
+            let (number, unit) = text.split_at(
+                text.find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(text.len()),
+            );
+            let number: u64 = number
+                .parse()
+                .map_err(|_| format!("`{text}` is not a duration such as 600, 90s, 10m or 2h"))?;
+            let scale = match unit.trim() {
+                "" | "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                _ => {
+                    return Err(format!(
+                        "`{text}` is not a duration such as 600, 90s, 10m or 2h"
+                    ));
+                }
+            };
+            number * scale
+        }
+    };
+    if seconds == 0 {
+        return Err("must be more than 0".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Deserialize)]
@@ -406,6 +505,10 @@ struct RawExecutor {
     #[serde(default)]
     labels: Vec<String>,
     claude_path: Option<String>,
+    #[serde(default)]
+    env: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_root: bool,
     host: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
     user: Option<Spanned<String>>,
@@ -484,10 +587,17 @@ impl RawExecutor {
                 })
             }
         };
+        let env = self
+            .env
+            .iter()
+            .map(|entry| EnvEntry::parse(&entry.value).map_err(|m| (entry.referenced.line(), m)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ExecutorConfig {
             name: self.name.value,
             labels: self.labels,
             claude_path: self.claude_path,
+            env,
+            allow_root: self.allow_root,
             settings,
             builtin: false,
         })
@@ -624,6 +734,35 @@ defaults:
             err.starts_with("c.yaml: line 3: key `webhook_url`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn env_allow_root_and_stall_settings() {
+        let config = parse(
+            "executors:\n  - name: a\n    type: local\n    allow_root: true\n    env: [ANTHROPIC_API_KEY, MODE=fast, EMPTY=]\ndefaults:\n  stall_timeout: 10m\n  kill_on_stall: true\n",
+        )
+        .unwrap();
+        let a = config.executor("a").unwrap();
+        assert!(a.allow_root);
+        assert_eq!(
+            a.env,
+            [
+                EnvEntry::Forward("ANTHROPIC_API_KEY".into()),
+                EnvEntry::Fixed("MODE".into(), "fast".into()),
+                EnvEntry::Fixed("EMPTY".into(), String::new()),
+            ]
+        );
+        assert_eq!(config.defaults.stall_timeout.as_secs(), 600);
+        assert!(config.defaults.kill_on_stall);
+        let seconds = parse("defaults:\n  stall_timeout: 45\n").unwrap();
+        assert_eq!(seconds.defaults.stall_timeout.as_secs(), 45);
+        let err = error_of("defaults:\n  stall_timeout: soon\n");
+        assert!(
+            err.starts_with("c.yaml: line 2: key `stall_timeout`"),
+            "{err}"
+        );
+        let err = error_of("executors:\n  - name: a\n    type: local\n    env: [\"BAD NAME\"]\n");
+        assert!(err.starts_with("c.yaml: line 4: key `env`"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,9 @@ use crate::runner::{RunnerObservation, TaskFile};
 use crate::store::TaskRecord;
 use crate::task::TaskId;
 
+/// Largest slice of log a backend returns from one `read_log`.
+pub const LOG_READ_CHUNK: usize = 1 << 20;
+
 /// What a backend reports once the runner is running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launched {
@@ -71,15 +74,28 @@ pub trait Executor: Send + Sync {
     /// The task directory of `id` on the executing side.
     fn task_dir(&self, id: &TaskId) -> String;
 
-    /// Creates the task dir with `files` and starts the runner detached from this process.
-    fn launch(&self, id: &TaskId, files: &[TaskFile]) -> Result<Launched, ExecutorError>;
+    /// Creates the task dir with `files` and starts the runner detached from this
+    /// process, with `env` added to the payload's environment. `env` may hold
+    /// secrets: it must never be written to disk or put in argv.
+    fn launch(
+        &self,
+        id: &TaskId,
+        files: &[TaskFile],
+        env: &[(String, String)],
+    ) -> Result<Launched, ExecutorError>;
+
+    /// Whether payloads run as root there, when the backend knows before launching.
+    fn runs_as_root(&self) -> Option<bool> {
+        None
+    }
 
     /// Reads the runner records of `tasks`, in order, in as few round trips as the
     /// backend allows (one per host).
     fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError>;
 
-    /// Ends the payload's whole process tree: SIGTERM, `grace`, then SIGKILL.
-    fn kill(&self, task: &TaskRecord, grace: Duration) -> Result<(), ExecutorError>;
+    /// Records `reason` as the kill marker, then ends the payload's whole process
+    /// tree: SIGTERM, `grace`, then SIGKILL.
+    fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError>;
 
     /// The last `lines` lines of the task's log, and the offset where they end.
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError>;

@@ -2,6 +2,7 @@
 //! task runner shared by all executors, completion records and webhooks, and the
 //! [`Executor`] trait that backends implement.
 
+pub mod agent;
 pub mod completion;
 pub mod config;
 pub mod executor;

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::agent::AgentStats;
 use crate::completion;
-use crate::config::{Config, ExecutorConfig};
-use crate::executor::{Executor, ExecutorError};
+use crate::config::{Config, EnvEntry, ExecutorConfig};
+use crate::executor::{Executor, ExecutorError, LOG_READ_CHUNK};
 use crate::fsutil;
 use crate::paths::Paths;
 use crate::runner::{self, RunnerObservation};
@@ -20,6 +21,9 @@ use crate::time;
 /// A task recorded as pending but without a runner is left alone this long: its
 /// dispatch may still be under way in another process.
 const DISPATCH_WINDOW_SECS: i64 = 30;
+
+/// Grace period when a stalled agent is killed (`kill_on_stall`).
+const STALL_KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Builds the executor for one configured entry (the binary wires in the backends).
 pub type ExecutorFactory =
@@ -37,6 +41,10 @@ pub enum TaskError {
     Executor(#[from] ExecutorError),
     #[error("task {id} already ended ({status})")]
     AlreadyFinished { id: TaskId, status: TaskStatus },
+    #[error("executor `{executor}`: {message}")]
+    Refused { executor: String, message: String },
+    #[error("task {id} is a {task_type} task; only Claude Code tasks can be resumed")]
+    NotResumable { id: TaskId, task_type: &'static str },
     #[error("task {id} is still {status}; kill it first or pass --force")]
     StillLive { id: TaskId, status: TaskStatus },
     #[error("timed out after {seconds}s waiting for task {id}")]
@@ -117,6 +125,19 @@ impl TaskManager {
         let executor = self.executor(&spec.executor)?;
         spec.workspace = executor.resolve_workspace(&spec.workspace)?;
         let executor_type = executor.config().executor_type().as_str().to_owned();
+        let env = payload_env(executor.config());
+        if spec.payload.task_type() == crate::TaskType::ClaudeCode
+            && executor.runs_as_root() == Some(true)
+            && !sandboxed(&env)
+        {
+            return Err(TaskError::Refused {
+                executor: spec.executor.clone(),
+                message: "claude refuses --dangerously-skip-permissions as root; set \
+                          `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) \
+                          or run as a non-root user"
+                    .into(),
+            });
+        }
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
         let files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
@@ -150,6 +171,8 @@ impl TaskManager {
             webhook_state: None,
             webhook_attempts: 0,
             webhook_error: None,
+            agent: None,
+            parent_id: spec.parent,
         };
 
         // The mirror gets every file first; for the local executor it *is* the task dir.
@@ -164,7 +187,7 @@ impl TaskManager {
         self.write_meta(&record)?;
 
         let executor = self.executor(&spec.executor)?;
-        match executor.launch(&id, &files) {
+        match executor.launch(&id, &files, &env) {
             Ok(launched) => {
                 let started_at = time::now_rfc3339();
                 self.store.set_launched(
@@ -246,7 +269,26 @@ impl TaskManager {
         task: &TaskRecord,
         observation: &RunnerObservation,
     ) -> Result<Option<TaskRecord>, TaskError> {
-        let state = observation.state();
+        let mut state = observation.state();
+        if task.task_type == crate::TaskType::ClaudeCode {
+            let stats = self.update_agent(task, observation)?;
+            // claude's own verdict (e.g. error_max_turns) says more than its exit code.
+            if matches!(state.status, TaskStatus::Completed | TaskStatus::Failed)
+                && let Some(reason) = stats.failure_reason()
+            {
+                state.status = TaskStatus::Failed;
+                state.reason = Some(reason);
+            }
+            if state.status == TaskStatus::Running
+                && self.config.defaults.kill_on_stall
+                && let Some(quiet) = self.stalled_for(task, &stats)
+            {
+                let reason = format!("stalled: no output for {}s", quiet.as_secs());
+                self.executor(&task.executor)?
+                    .kill(task, STALL_KILL_GRACE, &reason)?;
+                return Ok(None);
+            }
+        }
         let update = StatusUpdate {
             status: state.status,
             pid: state.pid,
@@ -268,6 +310,121 @@ impl TaskManager {
             self.write_meta(&record)?;
         }
         Ok(None)
+    }
+
+    /// Counts the agent's new log lines into its stats, stored in the index.
+    fn update_agent(
+        &mut self,
+        task: &TaskRecord,
+        observation: &RunnerObservation,
+    ) -> Result<AgentStats, TaskError> {
+        let mut stats = task.agent.clone().unwrap_or_default();
+        let before = stats.clone();
+        if observation
+            .log_size
+            .is_some_and(|size| size > stats.parsed_offset)
+        {
+            let executor = self.executor(&task.executor)?;
+            loop {
+                let chunk = executor.read_log(task, stats.parsed_offset)?;
+                let consumed = stats.parsed_offset;
+                stats.feed(&chunk.bytes);
+                if stats.parsed_offset == consumed {
+                    if chunk.bytes.len() < LOG_READ_CHUNK {
+                        break;
+                    }
+                    // A single line longer than a chunk cannot be a record worth counting.
+                    stats.parsed_offset += chunk.bytes.len() as u64;
+                }
+            }
+        }
+        if let Some(modified) = &observation.log_modified {
+            stats.last_activity = Some(modified.clone());
+        }
+        if stats != before {
+            self.store.set_agent(&task.id, &stats)?;
+        }
+        Ok(stats)
+    }
+
+    fn stalled_for(&self, task: &TaskRecord, stats: &AgentStats) -> Option<Duration> {
+        stalled_for(task, stats, self.config.defaults.stall_timeout)
+    }
+
+    /// A follow-up of a Claude Code task: the same session, executor and workspace.
+    pub fn resume_spec(
+        &self,
+        parent: &TaskRecord,
+        prompt: String,
+        max_turns: Option<u32>,
+    ) -> Result<TaskSpec, TaskError> {
+        let session = parent
+            .session_id
+            .as_deref()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        let (crate::TaskType::ClaudeCode, Some(session_id)) = (parent.task_type, session) else {
+            return Err(TaskError::NotResumable {
+                id: parent.id,
+                task_type: parent.task_type.as_str(),
+            });
+        };
+        let executor =
+            self.config
+                .executor(&parent.executor)
+                .ok_or_else(|| TaskError::UnknownExecutor {
+                    name: parent.executor.clone(),
+                    known: self
+                        .config
+                        .executor_names()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                })?;
+        Ok(TaskSpec {
+            executor: parent.executor.clone(),
+            workspace: parent.workspace.clone(),
+            payload: Payload::ClaudeCode {
+                prompt,
+                max_turns: max_turns
+                    .or(parent.max_turns)
+                    .unwrap_or(self.config.defaults.max_turns),
+                claude_path: self.config.claude_path(executor).to_owned(),
+                session_id,
+                resume: true,
+            },
+            parent: Some(parent.id),
+        })
+    }
+
+    /// The tasks before `task` in its follow-up chain (oldest first) and those after it.
+    pub fn chain(
+        &self,
+        task: &TaskRecord,
+    ) -> Result<(Vec<TaskRecord>, Vec<TaskRecord>), TaskError> {
+        let mut ancestors = Vec::new();
+        let mut parent = task.parent_id;
+        while let Some(id) = parent {
+            let Some(record) = self.store.get(&id)? else {
+                break;
+            };
+            parent = record.parent_id;
+            ancestors.insert(0, record);
+            if ancestors.len() > 1000 {
+                break;
+            }
+        }
+        let mut descendants = Vec::new();
+        let mut frontier = vec![task.id];
+        while let Some(id) = frontier.pop() {
+            for child in self.store.children(&id)? {
+                frontier.push(child.id);
+                descendants.push(child);
+            }
+            if descendants.len() > 1000 {
+                break;
+            }
+        }
+        Ok((ancestors, descendants))
     }
 
     /// Moves a task to a terminal state once, writing its completion record and meta.
@@ -339,7 +496,8 @@ impl TaskManager {
                 status: record.status,
             });
         }
-        self.executor(&record.executor)?.kill(&record, grace)?;
+        self.executor(&record.executor)?
+            .kill(&record, grace, "killed by request")?;
         // The runner records the exit as soon as the payload is gone; give it a moment.
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut report = ReconcileReport::default();
@@ -458,6 +616,40 @@ impl TaskManager {
         }
         Ok(delivered)
     }
+}
+
+/// How long a live agent task has been silent, if at least `timeout`.
+pub fn stalled_for(task: &TaskRecord, stats: &AgentStats, timeout: Duration) -> Option<Duration> {
+    if task.task_type != crate::TaskType::ClaudeCode || task.status.is_terminal() {
+        return None;
+    }
+    let since = stats
+        .last_activity
+        .as_deref()
+        .or(task.started_at.as_deref())?;
+    let quiet = Duration::from_secs(time::seconds_since(since)?.max(0) as u64);
+    (quiet >= timeout).then_some(quiet)
+}
+
+/// The environment an executor adds to its payloads.
+fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = executor
+        .env
+        .iter()
+        .filter_map(|entry| match entry {
+            EnvEntry::Forward(name) => std::env::var(name).ok().map(|v| (name.clone(), v)),
+            EnvEntry::Fixed(name, value) => Some((name.clone(), value.clone())),
+        })
+        .collect();
+    if executor.allow_root {
+        env.push(("IS_SANDBOX".into(), "1".into()));
+    }
+    env
+}
+
+fn sandboxed(env: &[(String, String)]) -> bool {
+    env.iter().any(|(k, v)| k == "IS_SANDBOX" && v == "1")
+        || std::env::var("IS_SANDBOX").is_ok_and(|v| v == "1")
 }
 
 /// An error and its sources on one line: "a: b: c".

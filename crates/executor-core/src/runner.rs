@@ -53,12 +53,14 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
             max_turns,
             claude_path,
             session_id,
+            resume,
         } => (
             // The prompt arrives on stdin from a 0600 file: never in argv, never through a shell.
             format!(
-                "{enter_workspace}exec {} --dangerously-skip-permissions --max-turns {max_turns} -p \
-                 --output-format stream-json --verbose --session-id {session_id} < {}\n",
+                "{enter_workspace}{ROOT_CHECK}exec {} --dangerously-skip-permissions --max-turns {max_turns} -p \
+                 --output-format stream-json --verbose {} {session_id} < {}\n",
                 sh_quote(claude_path),
+                if *resume { "--resume" } else { "--session-id" },
                 sh_quote(&format!("{task_dir}/{PROMPT_FILE}"))
             ),
             TaskFile {
@@ -79,6 +81,11 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
         },
     ]
 }
+
+/// claude refuses `--dangerously-skip-permissions` as root unless IS_SANDBOX=1;
+/// say so plainly instead of leaving the user with claude's own refusal.
+const ROOT_CHECK: &str = "if [ \"$(id -u)\" = 0 ] && [ \"${IS_SANDBOX:-}\" != 1 ]; then \
+    echo 'openclaw-agent: claude refuses --dangerously-skip-permissions as root; set `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) or use a non-root user' >&2; exit 126; fi\n";
 
 /// Quotes `s` for a POSIX shell: single quotes, with embedded ones spliced in.
 pub fn sh_quote(s: &str) -> String {
@@ -113,6 +120,16 @@ pub fn parse_pid_file(bytes: &[u8]) -> Option<u32> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
+/// The reason written into the kill marker (an empty marker predates reasons).
+pub fn parse_kill_marker(bytes: &[u8]) -> String {
+    let reason = String::from_utf8_lossy(bytes).trim().to_owned();
+    if reason.is_empty() {
+        "killed by request".to_owned()
+    } else {
+        reason
+    }
+}
+
 /// What an executor saw of one task's runner.
 ///
 /// Executors must check `runner_alive` *before* reading the exit record: a runner
@@ -123,7 +140,11 @@ pub struct RunnerObservation {
     pub runner_alive: bool,
     pub payload_pid: Option<u32>,
     pub exit: Option<ExitRecord>,
-    pub kill_requested: bool,
+    /// Why the task was killed, when `kill` (or stall handling) asked for it.
+    pub kill_reason: Option<String>,
+    /// Size of `task.log`, and when it last changed (RFC 3339).
+    pub log_size: Option<u64>,
+    pub log_modified: Option<String>,
 }
 
 /// The status an observation implies, with the fields that go with it.
@@ -149,8 +170,8 @@ impl RunnerObservation {
             Some(exit) => {
                 state.exit_code = Some(exit.exit_code);
                 state.ended_at = Some(exit.ended_at.clone());
-                state.status = if self.kill_requested {
-                    state.reason = Some("killed by request".into());
+                state.status = if let Some(reason) = &self.kill_reason {
+                    state.reason = Some(reason.clone());
                     TaskStatus::Killed
                 } else if exit.exit_code == 0 {
                     TaskStatus::Completed
@@ -164,10 +185,10 @@ impl RunnerObservation {
                     state.status = TaskStatus::Pending;
                 }
             }
-            None if self.kill_requested => {
+            None if self.kill_reason.is_some() => {
                 state.status = TaskStatus::Killed;
                 state.ended_at = Some(crate::time::now_rfc3339());
-                state.reason = Some("killed by request; the runner left no exit record".into());
+                state.reason = self.kill_reason.clone();
             }
             None => {
                 state.status = TaskStatus::Lost;
@@ -208,6 +229,7 @@ mod tests {
                 max_turns: 7,
                 claude_path: "/opt/claude code/claude".into(),
                 session_id: uuid::Uuid::nil(),
+                resume: false,
             },
             "/t/d",
             "/w",
@@ -228,12 +250,13 @@ mod tests {
                 ended_at: "t".into(),
             })
         };
-        let observe = |runner_alive, payload_pid, exit, kill_requested| {
+        let observe = |runner_alive, payload_pid, exit, killed: bool| {
             RunnerObservation {
                 runner_alive,
                 payload_pid,
                 exit,
-                kill_requested,
+                kill_reason: killed.then(|| "killed".to_owned()),
+                ..Default::default()
             }
             .state()
             .status

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::agent::AgentStats;
 use crate::paths::Paths;
 use crate::task::{META_SCHEMA_VERSION, TaskId, TaskIdPrefix, TaskMeta, TaskStatus, TaskType};
 
@@ -17,7 +18,8 @@ use crate::task::{META_SCHEMA_VERSION, TaskId, TaskIdPrefix, TaskMeta, TaskStatu
 pub const SUMMARY_CHARS: usize = 120;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tasks (
     id               TEXT PRIMARY KEY NOT NULL,
     executor         TEXT NOT NULL,
@@ -44,7 +46,13 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_status ON tasks(status, id);
 CREATE INDEX tasks_by_executor ON tasks(executor, id);
 CREATE INDEX tasks_webhooks_due ON tasks(webhook_next_at) WHERE webhook_state = 'pending';
-"#];
+"#,
+    r#"
+ALTER TABLE tasks ADD COLUMN agent TEXT;
+ALTER TABLE tasks ADD COLUMN parent_id TEXT;
+CREATE INDEX tasks_by_parent ON tasks(parent_id) WHERE parent_id IS NOT NULL;
+"#,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -110,6 +118,10 @@ pub struct TaskRecord {
     pub webhook_state: Option<String>,
     pub webhook_attempts: u32,
     pub webhook_error: Option<String>,
+    /// What a Claude Code agent has done, parsed from its stream.
+    pub agent: Option<AgentStats>,
+    /// The task this one follows up (`start --resume`).
+    pub parent_id: Option<TaskId>,
 }
 
 impl TaskRecord {
@@ -137,6 +149,7 @@ impl TaskRecord {
             command,
             max_turns: self.max_turns,
             session_id: self.session_id.clone(),
+            parent_task_id: self.parent_id,
             exit_code: self.exit_code,
         }
     }
@@ -176,7 +189,7 @@ pub struct Store {
 
 const COLUMNS: &str = "id, executor, executor_type, task_type, status, reason, pid, runner_pid, \
     runner_start, created_at, started_at, ended_at, exit_code, workspace, summary, max_turns, \
-    session_id, webhook_state, webhook_attempts, webhook_error";
+    session_id, webhook_state, webhook_attempts, webhook_error, agent, parent_id";
 
 const LIVE: &str = "status IN ('pending', 'running')";
 
@@ -189,6 +202,8 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         )
     };
     let id: String = row.get(0)?;
+    let agent: Option<String> = row.get(20)?;
+    let parent: Option<String> = row.get(21)?;
     let task_type: String = row.get(3)?;
     let status: String = row.get(4)?;
     Ok(TaskRecord {
@@ -212,6 +227,9 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         webhook_state: row.get(17)?,
         webhook_attempts: row.get(18)?,
         webhook_error: row.get(19)?,
+        // Stats that fail to parse are only a cache: they are rebuilt from the log.
+        agent: agent.and_then(|a| serde_json::from_str(&a).ok()),
+        parent_id: parent.and_then(|p| p.parse().ok()),
     })
 }
 
@@ -255,7 +273,7 @@ impl Store {
         self.conn.execute(
             &format!(
                 "INSERT INTO tasks ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
             ),
             params![
                 task.id.to_string(),
@@ -278,6 +296,8 @@ impl Store {
                 task.webhook_state,
                 task.webhook_attempts,
                 task.webhook_error,
+                task.agent.as_ref().map(agent_json),
+                task.parent_id.map(|p| p.to_string()),
             ],
         )?;
         Ok(())
@@ -457,6 +477,26 @@ impl Store {
         Ok(Some(record))
     }
 
+    /// Stores the agent stats of a task.
+    pub fn set_agent(&self, id: &TaskId, agent: &AgentStats) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE tasks SET agent = ?2 WHERE id = ?1",
+            params![id.to_string(), agent_json(agent)],
+        )?;
+        Ok(())
+    }
+
+    /// Tasks that follow up `id`, oldest first.
+    pub fn children(&self, id: &TaskId) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE parent_id = ?1 ORDER BY id"
+        ))?;
+        let tasks = stmt
+            .query_map([id.to_string()], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(tasks)
+    }
+
     pub fn delete(&self, id: &TaskId) -> Result<(), StoreError> {
         self.conn
             .execute("DELETE FROM tasks WHERE id = ?1", [id.to_string()])?;
@@ -536,6 +576,10 @@ pub enum WebhookOutcome {
     GaveUp { error: String },
 }
 
+fn agent_json(agent: &AgentStats) -> String {
+    serde_json::to_string(agent).unwrap_or_default()
+}
+
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version == MIGRATIONS.len() {
@@ -609,6 +653,8 @@ mod tests {
             webhook_state: None,
             webhook_attempts: 0,
             webhook_error: None,
+            agent: None,
+            parent_id: None,
         }
     }
 

@@ -114,6 +114,8 @@ pub enum Payload {
         max_turns: u32,
         claude_path: String,
         session_id: uuid::Uuid,
+        /// Continue the existing session `session_id` instead of starting it.
+        resume: bool,
     },
     ShellCommand {
         command: String,
@@ -196,6 +198,8 @@ pub struct TaskSpec {
     pub executor: String,
     pub workspace: String,
     pub payload: Payload,
+    /// The task this one follows up (`start --resume`).
+    pub parent: Option<TaskId>,
 }
 
 /// The `.meta.json` document of a task (documented in `docs/task-files.md`).
@@ -226,6 +230,8 @@ pub struct TaskMeta {
     pub max_turns: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<TaskId>,
     pub exit_code: Option<i32>,
 }
 

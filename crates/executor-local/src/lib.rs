@@ -8,14 +8,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
+use executor_core::executor::{Executor, ExecutorError, LOG_READ_CHUNK, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 pub use process::{is_same_live_process, read_process};
-
-/// Largest slice of log returned by one read while following.
-const READ_CHUNK: usize = 1 << 20;
 
 pub struct LocalExecutor {
     config: ExecutorConfig,
@@ -48,6 +45,7 @@ impl LocalExecutor {
                 .and_then(|b| runner::parse_pid_file(&b))
                 .is_some_and(|pid| is_same_live_process(pid, None)),
         };
+        let log = std::fs::metadata(dir.join(runner::LOG_FILE)).ok();
         RunnerObservation {
             runner_alive,
             payload_pid: std::fs::read(dir.join(runner::PID_FILE))
@@ -56,7 +54,14 @@ impl LocalExecutor {
             exit: std::fs::read(dir.join(runner::EXIT_FILE))
                 .ok()
                 .and_then(|b| ExitRecord::parse(&b)),
-            kill_requested: dir.join(runner::KILL_MARKER).exists(),
+            kill_reason: std::fs::read(dir.join(runner::KILL_MARKER))
+                .ok()
+                .map(|b| runner::parse_kill_marker(&b)),
+            log_size: log.as_ref().map(|m| m.len()),
+            log_modified: log
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| jiff::Timestamp::try_from(t).ok())
+                .map(|t| format!("{t:.3}")),
         }
     }
 }
@@ -87,7 +92,17 @@ impl Executor for LocalExecutor {
         self.dir(id).to_string_lossy().into_owned()
     }
 
-    fn launch(&self, id: &TaskId, _files: &[TaskFile]) -> Result<Launched, ExecutorError> {
+    fn runs_as_root(&self) -> Option<bool> {
+        // SAFETY: geteuid has no preconditions.
+        Some(unsafe { libc::geteuid() } == 0)
+    }
+
+    fn launch(
+        &self,
+        id: &TaskId,
+        _files: &[TaskFile],
+        env: &[(String, String)],
+    ) -> Result<Launched, ExecutorError> {
         // The files are already in place: this executor's task dir is the store's mirror.
         let dir = self.dir(id);
         use std::os::unix::fs::OpenOptionsExt;
@@ -105,6 +120,7 @@ impl Executor for LocalExecutor {
             .arg(dir.join(runner::RUNNER_FILE))
             .arg(&dir)
             .current_dir(&dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
@@ -133,9 +149,9 @@ impl Executor for LocalExecutor {
         Ok(tasks.iter().map(|task| self.observe_one(task)).collect())
     }
 
-    fn kill(&self, task: &TaskRecord, grace: Duration) -> Result<(), ExecutorError> {
+    fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError> {
         let dir = self.dir(&task.id);
-        fsutil::write_atomic(&dir.join(runner::KILL_MARKER), b"")
+        fsutil::write_atomic(&dir.join(runner::KILL_MARKER), reason.as_bytes())
             .map_err(self.io_err("cannot mark the task as killed"))?;
         let runner_alive = || {
             task.runner_pid
@@ -181,7 +197,7 @@ impl Executor for LocalExecutor {
 
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError> {
         let path = self.dir(&task.id).join(runner::LOG_FILE);
-        let bytes = match fsutil::read_from(&path, offset, READ_CHUNK) {
+        let bytes = match fsutil::read_from(&path, offset, LOG_READ_CHUNK) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             other => other.map_err(self.io_err("cannot read the task log"))?,
         };

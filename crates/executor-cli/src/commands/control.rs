@@ -44,7 +44,8 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string(&TaskView::of(&task)).unwrap_or_default()
+            serde_json::to_string(&TaskView::of(&task, app.config.defaults.stall_timeout))
+                .unwrap_or_default()
         )?;
     } else {
         writeln!(out, "{} {}", task.id, task.status)?;

@@ -18,14 +18,23 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
     if prompt.trim().is_empty() {
         return Err(CliError::new(code::USAGE, "the prompt is empty"));
     }
-    let executor = app.executor_config(&args.executor)?;
+    if let Some(parent) = &args.resume {
+        let manager = app.manager()?;
+        let parent = manager.resolve(parent)?;
+        let spec = manager.resume_spec(&parent, prompt, args.max_turns)?;
+        drop(manager);
+        return dispatch(app, spec, args.json);
+    }
+    let name = args.executor.unwrap_or_default();
+    let executor = app.executor_config(&name)?;
     let payload = Payload::ClaudeCode {
         prompt,
         max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
         claude_path: app.config.claude_path(executor).to_owned(),
         session_id: uuid::Uuid::new_v4(),
+        resume: false,
     };
-    dispatch(app, &args.executor, args.workspace, payload, args.json)
+    dispatch(app, spec(name, args.workspace, payload)?, args.json)
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
@@ -33,7 +42,36 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
         return Err(CliError::new(code::USAGE, "the command is empty"));
     }
     let payload = Payload::ShellCommand { command: args.cmd };
-    dispatch(app, &args.executor, args.workspace, payload, args.json)
+    dispatch(
+        app,
+        spec(args.executor, args.workspace, payload)?,
+        args.json,
+    )
+}
+
+fn spec(
+    executor: String,
+    workspace: Option<String>,
+    payload: Payload,
+) -> Result<TaskSpec, CliError> {
+    let workspace = match workspace {
+        Some(workspace) => workspace,
+        None => std::env::current_dir()
+            .map_err(|err| {
+                CliError::new(
+                    code::EXECUTOR,
+                    format!("cannot read the current directory: {err}"),
+                )
+            })?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    Ok(TaskSpec {
+        executor,
+        workspace,
+        payload,
+        parent: None,
+    })
 }
 
 fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
@@ -57,33 +95,9 @@ fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
     })
 }
 
-fn dispatch(
-    app: &App,
-    executor: &str,
-    workspace: Option<String>,
-    payload: Payload,
-    json: bool,
-) -> Result<u8, CliError> {
-    let workspace = match workspace {
-        Some(workspace) => workspace,
-        None => std::env::current_dir()
-            .map_err(|err| {
-                CliError::new(
-                    code::EXECUTOR,
-                    format!("cannot read the current directory: {err}"),
-                )
-            })?
-            .to_string_lossy()
-            .into_owned(),
-    };
+fn dispatch(app: &App, spec: TaskSpec, json: bool) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
-    let spec = TaskSpec {
-        executor: executor.to_owned(),
-        workspace,
-        payload,
-    };
-    let result = manager.dispatch(spec);
-    let task = match result {
+    let task = match manager.dispatch(spec) {
         Ok(task) => task,
         Err(err) => {
             // A failed launch still ended a task: its completion must be announced.
@@ -101,6 +115,7 @@ fn dispatch(
             "status": task.status.as_str(),
             "workspace": task.workspace,
             "session_id": task.session_id,
+            "parent_task_id": task.parent_id.map(|p| p.to_string()),
             "task_dir": manager.store().task_dir(&task.id),
         });
         writeln!(out, "{object}")?;

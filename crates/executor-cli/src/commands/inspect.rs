@@ -3,39 +3,55 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use executor_core::runner;
+use executor_core::agent::{self, AgentStats};
+use executor_core::{TaskRecord, TaskType, runner};
 
 use crate::app::App;
 use crate::cli::{LogsArgs, StatusArgs};
 use crate::exit::{CliError, code};
-use crate::output::TaskView;
+use crate::output::{self, TaskView};
 
 pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     let task = manager.resolve(&args.id.task_id)?;
     let (task, report) = manager.refresh(&task.id)?;
     app.settle(&manager, &report);
+    let stall_timeout = app.config.defaults.stall_timeout;
     let task_dir = manager.store().task_dir(&task.id);
     let payload_text = manager.payload_text(&task);
+    let (ancestors, followups) = manager.chain(&task)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut value = serde_json::to_value(TaskView::of(&task)).unwrap_or_default();
+        let mut value =
+            serde_json::to_value(TaskView::of(&task, stall_timeout)).unwrap_or_default();
         let key = match task.task_type {
-            executor_core::TaskType::ClaudeCode => "prompt",
-            executor_core::TaskType::ShellCommand => "command",
+            TaskType::ClaudeCode => "prompt",
+            TaskType::ShellCommand => "command",
         };
         value[key] = serde_json::Value::from(payload_text);
         value["task_dir"] = serde_json::Value::from(task_dir.to_string_lossy());
+        if task.task_type == TaskType::ClaudeCode {
+            let ids = |tasks: &[TaskRecord]| -> Vec<String> {
+                tasks.iter().map(|t| t.id.to_string()).collect()
+            };
+            value["chain"] = serde_json::json!({
+                "ancestors": ids(&ancestors),
+                "followups": ids(&followups),
+            });
+        }
         writeln!(out, "{value}")?;
         return Ok(code::OK);
     }
 
     let mut field = |name: &str, value: &dyn std::fmt::Display| writeln!(out, "{name:<11}{value}");
     field("task", &task.id)?;
-    let status = match (task.status.is_terminal(), task.pid) {
+    let mut status = match (task.status.is_terminal(), task.pid) {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
         _ => task.status.to_string(),
     };
+    if let Some(quiet) = output::stall(&task, stall_timeout) {
+        status.push_str(&format!(", stalled: no output for {}s", quiet.as_secs()));
+    }
     field("status", &status)?;
     if let Some(reason) = &task.reason {
         field("reason", reason)?;
@@ -48,25 +64,37 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         "type",
         &format!(
             "{} {}",
-            crate::output::icon(task.task_type),
+            output::icon(task.task_type),
             task.task_type.as_str()
         ),
     )?;
     field("workspace", &task.workspace)?;
     let text = payload_text.unwrap_or_else(|| task.summary.clone());
     let label = match task.task_type {
-        executor_core::TaskType::ClaudeCode => "prompt",
-        executor_core::TaskType::ShellCommand => "command",
+        TaskType::ClaudeCode => "prompt",
+        TaskType::ShellCommand => "command",
     };
-    field(
-        label,
-        &crate::output::truncate(&text.replace('\n', "⏎"), 200),
-    )?;
+    field(label, &output::truncate(&text.replace('\n', "⏎"), 200))?;
     if let Some(turns) = task.max_turns {
         field("max turns", &turns)?;
     }
     if let Some(session) = &task.session_id {
         field("session", session)?;
+    }
+    if let Some(stats) = output::agent_stats(&task) {
+        field("agent", &agent_summary(&stats))?;
+        if let Some(subtype) = &stats.result_subtype {
+            field("result", subtype)?;
+        }
+        if let Some(activity) = &stats.last_activity {
+            field("activity", activity)?;
+        }
+    }
+    for ancestor in &ancestors {
+        field("follows", &ancestor.id)?;
+    }
+    for followup in &followups {
+        field("followup", &followup.id)?;
     }
     field("created", &task.created_at)?;
     if let Some(started) = &task.started_at {
@@ -85,18 +113,85 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     Ok(code::OK)
 }
 
+fn agent_summary(stats: &AgentStats) -> String {
+    let cost = stats
+        .total_cost_usd
+        .map(|c| format!(" · ${c:.4}"))
+        .unwrap_or_default();
+    format!(
+        "{} turns · {} tool calls · {} in / {} out tokens (cache: {} written, {} read){cost}",
+        stats.turns,
+        stats.tool_calls,
+        stats.input_tokens,
+        stats.output_tokens,
+        stats.cache_creation_input_tokens,
+        stats.cache_read_input_tokens,
+    )
+}
+
+/// Turns log bytes into what `logs` prints: raw, or rendered agent records.
+struct LogPrinter {
+    render: bool,
+    /// An incomplete last line, kept until its newline arrives.
+    partial: Vec<u8>,
+}
+
+impl LogPrinter {
+    fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+        if !self.render {
+            return out.write_all(bytes);
+        }
+        self.partial.extend_from_slice(bytes);
+        let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else {
+            return Ok(());
+        };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        for line in complete.split(|b| *b == b'\n') {
+            if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(line)) {
+                writeln!(out, "{rendered}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let rest = std::mem::take(&mut self.partial);
+        if self.render {
+            if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(&rest)) {
+                writeln!(out, "{rendered}")?;
+            }
+            Ok(())
+        } else {
+            out.write_all(&rest)
+        }
+    }
+}
+
 pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     let task = manager.resolve(&args.id.task_id)?;
+    let is_agent = task.task_type == TaskType::ClaudeCode;
+    if args.transcript {
+        return transcript(&task, args.lines);
+    }
+    let mut printer = LogPrinter {
+        render: is_agent && !args.raw,
+        partial: Vec::new(),
+    };
     let tail = manager
         .executor(&task.executor)?
         .tail_log(&task, args.lines)?;
     let mut out = std::io::stdout().lock();
-    out.write_all(&tail.bytes)?;
-    out.flush()?;
+    printer.write(&mut out, &tail.bytes)?;
     let Some(follow_secs) = args.follow else {
+        printer.finish(&mut out)?;
+        out.flush()?;
         return Ok(code::OK);
     };
+    out.flush()?;
 
     let deadline = (follow_secs > 0).then(|| Instant::now() + Duration::from_secs(follow_secs));
     let mut offset = tail.next_offset;
@@ -108,17 +203,49 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
             .executor(&task.executor)?
             .read_log(&current, offset)?;
         if !chunk.bytes.is_empty() {
-            out.write_all(&chunk.bytes)?;
+            printer.write(&mut out, &chunk.bytes)?;
             out.flush()?;
             offset = chunk.next_offset;
             continue;
         }
-        if current.status.is_terminal() {
-            return Ok(code::OK);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if current.status.is_terminal() || deadline.is_some_and(|d| Instant::now() >= d) {
+            printer.finish(&mut out)?;
+            out.flush()?;
             return Ok(code::OK);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Renders Claude Code's own session transcript, which also holds the prompts
+/// and a timestamp for every step.
+fn transcript(task: &TaskRecord, lines: usize) -> Result<u8, CliError> {
+    if task.task_type != TaskType::ClaudeCode || task.executor_type != "local" {
+        return Err(CliError::new(
+            code::TASK_STATE,
+            "--transcript reads Claude Code transcripts of agent tasks on the local executor",
+        ));
+    }
+    let session = task
+        .agent
+        .as_ref()
+        .and_then(|a| a.session_id.clone())
+        .or_else(|| task.session_id.clone())
+        .unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let path = agent::transcript_path(&home, &task.workspace, &session);
+    let (bytes, _) = executor_core::fsutil::tail_lines(std::path::Path::new(&path), lines)
+        .map_err(|err| {
+            CliError::new(
+                code::FAILURE,
+                format!("cannot read transcript {path}: {err}"),
+            )
+        })?;
+    let mut out = std::io::stdout().lock();
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        if let Some(rendered) = agent::render_transcript_line(line) {
+            writeln!(out, "{rendered}")?;
+        }
+    }
+    Ok(code::OK)
 }

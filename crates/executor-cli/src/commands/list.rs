@@ -59,6 +59,7 @@ fn write_tasks(
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    let stall_timeout = manager.config().defaults.stall_timeout;
     let mut count = 0u64;
     if format == Format::JsonArray {
         out.write_all(b"[")?;
@@ -69,17 +70,17 @@ fn write_tasks(
                 if count == 0 {
                     output::table_header(out)?;
                 }
-                output::table_row(out, task)?;
+                output::table_row(out, task, stall_timeout)?;
             }
             Format::JsonArray => {
                 if count > 0 {
                     out.write_all(b",")?;
                 }
                 out.write_all(b"\n")?;
-                serde_json::to_writer(&mut *out, &TaskView::of(task))?;
+                serde_json::to_writer(&mut *out, &TaskView::of(task, stall_timeout))?;
             }
             Format::JsonLines => {
-                serde_json::to_writer(&mut *out, &TaskView::of(task))?;
+                serde_json::to_writer(&mut *out, &TaskView::of(task, stall_timeout))?;
                 out.write_all(b"\n")?;
             }
         }

@@ -126,5 +126,8 @@ fn xdg_config_home_and_config_flag_are_honoured() {
 fn empty_openclaw_config_means_unset() {
     let mut env = TestEnv::new();
     env.set_env("OPENCLAW_CONFIG", "");
-    assert!(env.ok(&["config", "check"]).contains("built-in `local` executor"));
+    assert!(
+        env.ok(&["config", "check"])
+            .contains("built-in `local` executor")
+    );
 }

@@ -185,7 +185,7 @@ fn start_invokes_claude_with_prompt_on_stdin() {
     let env = TestEnv::new();
     let claude = fake_claude(&env);
     env.write_config(&format!(
-        "executors:\n  - name: box\n    type: local\n    claude_path: {}\ndefaults:\n  max_turns: 9\n",
+        "executors:\n  - name: box\n    type: local\n    allow_root: true\n    claude_path: {}\ndefaults:\n  max_turns: 9\n",
         claude.display()
     ));
     let prompt = "Fix the \"tests\" in `src/` and $(rm -rf /) it's fine\nsecond line ✓";

@@ -79,7 +79,7 @@ fn prompt_reaches_claude_byte_for_byte() {
     )
     .unwrap();
     env.write_config(&format!(
-        "defaults:\n  claude_path: {}\n",
+        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
         catcher.display()
     ));
     let prompt = hostile_text();
