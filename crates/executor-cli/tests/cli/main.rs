@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod claude;
 mod concurrency;
 mod config;
 mod errors;
