@@ -1,0 +1,1 @@
+//! The container executor against real Docker and Podman engines.

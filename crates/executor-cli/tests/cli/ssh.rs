@@ -1,0 +1,1 @@
+//! The SSH executor against a real OpenSSH server on loopback.
