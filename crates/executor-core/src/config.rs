@@ -110,16 +110,54 @@ pub enum ExecutorSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SshSettings {
+    /// A host name, address, or a `Host` alias of the user's ssh_config.
     pub host: String,
     pub port: Option<u16>,
     pub user: Option<String>,
+    /// Private key (`ssh -i`).
+    pub identity_file: Option<String>,
+    /// An ssh_config file to use instead of `~/.ssh/config` (`ssh -F`).
+    pub ssh_config: Option<String>,
+    /// A known_hosts file to use instead of `~/.ssh/known_hosts`.
+    pub known_hosts_file: Option<String>,
+    /// Extra `-o Key=Value` options.
+    pub ssh_options: Vec<String>,
+    /// Where task directories live on the host.
+    pub task_root: String,
+    pub host_key_policy: HostKeyPolicy,
+}
+
+/// Default remote task root (`task_root`).
+pub const DEFAULT_REMOTE_TASK_ROOT: &str = "/tmp/openclaw-tasks";
+
+/// How an unknown host key is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum HostKeyPolicy {
+    /// Unknown or changed keys are refused (as `StrictHostKeyChecking=yes`).
+    #[default]
+    #[serde(rename = "strict")]
+    Strict,
+    /// Unknown keys are recorded and trusted; changed keys are still refused.
+    #[serde(rename = "accept-new")]
+    AcceptNew,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSettings {
     pub image: String,
     pub runtime: ContainerRuntime,
+    /// `host:container[:options]` bind mounts.
     pub volumes: Vec<String>,
+    /// Working directory when a task gives no `--workspace`.
+    pub workdir: Option<String>,
+    /// `--user` inside the container.
+    pub user: Option<String>,
+    /// `--network` (e.g. `none`, `host`).
+    pub network: Option<String>,
+    /// Extra arguments for `create`, before the image.
+    pub run_args: Vec<String>,
+    /// Docker context (`docker --context`); podman ignores it.
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -512,9 +550,27 @@ struct RawExecutor {
     host: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
     user: Option<Spanned<String>>,
+    identity_file: Option<Spanned<String>>,
+    ssh_config: Option<Spanned<String>>,
+    known_hosts_file: Option<Spanned<String>>,
+    ssh_options: Option<Spanned<Vec<String>>>,
+    task_root: Option<Spanned<String>>,
+    host_key_policy: Option<Spanned<HostKeyPolicy>>,
     image: Option<Spanned<String>>,
     runtime: Option<Spanned<ContainerRuntime>>,
     volumes: Option<Spanned<Vec<String>>>,
+    workdir: Option<Spanned<String>>,
+    network: Option<Spanned<String>>,
+    run_args: Option<Spanned<Vec<String>>>,
+    context: Option<Spanned<String>>,
+}
+
+fn line_of<T>(value: &Option<Spanned<T>>) -> Option<u64> {
+    value.as_ref().map(|s| s.referenced.line())
+}
+
+fn value_of<T>(value: Option<Spanned<T>>) -> Option<T> {
+    value.map(|s| s.value)
 }
 
 impl RawExecutor {
@@ -536,22 +592,31 @@ impl RawExecutor {
                 ),
             ))
         };
+        // `user` belongs to both remote kinds: the login user, or the user in the container.
         let ssh_keys = [
-            ("host", self.host.as_ref().map(|s| s.referenced.line())),
-            ("port", self.port.as_ref().map(|s| s.referenced.line())),
-            ("user", self.user.as_ref().map(|s| s.referenced.line())),
+            ("host", line_of(&self.host)),
+            ("port", line_of(&self.port)),
+            ("identity_file", line_of(&self.identity_file)),
+            ("ssh_config", line_of(&self.ssh_config)),
+            ("known_hosts_file", line_of(&self.known_hosts_file)),
+            ("ssh_options", line_of(&self.ssh_options)),
+            ("task_root", line_of(&self.task_root)),
+            ("host_key_policy", line_of(&self.host_key_policy)),
         ];
         let container_keys = [
-            ("image", self.image.as_ref().map(|s| s.referenced.line())),
-            (
-                "runtime",
-                self.runtime.as_ref().map(|s| s.referenced.line()),
-            ),
-            (
-                "volumes",
-                self.volumes.as_ref().map(|s| s.referenced.line()),
-            ),
+            ("image", line_of(&self.image)),
+            ("runtime", line_of(&self.runtime)),
+            ("volumes", line_of(&self.volumes)),
+            ("workdir", line_of(&self.workdir)),
+            ("network", line_of(&self.network)),
+            ("run_args", line_of(&self.run_args)),
+            ("context", line_of(&self.context)),
         ];
+        if kind == ExecutorType::Local
+            && let Some(line) = line_of(&self.user)
+        {
+            return not_for("user", line);
+        }
         let foreign: Vec<(&str, Option<u64>)> = match kind {
             ExecutorType::Local => ssh_keys.iter().chain(&container_keys).copied().collect(),
             ExecutorType::Ssh => container_keys.to_vec(),
@@ -570,10 +635,27 @@ impl RawExecutor {
                 if host.value.trim().is_empty() {
                     return Err((host.referenced.line(), "key `host`: empty host".into()));
                 }
+                if let Some(root) = &self.task_root
+                    && !root.value.starts_with('/')
+                {
+                    return Err((
+                        root.referenced.line(),
+                        "key `task_root`: must be an absolute path".into(),
+                    ));
+                }
                 ExecutorSettings::Ssh(SshSettings {
                     host: host.value,
-                    port: self.port.map(|p| p.value),
-                    user: self.user.map(|u| u.value),
+                    port: value_of(self.port),
+                    user: value_of(self.user),
+                    identity_file: value_of(self.identity_file),
+                    ssh_config: value_of(self.ssh_config),
+                    known_hosts_file: value_of(self.known_hosts_file),
+                    ssh_options: value_of(self.ssh_options).unwrap_or_default(),
+                    task_root: value_of(self.task_root)
+                        .map(|r| r.trim_end_matches('/').to_owned())
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| DEFAULT_REMOTE_TASK_ROOT.to_owned()),
+                    host_key_policy: value_of(self.host_key_policy).unwrap_or_default(),
                 })
             }
             ExecutorType::Container => {
@@ -582,8 +664,13 @@ impl RawExecutor {
                 };
                 ExecutorSettings::Container(ContainerSettings {
                     image: image.value,
-                    runtime: self.runtime.map_or(ContainerRuntime::Docker, |r| r.value),
-                    volumes: self.volumes.map(|v| v.value).unwrap_or_default(),
+                    runtime: value_of(self.runtime).unwrap_or(ContainerRuntime::Docker),
+                    volumes: value_of(self.volumes).unwrap_or_default(),
+                    workdir: value_of(self.workdir),
+                    user: value_of(self.user),
+                    network: value_of(self.network),
+                    run_args: value_of(self.run_args).unwrap_or_default(),
+                    context: value_of(self.context),
                 })
             }
         };
@@ -650,6 +737,12 @@ defaults:
                 host: "192.168.0.152".into(),
                 port: Some(22),
                 user: Some("jimmy".into()),
+                identity_file: None,
+                ssh_config: None,
+                known_hosts_file: None,
+                ssh_options: Vec::new(),
+                task_root: DEFAULT_REMOTE_TASK_ROOT.into(),
+                host_key_policy: HostKeyPolicy::Strict,
             })
         );
         assert_eq!(
@@ -763,6 +856,35 @@ defaults:
         );
         let err = error_of("executors:\n  - name: a\n    type: local\n    env: [\"BAD NAME\"]\n");
         assert!(err.starts_with("c.yaml: line 4: key `env`"), "{err}");
+    }
+
+    #[test]
+    fn ssh_and_container_extras() {
+        let config = parse(
+            "executors:\n  - name: s\n    type: ssh\n    host: h\n    identity_file: /k\n    host_key_policy: accept-new\n    task_root: /var/tmp/oc/\n    ssh_options: [ConnectTimeout=5]\n  - name: c\n    type: container\n    image: i\n    runtime: podman\n    user: \"1000\"\n    network: none\n    run_args: [--memory, 1g]\n",
+        )
+        .unwrap();
+        let ExecutorSettings::Ssh(ssh) = &config.executor("s").unwrap().settings else {
+            panic!("not ssh");
+        };
+        assert_eq!(ssh.host_key_policy, HostKeyPolicy::AcceptNew);
+        assert_eq!(ssh.task_root, "/var/tmp/oc");
+        assert_eq!(ssh.ssh_options, ["ConnectTimeout=5"]);
+        let ExecutorSettings::Container(c) = &config.executor("c").unwrap().settings else {
+            panic!("not a container");
+        };
+        assert_eq!(c.runtime, ContainerRuntime::Podman);
+        assert_eq!(c.user.as_deref(), Some("1000"));
+        assert_eq!(c.run_args, ["--memory", "1g"]);
+        let err =
+            error_of("executors:\n  - name: s\n    type: ssh\n    host: h\n    task_root: rel\n");
+        assert!(err.contains("line 5: key `task_root`"), "{err}");
+        let err = error_of("executors:\n  - name: l\n    type: local\n    user: x\n");
+        assert!(err.contains("line 4: key `user` is not valid"), "{err}");
+        let err = error_of(
+            "executors:\n  - name: s\n    type: ssh\n    host: h\n    host_key_policy: yolo\n",
+        );
+        assert!(err.contains("line 5"), "{err}");
     }
 
     #[test]
