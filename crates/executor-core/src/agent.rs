@@ -11,6 +11,9 @@ const RESULT_PREVIEW_CHARS: usize = 300;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentStats {
     pub session_id: Option<String>,
+    /// The agent's working directory, as claude reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     pub model: Option<String>,
     pub turns: u64,
     pub tool_calls: u64,
@@ -52,6 +55,7 @@ impl AgentStats {
         match record["type"].as_str() {
             Some("system") if record["subtype"] == "init" => {
                 self.session_id = record["session_id"].as_str().map(str::to_owned);
+                self.cwd = record["cwd"].as_str().map(str::to_owned);
                 self.model = record["model"].as_str().map(str::to_owned);
             }
             Some("assistant") => {
@@ -255,13 +259,19 @@ pub fn render_line(line: &str) -> Option<String> {
     (!out.is_empty()).then(|| out.join("\n"))
 }
 
+/// Claude Code's directory name for a working directory.
+pub fn escape_cwd(cwd: &str) -> String {
+    cwd.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 /// Where Claude Code keeps the transcript of `session_id` run in `cwd`, below `home`.
 pub fn transcript_path(home: &str, cwd: &str, session_id: &str) -> String {
-    let escaped: String = cwd
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    format!("{home}/.claude/projects/{escaped}/{session_id}.jsonl")
+    format!(
+        "{home}/.claude/projects/{}/{session_id}.jsonl",
+        escape_cwd(cwd)
+    )
 }
 
 /// Renders one line of a session transcript (`~/.claude/projects/.../<session>.jsonl`),

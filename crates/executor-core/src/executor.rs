@@ -39,6 +39,9 @@ pub enum ExecutorError {
         #[source]
         source: std::io::Error,
     },
+    /// The host could not be reached right now; the same call may work later.
+    #[error("executor `{executor}`: {message}")]
+    Unreachable { executor: String, message: String },
     #[error("executor `{executor}`: {kind} executors are not implemented yet")]
     Unsupported { executor: String, kind: String },
 }
@@ -50,6 +53,12 @@ impl ExecutorError {
             action: action.into(),
             source,
         }
+    }
+
+    /// Whether retrying later may succeed (a dropped link), as opposed to a
+    /// failure that needs the user (bad key, missing binary).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
     }
 
     pub fn failed(executor: &str, message: impl Into<String>) -> Self {
@@ -102,6 +111,21 @@ pub trait Executor: Send + Sync {
 
     /// Log bytes from `offset` on (for following).
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;
+
+    /// Claude Code's transcript of `session_id` run in `cwd`, from the home of the
+    /// user the task ran as.
+    fn read_transcript(
+        &self,
+        task: &TaskRecord,
+        cwd: &str,
+        session_id: &str,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        let _ = (task, cwd, session_id);
+        Err(ExecutorError::failed(
+            &self.config().name,
+            "this executor cannot read Claude Code transcripts",
+        ))
+    }
 
     /// Removes the task dir on the executing side.
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;

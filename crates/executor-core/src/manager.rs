@@ -140,7 +140,7 @@ impl TaskManager {
         }
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
-        let files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
+        let mut files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
 
         let (max_turns, session_id) = match &spec.payload {
             Payload::ClaudeCode {
@@ -184,7 +184,12 @@ impl TaskManager {
             fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
         }
         self.store.insert(&record)?;
-        self.write_meta(&record)?;
+        // The executing side gets the meta as dispatched; its runner's records
+        // (task.pid, exit.json) carry the lifecycle from there.
+        files.push(runner::TaskFile {
+            name: runner::META_FILE,
+            contents: self.write_meta(&id)?,
+        });
 
         let executor = self.executor(&spec.executor)?;
         match executor.launch(&id, &files, &env) {
@@ -200,7 +205,7 @@ impl TaskManager {
                 record.runner_pid = Some(launched.runner_pid);
                 record.runner_start = launched.runner_start;
                 record.started_at = Some(started_at);
-                self.write_meta(&record)?;
+                self.write_meta(&id)?;
                 Ok(record)
             }
             Err(err) => {
@@ -304,10 +309,7 @@ impl TaskManager {
             return Ok(None);
         }
         if self.store.update_live(&task.id, &update)? {
-            let mut record = task.clone();
-            record.status = update.status;
-            record.pid = update.pid.or(record.pid);
-            self.write_meta(&record)?;
+            self.write_meta(&task.id)?;
         }
         Ok(None)
     }
@@ -320,6 +322,9 @@ impl TaskManager {
     ) -> Result<AgentStats, TaskError> {
         let mut stats = task.agent.clone().unwrap_or_default();
         let before = stats.clone();
+        if let Some(delta) = &observation.log_delta {
+            stats.feed(delta);
+        }
         if observation
             .log_size
             .is_some_and(|size| size > stats.parsed_offset)
@@ -435,42 +440,33 @@ impl TaskManager {
     ) -> Result<Option<TaskRecord>, TaskError> {
         let webhook = self.config.defaults.webhook_url.is_some();
         let completions_dir = self.paths().completions_dir.clone();
+        let mirror = self.store.task_dir(id);
         let finished = self.store.finish(id, update, webhook, |record| {
-            completion::write_record(&completions_dir, record).map_err(|source| StoreError::Write {
-                path: completions_dir.join(format!("{id}.json")),
-                source,
-            })
+            completion::write_record(&completions_dir, record).map_err(|source| {
+                StoreError::Write {
+                    path: completions_dir.join(format!("{id}.json")),
+                    source,
+                }
+            })?;
+            write_meta_file(&mirror, record).map(|_| ())
         })?;
-        if let Some(record) = &finished {
-            self.write_meta(record)?;
-        }
         Ok(finished)
     }
 
-    /// Rewrites `.meta.json` in the local mirror from the index and the payload file.
-    fn write_meta(&self, record: &TaskRecord) -> Result<(), TaskError> {
-        let dir = self.store.task_dir(&record.id);
-        let payload_text = self.payload_text(record);
-        let meta = record.to_meta(payload_text);
-        let path = dir.join(runner::META_FILE);
-        let mut bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
-        bytes.push(b'\n');
-        match fsutil::write_atomic(&path, &bytes) {
-            Ok(()) => Ok(()),
-            // The mirror may have been cleaned up by another process meanwhile.
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(TaskError::Mirror { path, source }),
-        }
+    /// Rewrites `.meta.json` in the local mirror from the index (read under the
+    /// write lock, so a slower process never writes an older state over a newer
+    /// one). Returns the bytes written.
+    fn write_meta(&mut self, id: &TaskId) -> Result<Vec<u8>, TaskError> {
+        let mirror = self.store.task_dir(id);
+        Ok(self
+            .store
+            .with_record_locked(id, |record| write_meta_file(&mirror, record))?
+            .unwrap_or_default())
     }
 
     /// The full prompt or command, from the mirror.
     pub fn payload_text(&self, record: &TaskRecord) -> Option<String> {
-        let name = match record.task_type {
-            crate::TaskType::ClaudeCode => runner::PROMPT_FILE,
-            crate::TaskType::ShellCommand => runner::COMMAND_FILE,
-        };
-        let bytes = std::fs::read(self.store.task_dir(&record.id).join(name)).ok()?;
-        Some(String::from_utf8_lossy(&bytes).into_owned())
+        payload_text(&self.store.task_dir(&record.id), record)
     }
 
     /// Reconciles one task and returns its current record.
@@ -615,6 +611,30 @@ impl TaskManager {
             }
         }
         Ok(delivered)
+    }
+}
+
+/// The full prompt or command of `record`, from its mirror dir.
+fn payload_text(mirror: &std::path::Path, record: &TaskRecord) -> Option<String> {
+    let name = match record.task_type {
+        crate::TaskType::ClaudeCode => runner::PROMPT_FILE,
+        crate::TaskType::ShellCommand => runner::COMMAND_FILE,
+    };
+    let bytes = std::fs::read(mirror.join(name)).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Writes `.meta.json` for `record` into its mirror dir; returns the bytes.
+fn write_meta_file(mirror: &std::path::Path, record: &TaskRecord) -> Result<Vec<u8>, StoreError> {
+    let meta = record.to_meta(payload_text(mirror, record));
+    let path = mirror.join(runner::META_FILE);
+    let mut bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+    bytes.push(b'\n');
+    match fsutil::write_atomic(&path, &bytes) {
+        Ok(()) => Ok(bytes),
+        // The mirror may have been cleaned up by another process meanwhile.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(bytes),
+        Err(source) => Err(StoreError::Write { path, source }),
     }
 }
 

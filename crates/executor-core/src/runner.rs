@@ -32,11 +32,17 @@ pub struct TaskFile {
 }
 
 /// The files that make up a task directory at `task_dir` (a path on the executing side).
+/// An empty `workspace` means the home directory of the user the task runs as.
 pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<TaskFile> {
-    let enter_workspace = format!(
-        "cd -- {ws} || {{ echo \"openclaw-agent: cannot enter workspace \"{ws} >&2; exit 126; }}\n",
-        ws = sh_quote(workspace)
-    );
+    let enter_workspace = if workspace.is_empty() {
+        "cd || { echo \"openclaw-agent: cannot enter the home directory\" >&2; exit 126; }\n"
+            .to_owned()
+    } else {
+        format!(
+            "cd -- {ws} || {{ echo \"openclaw-agent: cannot enter workspace \"{ws} >&2; exit 126; }}\n",
+            ws = sh_quote(workspace)
+        )
+    };
     let (payload_script, payload_file) = match payload {
         Payload::ShellCommand { command } => (
             format!(
@@ -86,6 +92,27 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
 /// say so plainly instead of leaving the user with claude's own refusal.
 const ROOT_CHECK: &str = "if [ \"$(id -u)\" = 0 ] && [ \"${IS_SANDBOX:-}\" != 1 ]; then \
     echo 'openclaw-agent: claude refuses --dangerously-skip-permissions as root; set `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) or use a non-root user' >&2; exit 126; fi\n";
+
+/// The workspace a task's payload script enters (empty: the home directory), for
+/// backends that check it on the executing side before starting the runner.
+pub fn payload_workspace(files: &[TaskFile]) -> Option<String> {
+    let payload = files.iter().find(|f| f.name == PAYLOAD_FILE)?;
+    let first = std::str::from_utf8(&payload.contents)
+        .ok()?
+        .lines()
+        .next()?;
+    if first.starts_with("cd ||") {
+        return Some(String::new());
+    }
+    let quoted = first.strip_prefix("cd -- '")?;
+    let end = quoted.find("' ||")?;
+    Some(quoted[..end].replace("'\\''", "'"))
+}
+
+/// Whether the files are those of a Claude Code task.
+pub fn is_agent_task(files: &[TaskFile]) -> bool {
+    files.iter().any(|f| f.name == PROMPT_FILE)
+}
 
 /// Quotes `s` for a POSIX shell: single quotes, with embedded ones spliced in.
 pub fn sh_quote(s: &str) -> String {
@@ -142,6 +169,9 @@ pub struct RunnerObservation {
     pub exit: Option<ExitRecord>,
     /// Why the task was killed, when `kill` (or stall handling) asked for it.
     pub kill_reason: Option<String>,
+    /// Log bytes from the agent stats' parsed offset, when the backend sent them
+    /// along (saves a round trip per task).
+    pub log_delta: Option<Vec<u8>>,
     /// Size of `task.log`, and when it last changed (RFC 3339).
     pub log_size: Option<u64>,
     pub log_modified: Option<String>,
@@ -240,6 +270,24 @@ mod tests {
         assert!(script.contains("--max-turns 7 -p"), "{script}");
         assert_eq!(files[0].name, PROMPT_FILE);
         assert_eq!(files[0].contents, prompt.as_bytes());
+    }
+
+    #[test]
+    fn workspace_is_read_back() {
+        let payload = |ws: &str| {
+            task_files(
+                &Payload::ShellCommand {
+                    command: "x".into(),
+                },
+                "/t",
+                ws,
+            )
+        };
+        assert_eq!(
+            payload_workspace(&payload("/it's here")).as_deref(),
+            Some("/it's here")
+        );
+        assert_eq!(payload_workspace(&payload("")).as_deref(), Some(""));
     }
 
     #[test]

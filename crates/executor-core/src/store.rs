@@ -477,6 +477,26 @@ impl Store {
         Ok(Some(record))
     }
 
+    /// Calls `f` with the current record of `id` while holding the write lock, so
+    /// that whatever `f` writes elsewhere (e.g. `.meta.json`) reflects the latest
+    /// state: writers are serialised and each sees every earlier change.
+    pub fn with_record_locked<T>(
+        &mut self,
+        id: &TaskId,
+        f: impl FnOnce(&TaskRecord) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let record = tx
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+            .query_row([id.to_string()], record_from_row)
+            .optional()?;
+        let result = record.as_ref().map(f).transpose()?;
+        tx.commit()?;
+        Ok(result)
+    }
+
     /// Stores the agent stats of a task.
     pub fn set_agent(&self, id: &TaskId, agent: &AgentStats) -> Result<(), StoreError> {
         self.conn.execute(

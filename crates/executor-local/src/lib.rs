@@ -57,6 +57,7 @@ impl LocalExecutor {
             kill_reason: std::fs::read(dir.join(runner::KILL_MARKER))
                 .ok()
                 .map(|b| runner::parse_kill_marker(&b)),
+            log_delta: None,
             log_size: log.as_ref().map(|m| m.len()),
             log_modified: log
                 .and_then(|m| m.modified().ok())
@@ -72,6 +73,8 @@ impl Executor for LocalExecutor {
     }
 
     fn resolve_workspace(&self, workspace: &str) -> Result<String, ExecutorError> {
+        // No workspace given: the directory the command was run from.
+        let workspace = if workspace.is_empty() { "." } else { workspace };
         let path = std::fs::canonicalize(workspace)
             .map_err(self.io_err(format!("workspace `{workspace}` is not usable")))?;
         if !path.is_dir() {
@@ -169,19 +172,18 @@ impl Executor for LocalExecutor {
             std::thread::sleep(Duration::from_millis(5));
         };
         let root = task.runner_pid.filter(|_| runner_alive());
-        let tree = || process::task_tree(&process::process_table(), root, pgid);
-
-        signal_tree(&tree(), pgid, libc::SIGTERM);
+        let mut tree = TreeKill::new(root, pgid);
+        tree.signal_new(libc::SIGTERM);
         let deadline = Instant::now() + grace;
-        while !tree().is_empty() && Instant::now() < deadline {
+        while tree.any_alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
+            // Children forked meanwhile get their SIGTERM too.
+            tree.signal_new(libc::SIGTERM);
         }
-        let survivors = tree();
-        if !survivors.is_empty() {
-            signal_tree(&survivors, pgid, libc::SIGKILL);
-        }
+        tree.collect();
+        tree.signal_alive(libc::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(2);
-        while !tree().is_empty() && Instant::now() < deadline {
+        while tree.any_alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         Ok(())
@@ -207,6 +209,17 @@ impl Executor for LocalExecutor {
         })
     }
 
+    fn read_transcript(
+        &self,
+        _task: &TaskRecord,
+        cwd: &str,
+        session_id: &str,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let path = executor_core::agent::transcript_path(&home, cwd, session_id);
+        std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
+    }
+
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
         match std::fs::remove_dir_all(self.dir(&task.id)) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
@@ -217,19 +230,88 @@ impl Executor for LocalExecutor {
     }
 }
 
-/// Signals the payload's process group and every other process of the tree
-/// (children that moved to a group of their own are found by parentage).
-fn signal_tree(tree: &[process::ProcessInfo], pgid: Option<u32>, signal: libc::c_int) {
-    // Only a group that still holds a process of this task: the id may have been reused.
-    let live_group = pgid.filter(|pgid| tree.iter().any(|p| p.pgrp == *pgid));
-    if let Some(pgid) = live_group.and_then(|p| libc::pid_t::try_from(p).ok()) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(-pgid, signal) };
-    }
-    for info in tree {
-        if let Ok(pid) = libc::pid_t::try_from(info.pid) {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, signal) };
+/// The processes of a task's tree, remembered once seen: a process whose
+/// parent died first is reparented away from the runner but must still end.
+struct TreeKill {
+    root: Option<u32>,
+    pgid: Option<u32>,
+    seen: Vec<process::ProcessInfo>,
+    signalled: usize,
+}
+
+impl TreeKill {
+    fn new(root: Option<u32>, pgid: Option<u32>) -> Self {
+        Self {
+            root,
+            pgid,
+            seen: Vec::new(),
+            signalled: 0,
         }
+    }
+
+    fn collect(&mut self) {
+        let table = process::process_table();
+        for info in process::task_tree(&table, self.root, self.pgid) {
+            if !self
+                .seen
+                .iter()
+                .any(|s| s.pid == info.pid && s.start_ticks == info.start_ticks)
+            {
+                self.seen.push(info);
+            }
+        }
+    }
+
+    /// Members still running as the same process (not a reused pid).
+    fn alive(&self) -> Vec<u32> {
+        self.seen
+            .iter()
+            .filter(|s| {
+                read_process(s.pid)
+                    .is_some_and(|now| !now.zombie && now.start_ticks == s.start_ticks)
+            })
+            .map(|s| s.pid)
+            .collect()
+    }
+
+    fn any_alive(&self) -> bool {
+        !self.alive().is_empty()
+    }
+
+    /// Signals members not signalled yet (and the group, the first time).
+    fn signal_new(&mut self, signal: libc::c_int) {
+        self.collect();
+        if self.signalled == 0 {
+            self.signal_group(signal);
+        }
+        for info in &self.seen[self.signalled..] {
+            send(info.pid, signal);
+        }
+        self.signalled = self.seen.len();
+    }
+
+    fn signal_alive(&self, signal: libc::c_int) {
+        self.signal_group(signal);
+        for pid in self.alive() {
+            send(pid, signal);
+        }
+    }
+
+    fn signal_group(&self, signal: libc::c_int) {
+        // Only a group that still holds a process of this task: the id may have been reused.
+        let live_group = self
+            .pgid
+            .filter(|pgid| self.seen.iter().any(|p| p.pgrp == *pgid) && !self.alive().is_empty());
+        if let Some(pgid) = live_group.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(-pgid, signal) };
+        }
+    }
+}
+
+fn send(pid: u32, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, signal) };
     }
 }

@@ -1,15 +1,280 @@
-//! The SSH executor. Its configuration is parsed and validated by
-//! `executor-core`; the transport arrives with the SSH issue, and until then
-//! dispatching to an SSH executor fails with a clear error instead of guessing.
+//! The SSH executor: tasks run on a remote host under the core task runner,
+//! detached from the SSH session, in `task_root/<task-id>/` on the host.
+//!
+//! See `transport` for why the system `ssh` client is used.
 
-use executor_core::{Executor, ExecutorConfig, ExecutorError, Paths};
+mod scripts;
+mod transport;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use executor_core::config::{ExecutorSettings, SshSettings};
+use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
+use executor_core::runner::{ExitRecord, RunnerObservation, TaskFile};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
+
+use crate::transport::Transport;
+
+/// First window read from the end of a log for `tail_log`; doubled until it
+/// holds enough lines.
+const TAIL_WINDOW: u64 = 256 * 1024;
 
 pub fn executor(
     config: &ExecutorConfig,
     _paths: &Paths,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
-    Err(ExecutorError::Unsupported {
-        executor: config.name.clone(),
-        kind: "ssh".into(),
-    })
+    let ExecutorSettings::Ssh(settings) = &config.settings else {
+        return Err(ExecutorError::failed(&config.name, "not an ssh executor"));
+    };
+    Ok(Box::new(SshExecutor::new(config.clone(), settings.clone())))
+}
+
+pub struct SshExecutor {
+    config: ExecutorConfig,
+    task_root: String,
+    transport: Transport,
+}
+
+impl SshExecutor {
+    pub fn new(config: ExecutorConfig, settings: SshSettings) -> Self {
+        Self {
+            task_root: settings.task_root.clone(),
+            transport: Transport::new(&config.name, settings),
+            config,
+        }
+    }
+
+    fn dir(&self, id: &TaskId) -> String {
+        format!("{}/{id}", self.task_root)
+    }
+
+    /// Runs a script and turns a non-zero exit into the script's own one-line error.
+    fn run(&self, script: &str, idempotent: bool) -> Result<Vec<u8>, ExecutorError> {
+        let output = self.transport.run(script, idempotent)?;
+        if output.status == 0 {
+            return Ok(output.stdout);
+        }
+        let message = output
+            .stderr
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix(scripts::ERROR_PREFIX))
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                format!(
+                    "remote command on {} failed with status {}: {}",
+                    self.transport.target(),
+                    output.status,
+                    output.stderr.lines().last().unwrap_or("no message").trim()
+                )
+            });
+        Err(ExecutorError::failed(&self.config.name, message))
+    }
+}
+
+impl Executor for SshExecutor {
+    fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    fn resolve_workspace(&self, workspace: &str) -> Result<String, ExecutorError> {
+        // Empty: the remote user's home. Anything else must name a path on the host.
+        if workspace.is_empty() || workspace.starts_with('/') {
+            return Ok(workspace.trim_end_matches('/').to_owned());
+        }
+        Err(ExecutorError::failed(
+            &self.config.name,
+            format!("workspace `{workspace}` must be an absolute path on the host"),
+        ))
+    }
+
+    fn task_dir(&self, id: &TaskId) -> String {
+        self.dir(id)
+    }
+
+    fn launch(
+        &self,
+        id: &TaskId,
+        files: &[TaskFile],
+        env: &[(String, String)],
+    ) -> Result<Launched, ExecutorError> {
+        let claude = executor_core::runner::is_agent_task(files)
+            .then(|| self.config.claude_path.as_deref().unwrap_or("claude"));
+        let workspace = executor_core::runner::payload_workspace(files).unwrap_or_default();
+        let script = scripts::launch(
+            &self.task_root,
+            &self.dir(id),
+            &workspace,
+            files,
+            env,
+            claude,
+        );
+        let stdout = self.run(&script, true)?;
+        let stdout = String::from_utf8_lossy(&stdout);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(scripts::LAUNCHED))
+            .ok_or_else(|| {
+                ExecutorError::failed(
+                    &self.config.name,
+                    "the host did not report the runner's pid",
+                )
+            })?;
+        let mut fields = line.split_whitespace();
+        let runner_pid = fields.next().and_then(|p| p.parse().ok()).ok_or_else(|| {
+            ExecutorError::failed(&self.config.name, "the host reported no runner pid")
+        })?;
+        let runner_start = fields.next().filter(|s| s.len() > 2).map(str::to_owned);
+        Ok(Launched {
+            runner_pid,
+            runner_start,
+        })
+    }
+
+    fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
+        let probes: Vec<scripts::Probe<'_>> = tasks
+            .iter()
+            .zip(&ids)
+            .map(|(task, id)| scripts::Probe {
+                id: id.clone(),
+                runner_pid: task.runner_pid,
+                runner_start: task.runner_start.as_deref(),
+                // Agent logs come back in the same round trip, for the stats.
+                log_offset: (task.task_type == TaskType::ClaudeCode)
+                    .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
+            })
+            .collect();
+        let stdout = self.run(&scripts::observe(&self.task_root, &probes), true)?;
+        let text = String::from_utf8_lossy(&stdout);
+        let mut observations: Vec<RunnerObservation> =
+            vec![RunnerObservation::default(); tasks.len()];
+        let mut current: Option<usize> = None;
+        for line in text.lines() {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            if key == "@@" {
+                current = ids.iter().position(|id| id == value);
+                continue;
+            }
+            let Some(index) = current else { continue };
+            let observation = &mut observations[index];
+            match key {
+                "alive" => observation.runner_alive = value == "1",
+                "pid" => observation.payload_pid = value.trim().parse().ok(),
+                "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
+                "kill" => {
+                    observation.kill_reason =
+                        Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
+                }
+                "log" => {
+                    let mut parts = value.split_whitespace();
+                    observation.log_size = parts.next().and_then(|s| s.parse().ok());
+                    observation.log_modified = parts
+                        .next()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+                        .map(|t| format!("{t:.3}"));
+                }
+                "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
+                _ => {}
+            }
+        }
+        Ok(observations)
+    }
+
+    fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError> {
+        let script = scripts::kill(
+            &self.dir(&task.id),
+            task.runner_pid,
+            grace.as_secs().max(1),
+            reason,
+        );
+        self.run(&script, true).map(|_| ())
+    }
+
+    fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {
+        let mut window = TAIL_WINDOW;
+        loop {
+            let stdout = self.run(&scripts::log_window(&self.dir(&task.id), window), true)?;
+            let split = stdout
+                .iter()
+                .position(|b| *b == b'\n')
+                .unwrap_or(stdout.len());
+            let size: u64 = String::from_utf8_lossy(&stdout[..split])
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            let bytes = stdout.get(split + 1..).unwrap_or_default();
+            let whole_file = size <= window;
+            if let Some(tail) = last_lines(bytes, lines, whole_file) {
+                return Ok(LogChunk {
+                    bytes: tail.to_vec(),
+                    next_offset: size,
+                });
+            }
+            window *= 4;
+        }
+    }
+
+    fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError> {
+        let bytes = self.run(&scripts::read_log(&self.dir(&task.id), offset), true)?;
+        Ok(LogChunk {
+            next_offset: offset + bytes.len() as u64,
+            bytes,
+        })
+    }
+
+    fn read_transcript(
+        &self,
+        task: &TaskRecord,
+        cwd: &str,
+        session_id: &str,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        let _ = task;
+        self.run(
+            &scripts::transcript(&executor_core::agent::escape_cwd(cwd), session_id),
+            true,
+        )
+    }
+
+    fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
+        self.run(&scripts::remove(&self.dir(&task.id)), true)
+            .map(|_| ())
+    }
+}
+
+/// The last `lines` lines of `window`; `None` when the window may have cut them
+/// short (it does not start at the beginning of the file and holds too few lines).
+fn last_lines(window: &[u8], lines: usize, whole_file: bool) -> Option<&[u8]> {
+    if lines == 0 {
+        return Some(&[]);
+    }
+    let body = window.strip_suffix(b"\n").unwrap_or(window);
+    let mut seen = 0;
+    for (index, byte) in body.iter().enumerate().rev() {
+        if *byte == b'\n' {
+            seen += 1;
+            if seen == lines {
+                return Some(&window[index + 1..]);
+            }
+        }
+    }
+    whole_file.then_some(window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_lines_needs_a_full_window() {
+        assert_eq!(last_lines(b"a\nb\nc\n", 2, false), Some(&b"b\nc\n"[..]));
+        assert_eq!(last_lines(b"b\nc\n", 5, false), None);
+        assert_eq!(last_lines(b"b\nc\n", 5, true), Some(&b"b\nc\n"[..]));
+    }
 }

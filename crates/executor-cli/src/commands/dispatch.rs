@@ -34,7 +34,7 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         session_id: uuid::Uuid::new_v4(),
         resume: false,
     };
-    dispatch(app, spec(name, args.workspace, payload)?, args.json)
+    dispatch(app, spec(name, args.workspace, payload), args.json)
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
@@ -42,36 +42,18 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
         return Err(CliError::new(code::USAGE, "the command is empty"));
     }
     let payload = Payload::ShellCommand { command: args.cmd };
-    dispatch(
-        app,
-        spec(args.executor, args.workspace, payload)?,
-        args.json,
-    )
+    dispatch(app, spec(args.executor, args.workspace, payload), args.json)
 }
 
-fn spec(
-    executor: String,
-    workspace: Option<String>,
-    payload: Payload,
-) -> Result<TaskSpec, CliError> {
-    let workspace = match workspace {
-        Some(workspace) => workspace,
-        None => std::env::current_dir()
-            .map_err(|err| {
-                CliError::new(
-                    code::EXECUTOR,
-                    format!("cannot read the current directory: {err}"),
-                )
-            })?
-            .to_string_lossy()
-            .into_owned(),
-    };
-    Ok(TaskSpec {
+/// An empty workspace means the executor's default: the current directory for
+/// `local`, the remote home for `ssh`, the image's working directory for containers.
+fn spec(executor: String, workspace: Option<String>, payload: Payload) -> TaskSpec {
+    TaskSpec {
         executor,
-        workspace,
+        workspace: workspace.unwrap_or_default(),
         payload,
         parent: None,
-    })
+    }
 }
 
 fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {

@@ -175,7 +175,7 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
     let task = manager.resolve(&args.id.task_id)?;
     let is_agent = task.task_type == TaskType::ClaudeCode;
     if args.transcript {
-        return transcript(&task, args.lines);
+        return transcript(&mut manager, &task, args.lines);
     }
     let mut printer = LogPrinter {
         render: is_agent && !args.raw,
@@ -195,13 +195,29 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
 
     let deadline = (follow_secs > 0).then(|| Instant::now() + Duration::from_secs(follow_secs));
     let mut offset = tail.next_offset;
+    let mut link_down = false;
     loop {
         // Learn whether the task ended *before* reading, so the last read drains everything.
         let (current, report) = manager.refresh(&task.id)?;
         app.settle(&manager, &report);
-        let chunk = manager
-            .executor(&task.executor)?
-            .read_log(&current, offset)?;
+        let chunk = match manager.executor(&task.executor)?.read_log(&current, offset) {
+            Ok(chunk) => chunk,
+            // A dropped link is ridden out: reconnect and go on from the same offset.
+            Err(err) if err.is_transient() => {
+                if !link_down {
+                    eprintln!("warning: {}; retrying", executor_core::error_chain(&err));
+                    link_down = true;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    printer.finish(&mut out)?;
+                    return Ok(code::OK);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        link_down = false;
         if !chunk.bytes.is_empty() {
             printer.write(&mut out, &chunk.bytes)?;
             out.flush()?;
@@ -219,30 +235,30 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
 
 /// Renders Claude Code's own session transcript, which also holds the prompts
 /// and a timestamp for every step.
-fn transcript(task: &TaskRecord, lines: usize) -> Result<u8, CliError> {
-    if task.task_type != TaskType::ClaudeCode || task.executor_type != "local" {
+fn transcript(
+    manager: &mut executor_core::TaskManager,
+    task: &TaskRecord,
+    lines: usize,
+) -> Result<u8, CliError> {
+    if task.task_type != TaskType::ClaudeCode {
         return Err(CliError::new(
             code::TASK_STATE,
-            "--transcript reads Claude Code transcripts of agent tasks on the local executor",
+            "--transcript is for Claude Code tasks",
         ));
     }
-    let session = task
-        .agent
-        .as_ref()
-        .and_then(|a| a.session_id.clone())
+    let stats = task.agent.clone().unwrap_or_default();
+    let session = stats
+        .session_id
         .or_else(|| task.session_id.clone())
         .unwrap_or_default();
-    let home = std::env::var("HOME").unwrap_or_default();
-    let path = agent::transcript_path(&home, &task.workspace, &session);
-    let (bytes, _) = executor_core::fsutil::tail_lines(std::path::Path::new(&path), lines)
-        .map_err(|err| {
-            CliError::new(
-                code::FAILURE,
-                format!("cannot read transcript {path}: {err}"),
-            )
-        })?;
+    let cwd = stats.cwd.unwrap_or_else(|| task.workspace.clone());
+    let bytes = manager
+        .executor(&task.executor)?
+        .read_transcript(task, &cwd, &session)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
     let mut out = std::io::stdout().lock();
-    for line in String::from_utf8_lossy(&bytes).lines() {
+    for line in &all[all.len().saturating_sub(lines)..] {
         if let Some(rendered) = agent::render_transcript_line(line) {
             writeln!(out, "{rendered}")?;
         }

@@ -123,16 +123,31 @@ fn unwritable_data_dir_loses_nothing() {
 }
 
 #[test]
-fn executors_without_a_backend_fail_clearly() {
+fn unreachable_executor_records_a_failed_launch() {
     let env = TestEnv::new();
-    env.write_config(
-        "executors:\n  - name: crib\n    type: ssh\n    host: 127.0.0.1\n  - name: builder\n    type: container\n    image: x:1\n",
-    );
+    // A port nothing listens on: the connection is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.write_config(&format!(
+        "executors:\n  - name: crib\n    type: ssh\n    host: 127.0.0.1\n    port: {port}\n    ssh_config: /dev/null\n"
+    ));
     env.run(&["run", "--executor", "crib", "--cmd", "true"])
-        .assert_error(5, "executor `crib`");
-    env.run(&["run", "--executor", "builder", "--cmd", "true"])
-        .assert_error(5, "executor `builder`");
-    assert_eq!(env.ok(&["list", "--json"]).trim(), "[]");
+        .assert_error(5, "executor `crib`: cannot reach");
+    let list = env.json(&["list", "--json"]);
+    let tasks = list.as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["status"], "failed", "never recorded as running");
+    assert!(
+        tasks[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("launch failed")
+    );
+    let id = tasks[0]["task_id"].as_str().unwrap();
+    assert_eq!(env.completion(id).unwrap()["status"], "failure");
 }
 
 #[test]

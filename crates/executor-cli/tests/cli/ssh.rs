@@ -1,1 +1,575 @@
 //! The SSH executor against a real OpenSSH server on loopback.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use test_support::claude::{claude_binary, claude_env};
+use test_support::sshd::{ROOT_USER, Sshd, TEST_USER};
+use test_support::{MockAnthropic, Script};
+
+use crate::helpers::{TestEnv, eventually, process_alive, read_pids};
+
+/// A test environment with one SSH executor `box` logging in as `user`.
+struct SshTest {
+    env: TestEnv,
+    sshd: Sshd,
+    /// Remote task root, private to this test.
+    task_root: PathBuf,
+    /// A workspace on the "remote" host (the same machine), writable by `user`.
+    workspace: PathBuf,
+    user: String,
+}
+
+/// Makes `path` (and what it holds) belong to the test user.
+fn give_to_test_user(path: &Path) {
+    let status = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{TEST_USER}:{TEST_USER}"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+impl SshTest {
+    fn new(user: &str) -> Option<Self> {
+        Self::with_config(user, "")
+    }
+
+    fn with_config(user: &str, extra: &str) -> Option<Self> {
+        let sshd = Sshd::start()?;
+        let mut env = TestEnv::new();
+        // Short socket paths: unix sockets are limited to ~100 bytes.
+        let control = env.home().join("cm");
+        std::fs::create_dir(&control).unwrap();
+        std::fs::set_permissions(
+            &control,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        env.set_env("OPENCLAW_SSH_CONTROL_DIR", control.to_str().unwrap());
+        let remote = tempfile::Builder::new()
+            .prefix("openclaw-remote-")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
+        std::fs::set_permissions(&remote, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let task_root = remote.join("tasks");
+        let workspace = remote.join("work");
+        std::fs::create_dir(&workspace).unwrap();
+        if user == ROOT_USER {
+            sshd.allow_root_user();
+        } else {
+            sshd.allow_test_user();
+            give_to_test_user(&remote);
+        }
+        let test = Self {
+            env,
+            sshd,
+            task_root,
+            workspace,
+            user: user.to_owned(),
+        };
+        test.write_config(extra);
+        Some(test)
+    }
+
+    fn executor_yaml(&self, extra: &str) -> String {
+        format!(
+            "{}    task_root: {}\n{extra}",
+            self.sshd.executor_yaml("box", &self.user),
+            self.task_root.display()
+        )
+    }
+
+    fn write_config(&self, extra: &str) {
+        self.env
+            .write_config(&format!("executors:\n{}", self.executor_yaml(extra)));
+    }
+
+    fn ws(&self) -> &str {
+        self.workspace.to_str().unwrap()
+    }
+
+    fn run_task(&self, cmd: &str) -> String {
+        let out = self.env.ok(&[
+            "run",
+            "--executor",
+            "box",
+            "--cmd",
+            cmd,
+            "--workspace",
+            self.ws(),
+        ]);
+        out.lines().next().unwrap().to_owned()
+    }
+
+    fn remote_dir(&self, id: &str) -> PathBuf {
+        self.task_root.join(id)
+    }
+}
+
+impl Drop for SshTest {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.workspace.parent().unwrap());
+    }
+}
+
+fn lifecycle(user: &str) {
+    let Some(t) = SshTest::new(user) else { return };
+    let env = &t.env;
+    let id = t.run_task("echo out; id -un; echo err >&2; exit 3");
+    let run = env.run(&["wait", "--task-id", &id, "--timeout", "30"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let status = env.status(&id);
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["exit_code"], 3);
+    assert_eq!(status["executor_type"], "ssh");
+    // The uid-0 test account is listed after root, so it reports as root.
+    let name = if user == ROOT_USER { "root" } else { user };
+    assert_eq!(
+        env.ok(&["logs", "--task-id", &id]),
+        format!("out\n{name}\nerr\n")
+    );
+    assert_eq!(env.ok(&["logs", "--task-id", &id, "--lines", "1"]), "err\n");
+
+    // Remote layout: a private task dir with the runner's records.
+    let dir = t.remote_dir(&id);
+    for file in [
+        ".meta.json",
+        "task.log",
+        "task.pid",
+        "exit.json",
+        "runner.sh",
+    ] {
+        assert!(dir.join(file).exists(), "{file} missing remotely");
+    }
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&t.task_root), 0o700);
+    // Mirrored locally.
+    assert!(env.task_dir(&id).join(".meta.json").exists());
+    assert_eq!(env.completion(&id).unwrap()["status"], "failure");
+
+    // Follow a task that prints over time.
+    let id2 = t.run_task("for i in 1 2 3; do echo tick$i; sleep 0.5; done");
+    let followed = env.ok(&["logs", "--task-id", &id2, "--follow"]);
+    assert_eq!(followed, "tick1\ntick2\ntick3\n");
+
+    // Kill ends the remote tree.
+    let pids = t.workspace.join("pids");
+    let id3 = t.run_task(&format!(
+        "echo $$ >> {p}; sleep 300 & echo $! >> {p}; setsid sh -c 'echo $$ >> {p}; sleep 301' & wait",
+        p = pids.display()
+    ));
+    assert!(eventually(Duration::from_secs(10), || read_pids(&pids)
+        .len()
+        >= 3));
+    let list = env.json(&["list", "--status", "running", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    env.ok(&["kill", "--task-id", &id3, "--grace", "1"]);
+    for pid in read_pids(&pids) {
+        assert!(
+            eventually(Duration::from_secs(5), || !process_alive(pid)),
+            "pid {pid} survived: {:?} {:?}",
+            std::fs::read_to_string(format!("/proc/{pid}/stat")),
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        );
+    }
+    assert_eq!(env.status(&id3)["status"], "killed");
+
+    // Cleanup removes the remote dir and the mirror.
+    for task in [&id, &id2, &id3] {
+        env.ok(&["cleanup", "--task-id", task]);
+        assert!(!t.remote_dir(task).exists());
+        assert!(!env.task_dir(task).exists());
+    }
+    assert_eq!(env.ok(&["list", "--json"]).trim(), "[]");
+}
+
+#[test]
+fn lifecycle_as_root() {
+    lifecycle(ROOT_USER);
+}
+
+#[test]
+fn lifecycle_as_a_normal_user() {
+    lifecycle(TEST_USER);
+}
+
+fn agent_task(user: &str) {
+    let Some(claude) = claude_binary() else {
+        return;
+    };
+    let mock = MockAnthropic::start(Script::bash_then_text(
+        "echo remote-agent > proof.txt",
+        "Done remotely.",
+    ));
+    let forward = "    env: [ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, DISABLE_TELEMETRY]\n";
+    let extra = format!(
+        "    claude_path: {}\n{forward}{}",
+        claude.display(),
+        if user == ROOT_USER {
+            "    allow_root: true\n"
+        } else {
+            ""
+        }
+    );
+    let Some(mut t) = SshTest::with_config(user, &extra) else {
+        return;
+    };
+    for (key, value) in claude_env(&mock.url()) {
+        t.env.set_env(key, &value);
+    }
+    let out = t.env.json(&[
+        "start",
+        "--executor",
+        "box",
+        "--workspace",
+        t.ws(),
+        "--prompt",
+        "write the proof",
+        "--json",
+    ]);
+    let id = out["task_id"].as_str().unwrap().to_owned();
+    let run = t.env.run(&["wait", "--task-id", &id, "--timeout", "90"]);
+    let status = t.env.status(&id);
+    assert_eq!(
+        run.code,
+        0,
+        "{status}\n{}",
+        t.env.ok(&["logs", "--task-id", &id, "--raw"])
+    );
+    assert_eq!(status["status"], "completed");
+    assert_eq!(
+        std::fs::read_to_string(t.workspace.join("proof.txt")).unwrap(),
+        "remote-agent\n"
+    );
+    assert_eq!(status["agent"]["tool_calls"], 1);
+    assert_eq!(status["agent"]["turns"], 2);
+    assert_eq!(status["agent"]["result_subtype"], "success");
+    let rendered = t.env.ok(&["logs", "--task-id", &id]);
+    assert!(
+        rendered.contains("→ Bash: echo remote-agent > proof.txt"),
+        "{rendered}"
+    );
+    let transcript = t.env.ok(&["logs", "--task-id", &id, "--transcript"]);
+    assert!(transcript.contains("▶ write the proof"), "{transcript}");
+}
+
+#[test]
+fn agent_task_as_root() {
+    agent_task(ROOT_USER);
+}
+
+#[test]
+fn agent_task_as_a_normal_user() {
+    agent_task(TEST_USER);
+}
+
+#[test]
+fn unknown_host_key_is_refused_unless_accept_new() {
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    std::fs::write(&t.sshd.known_hosts, "").unwrap();
+    let run = t.env.run(&["run", "--executor", "box", "--cmd", "true"]);
+    run.assert_error(5, "host key");
+    assert!(run.stderr.contains("accept-new"), "{}", run.stderr);
+    assert!(
+        t.env
+            .json(&["list", "--status", "running", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    t.write_config("    host_key_policy: accept-new\n");
+    let id = t.run_task("true");
+    assert_eq!(t.env.wait_done(&id)["status"], "completed");
+    let known = std::fs::read_to_string(&t.sshd.known_hosts).unwrap();
+    assert!(known.contains("127.0.0.1"), "the key was recorded: {known}");
+}
+
+#[test]
+fn task_survives_sshd_going_away() {
+    let Some(mut t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let marker = t.workspace.join("marker");
+    let id = t.run_task(&format!("sleep 2; echo done > {}", marker.display()));
+    t.sshd.stop();
+    let run = t.env.run(&["status", "--task-id", &id, "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
+    let status: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        status["status"], "running",
+        "last known state while unreachable"
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || marker.exists()),
+        "the task died with sshd"
+    );
+    t.sshd.resume();
+    let status = t.env.wait_done(&id);
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["exit_code"], 0);
+}
+
+#[test]
+fn logs_follow_rides_out_a_dropped_link() {
+    let Some(mut t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let id = t.run_task("for i in 1 2 3 4 5 6; do echo line$i; sleep 0.5; done");
+    let mut follow = t.env.command(&["logs", "--task-id", &id, "--follow", "60"]);
+    let mut child = follow.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    t.sshd.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    t.sshd.resume();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(stdout, "line1\nline2\nline3\nline4\nline5\nline6\n");
+}
+
+#[test]
+fn twenty_concurrent_dispatches() {
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let command = t.env.command(&[
+                "run",
+                "--executor",
+                "box",
+                "--cmd",
+                &format!("echo n{i}"),
+                "--workspace",
+                t.ws(),
+            ]);
+            std::thread::spawn(move || crate::helpers::run_bounded(command))
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for handle in handles {
+        let run = handle.join().unwrap();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        ids.push(run.stdout.trim().to_owned());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20);
+    for id in &ids {
+        assert_eq!(t.env.wait_done(id)["status"], "completed");
+    }
+    assert_eq!(
+        t.env.json(&["list", "--json"]).as_array().unwrap().len(),
+        20
+    );
+}
+
+#[test]
+fn adversarial_commands_arrive_byte_for_byte() {
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let mut text = String::from("it's \"quoted\" `tick` $(echo no) ${HOME} \\ ✓ 🤖\n");
+    let mut i = 0;
+    while text.len() < 100 * 1024 {
+        text.push_str(&format!("{i}: 'q' \"d\" `b` $x \\n é\n"));
+        i += 1;
+    }
+    let command = format!("cat > received <<'OPENCLAW_END'\n{text}OPENCLAW_END\n");
+    let id = t.run_task(&command);
+    assert_eq!(t.env.wait_done(&id)["status"], "completed");
+    assert_eq!(
+        std::fs::read_to_string(t.workspace.join("received")).unwrap(),
+        text
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.remote_dir(&id).join("command.sh")).unwrap(),
+        command
+    );
+}
+
+#[test]
+fn prompts_arrive_byte_for_byte() {
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let catcher = t.workspace.join("catcher");
+    std::fs::write(
+        &catcher,
+        format!("#!/bin/sh\ncat > {}/prompt-received\n", t.ws()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &catcher,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    t.write_config(&format!(
+        "    claude_path: {}\n    allow_root: true\n",
+        catcher.display()
+    ));
+    let mut prompt = String::from("Fix it's \"bug\" `now` $(rm -rf /)\n✓ 🤖\n");
+    while prompt.len() < 100 * 1024 {
+        prompt.push_str("more 'text' \"here\" $y\n");
+    }
+    let id = t.env.ok(&[
+        "start",
+        "--executor",
+        "box",
+        "--workspace",
+        t.ws(),
+        "--prompt",
+        &prompt,
+    ]);
+    assert_eq!(t.env.wait_done(id.trim())["status"], "completed");
+    assert_eq!(
+        std::fs::read_to_string(t.workspace.join("prompt-received")).unwrap(),
+        prompt
+    );
+}
+
+#[test]
+fn unsafe_task_roots_are_refused() {
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let target = t.workspace.join("elsewhere");
+    std::fs::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(&target, &t.task_root).unwrap();
+    t.env
+        .run(&["run", "--executor", "box", "--cmd", "true"])
+        .assert_error(5, "symbolic link");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+
+    std::fs::remove_file(&t.task_root).unwrap();
+    std::fs::create_dir(&t.task_root).unwrap();
+    t.sshd.allow_test_user();
+    give_to_test_user(&t.task_root);
+    t.env
+        .run(&["run", "--executor", "box", "--cmd", "true"])
+        .assert_error(5, "owned by uid");
+}
+
+#[test]
+fn unreachable_host_and_bad_auth_are_clear() {
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    // Nothing listens on a port we just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = t
+        .executor_yaml("")
+        .replace(&format!("port: {}", t.sshd.port), &format!("port: {port}"));
+    t.env.write_config(&format!("executors:\n{config}"));
+    let run = t.env.run(&["run", "--executor", "box", "--cmd", "true"]);
+    run.assert_error(5, "executor `box`: cannot reach");
+    let failed = t.env.json(&["list", "--json"]);
+    assert!(
+        failed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|task| task["status"] == "failed")
+    );
+
+    // A key the server does not know.
+    let other_key = t.env.home().join("otherkey");
+    assert!(
+        std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&other_key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let config = t.executor_yaml("").replace(
+        t.sshd.client_key.to_str().unwrap(),
+        other_key.to_str().unwrap(),
+    );
+    t.env.write_config(&format!("executors:\n{config}"));
+    t.env
+        .run(&["run", "--executor", "box", "--cmd", "true"])
+        .assert_error(5, "authentication to openclaw-root@127.0.0.1");
+
+    // claude missing on the host.
+    t.write_config("    claude_path: /nonexistent/claude\n    allow_root: true\n");
+    t.env
+        .run(&["start", "--executor", "box", "--prompt", "hi"])
+        .assert_error(5, "claude not found on the host");
+    assert!(
+        t.env
+            .json(&["list", "--status", "running", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn list_refreshes_a_host_in_one_round_trip() {
+    let Some(mut t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let ids: Vec<String> = (0..5).map(|_| t.run_task("sleep 300")).collect();
+    // Count ssh invocations with a wrapper ahead of the real client on PATH.
+    let bin = t.env.home().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = t.env.home().join("ssh-calls");
+    std::fs::write(
+        bin.join("ssh"),
+        format!(
+            "#!/bin/sh\necho call >> {}\nexec /usr/bin/ssh \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("ssh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    t.env.set_env("PATH", &path);
+    let list = t.env.json(&["list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 5);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|task| task["status"] == "running")
+    );
+    let count = std::fs::read_to_string(&calls).unwrap().lines().count();
+    assert_eq!(count, 1, "one ssh invocation refreshes all five tasks");
+    for id in &ids {
+        t.env.ok(&["kill", "--task-id", id, "--grace", "1"]);
+    }
+}

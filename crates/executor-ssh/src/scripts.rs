@@ -1,0 +1,259 @@
+//! The POSIX sh scripts the SSH executor runs on the host (sent on stdin).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use executor_core::TaskFile;
+use executor_core::executor::LOG_READ_CHUNK;
+use executor_core::runner::{self, sh_quote};
+
+/// Marks the line that reports a started runner.
+pub const LAUNCHED: &str = "OPENCLAW_LAUNCHED";
+/// Prefix of the one-line errors the scripts print.
+pub const ERROR_PREFIX: &str = "openclaw-agent: ";
+
+/// Prints `boot_id:start_ticks` of process `$1`: its identity across pid reuse.
+const IDENTITY_FN: &str = r#"identity() {
+    printf '%s:%s' "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" \
+        "$(awk '{print $22}' "/proc/$1/stat" 2>/dev/null)"
+}
+"#;
+
+const FAIL_FN: &str = r#"fail() { echo "openclaw-agent: $*" >&2; exit 3; }
+"#;
+
+/// Creates the task dir (refusing an unsafe task root), writes the files, exports
+/// the environment and starts the runner detached from the SSH session.
+pub fn launch(
+    task_root: &str,
+    task_dir: &str,
+    workspace: &str,
+    files: &[TaskFile],
+    env: &[(String, String)],
+    claude_path: Option<&str>,
+) -> String {
+    let mut s = String::from("umask 077\n");
+    s.push_str(FAIL_FN);
+    s.push_str(IDENTITY_FN);
+    s.push_str(&format!(
+        "root={}\ndir={}\n",
+        sh_quote(task_root),
+        sh_quote(task_dir)
+    ));
+    // A retried launch whose first attempt got through reports that one.
+    s.push_str(&format!(
+        "if [ -s \"$dir/{pidf}\" ]; then p=$(cat \"$dir/{pidf}\"); echo \"{LAUNCHED} $p $(identity \"$p\")\"; exit 0; fi\n",
+        pidf = runner::RUNNER_PID_FILE
+    ));
+    s.push_str(
+        r#"[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
+mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root"
+[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
+[ -d "$root" ] || fail "task root $root is not a directory"
+owner=$(ls -ldn "$root" | awk '{print $3}')
+[ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
+chmod 700 "$root" || fail "cannot make task root $root private"
+mkdir "$dir" 2>/dev/null || fail "cannot create task directory $dir"
+command -v base64 >/dev/null 2>&1 || fail "base64 is not installed on the host (coreutils)"
+"#,
+    );
+    if !workspace.is_empty() {
+        s.push_str(&format!(
+            "[ -d {ws} ] || {{ rm -rf -- \"$dir\"; fail \"workspace \"{ws}\" does not exist on the host\"; }}\n",
+            ws = sh_quote(workspace)
+        ));
+    }
+    if let Some(claude) = claude_path {
+        s.push_str(&format!(
+            "command -v {c} >/dev/null 2>&1 || {{ rm -rf -- \"$dir\"; fail \"claude not found on the host at \"{c}\" (set claude_path)\"; }}\n",
+            c = sh_quote(claude)
+        ));
+    }
+    for file in files {
+        s.push_str(&format!(
+            "base64 -d > \"$dir/{}\" <<'OPENCLAW_B64' || fail \"cannot write {0}\"\n",
+            file.name
+        ));
+        let encoded = BASE64.encode(&file.contents);
+        for chunk in encoded.as_bytes().chunks(76) {
+            s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            s.push('\n');
+        }
+        s.push_str("OPENCLAW_B64\n");
+    }
+    for (name, value) in env {
+        s.push_str(&format!("export {name}={}\n", sh_quote(value)));
+    }
+    s.push_str(&format!(
+        r#"cd "$dir" || fail "cannot enter $dir"
+if command -v setsid >/dev/null 2>&1; then
+    setsid /bin/sh ./{runner} "$dir" </dev/null >>{log} 2>&1 &
+else
+    nohup /bin/sh ./{runner} "$dir" </dev/null >>{log} 2>&1 &
+fi
+p=$!
+echo "{LAUNCHED} $p $(identity "$p")"
+"#,
+        runner = runner::RUNNER_FILE,
+        log = runner::LOG_FILE,
+    ));
+    s
+}
+
+/// One task to observe: its id, recorded runner, and the log offset to send from.
+pub struct Probe<'a> {
+    pub id: String,
+    pub runner_pid: Option<u32>,
+    pub runner_start: Option<&'a str>,
+    pub log_offset: Option<u64>,
+}
+
+/// Reports, for every task, the runner's liveness and records, in one round trip.
+pub fn observe(task_root: &str, probes: &[Probe<'_>]) -> String {
+    let mut s = String::new();
+    s.push_str(IDENTITY_FN);
+    s.push_str(&format!("root={}\n", sh_quote(task_root)));
+    s.push_str(&format!(
+        r#"probe() {{
+    d="$root/$1"; rp=$2; want=$3; off=$4
+    echo "@@ $1"
+    [ -z "$rp" ] && [ -r "$d/{runner_pid}" ] && rp=$(cat "$d/{runner_pid}")
+    alive=0
+    if [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null; then
+        state=$(awk '{{print $3}}' "/proc/$rp/stat" 2>/dev/null)
+        if [ "$state" != Z ] && {{ [ -z "$want" ] || [ "$(identity "$rp")" = "$want" ]; }}; then alive=1; fi
+    fi
+    echo "alive $alive"
+    [ -r "$d/{pid}" ] && echo "pid $(cat "$d/{pid}")"
+    [ -r "$d/{exit}" ] && echo "exit $(cat "$d/{exit}")"
+    [ -e "$d/{kill}" ] && echo "kill $(head -n 1 "$d/{kill}")"
+    if [ -e "$d/{log}" ]; then
+        echo "log $(stat -c '%s %Y' "$d/{log}")"
+        if [ -n "$off" ]; then
+            echo "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '\n')"
+        fi
+    fi
+}}
+"#,
+        runner_pid = runner::RUNNER_PID_FILE,
+        pid = runner::PID_FILE,
+        exit = runner::EXIT_FILE,
+        kill = runner::KILL_MARKER,
+        log = runner::LOG_FILE,
+        chunk = LOG_READ_CHUNK,
+    ));
+    for probe in probes {
+        s.push_str(&format!(
+            "probe {} '{}' {} '{}'\n",
+            sh_quote(&probe.id),
+            probe.runner_pid.map(|p| p.to_string()).unwrap_or_default(),
+            sh_quote(probe.runner_start.unwrap_or_default()),
+            probe.log_offset.map(|o| o.to_string()).unwrap_or_default(),
+        ));
+    }
+    s
+}
+
+/// Marks the task killed, then ends its process tree: SIGTERM, grace, SIGKILL.
+pub fn kill(task_dir: &str, runner_pid: Option<u32>, grace_secs: u64, reason: &str) -> String {
+    format!(
+        r#"d={dir}; rp='{rp}'
+printf '%s\n' {reason} > "$d/{kill}.tmp" && mv -f "$d/{kill}.tmp" "$d/{kill}"
+[ -z "$rp" ] && [ -r "$d/{runner_pid}" ] && rp=$(cat "$d/{runner_pid}")
+i=0
+while [ ! -s "$d/{pid}" ] && [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+pg=$(cat "$d/{pid}" 2>/dev/null)
+# The tree: descendants of the runner (by parentage) and the payload's group.
+# cat, not awk, opens the files: mawk gives up on one that vanished meanwhile.
+targets() {{
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$rp" -v group="$pg" '
+        {{ parent[$1] = $4; grp[$1] = $5 }}
+        END {{
+            for (p in parent) {{
+                if (p == root) continue
+                if (group != "" && grp[p] == group) {{ print p; continue }}
+                q = parent[p]
+                while (q > 1 && root != "") {{ if (q == root) {{ print p; break }} q = parent[q] }}
+            }}
+        }}'
+}}
+# Every process ever seen in the tree stays a target: one whose parent died
+# first is reparented away from the runner but must still end.
+seen=""
+collect() {{
+    new=""
+    for p in $(targets); do
+        case " $seen " in *" $p "*) ;; *) seen="$seen $p"; new="$new $p" ;; esac
+    done
+}}
+alive() {{
+    for p in $seen; do
+        [ "$(awk '{{print $3}}' "/proc/$p/stat" 2>/dev/null)" ] &&
+            [ "$(awk '{{print $3}}' "/proc/$p/stat" 2>/dev/null)" != Z ] && echo "$p"
+    done
+}}
+collect
+[ -n "$pg" ] && [ -n "$seen" ] && kill -s TERM -- "-$pg" 2>/dev/null
+for p in $seen; do kill -s TERM "$p" 2>/dev/null; done
+i=0
+while [ -n "$(alive)" ] && [ $i -lt {ticks} ]; do
+    sleep 0.1
+    i=$((i + 1))
+    collect
+    for p in $new; do kill -s TERM "$p" 2>/dev/null; done
+done
+collect
+[ -n "$pg" ] && [ -n "$(alive)" ] && kill -s KILL -- "-$pg" 2>/dev/null
+for p in $(alive); do kill -s KILL "$p" 2>/dev/null; done
+i=0
+while [ -n "$(alive)" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+exit 0
+"#,
+        dir = sh_quote(task_dir),
+        rp = runner_pid.map(|p| p.to_string()).unwrap_or_default(),
+        reason = sh_quote(&reason.replace('\n', " ")),
+        kill = runner::KILL_MARKER,
+        runner_pid = runner::RUNNER_PID_FILE,
+        pid = runner::PID_FILE,
+        ticks = grace_secs * 10,
+    )
+}
+
+/// Prints the log's size on the first line, then the bytes of the window
+/// `[size - window, size)`, so following can start exactly where this ends.
+pub fn log_window(task_dir: &str, window: u64) -> String {
+    format!(
+        r#"f={dir}/{log}
+size=$(stat -c %s "$f" 2>/dev/null || echo 0)
+echo "$size"
+start=$((size > {window} ? size - {window} : 0))
+[ "$size" -gt 0 ] && tail -c +$((start + 1)) "$f" | head -c $((size - start))
+exit 0
+"#,
+        dir = sh_quote(task_dir),
+        log = runner::LOG_FILE,
+    )
+}
+
+/// The log's bytes from `offset`, at most one chunk.
+pub fn read_log(task_dir: &str, offset: u64) -> String {
+    format!(
+        "f={dir}/{log}\n[ -e \"$f\" ] && tail -c +{start} \"$f\" | head -c {chunk}\nexit 0\n",
+        dir = sh_quote(task_dir),
+        log = runner::LOG_FILE,
+        start = offset + 1,
+        chunk = LOG_READ_CHUNK,
+    )
+}
+
+pub fn remove(task_dir: &str) -> String {
+    format!("rm -rf -- {}\n", sh_quote(task_dir))
+}
+
+/// Prints a Claude Code transcript below the remote user's home.
+pub fn transcript(escaped_cwd: &str, session_id: &str) -> String {
+    format!(
+        "f=\"$HOME/.claude/projects/\"{}/{}.jsonl\n[ -r \"$f\" ] || {{ echo \"openclaw-agent: no transcript at $f\" >&2; exit 3; }}\ncat \"$f\"\n",
+        sh_quote(escaped_cwd),
+        sh_quote(session_id)
+    )
+}

@@ -1,0 +1,334 @@
+//! The transport: the system `ssh` client, one multiplexed connection per host
+//! reused across CLI invocations (ControlMaster), scripts sent on stdin.
+//!
+//! Using the system client means the user's ssh_config (Host aliases,
+//! ProxyJump, agent, certificates) and known_hosts work exactly as for `ssh`.
+//! Scripts travel on stdin to `sh -s`, so nothing of a task (prompt, command,
+//! secrets) ever appears in argv on either side.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use executor_core::ExecutorError;
+use executor_core::config::{HostKeyPolicy, SshSettings};
+
+/// How long a new connection may take before ssh gives up.
+const CONNECT_TIMEOUT_SECS: u32 = 10;
+/// How long an idle master connection stays up for the next invocation.
+const CONTROL_PERSIST_SECS: u32 = 300;
+/// Attempts for a connection that fails before the remote side ran anything.
+const CONNECT_ATTEMPTS: u32 = 4;
+
+/// ssh's own exit status for connection and authentication failures.
+const SSH_FAILURE: i32 = 255;
+
+pub struct Transport {
+    executor: String,
+    settings: SshSettings,
+    control_dir: Option<PathBuf>,
+}
+
+/// What a remote script printed and how it exited.
+pub struct Output {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Transport {
+    pub fn new(executor: &str, settings: SshSettings) -> Self {
+        Self {
+            executor: executor.to_owned(),
+            settings,
+            control_dir: control_dir(),
+        }
+    }
+
+    /// `user@host:port` for messages.
+    pub fn target(&self) -> String {
+        let user = self
+            .settings
+            .user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let port = self
+            .settings
+            .port
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!("{user}{}{port}", self.settings.host)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("ssh");
+        let options = [
+            // Never prompt: a password or passphrase prompt would hang a script.
+            "BatchMode=yes".to_owned(),
+            format!("ConnectTimeout={CONNECT_TIMEOUT_SECS}"),
+            "ServerAliveInterval=15".to_owned(),
+            "ServerAliveCountMax=3".to_owned(),
+            format!(
+                "StrictHostKeyChecking={}",
+                match self.settings.host_key_policy {
+                    HostKeyPolicy::Strict => "yes",
+                    HostKeyPolicy::AcceptNew => "accept-new",
+                }
+            ),
+            "LogLevel=ERROR".to_owned(),
+        ];
+        for option in options {
+            command.arg("-o").arg(option);
+        }
+        if let Some(dir) = &self.control_dir {
+            command
+                .arg("-o")
+                .arg("ControlMaster=auto")
+                .arg("-o")
+                .arg(format!("ControlPath={}/%C", dir.display()))
+                .arg("-o")
+                .arg(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
+        }
+        if let Some(config) = &self.settings.ssh_config {
+            command.arg("-F").arg(config);
+        }
+        if let Some(identity) = &self.settings.identity_file {
+            command.arg("-i").arg(identity);
+        }
+        if let Some(known_hosts) = &self.settings.known_hosts_file {
+            command
+                .arg("-o")
+                .arg(format!("UserKnownHostsFile={known_hosts}"));
+        }
+        for option in &self.settings.ssh_options {
+            command.arg("-o").arg(option);
+        }
+        if let Some(port) = self.settings.port {
+            command.arg("-p").arg(port.to_string());
+        }
+        if let Some(user) = &self.settings.user {
+            command.arg("-l").arg(user);
+        }
+        command
+            .arg("--")
+            .arg(&self.settings.host)
+            .arg("sh -s")
+            .stdin(Stdio::piped());
+        command
+    }
+
+    /// Runs `script` with `sh -s` on the host. Connection failures that happen
+    /// before the script runs are retried; `idempotent` scripts are also retried
+    /// when the link drops midway.
+    pub fn run(&self, script: &str, idempotent: bool) -> Result<Output, ExecutorError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let output = self.run_once(script)?;
+            if output.status != SSH_FAILURE {
+                return Ok(output);
+            }
+            let failure = classify(&output.stderr);
+            let retry = match failure {
+                Failure::Connection => true,
+                Failure::Dropped => idempotent,
+                Failure::Auth | Failure::HostKey | Failure::Other => false,
+            };
+            if !retry || attempt >= CONNECT_ATTEMPTS {
+                return Err(self.error(failure, &output.stderr));
+            }
+            // Spread out retries of many concurrent invocations.
+            let jitter = u64::from(std::process::id() % 97);
+            std::thread::sleep(Duration::from_millis(150 * u64::from(attempt) + jitter));
+        }
+    }
+
+    fn run_once(&self, script: &str) -> Result<Output, ExecutorError> {
+        let io_err = |action: &str| {
+            let executor = self.executor.clone();
+            let action = action.to_owned();
+            move |source| ExecutorError::io(&executor, action, source)
+        };
+        // Files, not pipes: a ControlPersist master forked by this ssh inherits
+        // its stdout/stderr and would hold a pipe open for minutes.
+        let mut stdout = tempfile::tempfile().map_err(io_err("cannot create a temp file"))?;
+        let mut stderr = tempfile::tempfile().map_err(io_err("cannot create a temp file"))?;
+        let mut command = self.command();
+        command
+            .stdout(
+                stdout
+                    .try_clone()
+                    .map_err(io_err("cannot create a temp file"))?,
+            )
+            .stderr(
+                stderr
+                    .try_clone()
+                    .map_err(io_err("cannot create a temp file"))?,
+            );
+        let mut child = command.spawn().map_err(|source| {
+            let message = if source.kind() == std::io::ErrorKind::NotFound {
+                "the ssh client is not installed (openssh-client)".to_owned()
+            } else {
+                format!("cannot start ssh: {source}")
+            };
+            ExecutorError::failed(&self.executor, message)
+        })?;
+        // Drop our copies so only ssh (and its master) hold the files.
+        drop(command);
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let script = script.as_bytes().to_vec();
+        // Write on a thread: ssh may read its stdin only as fast as the host takes it.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&script);
+        });
+        let status = child.wait().map_err(io_err("ssh did not finish"))?;
+        let _ = writer.join();
+        let read = |file: &mut std::fs::File| -> std::io::Result<Vec<u8>> {
+            use std::io::{Read, Seek};
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        Ok(Output {
+            status: status.code().unwrap_or(SSH_FAILURE),
+            stdout: read(&mut stdout).map_err(io_err("cannot read ssh output"))?,
+            stderr: String::from_utf8_lossy(
+                &read(&mut stderr).map_err(io_err("cannot read ssh output"))?,
+            )
+            .into_owned(),
+        })
+    }
+
+    fn error(&self, failure: Failure, stderr: &str) -> ExecutorError {
+        let detail = last_line(stderr);
+        let target = self.target();
+        let message = match failure {
+            Failure::HostKey if stderr.contains("CHANGED") || stderr.contains("changed") => {
+                format!(
+                    "the host key of {target} has changed; if that is expected, remove the old key \
+                 (ssh-keygen -R) and trust the new one"
+                )
+            }
+            Failure::HostKey => format!(
+                "the host key of {target} is not known; trust it with `ssh-keyscan` into \
+                 known_hosts (or connect once with ssh), or set `host_key_policy: accept-new`"
+            ),
+            Failure::Auth => format!("authentication to {target} failed: {detail}"),
+            Failure::Connection | Failure::Dropped => {
+                return ExecutorError::Unreachable {
+                    executor: self.executor.clone(),
+                    message: format!("cannot reach {target}: {detail}"),
+                };
+            }
+            Failure::Other => format!("ssh to {target} failed: {detail}"),
+        };
+        ExecutorError::failed(&self.executor, message)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// No connection was made (refused, timed out, reset before auth): safe to retry.
+    Connection,
+    /// The connection broke after it was made.
+    Dropped,
+    Auth,
+    HostKey,
+    Other,
+}
+
+fn classify(stderr: &str) -> Failure {
+    let s = stderr.to_ascii_lowercase();
+    if s.contains("host key verification failed")
+        || s.contains("no ed25519 host key is known")
+        || s.contains("host key is known")
+        || s.contains("remote host identification has changed")
+        || s.contains("host key for")
+    {
+        Failure::HostKey
+    } else if s.contains("permission denied") || s.contains("too many authentication failures") {
+        Failure::Auth
+    } else if s.contains("connection refused")
+        || s.contains("connection timed out")
+        || s.contains("no route to host")
+        || s.contains("could not resolve hostname")
+        || s.contains("kex_exchange_identification")
+        || s.contains("connection reset")
+        || s.contains("network is unreachable")
+    {
+        Failure::Connection
+    } else if s.contains("broken pipe")
+        || s.contains("closed by remote host")
+        || s.contains("connection closed")
+        || s.contains("timeout, server")
+        || s.contains("mux_client")
+        || s.trim().is_empty()
+    {
+        Failure::Dropped
+    } else {
+        Failure::Other
+    }
+}
+
+fn last_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("no message")
+        .to_owned()
+}
+
+/// A private directory for ControlMaster sockets. Socket paths are limited to
+/// ~100 bytes, so it lives under the runtime dir or /tmp rather than the data dir.
+fn control_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("OPENCLAW_SSH_CONTROL_DIR") {
+        return prepare(PathBuf::from(dir));
+    }
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    prepare(base.join(format!("openclaw-ssh-{uid}")))
+}
+
+/// Creates the socket dir, or gives up multiplexing if it is not safely ours.
+fn prepare(dir: PathBuf) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    // SAFETY: getuid has no preconditions.
+    let mine = meta.uid() == unsafe { libc::getuid() };
+    (meta.is_dir() && mine && meta.mode() & 0o077 == 0).then_some(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified() {
+        assert_eq!(
+            classify("ssh: connect to host 127.0.0.1 port 1: Connection refused"),
+            Failure::Connection
+        );
+        assert_eq!(
+            classify(
+                "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\r\nHost key verification failed."
+            ),
+            Failure::HostKey
+        );
+        assert_eq!(
+            classify("u@127.0.0.1: Permission denied (publickey)."),
+            Failure::Auth
+        );
+        assert_eq!(
+            classify("Connection to 127.0.0.1 closed by remote host."),
+            Failure::Dropped
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! A real OpenSSH server on 127.0.0.1, private to one test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The non-root account tests log in as.
+pub const TEST_USER: &str = "openclaw-test";
+/// A uid-0 account with a plain `/bin/sh`: root, without the machine's
+/// interactive-shell set-up (root's `.bashrc` may run slow tools on every login).
+pub const ROOT_USER: &str = "openclaw-root";
+
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// Private key accepted for root and for [`TEST_USER`].
+    pub client_key: PathBuf,
+    /// known_hosts holding this server's key.
+    pub known_hosts: PathBuf,
+    pid: Option<u32>,
+}
+
+fn sshd_binary() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/sbin/sshd");
+    let found = path.is_file().then_some(path);
+    if found.is_none() {
+        crate::missing("OpenSSH server (/usr/sbin/sshd): apt-get install openssh-server");
+    }
+    found
+}
+
+fn run(command: &mut Command) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Sshd {
+    /// Starts a server; `None` (with a message) when sshd is not installed, outside CI.
+    pub fn start() -> Option<Self> {
+        let sshd = sshd_binary()?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        std::fs::create_dir_all("/run/sshd").ok();
+        for key in ["hostkey", "clientkey"] {
+            if !d.join(key).exists() {
+                run(Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", ""])
+                    .arg("-f")
+                    .arg(d.join(key)));
+            }
+        }
+        let port = free_port();
+        let client_pub = std::fs::read_to_string(d.join("clientkey.pub")).expect("client key");
+        std::fs::write(d.join("authorized_keys"), &client_pub).expect("authorized_keys");
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile .ssh/authorized_keys {d}/authorized_keys\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n",
+                d = d.display()
+            ),
+        )
+        .expect("sshd_config");
+        let host_pub = std::fs::read_to_string(d.join("hostkey.pub")).expect("host key");
+        let known_hosts = d.join("known_hosts");
+        std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}"))
+            .expect("known_hosts");
+        let mut server = Self {
+            client_key: d.join("clientkey"),
+            known_hosts,
+            port,
+            pid: None,
+            dir,
+        };
+        let _ = sshd;
+        server.resume();
+        Some(server)
+    }
+
+    /// Starts (again) the listener, on the same port with the same keys.
+    pub fn resume(&mut self) {
+        let d = self.dir.path();
+        let _ = std::fs::remove_file(d.join("sshd.pid"));
+        run(Command::new("/usr/sbin/sshd")
+            .arg("-f")
+            .arg(d.join("sshd_config"))
+            .arg("-E")
+            .arg(d.join("sshd.log")));
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(pid) = std::fs::read_to_string(d.join("sshd.pid"))
+                && let Ok(pid) = pid.trim().parse()
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                self.pid = Some(pid);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sshd did not start: {}", self.log());
+    }
+
+    /// Stops the listener and every connection it serves (the tests' link drop).
+    pub fn stop(&mut self) {
+        let Some(pid) = self.pid.take() else { return };
+        // Connections are served by children of the listener; they are ours to end.
+        let children = descendants(pid);
+        signal(pid, libc::SIGTERM);
+        for child in children {
+            signal(child, libc::SIGKILL);
+        }
+        let started = Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists()
+            && started.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Lets [`TEST_USER`] log in with the client key, creating the account if needed.
+    pub fn allow_test_user(&self) -> PathBuf {
+        self.allow(TEST_USER, &[])
+    }
+
+    /// Lets [`ROOT_USER`] (uid 0) log in with the client key.
+    pub fn allow_root_user(&self) -> PathBuf {
+        self.allow(ROOT_USER, &["-o", "-u", "0", "-g", "0"])
+    }
+
+    /// Lets `user` log in with the client key, creating the account if needed.
+    pub fn allow(&self, user: &str, useradd_args: &[&str]) -> PathBuf {
+        let home = PathBuf::from(format!("/home/{user}"));
+        if !home.exists()
+            || Command::new("id")
+                .arg(user)
+                .output()
+                .map_or(true, |o| !o.status.success())
+        {
+            let _ = Command::new("useradd")
+                .args(["-m", "-s", "/bin/sh"])
+                .args(useradd_args)
+                .arg(user)
+                .status();
+            // A locked account (`!`) is refused by sshd even with a key.
+            run(Command::new("usermod").args(["-p", "*", user]));
+        }
+        let ssh_dir = home.join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).expect(".ssh");
+        let key = std::fs::read_to_string(self.dir.path().join("clientkey.pub")).expect("key");
+        let authorized = ssh_dir.join("authorized_keys");
+        let existing = std::fs::read_to_string(&authorized).unwrap_or_default();
+        if !existing.contains(key.trim()) {
+            std::fs::write(&authorized, format!("{existing}{key}")).expect("authorized_keys");
+        }
+        run(Command::new("chown").arg("-R").arg(user).arg(&ssh_dir));
+        home
+    }
+
+    /// The executor config lines that reach this server as `user`.
+    pub fn executor_yaml(&self, name: &str, user: &str) -> String {
+        format!(
+            "  - name: {name}\n    type: ssh\n    host: 127.0.0.1\n    port: {port}\n    user: {user}\n    \
+             identity_file: {key}\n    known_hosts_file: {kh}\n    ssh_config: /dev/null\n",
+            port = self.port,
+            key = self.client_key.display(),
+            kh = self.known_hosts.display(),
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory-safety preconditions; these are our processes.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Processes below `root` in the process tree.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, _) in parents.iter().filter(|(_, p)| *p == parent) {
+            found.push(*pid);
+            frontier.push(*pid);
+        }
+    }
+    found
+}
