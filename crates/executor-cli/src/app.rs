@@ -50,7 +50,7 @@ impl App {
         Ok(TaskManager::new(
             store,
             self.config.clone(),
-            executor_factory(),
+            executor_factory(&self.config.defaults.claude_path),
         ))
     }
 
@@ -92,13 +92,17 @@ impl App {
     }
 }
 
-pub fn executor_factory() -> ExecutorFactory {
+/// Builds executors; `claude_default` is `defaults.claude_path`.
+pub fn executor_factory(claude_default: &str) -> ExecutorFactory {
+    let claude_default = claude_default.to_owned();
     Box::new(
-        |config: &ExecutorConfig, paths: &Paths| match config.settings {
-            ExecutorSettings::Local => {
-                Ok(Box::new(LocalExecutor::new(config.clone(), paths.clone())))
-            }
-            ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths),
+        move |config: &ExecutorConfig, paths: &Paths| match config.settings {
+            ExecutorSettings::Local => Ok(Box::new(LocalExecutor::new(
+                config.clone(),
+                paths.clone(),
+                &claude_default,
+            ))),
+            ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths, &claude_default),
             ExecutorSettings::Container(_) => executor_container::executor(config, paths),
         },
     )

@@ -46,6 +46,9 @@ pub enum Command {
     Executors(ExecutorsArgs),
     /// Check the configuration, or write a commented sample with --init
     Config(ConfigArgs),
+    /// Run the supervisor in the foreground: reconcile tasks, start queued ones,
+    /// write completion records and send webhooks as tasks end
+    Daemon(DaemonArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Print the man page (roff)
@@ -58,10 +61,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Executor to run on (see `executors`)
-    #[arg(long, short = 'e', required_unless_present = "resume")]
+    #[arg(long, short = 'e', required_unless_present_any = ["resume", "label"])]
     pub executor: Option<String>,
+    #[command(flatten)]
+    pub routing: Routing,
     /// Continue the Claude session of this task (same executor and workspace) as a new task
-    #[arg(long, value_name = "TASK_ID", conflicts_with_all = ["executor", "workspace"])]
+    #[arg(long, value_name = "TASK_ID", conflicts_with_all = ["executor", "workspace", "label"])]
     pub resume: Option<String>,
     /// The prompt, passed to claude byte-for-byte on stdin (never in argv)
     #[arg(long, short = 'p', required_unless_present = "prompt_file")]
@@ -83,8 +88,10 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Executor to run on (see `executors`)
-    #[arg(long, short = 'e')]
-    pub executor: String,
+    #[arg(long, short = 'e', required_unless_present = "label")]
+    pub executor: Option<String>,
+    #[command(flatten)]
+    pub routing: Routing,
     /// The command, run by /bin/sh exactly as given
     #[arg(long, short = 'c')]
     pub cmd: String,
@@ -94,6 +101,18 @@ pub struct RunArgs {
     /// Print a JSON object instead of the bare task id
     #[arg(long)]
     pub json: bool,
+}
+
+/// Choosing an executor by labels, and the task's place in the queue.
+#[derive(Debug, Args)]
+pub struct Routing {
+    /// Instead of --executor: run on an executor carrying this label (repeatable;
+    /// all must match); the least loaded one with a free slot is chosen
+    #[arg(long, short = 'l', value_name = "LABEL", conflicts_with = "executor")]
+    pub label: Vec<String>,
+    /// When the executor is full, higher priorities start first (default 0)
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i32,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +152,7 @@ pub struct LogsArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFilter {
+    Queued,
     Pending,
     Running,
     Completed,
@@ -214,6 +234,19 @@ pub struct ExecutorsArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// Probe every executor (reachable, claude present and its version, engine up)
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: seconds to wait for each probe
+    #[arg(long, default_value_t = 15.0, value_name = "SECS", requires = "check")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Seconds between two rounds of reconciling, dispatching and notifying
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub interval: f64,
 }
 
 #[derive(Debug, Args)]

@@ -74,7 +74,8 @@ impl From<TaskError> for CliError {
             TaskError::Store(_) | TaskError::Mirror { .. } => code::STORE,
             TaskError::UnknownExecutor { .. }
             | TaskError::Executor(_)
-            | TaskError::Refused { .. } => code::EXECUTOR,
+            | TaskError::Refused { .. }
+            | TaskError::NoExecutorForLabels { .. } => code::EXECUTOR,
             TaskError::NotResumable { .. } => code::TASK_STATE,
             TaskError::AlreadyFinished { .. } | TaskError::StillLive { .. } => code::TASK_STATE,
             TaskError::Timeout { .. } => code::TIMEOUT,

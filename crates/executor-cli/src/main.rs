@@ -13,7 +13,9 @@ use clap::Parser;
 
 use crate::app::App;
 use crate::cli::{Cli, Command};
-use crate::commands::{config, control, dispatch, executors, generate, inspect, list, webhooks};
+use crate::commands::{
+    config, control, daemon, dispatch, executors, generate, inspect, list, webhooks,
+};
 use crate::exit::CliError;
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Cleanup(args) => control::cleanup(&app, args),
         Command::Dashboard(args) => list::dashboard(&app, args),
         Command::Executors(args) => executors::executors(&app, args),
+        Command::Daemon(args) => daemon::daemon(&app, args),
         Command::DeliverWebhooks => webhooks::deliver(&app),
         Command::Config(_) | Command::Completions(_) | Command::Man => {
             unreachable!("handled above")

@@ -230,25 +230,7 @@ impl ContainerExecutor {
         });
         // Liveness (asked of the engine before this call) first, records second.
         let runner_alive = state.is_some_and(ContainerState::runner_alive);
-        let log = std::fs::metadata(dir.join(runner::LOG_FILE)).ok();
-        let mut observation = RunnerObservation {
-            runner_alive,
-            payload_pid: std::fs::read(dir.join(runner::PID_FILE))
-                .ok()
-                .and_then(|b| runner::parse_pid_file(&b)),
-            exit: std::fs::read(dir.join(runner::EXIT_FILE))
-                .ok()
-                .and_then(|b| ExitRecord::parse(&b)),
-            kill_reason: std::fs::read(dir.join(runner::KILL_MARKER))
-                .ok()
-                .map(|b| runner::parse_kill_marker(&b)),
-            log_size: log.as_ref().map(|m| m.len()),
-            log_modified: log
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| jiff::Timestamp::try_from(t).ok())
-                .map(|t| format!("{t:.3}")),
-            ..Default::default()
-        };
+        let mut observation = RunnerObservation::read_task_dir(&dir, runner_alive);
         if runner_alive {
             // The runner has written its record and is about to exit: the task ends
             // with its container, once the engine's verdict (OOM) is in.
@@ -651,6 +633,18 @@ impl Executor for ContainerExecutor {
         })
     }
 
+    fn check(&self) -> Result<String, ExecutorError> {
+        let version = self.engine.call(Call::new(["version"]))?;
+        if !version.success {
+            return Err(self.engine.error(&version.message()));
+        }
+        let image = &self.settings.image;
+        Ok(match self.image_info()? {
+            Some(_) => format!("{} up; image `{image}` present", self.engine.program()),
+            None => format!("{} up; image `{image}` not found", self.engine.program()),
+        })
+    }
+
     /// Copied out of the task's container, which is kept until `cleanup`.
     fn read_transcript(
         &self,
@@ -728,6 +722,7 @@ mod tests {
             labels: Vec::new(),
             claude_path: None,
             env: Vec::new(),
+            max_concurrent: None,
             allow_root: false,
             settings: ExecutorSettings::Container(settings.clone()),
             builtin: false,

@@ -35,6 +35,10 @@ pub struct Defaults {
     pub stall_timeout: std::time::Duration,
     /// Kill an agent task once it is stalled.
     pub kill_on_stall: bool,
+    /// Tasks an executor runs at once unless it sets its own (`None`: no limit).
+    pub max_concurrent: Option<u32>,
+    /// Signs webhook bodies (HMAC-SHA256) so receivers can verify the sender.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for Defaults {
@@ -45,6 +49,8 @@ impl Default for Defaults {
             webhook_url: None,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             kill_on_stall: false,
+            max_concurrent: None,
+            webhook_secret: None,
         }
     }
 }
@@ -57,6 +63,8 @@ pub struct ExecutorConfig {
     pub claude_path: Option<String>,
     /// Environment for payloads: variables forwarded by name, and fixed pairs.
     pub env: Vec<EnvEntry>,
+    /// Tasks this executor runs at once; more wait as `queued`.
+    pub max_concurrent: Option<u32>,
     /// Lets claude run as root by setting `IS_SANDBOX=1` (claude refuses
     /// `--dangerously-skip-permissions` as root otherwise).
     pub allow_root: bool,
@@ -207,6 +215,7 @@ impl ExecutorConfig {
             labels: Vec::new(),
             claude_path: None,
             env: Vec::new(),
+            max_concurrent: None,
             allow_root: false,
             settings: ExecutorSettings::Local,
             builtin: true,
@@ -357,9 +366,19 @@ impl Config {
                 .map_err(|m| invalid(raw.referenced.line(), format!("key `stall_timeout`: {m}")))?,
             None => DEFAULT_STALL_TIMEOUT,
         };
+        if let Some(limit) = &raw_defaults.max_concurrent
+            && limit.value == 0
+        {
+            return Err(invalid(
+                limit.referenced.line(),
+                "key `max_concurrent`: must be at least 1".into(),
+            ));
+        }
         let defaults = Defaults {
             stall_timeout,
             kill_on_stall: raw_defaults.kill_on_stall.unwrap_or(false),
+            max_concurrent: raw_defaults.max_concurrent.map(|m| m.value),
+            webhook_secret: raw_defaults.webhook_secret.filter(|s| !s.is_empty()),
             max_turns: raw_defaults
                 .max_turns
                 .map_or(DEFAULT_MAX_TURNS, |t| t.value),
@@ -381,6 +400,23 @@ impl Config {
 
     pub fn executor(&self, name: &str) -> Option<&ExecutorConfig> {
         self.executors.iter().find(|e| e.name == name)
+    }
+
+    /// How many tasks `executor` may run at once (`None`: no limit).
+    pub fn capacity(&self, executor: &ExecutorConfig) -> Option<u32> {
+        executor.max_concurrent.or(self.defaults.max_concurrent)
+    }
+
+    /// Every label some executor carries, sorted.
+    pub fn labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = self
+            .executors
+            .iter()
+            .flat_map(|e| e.labels.iter().map(String::as_str))
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        labels
     }
 
     pub fn executor_names(&self) -> Vec<&str> {
@@ -493,6 +529,8 @@ struct RawDefaults {
     webhook_url: Option<Spanned<String>>,
     stall_timeout: Option<Spanned<RawDuration>>,
     kill_on_stall: Option<bool>,
+    max_concurrent: Option<Spanned<u32>>,
+    webhook_secret: Option<String>,
 }
 
 /// A duration as seconds (`600`) or with a unit (`90s`, `10m`, `2h`).
@@ -547,6 +585,7 @@ struct RawExecutor {
     env: Vec<Spanned<String>>,
     #[serde(default)]
     allow_root: bool,
+    max_concurrent: Option<Spanned<u32>>,
     host: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
     user: Option<Spanned<String>>,
@@ -679,10 +718,19 @@ impl RawExecutor {
             .iter()
             .map(|entry| EnvEntry::parse(&entry.value).map_err(|m| (entry.referenced.line(), m)))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(limit) = &self.max_concurrent
+            && limit.value == 0
+        {
+            return Err((
+                limit.referenced.line(),
+                "key `max_concurrent`: must be at least 1".into(),
+            ));
+        }
         Ok(ExecutorConfig {
             name: self.name.value,
             labels: self.labels,
             claude_path: self.claude_path,
+            max_concurrent: self.max_concurrent.map(|m| m.value),
             env,
             allow_root: self.allow_root,
             settings,

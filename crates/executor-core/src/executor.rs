@@ -127,6 +127,10 @@ pub trait Executor: Send + Sync {
         ))
     }
 
+    /// Probes the executor for `executors --check`: reachable, claude present
+    /// (and its version), engine up. Returns a one-line summary.
+    fn check(&self) -> Result<String, ExecutorError>;
+
     /// Removes the task dir on the executing side.
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;
 }

@@ -45,6 +45,11 @@ pub enum TaskError {
     Refused { executor: String, message: String },
     #[error("task {id} is a {task_type} task; only Claude Code tasks can be resumed")]
     NotResumable { id: TaskId, task_type: &'static str },
+    #[error("no executor carries the labels {}; labels in use: {}", .labels.join(", "), if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    NoExecutorForLabels {
+        labels: Vec<String>,
+        known: Vec<String>,
+    },
     #[error("task {id} is still {status}; kill it first or pass --force")]
     StillLive { id: TaskId, status: TaskStatus },
     #[error("timed out after {seconds}s waiting for task {id}")]
@@ -119,16 +124,65 @@ impl TaskManager {
         Ok(self.store.resolve(&TaskIdPrefix::parse(id)?)?)
     }
 
-    /// Records and starts a task. On a launch error the task is recorded as failed
-    /// (with a completion record) and the error is returned.
+    /// Picks the executor for a task that names labels instead of an executor:
+    /// among those carrying every label, one with a free slot and the least load
+    /// (ties: config order); when all are full, the least loaded one, to queue on.
+    pub fn route(&self, labels: &[String]) -> Result<String, TaskError> {
+        let candidates: Vec<&ExecutorConfig> = self
+            .config
+            .executors
+            .iter()
+            .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
+            .collect();
+        if candidates.is_empty() {
+            return Err(TaskError::NoExecutorForLabels {
+                labels: labels.to_vec(),
+                known: self
+                    .config
+                    .labels()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            });
+        }
+        let mut load: HashMap<String, (u64, u64)> = HashMap::new();
+        for (executor, status, n) in self.store.counts()? {
+            let entry = load.entry(executor).or_default();
+            match status {
+                TaskStatus::Pending | TaskStatus::Running => entry.0 += n,
+                TaskStatus::Queued => entry.1 += n,
+                _ => {}
+            }
+        }
+        let load_of = |e: &ExecutorConfig| load.get(&e.name).copied().unwrap_or_default();
+        let free = |e: &ExecutorConfig| {
+            let (live, queued) = load_of(e);
+            queued == 0 && self.config.capacity(e).is_none_or(|l| live < u64::from(l))
+        };
+        // min_by_key keeps the first of equals: config order breaks ties.
+        let chosen = candidates
+            .iter()
+            .filter(|e| free(e))
+            .min_by_key(|e| load_of(e).0)
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .min_by_key(|e| load_of(e).0 + load_of(e).1)
+            })
+            .map(|e| e.name.clone());
+        Ok(chosen.unwrap_or_default())
+    }
+
+    /// Records a task and starts it, or queues it when its executor is full.
+    /// On a launch error the task is recorded as failed (with a completion
+    /// record) and the error is returned.
     pub fn dispatch(&mut self, mut spec: TaskSpec) -> Result<TaskRecord, TaskError> {
         let executor = self.executor(&spec.executor)?;
         spec.workspace = executor.resolve_workspace(&spec.workspace)?;
         let executor_type = executor.config().executor_type().as_str().to_owned();
-        let env = payload_env(executor.config());
         if spec.payload.task_type() == crate::TaskType::ClaudeCode
             && executor.runs_as_root() == Some(true)
-            && !sandboxed(&env)
+            && !sandboxed(&payload_env(executor.config()))
         {
             return Err(TaskError::Refused {
                 executor: spec.executor.clone(),
@@ -140,7 +194,11 @@ impl TaskManager {
         }
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
-        let mut files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
+        let files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
+        let limit = self
+            .config
+            .executor(&spec.executor)
+            .and_then(|e| self.config.capacity(e));
 
         let (max_turns, session_id) = match &spec.payload {
             Payload::ClaudeCode {
@@ -155,7 +213,7 @@ impl TaskManager {
             executor: spec.executor.clone(),
             executor_type,
             task_type: spec.payload.task_type(),
-            status: TaskStatus::Pending,
+            status: TaskStatus::Queued,
             reason: None,
             pid: None,
             runner_pid: None,
@@ -173,9 +231,12 @@ impl TaskManager {
             webhook_error: None,
             agent: None,
             parent_id: spec.parent,
+            priority: spec.priority,
+            claimed_at: None,
         };
 
-        // The mirror gets every file first; for the local executor it *is* the task dir.
+        // The mirror holds every file, so a queued task can start later from it;
+        // for the local executor the mirror *is* the task dir.
         let mirror = self.store.task_dir(&id);
         let mirror_err = |path: PathBuf| move |source| TaskError::Mirror { path, source };
         fsutil::create_private_dir(&mirror).map_err(mirror_err(mirror.clone()))?;
@@ -183,15 +244,38 @@ impl TaskManager {
             let path = mirror.join(file.name);
             fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
         }
-        self.store.insert(&record)?;
+        record.status = self.store.insert_claiming(&record, limit)?;
+        self.write_meta(&id)?;
+        if record.status == TaskStatus::Queued {
+            return Ok(record);
+        }
+        self.launch(record)
+    }
+
+    /// Starts a task that holds a slot (`pending`), from the files in its mirror.
+    fn launch(&mut self, mut record: TaskRecord) -> Result<TaskRecord, TaskError> {
+        let id = record.id;
+        let mirror = self.store.task_dir(&id);
+        let payload_file = match record.task_type {
+            crate::TaskType::ClaudeCode => runner::PROMPT_FILE,
+            crate::TaskType::ShellCommand => runner::COMMAND_FILE,
+        };
         // The executing side gets the meta as dispatched; its runner's records
         // (task.pid, exit.json) carry the lifecycle from there.
-        files.push(runner::TaskFile {
-            name: runner::META_FILE,
-            contents: self.write_meta(&id)?,
-        });
-
-        let executor = self.executor(&spec.executor)?;
+        let mut files = Vec::new();
+        for name in [
+            payload_file,
+            runner::PAYLOAD_FILE,
+            runner::RUNNER_FILE,
+            runner::META_FILE,
+        ] {
+            let path = mirror.join(name);
+            let contents =
+                std::fs::read(&path).map_err(|source| TaskError::Mirror { path, source })?;
+            files.push(runner::TaskFile { name, contents });
+        }
+        let executor = self.executor(&record.executor)?;
+        let env = payload_env(executor.config());
         match executor.launch(&id, &files, &env) {
             Ok(launched) => {
                 let started_at = time::now_rfc3339();
@@ -222,22 +306,54 @@ impl TaskManager {
         }
     }
 
+    /// Starts queued tasks while their executors have free slots. Tasks whose
+    /// launch failed are recorded as failed and added to `report`.
+    pub fn dispatch_queued(&mut self, report: &mut ReconcileReport) -> Result<usize, TaskError> {
+        let mut started = 0;
+        loop {
+            let config = &self.config;
+            let claimed = self
+                .store
+                .claim_next_queued(|name| config.executor(name).map(|e| config.capacity(e)))?;
+            let Some(task) = claimed else {
+                return Ok(started);
+            };
+            let id = task.id;
+            match self.launch(task) {
+                Ok(_) => started += 1,
+                Err(TaskError::Executor(err)) => {
+                    if let Some(failed) = self.store.get(&id)? {
+                        report.finished.push(failed);
+                    }
+                    report.unreachable.push(err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
     /// Reads the truth of live tasks (all, or just `only`) and updates the store.
     pub fn reconcile(&mut self, only: Option<&TaskId>) -> Result<ReconcileReport, TaskError> {
-        let live = match only {
-            Some(id) => self
-                .store
-                .get(id)?
-                .filter(|t| !t.status.is_terminal())
-                .into_iter()
-                .collect(),
+        let one = match only {
+            Some(id) => self.store.get(id)?,
+            None => None,
+        };
+        let live = match one {
+            Some(task) if matches!(task.status, TaskStatus::Pending | TaskStatus::Running) => {
+                vec![task]
+            }
+            // A queued task waits for others to end: they are what must be looked at.
+            Some(task) if task.status == TaskStatus::Queued => self.store.live_tasks()?,
+            Some(_) => Vec::new(),
+            None if only.is_some() => Vec::new(),
             None => self.store.live_tasks()?,
         };
         let mut report = ReconcileReport::default();
         let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
         for task in live {
+            let claimed = task.claimed_at.as_deref().unwrap_or(&task.created_at);
             if task.runner_pid.is_none()
-                && time::seconds_since(&task.created_at).unwrap_or(0) < DISPATCH_WINDOW_SECS
+                && time::seconds_since(claimed).unwrap_or(0) < DISPATCH_WINDOW_SECS
             {
                 continue;
             }
@@ -261,10 +377,24 @@ impl TaskManager {
                 }
             };
             for (task, observation) in tasks.iter().zip(observations) {
+                // A launch interrupted before its runner started (the dispatching
+                // process died): the task goes back to the queue, to start once.
+                if task.runner_pid.is_none()
+                    && !observation.runner_started
+                    && !observation.runner_alive
+                    && observation.exit.is_none()
+                    && self.store.requeue(&task.id)?
+                {
+                    continue;
+                }
                 if let Some(done) = self.apply(task, &observation)? {
                     report.finished.push(done);
                 }
             }
+        }
+        // Slots may have freed: start what waits for them.
+        if self.store.has_queued()? {
+            self.dispatch_queued(&mut report)?;
         }
         Ok(report)
     }
@@ -386,6 +516,7 @@ impl TaskManager {
                         .collect(),
                 })?;
         Ok(TaskSpec {
+            priority: parent.priority,
             executor: parent.executor.clone(),
             workspace: parent.workspace.clone(),
             payload: Payload::ClaudeCode {
@@ -492,6 +623,23 @@ impl TaskManager {
                 status: record.status,
             });
         }
+        if record.status == TaskStatus::Queued {
+            // Nothing runs yet: it ends here, and never starts.
+            let update = StatusUpdate {
+                status: TaskStatus::Killed,
+                pid: None,
+                exit_code: None,
+                ended_at: Some(time::now_rfc3339()),
+                reason: Some("killed while queued".into()),
+            };
+            let finished = self.finish(id, &update)?;
+            let record = self.store.get(id)?.unwrap_or(record);
+            let report = ReconcileReport {
+                finished: finished.into_iter().collect(),
+                unreachable: Vec::new(),
+            };
+            return Ok((record, report));
+        }
         self.executor(&record.executor)?
             .kill(&record, grace, "killed by request")?;
         // The runner records the exit as soon as the payload is gone; give it a moment.
@@ -571,8 +719,14 @@ impl TaskManager {
         }
     }
 
-    /// Delivers due webhooks until none is pending; returns how many were delivered.
-    pub fn deliver_webhooks(&mut self, max_runtime: Duration) -> Result<usize, TaskError> {
+    /// Delivers due webhooks; with `wait`, also waits for retries that are not
+    /// due yet, until none is pending or `max_runtime` passes. Returns how many
+    /// were delivered.
+    pub fn deliver_webhooks(
+        &mut self,
+        max_runtime: Duration,
+        wait: bool,
+    ) -> Result<usize, TaskError> {
         use crate::store::{WebhookClaim, WebhookOutcome};
         let Some(url) = self.config.defaults.webhook_url.clone() else {
             return Ok(0);
@@ -584,12 +738,14 @@ impl TaskManager {
             let now = time::now_ms();
             match self.store.claim_webhook(now, lease_ms)? {
                 WebhookClaim::Idle => break,
+                WebhookClaim::NotDue { .. } if !wait => break,
                 WebhookClaim::NotDue { due_ms } => {
                     let wait = Duration::from_millis((due_ms - now).clamp(1, 60_000) as u64);
                     std::thread::sleep(wait);
                 }
                 WebhookClaim::Due(task) => {
-                    let outcome = match completion::post_webhook(&url, &task) {
+                    let secret = self.config.defaults.webhook_secret.as_deref();
+                    let outcome = match completion::post_webhook(&url, secret, &task) {
                         Ok(()) => {
                             delivered += 1;
                             WebhookOutcome::Delivered

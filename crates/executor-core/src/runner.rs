@@ -172,9 +172,38 @@ pub struct RunnerObservation {
     /// Log bytes from the agent stats' parsed offset, when the backend sent them
     /// along (saves a round trip per task).
     pub log_delta: Option<Vec<u8>>,
+    /// Whether the runner ever started (it writes `runner.pid` first thing).
+    pub runner_started: bool,
     /// Size of `task.log`, and when it last changed (RFC 3339).
     pub log_size: Option<u64>,
     pub log_modified: Option<String>,
+}
+
+impl RunnerObservation {
+    /// Reads the runner's records from a task dir on this machine. `runner_alive`
+    /// must have been determined before (see the type's documentation).
+    pub fn read_task_dir(dir: &std::path::Path, runner_alive: bool) -> Self {
+        let log = std::fs::metadata(dir.join(LOG_FILE)).ok();
+        Self {
+            runner_alive,
+            runner_started: dir.join(RUNNER_PID_FILE).exists(),
+            payload_pid: std::fs::read(dir.join(PID_FILE))
+                .ok()
+                .and_then(|b| parse_pid_file(&b)),
+            exit: std::fs::read(dir.join(EXIT_FILE))
+                .ok()
+                .and_then(|b| ExitRecord::parse(&b)),
+            kill_reason: std::fs::read(dir.join(KILL_MARKER))
+                .ok()
+                .map(|b| parse_kill_marker(&b)),
+            log_delta: None,
+            log_size: log.as_ref().map(|m| m.len()),
+            log_modified: log
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| jiff::Timestamp::try_from(t).ok())
+                .map(|t| format!("{t:.3}")),
+        }
+    }
 }
 
 /// The status an observation implies, with the fields that go with it.

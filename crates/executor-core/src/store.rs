@@ -52,6 +52,12 @@ ALTER TABLE tasks ADD COLUMN agent TEXT;
 ALTER TABLE tasks ADD COLUMN parent_id TEXT;
 CREATE INDEX tasks_by_parent ON tasks(parent_id) WHERE parent_id IS NOT NULL;
 "#,
+    r#"
+ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX tasks_queue ON tasks(priority DESC, id) WHERE status = 'queued';
+CREATE INDEX tasks_slots ON tasks(executor, status);
+ALTER TABLE tasks ADD COLUMN claimed_at TEXT;
+"#,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +128,10 @@ pub struct TaskRecord {
     pub agent: Option<AgentStats>,
     /// The task this one follows up (`start --resume`).
     pub parent_id: Option<TaskId>,
+    /// Higher runs first when tasks wait for a slot.
+    pub priority: i32,
+    /// When the task got its slot (its launch began).
+    pub claimed_at: Option<String>,
 }
 
 impl TaskRecord {
@@ -189,9 +199,12 @@ pub struct Store {
 
 const COLUMNS: &str = "id, executor, executor_type, task_type, status, reason, pid, runner_pid, \
     runner_start, created_at, started_at, ended_at, exit_code, workspace, summary, max_turns, \
-    session_id, webhook_state, webhook_attempts, webhook_error, agent, parent_id";
+    session_id, webhook_state, webhook_attempts, webhook_error, agent, parent_id, priority, claimed_at";
 
+/// Tasks holding a slot of their executor.
 const LIVE: &str = "status IN ('pending', 'running')";
+/// Tasks that have not ended (live or waiting for a slot).
+const UNFINISHED: &str = "status IN ('queued', 'pending', 'running')";
 
 fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     let text_enum = |index: usize, value: String| {
@@ -230,6 +243,8 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         // Stats that fail to parse are only a cache: they are rebuilt from the log.
         agent: agent.and_then(|a| serde_json::from_str(&a).ok()),
         parent_id: parent.and_then(|p| p.parse().ok()),
+        priority: row.get(22)?,
+        claimed_at: row.get(23)?,
     })
 }
 
@@ -269,38 +284,97 @@ impl Store {
         self.paths.task_dir(id)
     }
 
-    pub fn insert(&self, task: &TaskRecord) -> Result<(), StoreError> {
-        self.conn.execute(
-            &format!(
-                "INSERT INTO tasks ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
-            ),
-            params![
-                task.id.to_string(),
-                task.executor,
-                task.executor_type,
-                task.task_type.as_str(),
-                task.status.as_str(),
-                task.reason,
-                task.pid,
-                task.runner_pid,
-                task.runner_start,
-                task.created_at,
-                task.started_at,
-                task.ended_at,
-                task.exit_code,
-                task.workspace,
-                task.summary,
-                task.max_turns,
-                task.session_id,
-                task.webhook_state,
-                task.webhook_attempts,
-                task.webhook_error,
-                task.agent.as_ref().map(agent_json),
-                task.parent_id.map(|p| p.to_string()),
-            ],
+    /// Inserts `task` as `pending` when its executor has a free slot (and no
+    /// task queued before it), else as `queued`; atomically, so concurrent
+    /// dispatches never overfill an executor. Returns the status given.
+    pub fn insert_claiming(
+        &mut self,
+        task: &TaskRecord,
+        limit: Option<u32>,
+    ) -> Result<TaskStatus, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (live, queued) = slots_in_use(&tx, &task.executor)?;
+        let status = if queued == 0 && limit.is_none_or(|l| live < u64::from(l)) {
+            TaskStatus::Pending
+        } else {
+            TaskStatus::Queued
+        };
+        let mut task = task.clone();
+        task.status = status;
+        if status == TaskStatus::Pending {
+            task.claimed_at = Some(crate::time::now_rfc3339());
+        }
+        insert_record(&tx, &task)?;
+        tx.commit()?;
+        Ok(status)
+    }
+
+    /// Moves the first queued task (highest priority, then oldest) whose
+    /// executor has a free slot to `pending` and returns it. `limit_of` gives an
+    /// executor's capacity, or `None` for an executor no longer configured.
+    pub fn claim_next_queued(
+        &mut self,
+        limit_of: impl Fn(&str) -> Option<Option<u32>>,
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let queued = tx
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM tasks WHERE status = 'queued' \
+                 ORDER BY priority DESC, id LIMIT 1000"
+            ))?
+            .query_map([], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut full: Vec<String> = Vec::new();
+        for task in queued {
+            if full.contains(&task.executor) {
+                continue;
+            }
+            let Some(limit) = limit_of(&task.executor) else {
+                continue;
+            };
+            let (live, _) = slots_in_use(&tx, &task.executor)?;
+            if limit.is_some_and(|l| live >= u64::from(l)) {
+                full.push(task.executor.clone());
+                continue;
+            }
+            let now = crate::time::now_rfc3339();
+            tx.execute(
+                "UPDATE tasks SET status = 'pending', claimed_at = ?2 \
+                 WHERE id = ?1 AND status = 'queued'",
+                params![task.id.to_string(), now],
+            )?;
+            tx.commit()?;
+            let mut claimed = task;
+            claimed.status = TaskStatus::Pending;
+            claimed.claimed_at = Some(now);
+            return Ok(Some(claimed));
+        }
+        Ok(None)
+    }
+
+    /// Puts a task whose launch never got its runner started back in the queue.
+    pub fn requeue(&self, id: &TaskId) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE tasks SET status = 'queued' \
+             WHERE id = ?1 AND status = 'pending' AND runner_pid IS NULL",
+            [id.to_string()],
         )?;
-        Ok(())
+        Ok(changed > 0)
+    }
+
+    pub fn has_queued(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM tasks WHERE status = 'queued' LIMIT 1")?
+            .exists([])?)
+    }
+
+    pub fn insert(&self, task: &TaskRecord) -> Result<(), StoreError> {
+        insert_record(&self.conn, task)
     }
 
     pub fn get(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
@@ -445,7 +519,7 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let current = tx
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM tasks WHERE id = ?1 AND {LIVE}"
+                "SELECT {COLUMNS} FROM tasks WHERE id = ?1 AND {UNFINISHED}"
             ))?
             .query_row([id.to_string()], record_from_row)
             .optional()?;
@@ -596,6 +670,52 @@ pub enum WebhookOutcome {
     GaveUp { error: String },
 }
 
+/// Tasks of `executor` holding a slot, and waiting for one.
+fn slots_in_use(conn: &Connection, executor: &str) -> Result<(u64, u64), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT COUNT(*) FILTER (WHERE status IN ('pending', 'running')), \
+                COUNT(*) FILTER (WHERE status = 'queued') \
+         FROM tasks WHERE executor = ?1 AND status IN ('queued', 'pending', 'running')",
+    )?;
+    Ok(stmt.query_row([executor], |row| Ok((row.get(0)?, row.get(1)?)))?)
+}
+
+fn insert_record(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "INSERT INTO tasks ({COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+        ),
+        params![
+            task.id.to_string(),
+            task.executor,
+            task.executor_type,
+            task.task_type.as_str(),
+            task.status.as_str(),
+            task.reason,
+            task.pid,
+            task.runner_pid,
+            task.runner_start,
+            task.created_at,
+            task.started_at,
+            task.ended_at,
+            task.exit_code,
+            task.workspace,
+            task.summary,
+            task.max_turns,
+            task.session_id,
+            task.webhook_state,
+            task.webhook_attempts,
+            task.webhook_error,
+            task.agent.as_ref().map(agent_json),
+            task.parent_id.map(|p| p.to_string()),
+            task.priority,
+            task.claimed_at,
+        ],
+    )?;
+    Ok(())
+}
+
 fn agent_json(agent: &AgentStats) -> String {
     serde_json::to_string(agent).unwrap_or_default()
 }
@@ -675,6 +795,8 @@ mod tests {
             webhook_error: None,
             agent: None,
             parent_id: None,
+            priority: 0,
+            claimed_at: None,
         }
     }
 

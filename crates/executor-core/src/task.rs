@@ -143,6 +143,8 @@ impl Payload {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
+    /// Waiting for a free slot on its executor (`max_concurrent`).
+    Queued,
     Pending,
     Running,
     Completed,
@@ -152,7 +154,8 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 6] = [
+    pub const ALL: [TaskStatus; 7] = [
+        Self::Queued,
         Self::Pending,
         Self::Running,
         Self::Completed,
@@ -163,6 +166,7 @@ impl TaskStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Pending => "pending",
             Self::Running => "running",
             Self::Completed => "completed",
@@ -177,7 +181,7 @@ impl TaskStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        !matches!(self, Self::Pending | Self::Running)
+        !matches!(self, Self::Queued | Self::Pending | Self::Running)
     }
 
     /// Whether a terminal status counts as success in completion records.
@@ -196,6 +200,8 @@ impl fmt::Display for TaskStatus {
 #[derive(Debug, Clone)]
 pub struct TaskSpec {
     pub executor: String,
+    /// Higher runs first when tasks wait for a slot.
+    pub priority: i32,
     pub workspace: String,
     pub payload: Payload,
     /// The task this one follows up (`start --resume`).

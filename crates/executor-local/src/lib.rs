@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use executor_core::executor::{Executor, ExecutorError, LOG_READ_CHUNK, Launched, LogChunk};
-use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
+use executor_core::runner::{self, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 pub use process::{is_same_live_process, read_process};
@@ -17,11 +17,17 @@ pub use process::{is_same_live_process, read_process};
 pub struct LocalExecutor {
     config: ExecutorConfig,
     paths: Paths,
+    /// The claude binary when the executor names none (`defaults.claude_path`).
+    claude_default: String,
 }
 
 impl LocalExecutor {
-    pub fn new(config: ExecutorConfig, paths: Paths) -> Self {
-        Self { config, paths }
+    pub fn new(config: ExecutorConfig, paths: Paths, claude_default: &str) -> Self {
+        Self {
+            config,
+            paths,
+            claude_default: claude_default.to_owned(),
+        }
     }
 
     fn dir(&self, id: &TaskId) -> PathBuf {
@@ -45,25 +51,7 @@ impl LocalExecutor {
                 .and_then(|b| runner::parse_pid_file(&b))
                 .is_some_and(|pid| is_same_live_process(pid, None)),
         };
-        let log = std::fs::metadata(dir.join(runner::LOG_FILE)).ok();
-        RunnerObservation {
-            runner_alive,
-            payload_pid: std::fs::read(dir.join(runner::PID_FILE))
-                .ok()
-                .and_then(|b| runner::parse_pid_file(&b)),
-            exit: std::fs::read(dir.join(runner::EXIT_FILE))
-                .ok()
-                .and_then(|b| ExitRecord::parse(&b)),
-            kill_reason: std::fs::read(dir.join(runner::KILL_MARKER))
-                .ok()
-                .map(|b| runner::parse_kill_marker(&b)),
-            log_delta: None,
-            log_size: log.as_ref().map(|m| m.len()),
-            log_modified: log
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| jiff::Timestamp::try_from(t).ok())
-                .map(|t| format!("{t:.3}")),
-        }
+        RunnerObservation::read_task_dir(&dir, runner_alive)
     }
 }
 
@@ -209,6 +197,18 @@ impl Executor for LocalExecutor {
         })
     }
 
+    fn check(&self) -> Result<String, ExecutorError> {
+        let claude = self
+            .config
+            .claude_path
+            .as_deref()
+            .unwrap_or(&self.claude_default);
+        Ok(match claude_version(claude) {
+            Some(version) => format!("claude {version}"),
+            None => format!("claude not found at `{claude}`"),
+        })
+    }
+
     fn read_transcript(
         &self,
         _task: &TaskRecord,
@@ -314,4 +314,30 @@ fn send(pid: u32, signal: libc::c_int) {
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(pid, signal) };
     }
+}
+
+/// `claude --version`'s first line, waiting at most a few seconds.
+fn claude_version(claude: &str) -> Option<String> {
+    let mut child = Command::new(claude)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    while child.try_wait().ok()?.is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    output
+        .status
+        .success()
+        .then(|| text.lines().next().unwrap_or_default().trim().to_owned())
 }

@@ -24,15 +24,20 @@ const TAIL_WINDOW: u64 = 256 * 1024;
 pub fn executor(
     config: &ExecutorConfig,
     _paths: &Paths,
+    claude_default: &str,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
     let ExecutorSettings::Ssh(settings) = &config.settings else {
         return Err(ExecutorError::failed(&config.name, "not an ssh executor"));
     };
-    Ok(Box::new(SshExecutor::new(config.clone(), settings.clone())))
+    let mut executor = SshExecutor::new(config.clone(), settings.clone());
+    executor.claude_default = claude_default.to_owned();
+    Ok(Box::new(executor))
 }
 
 pub struct SshExecutor {
     config: ExecutorConfig,
+    /// The claude binary when the executor names none (`defaults.claude_path`).
+    claude_default: String,
     task_root: String,
     transport: Transport,
 }
@@ -40,6 +45,7 @@ pub struct SshExecutor {
 impl SshExecutor {
     pub fn new(config: ExecutorConfig, settings: SshSettings) -> Self {
         Self {
+            claude_default: "claude".to_owned(),
             task_root: settings.task_root.clone(),
             transport: Transport::new(&config.name, settings),
             config,
@@ -100,8 +106,12 @@ impl Executor for SshExecutor {
         files: &[TaskFile],
         env: &[(String, String)],
     ) -> Result<Launched, ExecutorError> {
-        let claude = executor_core::runner::is_agent_task(files)
-            .then(|| self.config.claude_path.as_deref().unwrap_or("claude"));
+        let claude = executor_core::runner::is_agent_task(files).then(|| {
+            self.config
+                .claude_path
+                .as_deref()
+                .unwrap_or(&self.claude_default)
+        });
         let workspace = executor_core::runner::payload_workspace(files).unwrap_or_default();
         let script = scripts::launch(
             &self.task_root,
@@ -165,6 +175,7 @@ impl Executor for SshExecutor {
             let observation = &mut observations[index];
             match key {
                 "alive" => observation.runner_alive = value == "1",
+                "started" => observation.runner_started = true,
                 "pid" => observation.payload_pid = value.trim().parse().ok(),
                 "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
                 "kill" => {
@@ -227,6 +238,21 @@ impl Executor for SshExecutor {
             next_offset: offset + bytes.len() as u64,
             bytes,
         })
+    }
+
+    fn check(&self) -> Result<String, ExecutorError> {
+        let claude = self
+            .config
+            .claude_path
+            .as_deref()
+            .unwrap_or(&self.claude_default);
+        let stdout = self.run(&scripts::check(claude), true)?;
+        let text = String::from_utf8_lossy(&stdout);
+        Ok(format!(
+            "{} reachable; {}",
+            self.transport.target(),
+            text.lines().last().unwrap_or("claude: no answer").trim()
+        ))
     }
 
     fn read_transcript(

@@ -123,6 +123,7 @@ pub fn observe(task_root: &str, probes: &[Probe<'_>]) -> String {
         if [ "$state" != Z ] && {{ [ -z "$want" ] || [ "$(identity "$rp")" = "$want" ]; }}; then alive=1; fi
     fi
     echo "alive $alive"
+    [ -e "$d/{runner_pid}" ] && echo started
     [ -r "$d/{pid}" ] && echo "pid $(cat "$d/{pid}")"
     [ -r "$d/{exit}" ] && echo "exit $(cat "$d/{exit}")"
     [ -e "$d/{kill}" ] && echo "kill $(head -n 1 "$d/{kill}")"
@@ -255,5 +256,13 @@ pub fn transcript(escaped_cwd: &str, session_id: &str) -> String {
         "f=\"$HOME/.claude/projects/\"{}/{}.jsonl\n[ -r \"$f\" ] || {{ echo \"openclaw-agent: no transcript at $f\" >&2; exit 3; }}\ncat \"$f\"\n",
         sh_quote(escaped_cwd),
         sh_quote(session_id)
+    )
+}
+
+/// Reports the host and claude's version (or its absence) on the last line.
+pub fn check(claude_path: &str) -> String {
+    format!(
+        "c={c}\nif command -v \"$c\" >/dev/null 2>&1; then echo \"claude $(\"$c\" --version 2>/dev/null | head -n 1)\"; else echo \"claude not found at $c\"; fi\n",
+        c = sh_quote(claude_path)
     )
 }

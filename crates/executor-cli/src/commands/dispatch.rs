@@ -25,7 +25,7 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         drop(manager);
         return dispatch(app, spec, args.json);
     }
-    let name = args.executor.unwrap_or_default();
+    let name = choose_executor(app, args.executor, &args.routing.label)?;
     let executor = app.executor_config(&name)?;
     let payload = Payload::ClaudeCode {
         prompt,
@@ -34,7 +34,11 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         session_id: uuid::Uuid::new_v4(),
         resume: false,
     };
-    dispatch(app, spec(name, args.workspace, payload), args.json)
+    dispatch(
+        app,
+        spec(name, args.workspace, payload, args.routing.priority),
+        args.json,
+    )
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
@@ -42,17 +46,35 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
         return Err(CliError::new(code::USAGE, "the command is empty"));
     }
     let payload = Payload::ShellCommand { command: args.cmd };
-    dispatch(app, spec(args.executor, args.workspace, payload), args.json)
+    let executor = choose_executor(app, args.executor, &args.routing.label)?;
+    dispatch(
+        app,
+        spec(executor, args.workspace, payload, args.routing.priority),
+        args.json,
+    )
 }
 
 /// An empty workspace means the executor's default: the current directory for
 /// `local`, the remote home for `ssh`, the image's working directory for containers.
-fn spec(executor: String, workspace: Option<String>, payload: Payload) -> TaskSpec {
+fn spec(executor: String, workspace: Option<String>, payload: Payload, priority: i32) -> TaskSpec {
     TaskSpec {
         executor,
+        priority,
         workspace: workspace.unwrap_or_default(),
         payload,
         parent: None,
+    }
+}
+
+/// The executor named, or the one the labels route to.
+fn choose_executor(
+    app: &App,
+    named: Option<String>,
+    labels: &[String],
+) -> Result<String, CliError> {
+    match named {
+        Some(name) => Ok(name),
+        None => Ok(app.manager()?.route(labels)?),
     }
 }
 

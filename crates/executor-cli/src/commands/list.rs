@@ -19,6 +19,7 @@ enum Format {
 
 fn status_of(filter: StatusFilter) -> TaskStatus {
     match filter {
+        StatusFilter::Queued => TaskStatus::Queued,
         StatusFilter::Pending => TaskStatus::Pending,
         StatusFilter::Running => TaskStatus::Running,
         StatusFilter::Completed => TaskStatus::Completed,

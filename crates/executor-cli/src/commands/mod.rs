@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod dispatch;
 pub mod executors;
 pub mod generate;

@@ -32,7 +32,7 @@ pub fn deliver(app: &App) -> Result<u8, CliError> {
             // Another deliverer is at work; it will see our pending webhooks too.
             return Ok(code::OK);
         }
-        manager.deliver_webhooks(MAX_RUNTIME)?;
+        manager.deliver_webhooks(MAX_RUNTIME, true)?;
         // SAFETY: as above.
         unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_UN) };
         if !manager.store().has_pending_webhooks()? {

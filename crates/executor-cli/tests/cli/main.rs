@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod brain;
 mod claude;
 mod concurrency;
 mod config;

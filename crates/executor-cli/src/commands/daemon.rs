@@ -1,0 +1,108 @@
+//! `daemon`: the supervisor. Reconciles every live task on an interval (one
+//! round trip per host), starts queued tasks as slots free, and writes
+//! completion records and sends webhooks within seconds of a task ending,
+//! with no other command being run.
+//!
+//! One supervisor per store: a second one refuses to start (an exclusive lock
+//! on `daemon.lock` in the data dir). Correctness does not depend on it: every
+//! completion, webhook and dispatch is claimed in the index, so CLI commands
+//! racing the supervisor never repeat one.
+
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use executor_core::error_chain;
+
+use crate::app::App;
+use crate::cli::DaemonArgs;
+use crate::exit::{CliError, code};
+
+/// Longest a round may spend sending webhooks before reconciling again.
+const WEBHOOK_BUDGET: Duration = Duration::from_secs(30);
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
+    let interval = Duration::try_from_secs_f64(args.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            CliError::new(code::USAGE, "--interval needs a positive number of seconds")
+        })?;
+    let mut manager = app.manager()?;
+    let lock_path = app.paths.data_dir.join("daemon.lock");
+    let mut lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|err| {
+            CliError::new(
+                code::STORE,
+                format!("cannot open {}: {err}", lock_path.display()),
+            )
+        })?;
+    // SAFETY: flock on a descriptor we own has no memory-safety preconditions.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut holder = String::new();
+        let _ = lock.read_to_string(&mut holder);
+        return Err(CliError::new(
+            code::TASK_STATE,
+            format!(
+                "another supervisor (pid {}) is already running on {}",
+                holder.trim(),
+                app.paths.data_dir.display()
+            ),
+        ));
+    }
+    let _ = lock.set_len(0);
+    let _ = lock.rewind();
+    let _ = write!(lock, "{}", std::process::id());
+    let _ = lock.flush();
+
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            request_stop as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            request_stop as *const () as libc::sighandler_t,
+        );
+    }
+    eprintln!(
+        "openclaw-agent daemon {}: supervising {} every {:.1}s",
+        std::process::id(),
+        app.paths.data_dir.display(),
+        interval.as_secs_f64()
+    );
+    let webhooks = app.config.defaults.webhook_url.is_some();
+    while !STOP.load(Ordering::SeqCst) {
+        let round = Instant::now();
+        match manager.reconcile(None) {
+            Ok(report) => {
+                for err in &report.unreachable {
+                    eprintln!("warning: {}", error_chain(err));
+                }
+            }
+            // The supervisor outlives a busy or briefly broken store.
+            Err(err) => eprintln!("warning: {}", error_chain(&err)),
+        }
+        if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
+            eprintln!("warning: {}", error_chain(&err));
+        }
+        while !STOP.load(Ordering::SeqCst) && round.elapsed() < interval {
+            std::thread::sleep(Duration::from_millis(50).min(interval));
+        }
+    }
+    eprintln!("openclaw-agent daemon {}: stopped", std::process::id());
+    Ok(code::OK)
+}
