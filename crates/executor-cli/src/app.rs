@@ -104,6 +104,7 @@ pub fn executor_factory(claude_default: &str) -> ExecutorFactory {
             ))),
             ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths, &claude_default),
             ExecutorSettings::Container(_) => executor_container::executor(config, paths),
+            ExecutorSettings::Slurm(_) => executor_slurm::executor(config, paths, &claude_default),
         },
     )
 }

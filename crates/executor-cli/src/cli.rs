@@ -74,7 +74,8 @@ pub struct StartArgs {
     /// Read the prompt from a file ("-" for standard input)
     #[arg(long, value_name = "PATH", conflicts_with = "prompt")]
     pub prompt_file: Option<PathBuf>,
-    /// Directory the agent works in [default: the current directory]
+    /// Directory the agent works in, on the executing side [default: the current
+    /// directory for local, the login home for ssh, the image's workdir for containers]
     #[arg(long, short = 'w')]
     pub workspace: Option<String>,
     /// Turn limit for the agent [default: defaults.max_turns, 100]
@@ -95,7 +96,8 @@ pub struct RunArgs {
     /// The command, run by /bin/sh exactly as given
     #[arg(long, short = 'c')]
     pub cmd: String,
-    /// Directory the command runs in [default: the current directory]
+    /// Directory the command runs in, on the executing side [default: the current
+    /// directory for local, the login home for ssh, the image's workdir for containers]
     #[arg(long, short = 'w')]
     pub workspace: Option<String>,
     /// Print a JSON object instead of the bare task id

@@ -114,6 +114,30 @@ pub enum ExecutorSettings {
     Local,
     Ssh(SshSettings),
     Container(ContainerSettings),
+    Slurm(SlurmSettings),
+}
+
+/// A Slurm cluster: jobs submitted with `sbatch` on this machine, or over SSH
+/// on a login node (`login`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmSettings {
+    /// The login node, when `host` is set; `None`: this machine submits.
+    pub login: Option<SshSettings>,
+    /// Task directories, on a file system the compute nodes share with the
+    /// submitting machine. `None`: the local store's mirror (local submission).
+    pub task_root: Option<String>,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// `sbatch --time`, e.g. `30`, `1:00:00`, `2-00:00:00`.
+    pub time_limit: Option<String>,
+    pub cpus: Option<u32>,
+    /// `sbatch --mem`, e.g. `4G`.
+    pub mem: Option<String>,
+    /// `sbatch --gres`, e.g. `gpu:1`.
+    pub gres: Option<String>,
+    /// Extra `sbatch` arguments.
+    pub sbatch_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +214,7 @@ pub enum ExecutorType {
     Ssh,
     Container,
     Local,
+    Slurm,
 }
 
 impl ExecutorType {
@@ -198,6 +223,7 @@ impl ExecutorType {
             Self::Ssh => "ssh",
             Self::Container => "container",
             Self::Local => "local",
+            Self::Slurm => "slurm",
         }
     }
 }
@@ -227,6 +253,7 @@ impl ExecutorConfig {
             ExecutorSettings::Local => ExecutorType::Local,
             ExecutorSettings::Ssh(_) => ExecutorType::Ssh,
             ExecutorSettings::Container(_) => ExecutorType::Container,
+            ExecutorSettings::Slurm(_) => ExecutorType::Slurm,
         }
     }
 
@@ -246,6 +273,17 @@ impl ExecutorConfig {
                 }
             }
             ExecutorSettings::Container(c) => format!("{} {}", c.runtime.as_str(), c.image),
+            ExecutorSettings::Slurm(s) => {
+                let partition = s
+                    .partition
+                    .as_deref()
+                    .map(|p| format!(" partition {p}"))
+                    .unwrap_or_default();
+                match &s.login {
+                    Some(login) => format!("slurm via {}{partition}", login.host),
+                    None => format!("slurm{partition}"),
+                }
+            }
         }
     }
 }
@@ -602,6 +640,14 @@ struct RawExecutor {
     network: Option<Spanned<String>>,
     run_args: Option<Spanned<Vec<String>>>,
     context: Option<Spanned<String>>,
+    partition: Option<Spanned<String>>,
+    account: Option<Spanned<String>>,
+    qos: Option<Spanned<String>>,
+    time_limit: Option<Spanned<RawDuration>>,
+    cpus: Option<Spanned<u32>>,
+    mem: Option<Spanned<String>>,
+    gres: Option<Spanned<String>>,
+    sbatch_args: Option<Spanned<Vec<String>>>,
 }
 
 fn line_of<T>(value: &Option<Spanned<T>>) -> Option<u64> {
@@ -656,32 +702,88 @@ impl RawExecutor {
         {
             return not_for("user", line);
         }
+        let slurm_keys = [
+            ("partition", line_of(&self.partition)),
+            ("account", line_of(&self.account)),
+            ("qos", line_of(&self.qos)),
+            ("time_limit", line_of(&self.time_limit)),
+            ("cpus", line_of(&self.cpus)),
+            ("mem", line_of(&self.mem)),
+            ("gres", line_of(&self.gres)),
+            ("sbatch_args", line_of(&self.sbatch_args)),
+        ];
         let foreign: Vec<(&str, Option<u64>)> = match kind {
-            ExecutorType::Local => ssh_keys.iter().chain(&container_keys).copied().collect(),
-            ExecutorType::Ssh => container_keys.to_vec(),
-            ExecutorType::Container => ssh_keys.to_vec(),
+            ExecutorType::Local => ssh_keys
+                .iter()
+                .chain(&container_keys)
+                .chain(&slurm_keys)
+                .copied()
+                .collect(),
+            ExecutorType::Ssh => container_keys.iter().chain(&slurm_keys).copied().collect(),
+            ExecutorType::Container => ssh_keys.iter().chain(&slurm_keys).copied().collect(),
+            // Slurm submits locally or over SSH to a login node: the ssh keys apply.
+            ExecutorType::Slurm => container_keys.to_vec(),
         };
         if let Some((key, Some(line))) = foreign.iter().find(|(_, line)| line.is_some()) {
             return not_for(key, *line);
         }
 
+        if let Some(root) = &self.task_root
+            && !root.value.starts_with('/')
+        {
+            return Err((
+                root.referenced.line(),
+                "key `task_root`: must be an absolute path".into(),
+            ));
+        }
+        if let Some(host) = &self.host
+            && host.value.trim().is_empty()
+        {
+            return Err((host.referenced.line(), "key `host`: empty host".into()));
+        }
         let settings = match kind {
             ExecutorType::Local => ExecutorSettings::Local,
+            ExecutorType::Slurm => {
+                let time_limit = match &self.time_limit {
+                    Some(raw) => Some(match &raw.value {
+                        RawDuration::Seconds(minutes) => minutes.to_string(),
+                        RawDuration::Text(text) => text.trim().to_owned(),
+                    }),
+                    None => None,
+                };
+                let task_root = value_of(self.task_root)
+                    .map(|r| r.trim_end_matches('/').to_owned())
+                    .filter(|r| !r.is_empty());
+                let login = self.host.map(|host| SshSettings {
+                    host: host.value,
+                    port: value_of(self.port),
+                    user: value_of(self.user),
+                    identity_file: value_of(self.identity_file),
+                    ssh_config: value_of(self.ssh_config),
+                    known_hosts_file: value_of(self.known_hosts_file),
+                    ssh_options: value_of(self.ssh_options).unwrap_or_default(),
+                    task_root: task_root
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_REMOTE_TASK_ROOT.to_owned()),
+                    host_key_policy: value_of(self.host_key_policy).unwrap_or_default(),
+                });
+                ExecutorSettings::Slurm(SlurmSettings {
+                    login,
+                    task_root,
+                    partition: value_of(self.partition),
+                    account: value_of(self.account),
+                    qos: value_of(self.qos),
+                    time_limit,
+                    cpus: value_of(self.cpus),
+                    mem: value_of(self.mem),
+                    gres: value_of(self.gres),
+                    sbatch_args: value_of(self.sbatch_args).unwrap_or_default(),
+                })
+            }
             ExecutorType::Ssh => {
                 let Some(host) = self.host else {
                     return required("host");
                 };
-                if host.value.trim().is_empty() {
-                    return Err((host.referenced.line(), "key `host`: empty host".into()));
-                }
-                if let Some(root) = &self.task_root
-                    && !root.value.starts_with('/')
-                {
-                    return Err((
-                        root.referenced.line(),
-                        "key `task_root`: must be an absolute path".into(),
-                    ));
-                }
                 ExecutorSettings::Ssh(SshSettings {
                     host: host.value,
                     port: value_of(self.port),

@@ -406,7 +406,14 @@ impl TaskManager {
     ) -> Result<Option<TaskRecord>, TaskError> {
         let mut state = observation.state();
         if task.task_type == crate::TaskType::ClaudeCode {
-            let stats = self.update_agent(task, observation)?;
+            let stats = match self.update_agent(task, observation) {
+                Ok(stats) => stats,
+                // Stats are a view of the log; a link drop only delays them.
+                Err(TaskError::Executor(err)) if err.is_transient() => {
+                    task.agent.clone().unwrap_or_default()
+                }
+                Err(err) => return Err(err),
+            };
             // claude's own verdict (e.g. error_max_turns) says more than its exit code.
             if matches!(state.status, TaskStatus::Completed | TaskStatus::Failed)
                 && let Some(reason) = stats.failure_reason()
@@ -497,6 +504,13 @@ impl TaskManager {
             .session_id
             .as_deref()
             .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        if !parent.status.is_terminal() {
+            // Two claude processes must not write the same session.
+            return Err(TaskError::StillLive {
+                id: parent.id,
+                status: parent.status,
+            });
+        }
         let (crate::TaskType::ClaudeCode, Some(session_id)) = (parent.task_type, session) else {
             return Err(TaskError::NotResumable {
                 id: parent.id,

@@ -262,7 +262,9 @@ impl RunnerObservation {
 
 fn exit_reason(code: i32) -> String {
     match code {
-        126 => "exit code 126 (not executable, or the workspace could not be entered)".into(),
+        126 => "exit code 126 (not executable, the workspace could not be entered, or claude \
+                refused to run as root; see the log)"
+            .into(),
         127 => "exit code 127 (command not found)".into(),
         129..=192 => format!("exit code {code} (signal {})", code - 128),
         _ => format!("exit code {code}"),

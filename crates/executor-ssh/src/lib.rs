@@ -3,8 +3,8 @@
 //!
 //! See `transport` for why the system `ssh` client is used.
 
-mod scripts;
-mod transport;
+pub mod scripts;
+pub mod transport;
 
 use std::time::Duration;
 

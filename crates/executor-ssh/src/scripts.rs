@@ -52,7 +52,7 @@ mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root"
 owner=$(ls -ldn "$root" | awk '{print $3}')
 [ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
 chmod 700 "$root" || fail "cannot make task root $root private"
-mkdir "$dir" 2>/dev/null || fail "cannot create task directory $dir"
+mkdir -p "$dir" 2>/dev/null || fail "cannot create task directory $dir"
 command -v base64 >/dev/null 2>&1 || fail "base64 is not installed on the host (coreutils)"
 "#,
     );

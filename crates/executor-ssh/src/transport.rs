@@ -62,8 +62,27 @@ impl Transport {
         format!("{user}{}{port}", self.settings.host)
     }
 
+    fn settings_hash(&self) -> u32 {
+        // FNV-1a: stable across runs and builds, unlike the std hasher.
+        let text = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            self.settings.identity_file,
+            self.settings.ssh_config,
+            self.settings.known_hosts_file,
+            self.settings.ssh_options,
+            self.settings.host_key_policy
+        );
+        text.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+            (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+        })
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new("ssh");
+        // ssh keeps the first value given for an option: the user's come first.
+        for option in &self.settings.ssh_options {
+            command.arg("-o").arg(option);
+        }
         let options = [
             // Never prompt: a password or passphrase prompt would hang a script.
             "BatchMode=yes".to_owned(),
@@ -87,7 +106,13 @@ impl Transport {
                 .arg("-o")
                 .arg("ControlMaster=auto")
                 .arg("-o")
-                .arg(format!("ControlPath={}/%C", dir.display()))
+                // %C covers host, port and user; the suffix keeps executors that
+                // differ in key, options or host-key policy on separate masters.
+                .arg(format!(
+                    "ControlPath={}/%C-{:08x}",
+                    dir.display(),
+                    self.settings_hash()
+                ))
                 .arg("-o")
                 .arg(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
         }
@@ -101,9 +126,6 @@ impl Transport {
             command
                 .arg("-o")
                 .arg(format!("UserKnownHostsFile={known_hosts}"));
-        }
-        for option in &self.settings.ssh_options {
-            command.arg("-o").arg(option);
         }
         if let Some(port) = self.settings.port {
             command.arg("-p").arg(port.to_string());

@@ -109,7 +109,12 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     if let Some(state) = &task.webhook_state {
         field("webhook", state)?;
     }
-    field("log", &task_dir.join(runner::LOG_FILE).display())?;
+    // The log lives where the task runs; for local tasks that is the mirror.
+    let log = match manager.executor(&task.executor) {
+        Ok(executor) => format!("{}/{}", executor.task_dir(&task.id), runner::LOG_FILE),
+        Err(_) => task_dir.join(runner::LOG_FILE).display().to_string(),
+    };
+    field("log", &log)?;
     Ok(code::OK)
 }
 
