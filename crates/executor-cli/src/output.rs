@@ -3,143 +3,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use executor_core::agent::AgentStats;
 use executor_core::manager::stalled_for;
-use executor_core::{TaskRecord, TaskType, time};
-use serde::Serialize;
-
-/// The JSON shape of a task in `status --json`, `list --json(l)` and `dashboard --stream`.
-#[derive(Debug, Serialize)]
-pub struct TaskView<'a> {
-    pub task_id: String,
-    pub executor: &'a str,
-    pub executor_type: &'a str,
-    pub task_type: &'static str,
-    pub status: &'static str,
-    pub reason: Option<&'a str>,
-    pub pid: Option<u32>,
-    pub runner_pid: Option<u32>,
-    pub created_at: &'a str,
-    pub started_at: Option<&'a str>,
-    pub ended_at: Option<&'a str>,
-    pub exit_code: Option<i32>,
-    pub workspace: &'a str,
-    pub summary: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_turns: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_task_id: Option<String>,
-    /// Agent tasks: whether it has been silent for longer than `stall_timeout`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stalled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent: Option<AgentView<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<WebhookView<'a>>,
-}
-
-/// Agent activity, from the Claude Code stream.
-#[derive(Debug, Serialize)]
-pub struct AgentView<'a> {
-    pub session_id: Option<&'a str>,
-    pub model: Option<&'a str>,
-    pub turns: u64,
-    pub tool_calls: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_creation_input_tokens: u64,
-    pub cache_read_input_tokens: u64,
-    pub total_cost_usd: Option<f64>,
-    pub result_subtype: Option<&'a str>,
-    pub is_error: Option<bool>,
-    pub result: Option<&'a str>,
-    pub last_activity: Option<&'a str>,
-}
-
-impl<'a> AgentView<'a> {
-    fn of(stats: &'a AgentStats) -> Self {
-        Self {
-            session_id: stats.session_id.as_deref(),
-            model: stats.model.as_deref(),
-            turns: stats.turns,
-            tool_calls: stats.tool_calls,
-            input_tokens: stats.input_tokens,
-            output_tokens: stats.output_tokens,
-            cache_creation_input_tokens: stats.cache_creation_input_tokens,
-            cache_read_input_tokens: stats.cache_read_input_tokens,
-            total_cost_usd: stats.total_cost_usd,
-            result_subtype: stats.result_subtype.as_deref(),
-            is_error: stats.is_error,
-            result: stats.result.as_deref(),
-            last_activity: stats.last_activity.as_deref(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct WebhookView<'a> {
-    pub state: &'a str,
-    pub attempts: u32,
-    pub error: Option<&'a str>,
-}
-
-/// Agent stats of a task, empty for an agent that has not said anything yet.
-pub fn agent_stats(task: &TaskRecord) -> Option<std::borrow::Cow<'_, AgentStats>> {
-    match (&task.agent, task.task_type) {
-        (Some(stats), _) => Some(std::borrow::Cow::Borrowed(stats)),
-        (None, TaskType::ClaudeCode) => Some(std::borrow::Cow::Owned(AgentStats::default())),
-        (None, TaskType::ShellCommand) => None,
-    }
-}
-
-/// How long the task has been silent, if it counts as stalled.
-pub fn stall(task: &TaskRecord, stall_timeout: Duration) -> Option<Duration> {
-    stalled_for(task, &*agent_stats(task)?, stall_timeout)
-}
-
-impl<'a> TaskView<'a> {
-    pub fn of(task: &'a TaskRecord, stall_timeout: Duration) -> Self {
-        let is_agent = task.task_type == TaskType::ClaudeCode;
-        Self {
-            task_id: task.id.to_string(),
-            executor: &task.executor,
-            executor_type: &task.executor_type,
-            task_type: task.task_type.as_str(),
-            status: task.status.as_str(),
-            reason: task.reason.as_deref(),
-            pid: task.pid,
-            runner_pid: task.runner_pid,
-            created_at: &task.created_at,
-            started_at: task.started_at.as_deref(),
-            ended_at: task.ended_at.as_deref(),
-            exit_code: task.exit_code,
-            workspace: &task.workspace,
-            summary: &task.summary,
-            max_turns: task.max_turns,
-            session_id: task.session_id.as_deref(),
-            parent_task_id: task.parent_id.map(|p| p.to_string()),
-            stalled: is_agent.then(|| stall(task, stall_timeout).is_some()),
-            agent: is_agent.then(|| {
-                task.agent
-                    .as_ref()
-                    .map(AgentView::of)
-                    .unwrap_or_else(|| AgentView::of(empty_stats()))
-            }),
-            webhook: task.webhook_state.as_deref().map(|state| WebhookView {
-                state,
-                attempts: task.webhook_attempts,
-                error: task.webhook_error.as_deref(),
-            }),
-        }
-    }
-}
-
-fn empty_stats() -> &'static AgentStats {
-    static EMPTY: std::sync::OnceLock<AgentStats> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(AgentStats::default)
-}
+use executor_core::store::TableRow;
+use executor_core::{TaskType, time};
 
 pub fn icon(task_type: TaskType) -> &'static str {
     match task_type {
@@ -157,48 +23,123 @@ pub fn table_header(out: &mut impl Write) -> std::io::Result<()> {
     )
 }
 
-/// Writes one task as a table row.
+/// Characters in UTF-8 `text`: bytes that do not continue a character.
+fn char_count(text: &[u8]) -> usize {
+    text.iter().filter(|b| (**b & 0xC0) != 0x80).count()
+}
+
+/// Writes `text` cut to `max` characters (ending in `…` when cut) and padded
+/// with spaces to `width` (left-aligned unless `right`).
+fn cell(
+    out: &mut impl Write,
+    text: &[u8],
+    max: usize,
+    width: usize,
+    right: bool,
+) -> std::io::Result<()> {
+    const SPACES: &[u8] = &[b' '; 64];
+    let (shown, cut) = if text.len() <= max || char_count(text) <= max {
+        (text, false)
+    } else {
+        // The byte where character number `max - 1` starts.
+        let end = text
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| (**b & 0xC0) != 0x80)
+            .nth(max.saturating_sub(1))
+            .map_or(text.len(), |(i, _)| i);
+        (&text[..end], true)
+    };
+    let used = char_count(shown) + usize::from(cut);
+    let fill = width.saturating_sub(used).min(SPACES.len());
+    if right {
+        out.write_all(&SPACES[..fill])?;
+    }
+    out.write_all(shown)?;
+    if cut {
+        out.write_all("…".as_bytes())?;
+    }
+    if !right {
+        out.write_all(&SPACES[..fill])?;
+    }
+    Ok(())
+}
+
+/// Writes one task as a table row. Listings print one per task, so this avoids
+/// the formatting machinery where plain writes do.
 pub fn table_row(
     out: &mut impl Write,
-    task: &TaskRecord,
+    task: &TableRow<'_>,
+    now_ms: i64,
     stall_timeout: Duration,
 ) -> std::io::Result<()> {
-    let age = time::seconds_since(&task.created_at)
-        .map(time::human_age)
+    let age = task
+        .created_ms()
+        .map(|created| time::human_age((now_ms - created) / 1000))
         .unwrap_or_default();
-    let exit = task.exit_code.map(|c| c.to_string()).unwrap_or_default();
+    let mut exit = itoa_buffer();
+    let exit = task
+        .exit_code
+        .map(|c| format_int(&mut exit, i64::from(c)))
+        .unwrap_or("");
     let cost = task
-        .agent
-        .as_ref()
-        .and_then(|a| a.total_cost_usd)
+        .cost_usd
         .map(|c| format!("${c:.4}"))
         .unwrap_or_default();
-    let status = if stall(task, stall_timeout).is_some() {
+    let stalled = task.agent.as_ref().is_some_and(|stats| {
+        stalled_for(
+            task.task_type,
+            task.status,
+            task.started_at,
+            stats,
+            stall_timeout,
+        )
+        .is_some()
+    });
+    let status = if stalled {
         "stalled"
     } else {
         task.status.as_str()
     };
-    writeln!(
-        out,
-        "{} {:<36}  {:<12}  {:<9}  {:>5}  {:>4}  {:>8}  {}",
-        icon(task.task_type),
-        task.id.to_string(),
-        truncate(&task.executor, 12),
-        status,
-        age,
-        exit,
-        cost,
-        truncate(&task.summary, 60)
-    )
+    out.write_all(icon(task.task_type).as_bytes())?;
+    out.write_all(b" ")?;
+    cell(out, task.id, 36, 36, false)?;
+    out.write_all(b"  ")?;
+    cell(out, task.executor, 12, 12, false)?;
+    out.write_all(b"  ")?;
+    cell(out, status.as_bytes(), 9, 9, false)?;
+    out.write_all(b"  ")?;
+    cell(out, age.as_bytes(), 5, 5, true)?;
+    out.write_all(b"  ")?;
+    cell(out, exit.as_bytes(), 4, 4, true)?;
+    out.write_all(b"  ")?;
+    cell(out, cost.as_bytes(), 8, 8, true)?;
+    out.write_all(b"  ")?;
+    cell(out, task.summary, 60, 0, false)?;
+    out.write_all(b"\n")
 }
 
-pub fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
+fn itoa_buffer() -> [u8; 24] {
+    [0; 24]
+}
+
+/// Formats an integer into `buffer` without allocating.
+fn format_int(buffer: &mut [u8; 24], value: i64) -> &str {
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    let _ = write!(cursor, "{value}");
+    let len = cursor.position() as usize;
+    std::str::from_utf8(&buffer[..len]).unwrap_or("")
+}
+
+/// `text` cut to `max_chars` characters (with an ellipsis), borrowed when it fits.
+pub fn truncate(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    // Byte length bounds the character count: most rows need no counting at all.
+    if text.len() <= max_chars || text.chars().count() <= max_chars {
+        return std::borrow::Cow::Borrowed(text);
     }
     let mut short: String = text.chars().take(max_chars.saturating_sub(1)).collect();
     short.push('…');
-    short
+    std::borrow::Cow::Owned(short)
 }
 
 /// Counts of tasks per status, for summaries.

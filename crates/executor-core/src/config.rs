@@ -744,13 +744,10 @@ impl RawExecutor {
         let settings = match kind {
             ExecutorType::Local => ExecutorSettings::Local,
             ExecutorType::Slurm => {
-                let time_limit = match &self.time_limit {
-                    Some(raw) => Some(match &raw.value {
-                        RawDuration::Seconds(minutes) => minutes.to_string(),
-                        RawDuration::Text(text) => text.trim().to_owned(),
-                    }),
-                    None => None,
-                };
+                let time_limit = self.time_limit.as_ref().map(|raw| match &raw.value {
+                    RawDuration::Seconds(minutes) => minutes.to_string(),
+                    RawDuration::Text(text) => text.trim().to_owned(),
+                });
                 let task_root = value_of(self.task_root)
                     .map(|r| r.trim_end_matches('/').to_owned())
                     .filter(|r| !r.is_empty());

@@ -13,11 +13,12 @@ pub mod runner;
 pub mod store;
 pub mod task;
 pub mod time;
+pub mod view;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings, ExecutorType};
 pub use executor::{Executor, ExecutorError, Launched, LogChunk};
 pub use manager::{ExecutorFactory, ReconcileReport, TaskError, TaskManager, error_chain};
 pub use paths::Paths;
 pub use runner::{RunnerObservation, TaskFile};
-pub use store::{ListFilter, Store, StoreError, TaskRecord};
+pub use store::{ListFilter, Store, StoreError, TaskRecord, TaskRef};
 pub use task::{Payload, TaskId, TaskIdPrefix, TaskMeta, TaskSpec, TaskStatus, TaskType};

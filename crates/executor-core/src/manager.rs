@@ -490,7 +490,13 @@ impl TaskManager {
     }
 
     fn stalled_for(&self, task: &TaskRecord, stats: &AgentStats) -> Option<Duration> {
-        stalled_for(task, stats, self.config.defaults.stall_timeout)
+        stalled_for(
+            task.task_type,
+            task.status,
+            task.started_at.as_deref(),
+            stats,
+            self.config.defaults.stall_timeout,
+        )
     }
 
     /// A follow-up of a Claude Code task: the same session, executor and workspace.
@@ -809,14 +815,17 @@ fn write_meta_file(mirror: &std::path::Path, record: &TaskRecord) -> Result<Vec<
 }
 
 /// How long a live agent task has been silent, if at least `timeout`.
-pub fn stalled_for(task: &TaskRecord, stats: &AgentStats, timeout: Duration) -> Option<Duration> {
-    if task.task_type != crate::TaskType::ClaudeCode || task.status.is_terminal() {
+pub fn stalled_for(
+    task_type: crate::TaskType,
+    status: TaskStatus,
+    started_at: Option<&str>,
+    stats: &AgentStats,
+    timeout: Duration,
+) -> Option<Duration> {
+    if task_type != crate::TaskType::ClaudeCode || status.is_terminal() {
         return None;
     }
-    let since = stats
-        .last_activity
-        .as_deref()
-        .or(task.started_at.as_deref())?;
+    let since = stats.last_activity.as_deref().or(started_at)?;
     let quiet = Duration::from_secs(time::seconds_since(since)?.max(0) as u64);
     (quiet >= timeout).then_some(quiet)
 }

@@ -58,6 +58,10 @@ CREATE INDEX tasks_queue ON tasks(priority DESC, id) WHERE status = 'queued';
 CREATE INDEX tasks_slots ON tasks(executor, status);
 ALTER TABLE tasks ADD COLUMN claimed_at TEXT;
 "#,
+    r#"
+ALTER TABLE tasks ADD COLUMN view_json TEXT;
+ALTER TABLE tasks ADD COLUMN cost_usd REAL;
+"#,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +138,72 @@ pub struct TaskRecord {
     pub claimed_at: Option<String>,
 }
 
+/// A task borrowed from the index or from a [`TaskRecord`]: what listings show,
+/// without allocating per row.
+#[derive(Debug, Clone)]
+pub struct TaskRef<'a> {
+    pub id: std::borrow::Cow<'a, str>,
+    pub executor: &'a str,
+    pub executor_type: &'a str,
+    pub task_type: TaskType,
+    pub status: TaskStatus,
+    pub reason: Option<&'a str>,
+    pub pid: Option<u32>,
+    pub runner_pid: Option<u32>,
+    pub created_at: &'a str,
+    pub started_at: Option<&'a str>,
+    pub ended_at: Option<&'a str>,
+    pub exit_code: Option<i32>,
+    pub workspace: &'a str,
+    pub summary: &'a str,
+    pub max_turns: Option<u32>,
+    pub session_id: Option<&'a str>,
+    pub parent_id: Option<std::borrow::Cow<'a, str>>,
+    pub priority: i32,
+    pub webhook_state: Option<&'a str>,
+    pub webhook_attempts: u32,
+    pub webhook_error: Option<&'a str>,
+    pub agent: Option<std::borrow::Cow<'a, AgentStats>>,
+}
+
+impl TaskRef<'_> {
+    /// Milliseconds since the epoch when the task was created, from its UUIDv7 id.
+    pub fn created_ms(&self) -> Option<i64> {
+        created_ms(&self.id)
+    }
+}
+
 impl TaskRecord {
+    /// This record as a borrowed view.
+    pub fn view(&self) -> TaskRef<'_> {
+        TaskRef {
+            id: std::borrow::Cow::Owned(self.id.to_string()),
+            executor: &self.executor,
+            executor_type: &self.executor_type,
+            task_type: self.task_type,
+            status: self.status,
+            reason: self.reason.as_deref(),
+            pid: self.pid,
+            runner_pid: self.runner_pid,
+            created_at: &self.created_at,
+            started_at: self.started_at.as_deref(),
+            ended_at: self.ended_at.as_deref(),
+            exit_code: self.exit_code,
+            workspace: &self.workspace,
+            summary: &self.summary,
+            max_turns: self.max_turns,
+            session_id: self.session_id.as_deref(),
+            parent_id: self
+                .parent_id
+                .map(|p| std::borrow::Cow::Owned(p.to_string())),
+            priority: self.priority,
+            webhook_state: self.webhook_state.as_deref(),
+            webhook_attempts: self.webhook_attempts,
+            webhook_error: self.webhook_error.as_deref(),
+            agent: self.agent.as_ref().map(std::borrow::Cow::Borrowed),
+        }
+    }
+
     /// The `.meta.json` document, with the full prompt or command.
     pub fn to_meta(&self, payload_text: Option<String>) -> TaskMeta {
         let (prompt, command) = match self.task_type {
@@ -248,6 +317,97 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     })
 }
 
+/// Borrows a row's text without copying it.
+fn text<'a>(row: &'a Row<'_>, index: usize) -> rusqlite::Result<&'a str> {
+    Ok(row.get_ref(index)?.as_str()?)
+}
+
+fn opt_text<'a>(row: &'a Row<'_>, index: usize) -> rusqlite::Result<Option<&'a str>> {
+    Ok(row.get_ref(index)?.as_str_or_null()?)
+}
+
+/// What a table listing shows of a task, borrowed from the index row. Text is
+/// left as bytes: a listing writes it out as is, so checking it is UTF-8 (a
+/// tenth of a 100,000-row listing) buys nothing.
+#[derive(Debug)]
+pub struct TableRow<'a> {
+    pub id: &'a [u8],
+    pub executor: &'a [u8],
+    pub task_type: TaskType,
+    pub status: TaskStatus,
+    pub exit_code: Option<i32>,
+    pub summary: &'a [u8],
+    pub cost_usd: Option<f64>,
+    pub started_at: Option<&'a str>,
+    /// Agent stats of live agent tasks (for stall detection); `None` otherwise.
+    pub agent: Option<AgentStats>,
+}
+
+impl TableRow<'_> {
+    /// Milliseconds since the epoch when the task was created, from its UUIDv7 id.
+    pub fn created_ms(&self) -> Option<i64> {
+        created_ms(std::str::from_utf8(self.id.get(..13)?).ok()?)
+    }
+
+    pub fn task_id(&self) -> Option<TaskId> {
+        std::str::from_utf8(self.id).ok()?.parse().ok()
+    }
+}
+
+fn bytes<'a>(row: &'a Row<'_>, index: usize) -> rusqlite::Result<&'a [u8]> {
+    Ok(row.get_ref(index)?.as_bytes()?)
+}
+
+/// The creation time a UUIDv7 carries in its first 48 bits.
+pub fn created_ms(id: &str) -> Option<i64> {
+    let hex = id.get(..13)?;
+    let (high, low) = (hex.get(..8)?, hex.get(9..13)?);
+    let high = i64::from_str_radix(high, 16).ok()?;
+    let low = i64::from_str_radix(low, 16).ok()?;
+    Some((high << 16) | low)
+}
+
+const TABLE_COLUMNS: &str = "id, executor, task_type, status, exit_code, summary, cost_usd, \
+    started_at, CASE WHEN status IN ('queued', 'pending', 'running') THEN agent END";
+
+fn table_row_from<'a>(row: &'a Row<'_>) -> rusqlite::Result<TableRow<'a>> {
+    let bad = |index: usize, value: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unexpected value `{value}`").into(),
+        )
+    };
+    let task_type = text(row, 2)?;
+    let status = text(row, 3)?;
+    Ok(TableRow {
+        id: bytes(row, 0)?,
+        executor: bytes(row, 1)?,
+        task_type: TaskType::parse(task_type).ok_or_else(|| bad(2, task_type))?,
+        status: TaskStatus::parse(status).ok_or_else(|| bad(3, status))?,
+        exit_code: row.get(4)?,
+        summary: bytes(row, 5)?,
+        cost_usd: row.get(6)?,
+        started_at: opt_text(row, 7)?,
+        agent: opt_text(row, 8)?.and_then(|a| serde_json::from_str(a).ok()),
+    })
+}
+
+/// The WHERE clause and arguments of a listing.
+fn filter_sql(filter: &ListFilter) -> (String, Vec<String>) {
+    let mut sql = String::from("WHERE 1");
+    let mut args: Vec<String> = Vec::new();
+    if let Some(status) = filter.status {
+        args.push(status.as_str().to_owned());
+        sql.push_str(&format!(" AND status = ?{}", args.len()));
+    }
+    if let Some(executor) = &filter.executor {
+        args.push(executor.clone());
+        sql.push_str(&format!(" AND executor = ?{}", args.len()));
+    }
+    (sql, args)
+}
+
 impl Store {
     /// Opens (creating if needed) the store under `paths.data_dir`.
     pub fn open(paths: &Paths) -> Result<Self, StoreError> {
@@ -268,6 +428,9 @@ impl Store {
             .map_err(open_err)?;
         // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        // Listings scan the whole index: map it rather than copy it page by page.
+        conn.pragma_update(None, "mmap_size", 1i64 << 30)
             .map_err(open_err)?;
         migrate(&mut conn, &path)?;
         Ok(Self {
@@ -377,6 +540,18 @@ impl Store {
         insert_record(&self.conn, task)
     }
 
+    /// Inserts many records in one transaction (imports, benchmark fixtures).
+    pub fn insert_batch(&mut self, tasks: &[TaskRecord]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for task in tasks {
+            insert_record(&tx, task)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn get(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
         Ok(self
             .conn
@@ -426,26 +601,55 @@ impl Store {
 
     /// Calls `visit` for each task matching `filter`, oldest first, without
     /// holding them all in memory.
-    pub fn for_each(
+    pub fn for_each_table_row(
         &self,
         filter: &ListFilter,
-        mut visit: impl FnMut(&TaskRecord) -> std::io::Result<()>,
+        mut visit: impl FnMut(&TableRow<'_>) -> std::io::Result<()>,
     ) -> Result<Result<(), std::io::Error>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(status) = filter.status {
-            args.push(status.as_str().to_owned());
-            sql.push_str(&format!(" AND status = ?{}", args.len()));
-        }
-        if let Some(executor) = &filter.executor {
-            args.push(executor.clone());
-            sql.push_str(&format!(" AND executor = ?{}", args.len()));
-        }
-        sql.push_str(" ORDER BY id");
-        let mut stmt = self.conn.prepare(&sql)?;
+        let (clause, args) = filter_sql(filter);
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {TABLE_COLUMNS} FROM tasks {clause} ORDER BY id"
+        ))?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
         while let Some(row) = rows.next()? {
-            if let Err(err) = visit(&record_from_row(row)?) {
+            if let Err(err) = visit(&table_row_from(row)?) {
+                return Ok(Err(err));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Calls `visit` with each matching task's JSON (see [`crate::view`]), oldest
+    /// first. Ended tasks stream their stored rendering; the few others are
+    /// rendered now.
+    pub fn for_each_json(
+        &self,
+        filter: &ListFilter,
+        stall_timeout: Duration,
+        mut visit: impl FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<Result<(), std::io::Error>, StoreError> {
+        let (clause, args) = filter_sql(filter);
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, view_json FROM tasks {clause} ORDER BY id"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+        while let Some(row) = rows.next()? {
+            let visited = match opt_text(row, 1)? {
+                Some(json) => visit(json),
+                None => {
+                    let id = text(row, 0)?;
+                    let Some(record) = self
+                        .conn
+                        .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+                        .query_row([id], record_from_row)
+                        .optional()?
+                    else {
+                        continue;
+                    };
+                    visit(&crate::view::task_json(&record.view(), stall_timeout))
+                }
+            };
+            if let Err(err) = visited {
                 return Ok(Err(err));
             }
         }
@@ -535,7 +739,7 @@ impl Store {
         on_finish(&record)?;
         tx.execute(
             "UPDATE tasks SET status = ?2, pid = ?3, exit_code = ?4, ended_at = ?5, reason = ?6, \
-             webhook_state = ?7, webhook_next_at = ?8 WHERE id = ?1",
+             webhook_state = ?7, webhook_next_at = ?8, view_json = ?9 WHERE id = ?1",
             params![
                 id.to_string(),
                 record.status.as_str(),
@@ -545,6 +749,7 @@ impl Store {
                 record.reason,
                 record.webhook_state,
                 webhook.then_some(0i64),
+                ended_view(&record),
             ],
         )?;
         tx.commit()?;
@@ -574,8 +779,8 @@ impl Store {
     /// Stores the agent stats of a task.
     pub fn set_agent(&self, id: &TaskId, agent: &AgentStats) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE tasks SET agent = ?2 WHERE id = ?1",
-            params![id.to_string(), agent_json(agent)],
+            "UPDATE tasks SET agent = ?2, cost_usd = ?3 WHERE id = ?1",
+            params![id.to_string(), agent_json(agent), agent.total_cost_usd],
         )?;
         Ok(())
     }
@@ -654,6 +859,15 @@ impl Store {
              WHERE id = ?1",
             params![id.to_string(), state, next_at, error],
         )?;
+        // The stored rendering shows the webhook state too.
+        if let Some(record) = self.get(id)?
+            && record.status.is_terminal()
+        {
+            self.conn.execute(
+                "UPDATE tasks SET view_json = ?2 WHERE id = ?1",
+                params![id.to_string(), ended_view(&record)],
+            )?;
+        }
         Ok(())
     }
 }
@@ -681,6 +895,21 @@ fn slots_in_use(conn: &Connection, executor: &str) -> Result<(u64, u64), StoreEr
 }
 
 fn insert_record(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError> {
+    insert_columns(conn, task)?;
+    if task.status.is_terminal() {
+        conn.execute(
+            "UPDATE tasks SET view_json = ?2, cost_usd = ?3 WHERE id = ?1",
+            params![
+                task.id.to_string(),
+                ended_view(task),
+                task.agent.as_ref().and_then(|a| a.total_cost_usd)
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn insert_columns(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError> {
     conn.execute(
         &format!(
             "INSERT INTO tasks ({COLUMNS}) VALUES \
@@ -714,6 +943,11 @@ fn insert_record(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError>
         ],
     )?;
     Ok(())
+}
+
+/// The JSON rendering of an ended task, which no longer depends on the clock.
+fn ended_view(record: &TaskRecord) -> String {
+    crate::view::task_json(&record.view(), Duration::ZERO)
 }
 
 fn agent_json(agent: &AgentStats) -> String {

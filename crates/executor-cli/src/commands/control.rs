@@ -8,7 +8,7 @@ use executor_core::{ListFilter, TaskStatus};
 use crate::app::App;
 use crate::cli::{CleanupArgs, KillArgs, WaitArgs};
 use crate::exit::{CliError, code};
-use crate::output::TaskView;
+use executor_core::view::TaskView;
 
 fn seconds(value: f64, flag: &str) -> Result<Duration, CliError> {
     Duration::try_from_secs_f64(value).map_err(|_| {
@@ -44,8 +44,11 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string(&TaskView::of(&task, app.config.defaults.stall_timeout))
-                .unwrap_or_default()
+            serde_json::to_string(&TaskView::of(
+                &task.view(),
+                app.config.defaults.stall_timeout
+            ))
+            .unwrap_or_default()
         )?;
     } else {
         writeln!(out, "{} {}", task.id, task.status)?;
@@ -68,12 +71,16 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     let report = manager.reconcile(None)?;
     app.settle(&manager, &report);
     let mut finished = Vec::new();
-    manager.store().for_each(&ListFilter::default(), |task| {
-        if task.status.is_terminal() {
-            finished.push(task.id);
-        }
-        Ok(())
-    })??;
+    manager
+        .store()
+        .for_each_table_row(&ListFilter::default(), |task| {
+            if task.status.is_terminal()
+                && let Some(id) = task.task_id()
+            {
+                finished.push(id);
+            }
+            Ok(())
+        })??;
     let mut failures = 0;
     for id in &finished {
         match manager.cleanup(id, false, grace) {

@@ -9,7 +9,9 @@ use executor_core::{TaskRecord, TaskType, runner};
 use crate::app::App;
 use crate::cli::{LogsArgs, StatusArgs};
 use crate::exit::{CliError, code};
-use crate::output::{self, TaskView};
+use executor_core::view::{self, TaskView};
+
+use crate::output;
 
 pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
@@ -23,7 +25,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut value =
-            serde_json::to_value(TaskView::of(&task, stall_timeout)).unwrap_or_default();
+            serde_json::to_value(TaskView::of(&task.view(), stall_timeout)).unwrap_or_default();
         let key = match task.task_type {
             TaskType::ClaudeCode => "prompt",
             TaskType::ShellCommand => "command",
@@ -49,7 +51,8 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
         _ => task.status.to_string(),
     };
-    if let Some(quiet) = output::stall(&task, stall_timeout) {
+    let view = task.view();
+    if let Some(quiet) = view::stall(&view, stall_timeout) {
         status.push_str(&format!(", stalled: no output for {}s", quiet.as_secs()));
     }
     field("status", &status)?;
@@ -81,8 +84,8 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     if let Some(session) = &task.session_id {
         field("session", session)?;
     }
-    if let Some(stats) = output::agent_stats(&task) {
-        field("agent", &agent_summary(&stats))?;
+    if let Some(stats) = view::agent_stats(&view) {
+        field("agent", &agent_summary(stats))?;
         if let Some(subtype) = &stats.result_subtype {
             field("result", subtype)?;
         }

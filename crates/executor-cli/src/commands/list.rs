@@ -8,7 +8,7 @@ use executor_core::{ListFilter, TaskStatus};
 use crate::app::App;
 use crate::cli::{DashboardArgs, ListArgs, StatusFilter};
 use crate::exit::{CliError, code};
-use crate::output::{self, TaskView};
+use crate::output;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -62,32 +62,38 @@ fn write_tasks(
 ) -> Result<(), CliError> {
     let stall_timeout = manager.config().defaults.stall_timeout;
     let mut count = 0u64;
-    if format == Format::JsonArray {
-        out.write_all(b"[")?;
-    }
-    let written = manager.store().for_each(filter, |task| {
-        match format {
-            Format::Table => {
+    let written = match format {
+        Format::Table => {
+            let now_ms = executor_core::time::now_ms();
+            manager.store().for_each_table_row(filter, |task| {
                 if count == 0 {
                     output::table_header(out)?;
                 }
-                output::table_row(out, task, stall_timeout)?;
-            }
-            Format::JsonArray => {
-                if count > 0 {
-                    out.write_all(b",")?;
-                }
-                out.write_all(b"\n")?;
-                serde_json::to_writer(&mut *out, &TaskView::of(task, stall_timeout))?;
-            }
-            Format::JsonLines => {
-                serde_json::to_writer(&mut *out, &TaskView::of(task, stall_timeout))?;
-                out.write_all(b"\n")?;
-            }
+                count += 1;
+                output::table_row(out, task, now_ms, stall_timeout)
+            })?
         }
-        count += 1;
-        Ok(())
-    })?;
+        Format::JsonArray => {
+            out.write_all(b"[")?;
+            manager
+                .store()
+                .for_each_json(filter, stall_timeout, |json| {
+                    if count > 0 {
+                        out.write_all(b",")?;
+                    }
+                    count += 1;
+                    out.write_all(b"\n")?;
+                    out.write_all(json.as_bytes())
+                })?
+        }
+        Format::JsonLines => manager
+            .store()
+            .for_each_json(filter, stall_timeout, |json| {
+                count += 1;
+                out.write_all(json.as_bytes())?;
+                out.write_all(b"\n")
+            })?,
+    };
     written?;
     match format {
         Format::JsonArray => out.write_all(if count > 0 { b"\n]\n" } else { b"]\n" })?,
