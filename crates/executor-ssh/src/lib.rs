@@ -182,14 +182,23 @@ impl Executor for SshExecutor {
                     observation.kill_reason =
                         Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
                 }
-                "log" => {
-                    let mut parts = value.split_whitespace();
-                    observation.log_size = parts.next().and_then(|s| s.parse().ok());
-                    observation.log_modified = parts
-                        .next()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
-                        .map(|t| format!("{t:.3}"));
+                "L" => {
+                    // "L size mtime <task_root>/<id>/task.log", after all probes.
+                    let mut parts = value.splitn(3, ' ');
+                    let (size, modified, path) = (parts.next(), parts.next(), parts.next());
+                    let task = path.and_then(|p| {
+                        let dir =
+                            p.strip_suffix(&format!("/{}", executor_core::runner::LOG_FILE))?;
+                        ids.iter().position(|id| dir.ends_with(id.as_str()))
+                    });
+                    if let Some(index) = task {
+                        let observation = &mut observations[index];
+                        observation.log_size = size.and_then(|s| s.parse().ok());
+                        observation.log_modified = modified
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+                            .map(|t| format!("{t:.3}"));
+                    }
                 }
                 "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
                 _ => {}

@@ -107,28 +107,46 @@ pub struct Probe<'a> {
     pub log_offset: Option<u64>,
 }
 
-/// Reports, for every task, the runner's liveness and records, in one round trip.
+/// Reports, for every task, the runner's liveness and records, in one round
+/// trip. Per task it uses shell builtins only (`read`, `[`): forks are what a
+/// host-wide refresh would otherwise pay for, dozens of times. One `stat` at
+/// the end sizes every log at once.
 pub fn observe(task_root: &str, probes: &[Probe<'_>]) -> String {
-    let mut s = String::new();
-    s.push_str(IDENTITY_FN);
-    s.push_str(&format!("root={}\n", sh_quote(task_root)));
+    let mut s = format!("root={}\n", sh_quote(task_root));
     s.push_str(&format!(
-        r#"probe() {{
+        r#"boot=
+[ -r /proc/sys/kernel/random/boot_id ] && IFS= read -r boot </proc/sys/kernel/random/boot_id
+logs=
+# first line of a file into $v (empty when missing)
+readf() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || true; }}; }}
+# state and start time of process $1 into $pstate and $pstart
+procinfo() {{
+    pstate=; pstart=; line=
+    [ -r "/proc/$1/stat" ] || return 1
+    IFS= read -r line <"/proc/$1/stat" || true
+    set -- ${{line##*) }}
+    pstate=$1; pstart=${{20}}
+}}
+probe() {{
     d="$root/$1"; rp=$2; want=$3; off=$4
     echo "@@ $1"
-    [ -z "$rp" ] && [ -r "$d/{runner_pid}" ] && rp=$(cat "$d/{runner_pid}")
+    if [ -z "$rp" ]; then readf "$d/{runner_pid}"; rp=$v; fi
     alive=0
-    if [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null; then
-        state=$(awk '{{print $3}}' "/proc/$rp/stat" 2>/dev/null)
-        if [ "$state" != Z ] && {{ [ -z "$want" ] || [ "$(identity "$rp")" = "$want" ]; }}; then alive=1; fi
+    if [ -n "$rp" ]; then
+        if procinfo "$rp"; then
+            if [ -n "$pstate" ] && [ "$pstate" != Z ] &&
+                {{ [ -z "$want" ] || [ "$boot:$pstart" = "$want" ]; }}; then alive=1; fi
+        elif kill -0 "$rp" 2>/dev/null; then
+            alive=1
+        fi
     fi
     echo "alive $alive"
     [ -e "$d/{runner_pid}" ] && echo started
-    [ -r "$d/{pid}" ] && echo "pid $(cat "$d/{pid}")"
-    [ -r "$d/{exit}" ] && echo "exit $(cat "$d/{exit}")"
-    [ -e "$d/{kill}" ] && echo "kill $(head -n 1 "$d/{kill}")"
+    readf "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
+    readf "$d/{exit}"; [ -n "$v" ] && echo "exit $v"
+    if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
     if [ -e "$d/{log}" ]; then
-        echo "log $(stat -c '%s %Y' "$d/{log}")"
+        logs="$logs $1"
         if [ -n "$off" ]; then
             echo "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '\n')"
         fi
@@ -151,6 +169,12 @@ pub fn observe(task_root: &str, probes: &[Probe<'_>]) -> String {
             probe.log_offset.map(|o| o.to_string()).unwrap_or_default(),
         ));
     }
+    // Task ids are hex and hyphens: safe unquoted. Lines: "L size mtime id".
+    s.push_str(&format!(
+        "for id in $logs; do set -- \"$@\" \"$root/$id/{log}\"; done\n\
+         [ -n \"$logs\" ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n",
+        log = runner::LOG_FILE,
+    ));
     s
 }
 
