@@ -245,17 +245,23 @@ impl TaskManager {
             fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
         }
         record.status = self.store.insert_claiming(&record, limit)?;
-        self.write_meta(&id)?;
         if record.status == TaskStatus::Queued {
+            self.write_meta(&id)?;
             return Ok(record);
         }
-        self.launch(record)
+        // Starting at once: the files are at hand, and the meta is written once
+        // the runner is up.
+        let mut files = files;
+        files.push(runner::TaskFile {
+            name: runner::META_FILE,
+            contents: meta_bytes(&record, Some(spec.payload.text().to_owned())),
+        });
+        self.launch_with(record, files)
     }
 
     /// Starts a task that holds a slot (`pending`), from the files in its mirror.
-    fn launch(&mut self, mut record: TaskRecord) -> Result<TaskRecord, TaskError> {
-        let id = record.id;
-        let mirror = self.store.task_dir(&id);
+    fn launch(&mut self, record: TaskRecord) -> Result<TaskRecord, TaskError> {
+        let mirror = self.store.task_dir(&record.id);
         let payload_file = match record.task_type {
             crate::TaskType::ClaudeCode => runner::PROMPT_FILE,
             crate::TaskType::ShellCommand => runner::COMMAND_FILE,
@@ -274,6 +280,15 @@ impl TaskManager {
                 std::fs::read(&path).map_err(|source| TaskError::Mirror { path, source })?;
             files.push(runner::TaskFile { name, contents });
         }
+        self.launch_with(record, files)
+    }
+
+    fn launch_with(
+        &mut self,
+        mut record: TaskRecord,
+        files: Vec<runner::TaskFile>,
+    ) -> Result<TaskRecord, TaskError> {
+        let id = record.id;
         let executor = self.executor(&record.executor)?;
         let env = payload_env(executor.config());
         match executor.launch(&id, &files, &env) {
@@ -800,12 +815,17 @@ fn payload_text(mirror: &std::path::Path, record: &TaskRecord) -> Option<String>
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The `.meta.json` document of `record`.
+fn meta_bytes(record: &TaskRecord, payload_text: Option<String>) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(&record.to_meta(payload_text)).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
 /// Writes `.meta.json` for `record` into its mirror dir; returns the bytes.
 fn write_meta_file(mirror: &std::path::Path, record: &TaskRecord) -> Result<Vec<u8>, StoreError> {
-    let meta = record.to_meta(payload_text(mirror, record));
+    let bytes = meta_bytes(record, payload_text(mirror, record));
     let path = mirror.join(runner::META_FILE);
-    let mut bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
-    bytes.push(b'\n');
     match fsutil::write_atomic(&path, &bytes) {
         Ok(()) => Ok(bytes),
         // The mirror may have been cleaned up by another process meanwhile.
