@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use executor_core::config::{ContainerRuntime, ContainerSettings};
-use executor_core::executor::{Executor, ExecutorError, LOG_READ_CHUNK, Launched, LogChunk};
+use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, ExecutorSettings, Paths, TaskId, TaskRecord, fsutil};
 
@@ -614,23 +614,13 @@ impl Executor for ContainerExecutor {
     }
 
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {
-        match fsutil::tail_lines(&self.dir(&task.id).join(runner::LOG_FILE), lines) {
-            Ok((bytes, next_offset)) => Ok(LogChunk { bytes, next_offset }),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(LogChunk::default()),
-            Err(err) => Err(self.io_err("cannot read the task log")(err)),
-        }
+        executor_core::executor::tail_local_log(&self.dir(&task.id), lines)
+            .map_err(self.io_err("cannot read the task log"))
     }
 
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError> {
-        let path = self.dir(&task.id).join(runner::LOG_FILE);
-        let bytes = match fsutil::read_from(&path, offset, LOG_READ_CHUNK) {
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            other => other.map_err(self.io_err("cannot read the task log"))?,
-        };
-        Ok(LogChunk {
-            next_offset: offset + bytes.len() as u64,
-            bytes,
-        })
+        executor_core::executor::read_local_log(&self.dir(&task.id), offset)
+            .map_err(self.io_err("cannot read the task log"))
     }
 
     fn check(&self) -> Result<String, ExecutorError> {

@@ -12,6 +12,28 @@ use crate::task::TaskId;
 /// Largest slice of log a backend returns from one `read_log`.
 pub const LOG_READ_CHUNK: usize = 1 << 20;
 
+/// The tail of a task log on this machine (empty when there is no log yet).
+pub fn tail_local_log(task_dir: &std::path::Path, lines: usize) -> std::io::Result<LogChunk> {
+    match crate::fsutil::tail_lines(&task_dir.join(crate::runner::LOG_FILE), lines) {
+        Ok((bytes, next_offset)) => Ok(LogChunk { bytes, next_offset }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(LogChunk::default()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Bytes of a task log on this machine from `offset` (empty when there is no log yet).
+pub fn read_local_log(task_dir: &std::path::Path, offset: u64) -> std::io::Result<LogChunk> {
+    let path = task_dir.join(crate::runner::LOG_FILE);
+    let bytes = match crate::fsutil::read_from(&path, offset, LOG_READ_CHUNK) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        other => other?,
+    };
+    Ok(LogChunk {
+        next_offset: offset + bytes.len() as u64,
+        bytes,
+    })
+}
+
 /// What a backend reports once the runner is running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launched {
