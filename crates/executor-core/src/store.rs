@@ -429,9 +429,6 @@ impl Store {
         // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
-        // Listings scan the whole index: map it rather than copy it page by page.
-        conn.pragma_update(None, "mmap_size", 1i64 << 30)
-            .map_err(open_err)?;
         migrate(&mut conn, &path)?;
         Ok(Self {
             conn,
