@@ -9,6 +9,7 @@ pub mod executor;
 pub mod fsutil;
 pub mod manager;
 pub mod paths;
+pub mod procstat;
 pub mod runner;
 pub mod store;
 pub mod task;

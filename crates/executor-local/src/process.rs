@@ -3,32 +3,11 @@
 
 use std::sync::OnceLock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessInfo {
-    pub pid: u32,
-    pub ppid: u32,
-    pub pgrp: u32,
-    pub zombie: bool,
-    /// Start time in clock ticks since boot: with the boot id, a process's identity.
-    pub start_ticks: u64,
-}
+pub use executor_core::procstat::ProcessInfo;
 
 pub fn read_process(pid: u32) -> Option<ProcessInfo> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(pid, &stat)
-}
-
-fn parse_stat(pid: u32, stat: &str) -> Option<ProcessInfo> {
-    // The command name may hold spaces and parentheses; fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcessInfo {
-        pid,
-        zombie: matches!(*fields.first()?, "Z" | "X"),
-        ppid: fields.get(1)?.parse().ok()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        start_ticks: fields.get(19)?.parse().ok()?,
-    })
+    executor_core::procstat::parse(&stat)
 }
 
 fn boot_id() -> &'static str {
@@ -42,7 +21,7 @@ fn boot_id() -> &'static str {
 
 /// A string that names one process for the lifetime of the machine.
 pub fn identity(info: &ProcessInfo) -> String {
-    format!("{}:{}", boot_id(), info.start_ticks)
+    info.identity(boot_id())
 }
 
 /// Whether `pid` is still the process recorded as `expected_identity`, and running.
@@ -94,14 +73,6 @@ pub fn task_tree(table: &[ProcessInfo], root: Option<u32>, pgrp: Option<u32>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_with_odd_command_name() {
-        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 98765 0 0";
-        let info = parse_stat(42, stat).unwrap();
-        assert_eq!((info.ppid, info.pgrp, info.start_ticks), (1, 42, 98765));
-        assert!(!info.zombie);
-    }
 
     #[test]
     fn own_process_is_alive() {

@@ -148,13 +148,12 @@ impl Executor for SshExecutor {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
-        let probes: Vec<scripts::Probe<'_>> = tasks
+        let probes: Vec<scripts::Probe> = tasks
             .iter()
             .zip(&ids)
             .map(|(task, id)| scripts::Probe {
                 id: id.clone(),
                 runner_pid: task.runner_pid,
-                runner_start: task.runner_start.as_deref(),
                 // Agent logs come back in the same round trip, for the stats.
                 log_offset: (task.task_type == TaskType::ClaudeCode)
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
@@ -164,24 +163,28 @@ impl Executor for SshExecutor {
         let text = String::from_utf8_lossy(&stdout);
         let mut observations: Vec<RunnerObservation> =
             vec![RunnerObservation::default(); tasks.len()];
+        let mut runner_of: Vec<Option<u32>> = vec![None; tasks.len()];
+        let mut signalable = vec![false; tasks.len()];
+        let mut processes: Vec<executor_core::procstat::ProcessInfo> = Vec::new();
+        let mut boot = String::new();
+        let mut section = "tasks";
         let mut current: Option<usize> = None;
         for line in text.lines() {
-            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-            if key == "@@" {
-                current = ids.iter().position(|id| id == value);
+            match line {
+                "%%procs" | "%%logs" => {
+                    section = line;
+                    continue;
+                }
+                _ => {}
+            }
+            if section == "%%procs" {
+                processes.extend(executor_core::procstat::parse(line));
                 continue;
             }
-            let Some(index) = current else { continue };
-            let observation = &mut observations[index];
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
-                "alive" => observation.runner_alive = value == "1",
-                "started" => observation.runner_started = true,
-                "pid" => observation.payload_pid = value.trim().parse().ok(),
-                "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
-                "kill" => {
-                    observation.kill_reason =
-                        Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
-                }
+                "boot" => boot = value.trim().to_owned(),
+                "@@" => current = ids.iter().position(|id| id == value),
                 "L" => {
                     // "L size mtime <task_root>/<id>/task.log", after all probes.
                     let mut parts = value.splitn(3, ' ');
@@ -200,9 +203,41 @@ impl Executor for SshExecutor {
                             .map(|t| format!("{t:.3}"));
                     }
                 }
-                "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
-                _ => {}
+                _ => {
+                    let Some(index) = current else { continue };
+                    let observation = &mut observations[index];
+                    match key {
+                        "rp" => runner_of[index] = value.trim().parse().ok(),
+                        "signalable" => signalable[index] = true,
+                        "started" => observation.runner_started = true,
+                        "pid" => observation.payload_pid = value.trim().parse().ok(),
+                        "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
+                        "kill" => {
+                            observation.kill_reason =
+                                Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
+                        }
+                        "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
+                        _ => {}
+                    }
+                }
             }
+        }
+        for (index, task) in tasks.iter().enumerate() {
+            let Some(pid) = runner_of[index] else {
+                continue;
+            };
+            // Alive: the same process (start time, boot) still running; without
+            // /proc on the host, a process answering signals.
+            observations[index].runner_alive = match processes.iter().find(|p| p.pid == pid) {
+                Some(process) => {
+                    !process.zombie
+                        && task
+                            .runner_start
+                            .as_deref()
+                            .is_none_or(|want| process.identity(&boot) == want)
+                }
+                None => signalable[index],
+            };
         }
         Ok(observations)
     }

@@ -100,47 +100,34 @@ echo "{LAUNCHED} $p $(identity "$p")"
 }
 
 /// One task to observe: its id, recorded runner, and the log offset to send from.
-pub struct Probe<'a> {
+pub struct Probe {
     pub id: String,
     pub runner_pid: Option<u32>,
-    pub runner_start: Option<&'a str>,
     pub log_offset: Option<u64>,
 }
 
-/// Reports, for every task, the runner's liveness and records, in one round
-/// trip. Per task it uses shell builtins only (`read`, `[`): forks are what a
-/// host-wide refresh would otherwise pay for, dozens of times. One `stat` at
-/// the end sizes every log at once.
-pub fn observe(task_root: &str, probes: &[Probe<'_>]) -> String {
+/// Reports, for every task, the runner's records and the `/proc` stat of its
+/// runner, in one round trip; liveness is judged by the caller. Per task the
+/// script uses shell builtins only (forks would cost a host-wide refresh dozens
+/// of times), and one `cat` and one `stat` cover every runner and every log.
+pub fn observe(task_root: &str, probes: &[Probe]) -> String {
     let mut s = format!("root={}\n", sh_quote(task_root));
     s.push_str(&format!(
         r#"boot=
 [ -r /proc/sys/kernel/random/boot_id ] && IFS= read -r boot </proc/sys/kernel/random/boot_id
-logs=
+echo "boot $boot"
+logs=; runners=
 # first line of a file into $v (empty when missing)
 readf() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || true; }}; }}
-# state and start time of process $1 into $pstate and $pstart
-procinfo() {{
-    pstate=; pstart=; line=
-    [ -r "/proc/$1/stat" ] || return 1
-    IFS= read -r line <"/proc/$1/stat" || true
-    set -- ${{line##*) }}
-    pstate=$1; pstart=${{20}}
-}}
 probe() {{
-    d="$root/$1"; rp=$2; want=$3; off=$4
+    d="$root/$1"; rp=$2; off=$3
     echo "@@ $1"
     if [ -z "$rp" ]; then readf "$d/{runner_pid}"; rp=$v; fi
-    alive=0
     if [ -n "$rp" ]; then
-        if procinfo "$rp"; then
-            if [ -n "$pstate" ] && [ "$pstate" != Z ] &&
-                {{ [ -z "$want" ] || [ "$boot:$pstart" = "$want" ]; }}; then alive=1; fi
-        elif kill -0 "$rp" 2>/dev/null; then
-            alive=1
-        fi
+        echo "rp $rp"
+        runners="$runners $rp"
+        kill -0 "$rp" 2>/dev/null && echo "signalable"
     fi
-    echo "alive $alive"
     [ -e "$d/{runner_pid}" ] && echo started
     readf "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
     readf "$d/{exit}"; [ -n "$v" ] && echo "exit $v"
@@ -162,16 +149,17 @@ probe() {{
     ));
     for probe in probes {
         s.push_str(&format!(
-            "probe {} '{}' {} '{}'\n",
+            "probe {} '{}' '{}'\n",
             sh_quote(&probe.id),
             probe.runner_pid.map(|p| p.to_string()).unwrap_or_default(),
-            sh_quote(probe.runner_start.unwrap_or_default()),
             probe.log_offset.map(|o| o.to_string()).unwrap_or_default(),
         ));
     }
-    // Task ids are hex and hyphens: safe unquoted. Lines: "L size mtime id".
+    // Task ids are hex and hyphens and pids digits: safe unquoted.
     s.push_str(&format!(
-        "for id in $logs; do set -- \"$@\" \"$root/$id/{log}\"; done\n\
+        "echo '%%procs'\nfor p in $runners; do set -- \"$@\" \"/proc/$p/stat\"; done\n\
+         [ -n \"$runners\" ] && cat \"$@\" 2>/dev/null\necho '%%logs'\nset --\n\
+         for id in $logs; do set -- \"$@\" \"$root/$id/{log}\"; done\n\
          [ -n \"$logs\" ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n",
         log = runner::LOG_FILE,
     ));
