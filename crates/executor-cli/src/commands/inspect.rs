@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use executor_core::agent::{self, AgentStats};
-use executor_core::{TaskRecord, TaskType, runner};
+use executor_core::{LogChunk, TaskRecord, TaskType, runner};
 
 use crate::app::App;
 use crate::cli::{LogsArgs, StatusArgs};
@@ -178,7 +178,37 @@ impl LogPrinter {
     }
 }
 
+/// `logs` of a local task named by its full id: its mirror dir is its task dir,
+/// so the tail is read without opening the index (the costliest step here).
+fn local_tail_without_index(app: &App, args: &LogsArgs) -> Option<(TaskType, LogChunk)> {
+    let id: executor_core::TaskId = args.id.task_id.trim().parse().ok()?;
+    let dir = app.paths.task_dir(&id);
+    let meta: executor_core::TaskMeta =
+        serde_json::from_slice(&std::fs::read(dir.join(runner::META_FILE)).ok()?).ok()?;
+    let local =
+        meta.executor_type == executor_core::ExecutorType::Local.as_str() && meta.task_id == id;
+    if !local {
+        return None;
+    }
+    let tail = executor_core::executor::tail_local_log(&dir, args.lines).ok()?;
+    Some((meta.task_type, tail))
+}
+
 pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
+    if args.follow.is_none()
+        && !args.transcript
+        && let Some((task_type, tail)) = local_tail_without_index(app, &args)
+    {
+        let mut printer = LogPrinter {
+            render: task_type == TaskType::ClaudeCode && !args.raw,
+            partial: Vec::new(),
+        };
+        let mut out = std::io::stdout().lock();
+        printer.write(&mut out, &tail.bytes)?;
+        printer.finish(&mut out)?;
+        out.flush()?;
+        return Ok(code::OK);
+    }
     let mut manager = app.manager()?;
     let task = manager.resolve(&args.id.task_id)?;
     let is_agent = task.task_type == TaskType::ClaudeCode;
