@@ -155,4 +155,12 @@ pub trait Executor: Send + Sync {
 
     /// Removes the task dir on the executing side.
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;
+
+    /// What the backend knows of a task beyond its status (a Slurm job's id
+    /// and state), from what it recorded when it last looked: no round trip.
+    /// `status` shows it under the executor type's name.
+    fn details(&self, task: &TaskRecord) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let _ = task;
+        None
+    }
 }

@@ -456,8 +456,12 @@ impl TaskManager {
         if update.status.is_terminal() {
             return self.finish(&task.id, &update);
         }
-        // A launched runner that has not yet written task.pid is still running.
-        if update.status == TaskStatus::Pending && task.status == TaskStatus::Running {
+        // A launched runner that has not yet written task.pid is still running,
+        // unless it waits in a scheduler's queue.
+        if update.status == TaskStatus::Pending
+            && task.status == TaskStatus::Running
+            && !observation.queued
+        {
             return Ok(None);
         }
         if self.store.update_live(&task.id, &update)? {
@@ -842,7 +846,8 @@ pub fn stalled_for(
     stats: &AgentStats,
     timeout: Duration,
 ) -> Option<Duration> {
-    if task_type != crate::TaskType::ClaudeCode || status.is_terminal() {
+    // Only a running agent can stall: time in a scheduler's queue is no silence.
+    if task_type != crate::TaskType::ClaudeCode || status != TaskStatus::Running {
         return None;
     }
     let since = stats.last_activity.as_deref().or(started_at)?;

@@ -177,6 +177,13 @@ pub struct RunnerObservation {
     /// Size of `task.log`, and when it last changed (RFC 3339).
     pub log_size: Option<u64>,
     pub log_modified: Option<String>,
+    /// The runner waits for an external scheduler (a Slurm job in its queue):
+    /// the task is `pending`, also after its launch.
+    pub queued: bool,
+    /// Why the task ended when the backend knows more than the exit code (a
+    /// scheduler's time limit, a failed node): the end is `failed` with this
+    /// reason, unless the task was killed.
+    pub end_reason: Option<String>,
 }
 
 impl RunnerObservation {
@@ -202,6 +209,8 @@ impl RunnerObservation {
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| jiff::Timestamp::try_from(t).ok())
                 .map(|t| format!("{t:.3}")),
+            queued: false,
+            end_reason: None,
         }
     }
 }
@@ -232,6 +241,9 @@ impl RunnerObservation {
                 state.status = if let Some(reason) = &self.kill_reason {
                     state.reason = Some(reason.clone());
                     TaskStatus::Killed
+                } else if let Some(reason) = &self.end_reason {
+                    state.reason = Some(reason.clone());
+                    TaskStatus::Failed
                 } else if exit.exit_code == 0 {
                     TaskStatus::Completed
                 } else {
@@ -248,6 +260,11 @@ impl RunnerObservation {
                 state.status = TaskStatus::Killed;
                 state.ended_at = Some(crate::time::now_rfc3339());
                 state.reason = self.kill_reason.clone();
+            }
+            None if self.end_reason.is_some() => {
+                state.status = TaskStatus::Failed;
+                state.ended_at = Some(crate::time::now_rfc3339());
+                state.reason = self.end_reason.clone();
             }
             None => {
                 state.status = TaskStatus::Lost;

@@ -710,10 +710,17 @@ impl Store {
         debug_assert!(!update.status.is_terminal());
         let changed = self.conn.execute(
             &format!(
-                "UPDATE tasks SET status = ?2, pid = COALESCE(?3, pid) \
+                "UPDATE tasks SET status = ?2, pid = COALESCE(?3, pid), \
+                 started_at = CASE WHEN status = 'pending' AND ?2 = 'running' \
+                 THEN ?4 ELSE started_at END \
                  WHERE id = ?1 AND {LIVE} AND (status != ?2 OR pid IS NOT ?3)"
             ),
-            params![id.to_string(), update.status.as_str(), update.pid],
+            params![
+                id.to_string(),
+                update.status.as_str(),
+                update.pid,
+                crate::time::now_rfc3339()
+            ],
         )?;
         Ok(changed > 0)
     }

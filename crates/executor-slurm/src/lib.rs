@@ -1,15 +1,754 @@
-//! The Slurm executor (in progress): jobs submitted with `sbatch`, locally or on
-//! a login node over SSH, running the core task runner inside the job.
+//! The Slurm executor: each task is a batch job, submitted with `sbatch` on
+//! this machine (a login node) or over SSH on a login node. The job runs the
+//! core task runner in the task dir, on a file system the compute nodes share,
+//! so `.meta.json`, `task.log`, `task.pid` and `exit.json` are the same as on
+//! every other executor.
+//!
+//! - Task dir: the local mirror (local submission without `task_root`), else
+//!   `<task_root>/<task id>` (here, or on the login node).
+//! - Identity: `runner_start` is `slurm:<job id>`; `runner_pid` is 0 (the
+//!   runner's pid belongs to a compute node). The job id is also written to
+//!   `slurm-job` in the task dir, and the last state Slurm reported to
+//!   `slurm-job.json` in the local mirror.
+//! - Status: one script per observation, on the submitting side, asks `squeue`
+//!   about every live task's job at once (`sacct` for jobs squeue forgot), then
+//!   reads the runner's records; see [`jobs::observation`] for the mapping.
+//! - Kill: `srun --overlap` runs the tree kill in the job, on its node; a job
+//!   still queued is cancelled (`scancel`).
+//! - Secrets: `env` is exported in the script on stdin before `sbatch`, which
+//!   passes its environment to the job (`--export=ALL`); never in argv or files
+//!   of openclaw-agent. (Slurm itself keeps a job's environment in the
+//!   controller's state directory until the job ends.)
 
-use executor_core::{Executor, ExecutorConfig, ExecutorError, Paths};
+pub mod jobs;
+pub mod scripts;
+mod shell;
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use executor_core::config::{ExecutorSettings, SlurmSettings};
+use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
+use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
+use executor_ssh::SshExecutor;
+use executor_ssh::transport::Transport;
+
+use crate::jobs::JobRow;
+use crate::shell::Shell;
+
+/// `runner_start` of a Slurm task: this prefix and the job id.
+pub const RUNNER_START_PREFIX: &str = "slurm:";
+/// The last state Slurm reported for a task's job, in the local mirror:
+/// `{"job_id": "42", "state": "RUNNING", "reason": "None"}`.
+pub const JOB_STATE_FILE: &str = "slurm-job.json";
+/// `runner_pid` of a Slurm task: the runner's real pid is on a compute node.
+pub const NO_RUNNER_PID: u32 = 0;
+
+/// How long a script may run here, beyond the time its own steps take.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(3 * scripts::SLURM_COMMAND_SECS + 30);
+
+/// Builds the executor for a `type: slurm` entry.
 pub fn executor(
     config: &ExecutorConfig,
-    _paths: &Paths,
-    _claude_default: &str,
+    paths: &Paths,
+    claude_default: &str,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
-    Err(ExecutorError::Unsupported {
-        executor: config.name.clone(),
-        kind: "slurm".into(),
-    })
+    let ExecutorSettings::Slurm(settings) = &config.settings else {
+        return Err(ExecutorError::failed(&config.name, "not a slurm executor"));
+    };
+    Ok(Box::new(SlurmExecutor::new(
+        config.clone(),
+        settings.clone(),
+        paths.clone(),
+        claude_default,
+    )))
+}
+
+pub struct SlurmExecutor {
+    config: ExecutorConfig,
+    settings: SlurmSettings,
+    paths: Paths,
+    /// The claude binary when the executor names none (`defaults.claude_path`).
+    claude_default: String,
+    shell: Shell,
+    /// Over SSH: the SSH executor for the same task root reads logs and
+    /// transcripts on the login node exactly as for an SSH host.
+    login: Option<SshExecutor>,
+}
+
+impl SlurmExecutor {
+    pub fn new(
+        config: ExecutorConfig,
+        settings: SlurmSettings,
+        paths: Paths,
+        claude_default: &str,
+    ) -> Self {
+        let (shell, login) = match &settings.login {
+            Some(ssh) => (
+                Shell::Login(Box::new(Transport::new(&config.name, ssh.clone()))),
+                Some(SshExecutor::new(config.clone(), ssh.clone())),
+            ),
+            None => (Shell::Here, None),
+        };
+        Self {
+            config,
+            settings,
+            paths,
+            claude_default: claude_default.to_owned(),
+            shell,
+            login,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Where task dirs are created (`None`: the local mirror is the task dir).
+    fn task_root(&self) -> Option<&str> {
+        match &self.settings.login {
+            Some(login) => Some(&login.task_root),
+            None => self.settings.task_root.as_deref(),
+        }
+    }
+
+    fn dir(&self, id: &TaskId) -> String {
+        match self.task_root() {
+            Some(root) => format!("{root}/{id}"),
+            None => self.paths.task_dir(id).to_string_lossy().into_owned(),
+        }
+    }
+
+    fn call(
+        &self,
+        script: &str,
+        idempotent: bool,
+        extra: Duration,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        self.shell
+            .call(self.name(), script, idempotent, SCRIPT_LIMIT + extra)
+    }
+
+    fn io_err(&self, action: impl Into<String>) -> impl FnOnce(std::io::Error) -> ExecutorError {
+        let name = self.config.name.clone();
+        let action = action.into();
+        move |source| ExecutorError::io(&name, action, source)
+    }
+
+    /// The `sbatch` arguments of task `id` (the batch script's path follows).
+    pub fn sbatch_args(&self, id: &TaskId) -> Vec<String> {
+        let dir = self.dir(id);
+        let s = &self.settings;
+        let mut args = vec![
+            "--parsable".to_owned(),
+            format!("--job-name=openclaw-{id}"),
+            // `%` starts a file name pattern for Slurm.
+            format!(
+                "--output={}/{}",
+                dir.replace('%', "%%"),
+                scripts::OUTPUT_FILE
+            ),
+            "--open-mode=append".to_owned(),
+            format!("--chdir={dir}"),
+            // A requeued job would run the runner a second time in the same dir.
+            "--no-requeue".to_owned(),
+            // The payload's env reaches the job through sbatch's environment,
+            // whatever SBATCH_EXPORT says.
+            "--export=ALL".to_owned(),
+        ];
+        let options = [
+            ("--partition", s.partition.as_deref()),
+            ("--account", s.account.as_deref()),
+            ("--qos", s.qos.as_deref()),
+            ("--time", s.time_limit.as_deref()),
+            ("--mem", s.mem.as_deref()),
+            ("--gres", s.gres.as_deref()),
+        ];
+        for (flag, value) in options {
+            if let Some(value) = value {
+                args.push(format!("{flag}={value}"));
+            }
+        }
+        if let Some(cpus) = s.cpus {
+            args.push(format!("--cpus-per-task={cpus}"));
+        }
+        // Last, so that for single-valued options they win over the executor's own.
+        args.extend(s.sbatch_args.iter().cloned());
+        args
+    }
+
+    /// Records Slurm's view of the job in the local mirror, for `status`.
+    fn note_job_state(&self, id: &TaskId, job: &JobRow) {
+        let mirror = self.paths.task_dir(id);
+        if !mirror.is_dir() {
+            return;
+        }
+        let value = serde_json::json!({
+            "job_id": job.job_id,
+            "state": job.state,
+            "reason": job.reason,
+        });
+        let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
+        bytes.push(b'\n');
+        let path = mirror.join(JOB_STATE_FILE);
+        if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            let _ = fsutil::write_atomic(&path, &bytes);
+        }
+    }
+}
+
+/// The Slurm job id of a task, from its `runner_start`.
+pub fn job_id(task: &TaskRecord) -> Option<&str> {
+    task.runner_start
+        .as_deref()
+        .and_then(|s| s.strip_prefix(RUNNER_START_PREFIX))
+        .filter(|s| !s.is_empty())
+}
+
+impl Executor for SlurmExecutor {
+    fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    /// Here: like the local executor (the current directory when none is given,
+    /// canonicalised; it must be on a file system the compute nodes share). Over
+    /// SSH: like an SSH host (absolute; empty is the login user's home), checked
+    /// on the login node at launch.
+    fn resolve_workspace(&self, workspace: &str) -> Result<String, ExecutorError> {
+        if self.login.is_some() {
+            if workspace.is_empty() || workspace.starts_with('/') {
+                return Ok(workspace.trim_end_matches('/').to_owned());
+            }
+            return Err(ExecutorError::failed(
+                self.name(),
+                format!("workspace `{workspace}` must be an absolute path on the login node"),
+            ));
+        }
+        let workspace = if workspace.is_empty() { "." } else { workspace };
+        let path = std::fs::canonicalize(workspace)
+            .map_err(self.io_err(format!("workspace `{workspace}` is not usable")))?;
+        if !path.is_dir() {
+            return Err(ExecutorError::failed(
+                self.name(),
+                format!("workspace `{workspace}` is not a directory"),
+            ));
+        }
+        path.into_os_string().into_string().map_err(|_| {
+            ExecutorError::failed(
+                self.name(),
+                format!("workspace `{workspace}` is not valid UTF-8"),
+            )
+        })
+    }
+
+    fn task_dir(&self, id: &TaskId) -> String {
+        self.dir(id)
+    }
+
+    /// Jobs run as the submitting user: known here, not over SSH.
+    fn runs_as_root(&self) -> Option<bool> {
+        // SAFETY: geteuid has no preconditions.
+        self.login
+            .is_none()
+            .then(|| unsafe { libc::geteuid() } == 0)
+    }
+
+    fn launch(
+        &self,
+        id: &TaskId,
+        files: &[TaskFile],
+        env: &[(String, String)],
+    ) -> Result<Launched, ExecutorError> {
+        let workspace = if self.login.is_some() {
+            runner::payload_workspace(files).unwrap_or_default()
+        } else {
+            // Checked by resolve_workspace already.
+            String::new()
+        };
+        let dir = self.dir(id);
+        let place = self.shell.place();
+        let sbatch_args = self.sbatch_args(id);
+        let script = scripts::launch(&scripts::Submission {
+            place: &place,
+            task_root: self.task_root(),
+            task_dir: &dir,
+            workspace: &workspace,
+            files,
+            env,
+            sbatch_args: &sbatch_args,
+        });
+        // Safe to repeat: a retried launch reports the job of the first attempt.
+        let stdout = self.call(&script, true, Duration::ZERO)?;
+        let stdout = String::from_utf8_lossy(&stdout);
+        let job = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(scripts::SUBMITTED))
+            .map(str::trim)
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| ExecutorError::failed(self.name(), "sbatch did not report a job id"))?;
+        self.note_job_state(
+            id,
+            &JobRow {
+                job_id: job.to_owned(),
+                state: "PENDING".to_owned(),
+                exit_code: None,
+                time_limit: None,
+                name: format!("openclaw-{id}"),
+                reason: "None".to_owned(),
+            },
+        );
+        Ok(Launched {
+            runner_pid: NO_RUNNER_PID,
+            runner_start: Some(format!("{RUNNER_START_PREFIX}{job}")),
+        })
+    }
+
+    fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let probes: Vec<scripts::Probe<'_>> = tasks
+            .iter()
+            .map(|task| scripts::Probe {
+                id: task.id.to_string(),
+                task_dir: self.dir(&task.id),
+                job_id: job_id(task),
+                // Over SSH, agent logs come back in the same round trip, for the stats.
+                log_offset: (self.login.is_some() && task.task_type == TaskType::ClaudeCode)
+                    .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
+            })
+            .collect();
+        let stdout = self.call(
+            &scripts::observe(&self.shell.place(), &probes),
+            true,
+            Duration::ZERO,
+        )?;
+        let seen = parse_observe(&String::from_utf8_lossy(&stdout), &probes);
+        Ok(tasks
+            .iter()
+            .zip(seen)
+            .map(|(task, (records, job))| {
+                if let Some(job) = &job {
+                    self.note_job_state(&task.id, job);
+                }
+                jobs::observation(records, job.as_ref())
+            })
+            .collect())
+    }
+
+    fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError> {
+        let grace_secs = grace.as_secs_f64().ceil().max(1.0) as u64;
+        let script = scripts::kill(
+            &self.shell.place(),
+            &self.dir(&task.id),
+            job_id(task),
+            grace_secs,
+            reason,
+        );
+        self.call(&script, true, Duration::from_secs(grace_secs + 10))
+            .map(|_| ())
+    }
+
+    fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {
+        if let Some(login) = &self.login {
+            return login.tail_log(task, lines);
+        }
+        executor_core::executor::tail_local_log(Path::new(&self.dir(&task.id)), lines)
+            .map_err(self.io_err("cannot read the task log"))
+    }
+
+    fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError> {
+        if let Some(login) = &self.login {
+            return login.read_log(task, offset);
+        }
+        executor_core::executor::read_local_log(Path::new(&self.dir(&task.id)), offset)
+            .map_err(self.io_err("cannot read the task log"))
+    }
+
+    /// From the home directory of the submitting user (here or on the login
+    /// node), which the compute nodes are expected to share.
+    fn read_transcript(
+        &self,
+        task: &TaskRecord,
+        cwd: &str,
+        session_id: &str,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        if let Some(login) = &self.login {
+            return login.read_transcript(task, cwd, session_id);
+        }
+        let home = std::env::var("HOME").unwrap_or_default();
+        let path = executor_core::agent::transcript_path(&home, cwd, session_id);
+        std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
+    }
+
+    fn check(&self) -> Result<String, ExecutorError> {
+        let claude = self
+            .config
+            .claude_path
+            .as_deref()
+            .unwrap_or(&self.claude_default);
+        let place = self.shell.place();
+        let script = scripts::check(&place, self.settings.partition.as_deref(), claude);
+        let stdout = self.call(&script, true, Duration::ZERO)?;
+        let text = String::from_utf8_lossy(&stdout);
+        let version = text
+            .lines()
+            .find_map(|l| l.strip_prefix("V "))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .unwrap_or("slurm");
+        let partitions: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("P "))
+            .map(|p| {
+                let f: Vec<&str> = p.split_whitespace().collect();
+                match f.as_slice() {
+                    [name, avail, nodes, state] => {
+                        let noun = if *nodes == "1" { "node" } else { "nodes" };
+                        format!("{name} {avail} ({nodes} {noun} {state})")
+                    }
+                    _ => p.trim().to_owned(),
+                }
+            })
+            .collect();
+        let claude_line = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("claude "))
+            .unwrap_or("claude: no answer");
+        let via = match &self.settings.login {
+            Some(_) => place.replacen(" on the login node ", " via ", 1),
+            None => String::new(),
+        };
+        Ok(format!(
+            "{version}{via} reachable; partitions: {}; {claude_line}",
+            if partitions.is_empty() {
+                "none".to_owned()
+            } else {
+                partitions.join(", ")
+            }
+        ))
+    }
+
+    /// The job id (from `runner_start`) and what Slurm last said of the job
+    /// (`slurm-job.json` in the local mirror, written by `observe`).
+    fn details(&self, task: &TaskRecord) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let recorded = std::fs::read(self.paths.task_dir(&task.id).join(JOB_STATE_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+        match recorded {
+            Some(serde_json::Value::Object(map)) => Some(map),
+            _ => {
+                let mut map = serde_json::Map::new();
+                map.insert("job_id".into(), job_id(task)?.into());
+                Some(map)
+            }
+        }
+    }
+
+    fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
+        let script = scripts::remove(
+            &self.shell.place(),
+            &self.dir(&task.id),
+            job_id(task),
+            !task.status.is_terminal(),
+        );
+        self.call(&script, true, Duration::ZERO).map(|_| ())
+    }
+}
+
+/// Reads the observe script's output: per probe, in order, the runner's
+/// records and the job Slurm reported for it (by id, or by name when no id
+/// was recorded).
+pub fn parse_observe(
+    text: &str,
+    probes: &[scripts::Probe<'_>],
+) -> Vec<(RunnerObservation, Option<JobRow>)> {
+    let index: HashMap<&str, usize> = probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let mut job_ids: Vec<Option<String>> = vec![None; probes.len()];
+    let mut rows: HashMap<String, JobRow> = HashMap::new();
+    let mut by_name: HashMap<String, JobRow> = HashMap::new();
+    let mut records: Vec<RunnerObservation> = vec![RunnerObservation::default(); probes.len()];
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "@@" => {
+                let (id, rest) = value.split_once(' ').unwrap_or((value, ""));
+                if let (Some(i), Some(job)) = (index.get(id), rest.strip_prefix("job")) {
+                    let job = job.trim();
+                    job_ids[*i] = (!job.is_empty()).then(|| job.to_owned());
+                }
+            }
+            "Q" => {
+                if let Some(row) = JobRow::from_squeue(value) {
+                    by_name.insert(row.name.clone(), row.clone());
+                    rows.insert(row.job_id.clone(), row);
+                }
+            }
+            "A" => {
+                if let Some(row) = JobRow::from_sacct(value) {
+                    rows.entry(row.job_id.clone()).or_insert(row);
+                }
+            }
+            "##" => current = index.get(value.trim()).copied(),
+            "L" => {
+                // "L size mtime <task dir>/task.log", after all probes.
+                let mut parts = value.splitn(3, ' ');
+                let (size, modified, path) = (parts.next(), parts.next(), parts.next());
+                let task = path.and_then(|p| {
+                    let dir = p.strip_suffix(&format!("/{}", runner::LOG_FILE))?;
+                    probes.iter().position(|probe| probe.task_dir == dir)
+                });
+                if let Some(i) = task {
+                    records[i].log_size = size.and_then(|s| s.parse().ok());
+                    records[i].log_modified = modified
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+                        .map(|t| format!("{t:.3}"));
+                }
+            }
+            _ => {
+                if let Some(i) = current {
+                    read_record(&mut records[i], key, value);
+                }
+            }
+        }
+    }
+    records
+        .into_iter()
+        .zip(job_ids)
+        .zip(probes)
+        .map(|((records, job_id), probe)| {
+            let job = match job_id {
+                Some(job_id) => rows.get(&job_id),
+                None => by_name.get(&format!("openclaw-{}", probe.id)),
+            };
+            (records, job.cloned())
+        })
+        .collect()
+}
+
+/// One record line of the observe script's output.
+fn read_record(observation: &mut RunnerObservation, key: &str, value: &str) {
+    match key {
+        "started" => observation.runner_started = true,
+        "pid" => observation.payload_pid = value.trim().parse().ok(),
+        "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
+        "kill" => observation.kill_reason = Some(runner::parse_kill_marker(value.as_bytes())),
+        "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use executor_core::config::SshSettings;
+
+    fn settings() -> SlurmSettings {
+        SlurmSettings {
+            login: None,
+            task_root: None,
+            partition: Some("gpu".into()),
+            account: None,
+            qos: Some("high".into()),
+            time_limit: Some("1:00:00".into()),
+            cpus: Some(4),
+            mem: Some("8G".into()),
+            gres: Some("gpu:1".into()),
+            sbatch_args: vec!["--constraint=a100".into()],
+        }
+    }
+
+    fn config(settings: &SlurmSettings) -> ExecutorConfig {
+        ExecutorConfig {
+            name: "hpc".into(),
+            labels: Vec::new(),
+            claude_path: None,
+            env: Vec::new(),
+            max_concurrent: None,
+            allow_root: false,
+            settings: ExecutorSettings::Slurm(settings.clone()),
+            builtin: false,
+        }
+    }
+
+    #[test]
+    fn sbatch_arguments_follow_the_settings() {
+        let s = settings();
+        let paths = Paths::new("/data/open%claw".into(), "/c".into());
+        let executor = SlurmExecutor::new(config(&s), s, paths, "claude");
+        let id = TaskId::new();
+        let args = executor.sbatch_args(&id);
+        let dir = format!("/data/open%claw/tasks/{id}");
+        assert_eq!(
+            args,
+            [
+                "--parsable".to_owned(),
+                format!("--job-name=openclaw-{id}"),
+                format!("--output=/data/open%%claw/tasks/{id}/slurm.out"),
+                "--open-mode=append".to_owned(),
+                format!("--chdir={dir}"),
+                "--no-requeue".to_owned(),
+                "--export=ALL".to_owned(),
+                "--partition=gpu".to_owned(),
+                "--qos=high".to_owned(),
+                "--time=1:00:00".to_owned(),
+                "--mem=8G".to_owned(),
+                "--gres=gpu:1".to_owned(),
+                "--cpus-per-task=4".to_owned(),
+                "--constraint=a100".to_owned(),
+            ]
+        );
+        assert_eq!(executor.task_dir(&id), dir);
+    }
+
+    #[test]
+    fn task_dirs_follow_the_task_root() {
+        let mut s = settings();
+        s.task_root = Some("/shared/tasks".into());
+        let paths = Paths::new("/data".into(), "/c".into());
+        let id = TaskId::new();
+        let here = SlurmExecutor::new(config(&s), s.clone(), paths.clone(), "claude");
+        assert_eq!(here.task_dir(&id), format!("/shared/tasks/{id}"));
+        s.login = Some(SshSettings {
+            host: "login".into(),
+            port: None,
+            user: None,
+            identity_file: None,
+            ssh_config: None,
+            known_hosts_file: None,
+            ssh_options: Vec::new(),
+            task_root: "/scratch/me/tasks".into(),
+            host_key_policy: Default::default(),
+        });
+        let remote = SlurmExecutor::new(config(&s), s, paths, "claude");
+        assert_eq!(remote.task_dir(&id), format!("/scratch/me/tasks/{id}"));
+        assert_eq!(remote.runs_as_root(), None);
+        assert!(remote.resolve_workspace("relative").is_err());
+    }
+
+    /// A directory removed when dropped.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new() -> Self {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let dir = std::env::temp_dir().join(format!(
+                "openclaw-slurm-test-{}-{nanos}",
+                std::process::id()
+            ));
+            std::fs::create_dir(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The observe script against a stub `squeue`, with task dirs whose path
+    /// needs quoting: one call for all jobs, records read back per task.
+    #[test]
+    fn observe_script_reads_jobs_and_records() {
+        use std::io::Write;
+        let temp = TempDir::new();
+        let root = temp.path().join("it's a root");
+        let (a, b) = (root.join("a"), root.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("runner.pid"), "11\n").unwrap();
+        std::fs::write(a.join("task.pid"), "12\n").unwrap();
+        std::fs::write(
+            a.join("exit.json"),
+            "{\"exit_code\":3,\"ended_at\":\"t\"}\n",
+        )
+        .unwrap();
+        std::fs::write(a.join("task.log"), "hello\n").unwrap();
+        std::fs::write(b.join("slurm-job"), "8\n").unwrap();
+        let bin = temp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let calls = temp.path().join("calls");
+        std::fs::write(
+            bin.join("squeue"),
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\necho '7|FAILED|768|1:00|openclaw-a|NonZeroExitCode|'\necho '8|PENDING|0|1:00|openclaw-b|Resources|'\n",
+                calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            bin.join("squeue"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let dir = |p: &Path| p.to_str().unwrap().to_owned();
+        let probes = [
+            scripts::Probe {
+                id: "a".into(),
+                task_dir: dir(&a),
+                job_id: Some("7"),
+                log_offset: Some(2),
+            },
+            scripts::Probe {
+                id: "b".into(),
+                task_dir: dir(&b),
+                job_id: None,
+                log_offset: None,
+            },
+        ];
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-s")
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(scripts::observe("", &probes).as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let seen = parse_observe(&String::from_utf8_lossy(&output.stdout), &probes);
+        assert_eq!(
+            std::fs::read_to_string(&calls).unwrap(),
+            "--noheader --states=all --jobs=7,8,8 -O JobID:|,State:|,exit_code:|,TimeLimit:|,Name:|,Reason:|\n"
+        );
+        let (records, job) = &seen[0];
+        assert_eq!(job.as_ref().unwrap().state, "FAILED");
+        assert!(records.runner_started);
+        assert_eq!(records.payload_pid, Some(12));
+        assert_eq!(records.exit.as_ref().unwrap().exit_code, 3);
+        assert_eq!(records.log_size, Some(6));
+        assert!(records.log_modified.is_some());
+        assert_eq!(records.log_delta.as_deref(), Some(&b"llo\n"[..]));
+        let (records, job) = &seen[1];
+        let job = job.as_ref().unwrap();
+        assert_eq!(
+            (job.job_id.as_str(), job.reason.as_str()),
+            ("8", "Resources")
+        );
+        assert!(!records.runner_started && records.exit.is_none() && records.log_size.is_none());
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod claude;
 pub mod mock_anthropic;
+pub mod slurm;
 pub mod sshd;
 
 pub use mock_anthropic::{MockAnthropic, Reply, Script, Usage};

@@ -32,6 +32,11 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         };
         value[key] = serde_json::Value::from(payload_text);
         value["task_dir"] = serde_json::Value::from(task_dir.to_string_lossy());
+        if let Ok(executor) = manager.executor(&task.executor)
+            && let Some(details) = executor.details(&task)
+        {
+            value[task.executor_type.as_str()] = serde_json::Value::Object(details);
+        }
         if task.task_type == TaskType::ClaudeCode {
             let ids = |tasks: &[TaskRecord]| -> Vec<String> {
                 tasks.iter().map(|t| t.id.to_string()).collect()
@@ -63,6 +68,18 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         "executor",
         &format!("{} ({})", task.executor, task.executor_type),
     )?;
+    if let Ok(executor) = manager.executor(&task.executor)
+        && let Some(details) = executor.details(&task)
+    {
+        let text: Vec<String> = details
+            .iter()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(s) => format!("{key} {s}"),
+                other => format!("{key} {other}"),
+            })
+            .collect();
+        field(&task.executor_type, &text.join(", "))?;
+    }
     field(
         "type",
         &format!(

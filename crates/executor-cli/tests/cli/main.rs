@@ -14,6 +14,7 @@ mod errors;
 mod lifecycle;
 mod payloads;
 mod processes;
+mod slurm;
 mod ssh;
 mod views;
 mod webhooks;
