@@ -317,22 +317,6 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     })
 }
 
-/// Keeps the WAL file when the last connection closes: a short-lived CLI run
-/// then does not delete and re-create it (and sync the directory) every time.
-fn keep_wal_file(conn: &Connection) {
-    let mut persist: std::os::raw::c_int = 1;
-    // SAFETY: the handle is valid for the connection's life; the call reads and
-    // writes one int through the pointer we pass.
-    unsafe {
-        rusqlite::ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
-            (&raw mut persist).cast(),
-        );
-    }
-}
-
 /// Borrows a row's text without copying it.
 fn text<'a>(row: &'a Row<'_>, index: usize) -> rusqlite::Result<&'a str> {
     Ok(row.get_ref(index)?.as_str()?)
@@ -445,7 +429,6 @@ impl Store {
         // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
-        keep_wal_file(&conn);
         migrate(&mut conn, &path)?;
         Ok(Self {
             conn,
