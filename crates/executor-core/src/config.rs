@@ -507,6 +507,15 @@ executors:
   #   claude_path: /home/jimmy/.npm-global/bin/claude
   #   labels: [rust, heavy-compute]
 
+  # A Slurm cluster: one batch job per task (uncomment and adapt; add host/user
+  # to submit on a login node over SSH).
+  # - name: cluster
+  #   type: slurm
+  #   partition: debug
+  #   time_limit: "2:00:00"
+  #   task_root: /shared/openclaw-tasks
+  #   labels: [gpu]
+
   # A Docker or Podman container (uncomment and adapt).
   # - name: builder
   #   type: container
@@ -520,8 +529,14 @@ defaults:
   max_turns: 100
   # The claude binary, when an executor does not set `claude_path`.
   claude_path: claude
-  # Every finished task is POSTed here as JSON (optional).
+  # Every finished task is POSTed here as JSON (optional), signed with the secret.
   # webhook_url: https://example.com/webhook
+  # webhook_secret: change-me
+  # Tasks an executor runs at once (also per executor); more wait in a queue.
+  # max_concurrent: 4
+  # An agent silent this long is shown as stalled; kill_on_stall: true kills it.
+  # stall_timeout: 10m
+  # kill_on_stall: false
 "#;
 
 /// Turns a parser error into one line: the message plus the key it concerns.
