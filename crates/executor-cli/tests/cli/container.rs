@@ -306,20 +306,7 @@ fn exit_codes_names_and_volumes(engine: &Engine) {
 
 fn adversarial_commands_byte_for_byte(engine: &Engine) {
     let (env, data) = engine.env("");
-    let mut text = String::from(
-        "single 'quotes' and \"double\" and `backticks` and $(echo subst) and ${HOME}\n\
-         backslash \\ and \\n literal, tab\tand; semicolons && pipes | > redirects\n\
-         unicode: ünïcødé ✓ 🤖 日本語 \u{202e}rtl\n\
-         glob * ? [a-z] ~ # not a comment\n",
-    );
-    let mut i = 0;
-    while text.len() < 64 * 1024 {
-        text.push_str(&format!(
-            "line {i}: $x 'q' \"d\" `b` \\ {}\n",
-            "é".repeat(i % 7)
-        ));
-        i += 1;
-    }
+    let text = crate::helpers::hostile_text(64 * 1024);
     let command = format!(
         "cat > received <<'OPENCLAW_END'\n{text}OPENCLAW_END\n\
          printf '%s|%s|%s' \"it's\" \"$(echo sub)\" `echo tick` > short\n"

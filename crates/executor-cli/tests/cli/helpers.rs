@@ -236,3 +236,26 @@ pub fn read_pids(path: &Path) -> Vec<u32> {
         .filter_map(|l| l.trim().parse().ok())
         .collect()
 }
+
+/// Executor `env:` line forwarding what the real claude needs to reach the mock API.
+pub const FORWARD_CLAUDE_ENV: &str = "    env: [ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, DISABLE_TELEMETRY]\n";
+
+/// Text of at least `min_len` bytes with everything a shell or a JSON encoder
+/// could mangle: quotes, `$()`, backticks, backslashes, tabs, unicode.
+pub fn hostile_text(min_len: usize) -> String {
+    let mut text = String::from(
+        "single 'quotes' and \"double\" and `backticks` and $(echo subst) and ${HOME}\n\
+         backslash \\ and \\n literal, tab\tand; semicolons && pipes | > redirects\n\
+         unicode: ünïcødé ✓ 🤖 日本語 \u{202e}rtl\n\
+         glob * ? [a-z] ~ # not a comment\n",
+    );
+    let mut i = 0;
+    while text.len() < min_len {
+        text.push_str(&format!(
+            "line {i}: $x 'q' \"d\" `b` \\ {}\n",
+            "é".repeat(i % 7)
+        ));
+        i += 1;
+    }
+    text
+}

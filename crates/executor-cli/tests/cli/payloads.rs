@@ -1,31 +1,11 @@
 //! Commands and prompts reach the payload byte-for-byte, whatever they hold.
 
-use crate::helpers::TestEnv;
-
-/// Text with everything a shell or a JSON encoder could mangle.
-fn hostile_text() -> String {
-    let mut text = String::from(
-        "single 'quotes' and \"double\" and `backticks` and $(echo subst) and ${HOME}\n\
-         backslash \\ and \\n literal, tab\tand; semicolons && pipes | > redirects\n\
-         unicode: ünïcødé ✓ 🤖 日本語 \u{202e}rtl\n\
-         glob * ? [a-z] ~ # not a comment\n",
-    );
-    // Grow it past 100 KB with varied lines.
-    let mut i = 0;
-    while text.len() < 100 * 1024 {
-        text.push_str(&format!(
-            "line {i}: $x 'q' \"d\" `b` \\ {}\n",
-            "é".repeat(i % 7)
-        ));
-        i += 1;
-    }
-    text
-}
+use crate::helpers::{TestEnv, hostile_text};
 
 #[test]
 fn command_reaches_the_shell_byte_for_byte() {
     let env = TestEnv::new();
-    let text = hostile_text();
+    let text = hostile_text(100 * 1024);
     // A quoted here-document hands its body to `cat` untouched, so the file the
     // payload writes equals the bytes the shell received.
     let command = format!("cat > received <<'OPENCLAW_END'\n{text}OPENCLAW_END\n");
@@ -82,7 +62,7 @@ fn prompt_reaches_claude_byte_for_byte() {
         "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
         catcher.display()
     ));
-    let prompt = hostile_text();
+    let prompt = hostile_text(100 * 1024);
     let id = env.ok(&["start", "--executor", "local", "--prompt", &prompt]);
     let id = id.trim();
     assert_eq!(env.wait_done(id)["status"], "completed");

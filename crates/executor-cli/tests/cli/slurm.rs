@@ -297,7 +297,7 @@ fn agent_task_runs_in_a_job() {
         "echo slurm-agent > proof.txt",
         "Done in the job.",
     ));
-    let forward = "    env: [ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, DISABLE_TELEMETRY]\n";
+    let forward = crate::helpers::FORWARD_CLAUDE_ENV;
     let Some(mut t) = setup(
         &slurm_executor(
             "hpc",

@@ -211,7 +211,7 @@ fn agent_task(user: &str) {
         "echo remote-agent > proof.txt",
         "Done remotely.",
     ));
-    let forward = "    env: [ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, DISABLE_TELEMETRY]\n";
+    let forward = crate::helpers::FORWARD_CLAUDE_ENV;
     let extra = format!(
         "    claude_path: {}\n{forward}{}",
         claude.display(),
@@ -389,12 +389,7 @@ fn adversarial_commands_arrive_byte_for_byte() {
     let Some(t) = SshTest::new(ROOT_USER) else {
         return;
     };
-    let mut text = String::from("it's \"quoted\" `tick` $(echo no) ${HOME} \\ ✓ 🤖\n");
-    let mut i = 0;
-    while text.len() < 100 * 1024 {
-        text.push_str(&format!("{i}: 'q' \"d\" `b` $x \\n é\n"));
-        i += 1;
-    }
+    let text = crate::helpers::hostile_text(100 * 1024);
     let command = format!("cat > received <<'OPENCLAW_END'\n{text}OPENCLAW_END\n");
     let id = t.run_task(&command);
     assert_eq!(t.env.wait_done(&id)["status"], "completed");
