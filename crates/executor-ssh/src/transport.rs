@@ -6,10 +6,11 @@
 //! Scripts travel on stdin to `sh -s`, so nothing of a task (prompt, command,
 //! secrets) ever appears in argv on either side.
 
+use std::fs::{File, TryLockError};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use executor_core::ExecutorError;
 use executor_core::config::{HostKeyPolicy, SshSettings};
@@ -19,7 +20,10 @@ const CONNECT_TIMEOUT_SECS: u32 = 10;
 /// How long an idle master connection stays up for the next invocation.
 const CONTROL_PERSIST_SECS: u32 = 300;
 /// Attempts for a connection that fails before the remote side ran anything.
-const CONNECT_ATTEMPTS: u32 = 4;
+const CONNECT_ATTEMPTS: u32 = 5;
+/// How long a process waits for another one that is opening the shared
+/// connection before it connects on its own.
+const CONNECT_LOCK_WAIT: Duration = Duration::from_secs(CONNECT_TIMEOUT_SECS as u64 + 5);
 
 /// ssh's own exit status for connection and authentication failures.
 const SSH_FAILURE: i32 = 255;
@@ -62,19 +66,31 @@ impl Transport {
         format!("{user}{}{port}", self.settings.host)
     }
 
-    fn settings_hash(&self) -> u32 {
-        // FNV-1a: stable across runs and builds, unlike the std hasher.
+    /// Names the shared connection: everything that decides where and how ssh
+    /// connects, so executors differing in user, key, options or host-key
+    /// policy never share a master. FNV-1a: stable across runs and builds,
+    /// unlike the std hasher, and short enough for a socket path.
+    fn connection_hash(&self) -> u64 {
+        let s = &self.settings;
         let text = format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}",
-            self.settings.identity_file,
-            self.settings.ssh_config,
-            self.settings.known_hosts_file,
-            self.settings.ssh_options,
-            self.settings.host_key_policy
+            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            s.host,
+            s.port,
+            s.user,
+            s.identity_file,
+            s.ssh_config,
+            s.known_hosts_file,
+            s.ssh_options,
+            s.host_key_policy
         );
-        text.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
-            (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
         })
+    }
+
+    fn control_path(&self) -> Option<PathBuf> {
+        let dir = self.control_dir.as_ref()?;
+        Some(dir.join(format!("{:016x}", self.connection_hash())))
     }
 
     fn command(&self) -> Command {
@@ -101,18 +117,12 @@ impl Transport {
         for option in options {
             command.arg("-o").arg(option);
         }
-        if let Some(dir) = &self.control_dir {
+        if let Some(path) = self.control_path() {
             command
                 .arg("-o")
                 .arg("ControlMaster=auto")
                 .arg("-o")
-                // %C covers host, port and user; the suffix keeps executors that
-                // differ in key, options or host-key policy on separate masters.
-                .arg(format!(
-                    "ControlPath={}/%C-{:08x}",
-                    dir.display(),
-                    self.settings_hash()
-                ))
+                .arg(format!("ControlPath={}", path.display()))
                 .arg("-o")
                 .arg(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
         }
@@ -161,9 +171,9 @@ impl Transport {
             if !retry || attempt >= CONNECT_ATTEMPTS {
                 return Err(self.error(failure, &output.stderr));
             }
-            // Spread out retries of many concurrent invocations.
-            let jitter = u64::from(std::process::id() % 97);
-            std::thread::sleep(Duration::from_millis(150 * u64::from(attempt) + jitter));
+            // Back off exponentially, spread out across concurrent invocations.
+            let jitter = u64::from(std::process::id() % 97) * 2;
+            std::thread::sleep(Duration::from_millis((100 << attempt) + jitter));
         }
     }
 
@@ -177,6 +187,8 @@ impl Transport {
         // its stdout/stderr and would hold a pipe open for minutes.
         let mut stdout = tempfile::tempfile().map_err(io_err("cannot create a temp file"))?;
         let mut stderr = tempfile::tempfile().map_err(io_err("cannot create a temp file"))?;
+        let control_path = self.control_path();
+        let opening = control_path.as_deref().and_then(claim_connection);
         let mut command = self.command();
         command
             .stdout(
@@ -199,6 +211,13 @@ impl Transport {
         })?;
         // Drop our copies so only ssh (and its master) hold the files.
         drop(command);
+        if let (Some(claim), Some(socket)) = (opening, &control_path) {
+            // The others may go as soon as the connection can be shared.
+            while !socket.exists() && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            drop(claim);
+        }
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let script = script.as_bytes().to_vec();
         // Write on a thread: ssh may read its stdin only as fast as the host takes it.
@@ -207,7 +226,7 @@ impl Transport {
         });
         let status = child.wait().map_err(io_err("ssh did not finish"))?;
         let _ = writer.join();
-        let read = |file: &mut std::fs::File| -> std::io::Result<Vec<u8>> {
+        let read = |file: &mut File| -> std::io::Result<Vec<u8>> {
             use std::io::{Read, Seek};
             file.seek(std::io::SeekFrom::Start(0))?;
             let mut bytes = Vec::new();
@@ -280,6 +299,8 @@ fn classify(stderr: &str) -> Failure {
         || s.contains("kex_exchange_identification")
         || s.contains("connection reset")
         || s.contains("network is unreachable")
+        // sshd's MaxSessions: the shared connection is full, nothing ran.
+        || s.contains("session open refused")
     {
         Failure::Connection
     } else if s.contains("broken pipe")
@@ -301,6 +322,41 @@ fn last_line(text: &str) -> String {
         .rfind(|l| !l.is_empty())
         .unwrap_or("no message")
         .to_owned()
+}
+
+/// Makes this process the one that opens the shared connection behind
+/// `socket`, when there is none yet. Many CLI processes started at once would
+/// otherwise all connect, and sshd drops unauthenticated connections beyond
+/// its `MaxStartups`; instead one connects and the rest wait for its socket
+/// and multiplex. Returns the held lock, or `None` when the connection exists
+/// (or locking is impossible, or another opener takes too long: then connect
+/// on our own, as plain ssh would).
+fn claim_connection(socket: &Path) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if socket.exists() {
+        return None;
+    }
+    let mut lock_path = socket.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(lock_path)
+        .ok()?;
+    let deadline = Instant::now() + CONNECT_LOCK_WAIT;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return None,
+        }
+    }
+    // Whoever held the lock may have opened the connection meanwhile.
+    (!socket.exists()).then_some(lock)
 }
 
 /// A private directory for ControlMaster sockets. Socket paths are limited to
@@ -351,6 +407,16 @@ mod tests {
         assert_eq!(
             classify("Connection to 127.0.0.1 closed by remote host."),
             Failure::Dropped
+        );
+        assert_eq!(
+            classify(
+                "mux_client_request_session: session request failed: Session open refused by peer"
+            ),
+            Failure::Connection
+        );
+        assert_eq!(
+            classify("kex_exchange_identification: read: Connection reset by peer"),
+            Failure::Connection
         );
     }
 }

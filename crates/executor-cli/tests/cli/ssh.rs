@@ -382,6 +382,13 @@ fn twenty_concurrent_dispatches() {
         t.env.json(&["list", "--json"]).as_array().unwrap().len(),
         20
     );
+    // One process opened the shared connection and the others waited for it:
+    // twenty logins at once would meet sshd's MaxStartups and be dropped.
+    // (ssh falls back to its own connection when the shared one already
+    // carries sshd's MaxSessions, 10, so up to 9 more logins are expected.)
+    let log = t.sshd.log();
+    assert!(!log.contains("MaxStartups"), "{log}");
+    assert!(log.matches("Accepted publickey").count() <= 10, "{log}");
 }
 
 #[test]
