@@ -294,17 +294,18 @@ impl TaskManager {
         match executor.launch(&id, &files, &env) {
             Ok(launched) => {
                 let started_at = time::now_rfc3339();
+                let mirror = self.store.task_dir(&id);
                 self.store.set_launched(
                     &id,
                     launched.runner_pid,
                     launched.runner_start.as_deref(),
                     &started_at,
+                    |record| write_meta_file(&mirror, record),
                 )?;
                 record.status = TaskStatus::Running;
                 record.runner_pid = Some(launched.runner_pid);
                 record.runner_start = launched.runner_start;
                 record.started_at = Some(started_at);
-                self.write_meta(&id)?;
                 Ok(record)
             }
             Err(err) => {

@@ -137,14 +137,18 @@ pub struct ExitRecord {
 }
 
 impl ExitRecord {
+    /// `None` until the record is whole: the runner writes it in place, and no
+    /// strict prefix of a JSON object parses.
     pub fn parse(bytes: &[u8]) -> Option<Self> {
         serde_json::from_slice(bytes).ok()
     }
 }
 
-/// Parses `task.pid`: the payload's pid, which is also its process group.
+/// Parses `task.pid` or `runner.pid` (the payload's pid is also its process
+/// group). The runner writes them in place: only a whole line counts.
 pub fn parse_pid_file(bytes: &[u8]) -> Option<u32> {
-    std::str::from_utf8(bytes).ok()?.trim().parse().ok()
+    let line = bytes.strip_suffix(b"\n")?;
+    std::str::from_utf8(line).ok()?.trim().parse().ok()
 }
 
 /// The reason written into the kill marker (an empty marker predates reasons).
@@ -291,6 +295,19 @@ fn exit_reason(code: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_count_only_when_whole() {
+        // The runner writes its records in place; a reader may find them empty.
+        assert_eq!(parse_pid_file(b"4242\n"), Some(4242));
+        assert_eq!(parse_pid_file(b""), None);
+        assert_eq!(parse_pid_file(b"4242"), None);
+        let exit = br#"{"exit_code":3,"ended_at":"2026-11-27T09:00:00Z"}"#;
+        assert_eq!(ExitRecord::parse(exit).map(|r| r.exit_code), Some(3));
+        for cut in 0..exit.len() {
+            assert_eq!(ExitRecord::parse(&exit[..cut]), None, "{cut}");
+        }
+    }
 
     #[test]
     fn quoting_survives_hostile_text() {

@@ -3,16 +3,19 @@
 #
 # Starts TASK_DIR/payload.sh in a session of its own (stdin closed, all output
 # appended to task.log), writes the payload's pid to task.pid, and records the
-# exit code and end time in exit.json itself, atomically (temp file + rename),
-# so the truth is written down even when no openclaw-agent process is running.
+# exit code and end time in exit.json itself, so the truth is written down even
+# when no openclaw-agent process is running.
+# Each record is one short line written by one write(), in place: a pid file
+# is whole once it ends in a newline and exit.json once it is valid JSON
+# (readers wait for that), so no temp file and no `mv` process are needed.
 # Plain POSIX sh: remote hosts and container images do not have openclaw-agent.
 dir=$1
 cd "$dir" || exit 120
 umask 077
-echo "$$" >runner.pid.tmp && mv -f runner.pid.tmp runner.pid
+echo "$$" >runner.pid
 record_exit() {
-    printf '{"exit_code":%d,"ended_at":"%s"}\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >exit.json.tmp &&
-        mv -f exit.json.tmp exit.json
+    ended_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    printf '{"exit_code":%d,"ended_at":"%s"}\n' "$1" "$ended_at" >exit.json
 }
 # Killed before it began: the payload never starts.
 if [ -e kill.requested ]; then
@@ -25,7 +28,7 @@ else
     /bin/sh ./payload.sh </dev/null >>task.log 2>&1 &
 fi
 child=$!
-echo "$child" >task.pid.tmp && mv -f task.pid.tmp task.pid
+echo "$child" >task.pid
 # A signal aimed at the runner goes on to the payload's group; the runner stays
 # to record how the payload ended.
 trap 'interrupted=1; kill -s TERM -- "-$child" 2>/dev/null || kill -s TERM "$child" 2>/dev/null' HUP INT TERM

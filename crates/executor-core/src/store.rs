@@ -408,6 +408,39 @@ fn filter_sql(filter: &ListFilter) -> (String, Vec<String>) {
     (sql, args)
 }
 
+/// WAL frames after which a commit checkpoints them into the database.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;
+/// A WAL larger than this at close (a bulk write) is checkpointed and emptied,
+/// so later processes do not each read it back.
+const WAL_MAX_KEPT_BYTES: u64 = 2 * 1024 * 1024;
+
+/// A CLI process lives for milliseconds. Checkpointing when its connection
+/// closes, deleting the WAL and creating it again in the next process costs
+/// four fsyncs per write; kept, the WAL is checkpointed every few hundred
+/// pages by the commit that crosses the limit, and the next process reads back
+/// at most that much.
+fn keep_wal_on_close(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let mut wal = self.paths.index_path().into_os_string();
+        wal.push("-wal");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_MAX_KEPT_BYTES) {
+            // Best effort and brief: a busy store is checkpointed by a later process.
+            let _ = self.conn.busy_timeout(Duration::from_millis(50));
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store under `paths.data_dir`.
     pub fn open(paths: &Paths) -> Result<Self, StoreError> {
@@ -429,6 +462,7 @@ impl Store {
         // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
+        keep_wal_on_close(&conn).map_err(open_err)?;
         migrate(&mut conn, &path)?;
         Ok(Self {
             conn,
@@ -455,12 +489,12 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (live, queued) = slots_in_use(&tx, &task.executor)?;
-        let status = if queued == 0 && limit.is_none_or(|l| live < u64::from(l)) {
-            TaskStatus::Pending
-        } else {
-            TaskStatus::Queued
-        };
+        let status =
+            if !has_queued(&tx, &task.executor)? && has_free_slot(&tx, &task.executor, limit)? {
+                TaskStatus::Pending
+            } else {
+                TaskStatus::Queued
+            };
         let mut task = task.clone();
         task.status = status;
         if status == TaskStatus::Pending {
@@ -496,8 +530,7 @@ impl Store {
             let Some(limit) = limit_of(&task.executor) else {
                 continue;
             };
-            let (live, _) = slots_in_use(&tx, &task.executor)?;
-            if limit.is_some_and(|l| live >= u64::from(l)) {
+            if !has_free_slot(&tx, &task.executor, limit)? {
                 full.push(task.executor.clone());
                 continue;
             }
@@ -671,21 +704,37 @@ impl Store {
     }
 
     /// Records that the runner started.
-    pub fn set_launched(
-        &self,
+    ///
+    /// `then` is called with the updated record in the same transaction (see
+    /// [`Store::with_record_locked`]): one write does both.
+    pub fn set_launched<T>(
+        &mut self,
         id: &TaskId,
         runner_pid: u32,
         runner_start: Option<&str>,
         started_at: &str,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            &format!(
-                "UPDATE tasks SET runner_pid = ?2, runner_start = ?3, started_at = ?4, \
-                 status = 'running' WHERE id = ?1 AND {LIVE}"
-            ),
-            params![id.to_string(), runner_pid, runner_start, started_at],
-        )?;
-        Ok(())
+        then: impl FnOnce(&TaskRecord) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.prepare_cached(&format!(
+            "UPDATE tasks SET runner_pid = ?2, runner_start = ?3, started_at = ?4, \
+             status = 'running' WHERE id = ?1 AND {LIVE}"
+        ))?
+        .execute(params![
+            id.to_string(),
+            runner_pid,
+            runner_start,
+            started_at
+        ])?;
+        let record = tx
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+            .query_row([id.to_string()], record_from_row)
+            .optional()?;
+        let result = record.as_ref().map(then).transpose()?;
+        tx.commit()?;
+        Ok(result)
     }
 
     /// Updates a live task that is still live; returns whether anything changed.
@@ -889,13 +938,31 @@ pub enum WebhookOutcome {
 }
 
 /// Tasks of `executor` holding a slot, and waiting for one.
-fn slots_in_use(conn: &Connection, executor: &str) -> Result<(u64, u64), StoreError> {
+/// Whether a task waits in `executor`'s queue (a new one must not overtake it).
+fn has_queued(conn: &Connection, executor: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT COUNT(*) FILTER (WHERE status IN ('pending', 'running')), \
-                COUNT(*) FILTER (WHERE status = 'queued') \
-         FROM tasks WHERE executor = ?1 AND status IN ('queued', 'pending', 'running')",
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE executor = ?1 AND status = 'queued')",
     )?;
-    Ok(stmt.query_row([executor], |row| Ok((row.get(0)?, row.get(1)?)))?)
+    Ok(stmt.query_row([executor], |row| row.get(0))?)
+}
+
+/// Whether `executor` runs fewer than `limit` tasks. Counts at most `limit`
+/// rows: tasks that ended unnoticed stay live in the index until the next
+/// reconciliation, and a dispatch must not pay for all of them.
+fn has_free_slot(
+    conn: &Connection,
+    executor: &str,
+    limit: Option<u32>,
+) -> Result<bool, StoreError> {
+    let Some(limit) = limit else {
+        return Ok(true);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM tasks \
+         WHERE executor = ?1 AND status IN ('pending', 'running') LIMIT ?2)",
+    )?;
+    let live: u32 = stmt.query_row(params![executor, limit], |row| row.get(0))?;
+    Ok(live < limit)
 }
 
 fn insert_record(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError> {

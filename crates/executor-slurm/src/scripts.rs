@@ -193,6 +193,8 @@ pub fn observe(place: &str, probes: &[Probe<'_>]) -> String {
         r#"need squeue
 # first line of a file into $v (empty when missing)
 readf() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || true; }; }
+# a pid file's line, only once it is whole (the runner writes them in place)
+readpid() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || v=; }; }
 ids=
 names=
 "#,
@@ -239,7 +241,7 @@ fi
 probe() {{
     d=$1; off=$2
     [ -e "$d/{runner_pid}" ] && echo started
-    readf "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
+    readpid "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
     readf "$d/{exit}"; [ -n "$v" ] && echo "exit $v"
     if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then

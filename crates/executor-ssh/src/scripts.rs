@@ -119,17 +119,19 @@ echo "boot $boot"
 logs=; runners=
 # first line of a file into $v (empty when missing)
 readf() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || true; }}; }}
+# a pid file's line, only once it is whole (the runner writes them in place)
+readpid() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || v=; }}; }}
 probe() {{
     d="$root/$1"; rp=$2; off=$3
     echo "@@ $1"
-    if [ -z "$rp" ]; then readf "$d/{runner_pid}"; rp=$v; fi
+    if [ -z "$rp" ]; then readpid "$d/{runner_pid}"; rp=$v; fi
     if [ -n "$rp" ]; then
         echo "rp $rp"
         runners="$runners $rp"
         kill -0 "$rp" 2>/dev/null && echo "signalable"
     fi
     [ -e "$d/{runner_pid}" ] && echo started
-    readf "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
+    readpid "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
     readf "$d/{exit}"; [ -n "$v" ] && echo "exit $v"
     if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
     if [ -e "$d/{log}" ]; then
