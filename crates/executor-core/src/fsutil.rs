@@ -66,7 +66,11 @@ pub fn tail_lines(path: &Path, lines: usize) -> std::io::Result<(Vec<u8>, u64)> 
 
 fn tail_of_file(file: &mut std::fs::File, len: u64, lines: usize) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
-    const CHUNK: u64 = 64 * 1024;
+    // Small first (50 lines of a build log fit in 16 KiB), then growing, so
+    // that very long lines cost few reads and little copying.
+    const FIRST_CHUNK: u64 = 16 * 1024;
+    const MAX_CHUNK: u64 = 4 * 1024 * 1024;
+    let mut chunk_size = FIRST_CHUNK;
     if lines == 0 || len == 0 {
         return Ok(Vec::new());
     }
@@ -76,7 +80,8 @@ fn tail_of_file(file: &mut std::fs::File, len: u64, lines: usize) -> std::io::Re
     let mut newlines_needed = lines + 1;
     let mut skip_trailing = true;
     while end > 0 {
-        let start = end.saturating_sub(CHUNK);
+        let start = end.saturating_sub(chunk_size);
+        chunk_size = (chunk_size * 4).min(MAX_CHUNK);
         let mut chunk = vec![0; (end - start) as usize];
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut chunk)?;
