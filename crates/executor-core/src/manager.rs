@@ -465,7 +465,10 @@ impl TaskManager {
         {
             return Ok(None);
         }
-        if self.store.update_live(&task.id, &update)? {
+        // Most refreshes find live tasks as they were: no write at all then.
+        let unchanged =
+            update.status == task.status && update.pid.is_none_or(|p| task.pid == Some(p));
+        if !unchanged && self.store.update_live(&task.id, &update)? {
             self.write_meta(&task.id)?;
         }
         Ok(None)

@@ -154,6 +154,7 @@ impl Executor for SshExecutor {
             .map(|(task, id)| scripts::Probe {
                 id: id.clone(),
                 runner_pid: task.runner_pid,
+                payload_pid: task.pid,
                 // Agent logs come back in the same round trip, for the stats.
                 log_offset: (task.task_type == TaskType::ClaudeCode)
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
@@ -161,38 +162,27 @@ impl Executor for SshExecutor {
             .collect();
         let stdout = self.run(&scripts::observe(&self.task_root, &probes), true)?;
         let text = String::from_utf8_lossy(&stdout);
-        let mut observations: Vec<RunnerObservation> =
-            vec![RunnerObservation::default(); tasks.len()];
-        let mut runner_of: Vec<Option<u32>> = vec![None; tasks.len()];
-        let mut signalable = vec![false; tasks.len()];
-        let mut processes: Vec<executor_core::procstat::ProcessInfo> = Vec::new();
-        let mut boot = String::new();
-        let mut section = "tasks";
+        let mut observations: Vec<RunnerObservation> = tasks
+            .iter()
+            .map(|task| RunnerObservation {
+                // A runner recorded at launch has started.
+                runner_started: task.runner_pid.is_some(),
+                ..RunnerObservation::default()
+            })
+            .collect();
         let mut current: Option<usize> = None;
         for line in text.lines() {
-            match line {
-                "%%procs" | "%%logs" => {
-                    section = line;
-                    continue;
-                }
-                _ => {}
-            }
-            if section == "%%procs" {
-                processes.extend(executor_core::procstat::parse(line));
-                continue;
-            }
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
-                "boot" => boot = value.trim().to_owned(),
                 "@@" => current = ids.iter().position(|id| id == value),
                 "L" => {
-                    // "L size mtime <task_root>/<id>/task.log", after all probes.
+                    // "L size mtime <id>/task.log" (relative to the task root), after all probes.
                     let mut parts = value.splitn(3, ' ');
                     let (size, modified, path) = (parts.next(), parts.next(), parts.next());
                     let task = path.and_then(|p| {
                         let dir =
                             p.strip_suffix(&format!("/{}", executor_core::runner::LOG_FILE))?;
-                        ids.iter().position(|id| dir.ends_with(id.as_str()))
+                        ids.iter().position(|id| dir == id)
                     });
                     if let Some(index) = task {
                         let observation = &mut observations[index];
@@ -207,8 +197,7 @@ impl Executor for SshExecutor {
                     let Some(index) = current else { continue };
                     let observation = &mut observations[index];
                     match key {
-                        "rp" => runner_of[index] = value.trim().parse().ok(),
-                        "signalable" => signalable[index] = true,
+                        "alive" => observation.runner_alive = true,
                         "started" => observation.runner_started = true,
                         "pid" => observation.payload_pid = value.trim().parse().ok(),
                         "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
@@ -221,23 +210,6 @@ impl Executor for SshExecutor {
                     }
                 }
             }
-        }
-        for (index, task) in tasks.iter().enumerate() {
-            let Some(pid) = runner_of[index] else {
-                continue;
-            };
-            // Alive: the same process (start time, boot) still running; without
-            // /proc on the host, a process answering signals.
-            observations[index].runner_alive = match processes.iter().find(|p| p.pid == pid) {
-                Some(process) => {
-                    !process.zombie
-                        && task
-                            .runner_start
-                            .as_deref()
-                            .is_none_or(|want| process.identity(&boot) == want)
-                }
-                None => signalable[index],
-            };
         }
         Ok(observations)
     }

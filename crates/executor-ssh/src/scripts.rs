@@ -99,46 +99,69 @@ echo "{LAUNCHED} $p $(identity "$p")"
     s
 }
 
-/// One task to observe: its id, recorded runner, and the log offset to send from.
+/// One task to observe: its id, what is known of it, and the log offset to send from.
 pub struct Probe {
     pub id: String,
     pub runner_pid: Option<u32>,
+    /// The payload's pid once known: `task.pid` need not be read again.
+    pub payload_pid: Option<u32>,
     pub log_offset: Option<u64>,
 }
 
-/// Reports, for every task, the runner's records and the `/proc` stat of its
-/// runner, in one round trip; liveness is judged by the caller. Per task the
-/// script uses shell builtins only (forks would cost a host-wide refresh dozens
-/// of times), and one `cat` and one `stat` cover every runner and every log.
+/// Reports, for every task, whether its runner lives and the runner's records,
+/// in one round trip. Per task the script uses shell builtins only (a fork
+/// costs about a millisecond, and a host-wide refresh would pay it per task),
+/// collects its report in a variable (one write, not one per line), and one
+/// `stat` covers the logs of every agent task (their size and age feed the
+/// agent's stats; a shell task needs neither).
+///
+/// A runner is alive when `/proc/<pid>/fd/1` is this task's `task.log` (the
+/// runner's stdout): a test of two inodes that a process reusing the pid
+/// fails, and that needs no read of `/proc/<pid>/stat`. Without `/proc` on the
+/// host, a runner that answers `kill -0` counts as alive.
 pub fn observe(task_root: &str, probes: &[Probe]) -> String {
-    let mut s = format!("root={}\n", sh_quote(task_root));
+    let mut s = format!(
+        "root={}
+",
+        sh_quote(task_root)
+    );
     s.push_str(&format!(
-        r#"boot=
-[ -r /proc/sys/kernel/random/boot_id ] && IFS= read -r boot </proc/sys/kernel/random/boot_id
-echo "boot $boot"
-logs=; runners=
+        r#"logs=; o=
+proc=; [ -d /proc/self/fd ] && proc=1
+say() {{ o="$o$1
+"; }}
 # first line of a file into $v (empty when missing)
 readf() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || true; }}; }}
 # a pid file's line, only once it is whole (the runner writes them in place)
 readpid() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || v=; }}; }}
 probe() {{
-    d="$root/$1"; rp=$2; off=$3
-    echo "@@ $1"
-    if [ -z "$rp" ]; then readpid "$d/{runner_pid}"; rp=$v; fi
-    if [ -n "$rp" ]; then
-        echo "rp $rp"
-        runners="$runners $rp"
-        kill -0 "$rp" 2>/dev/null && echo "signalable"
+    d="$root/$1"; rp=$2; pp=$3; off=$4
+    say "@@ $1"
+    if [ -z "$rp" ]; then
+        readpid "$d/{runner_pid}"; rp=$v
+        [ -e "$d/{runner_pid}" ] && say started
     fi
-    [ -e "$d/{runner_pid}" ] && echo started
-    readpid "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
-    readf "$d/{exit}"; [ -n "$v" ] && echo "exit $v"
-    if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
-    if [ -e "$d/{log}" ]; then
-        logs="$logs $1"
-        if [ -n "$off" ]; then
-            echo "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '\n')"
+    alive=
+    if [ -n "$rp" ]; then
+        if [ -n "$proc" ]; then
+            [ "$d/{log}" -ef "/proc/$rp/fd/1" ] && alive=1
+        else
+            kill -0 "$rp" 2>/dev/null && alive=1
         fi
+    fi
+    if [ -z "$pp" ]; then readpid "$d/{pid}"; pp=$v; fi
+    [ -n "$pp" ] && say "pid $pp"
+    # A live runner has not ended the task (an exit it is writing right now
+    # is seen next time): its records need no look.
+    if [ -n "$alive" ]; then
+        say alive
+    else
+        if [ -e "$d/{exit}" ]; then readf "$d/{exit}"; say "exit $v"; fi
+        if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; say "kill $v"; fi
+    fi
+    if [ -n "$off" ] && [ -e "$d/{log}" ]; then
+        logs="$logs $1/{log}"
+        say "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '\n')"
     fi
 }}
 "#,
@@ -149,22 +172,22 @@ probe() {{
         log = runner::LOG_FILE,
         chunk = LOG_READ_CHUNK,
     ));
+    let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
     for probe in probes {
         s.push_str(&format!(
-            "probe {} '{}' '{}'\n",
+            "probe {} '{}' '{}' '{}'\n",
             sh_quote(&probe.id),
-            probe.runner_pid.map(|p| p.to_string()).unwrap_or_default(),
+            number(probe.runner_pid),
+            number(probe.payload_pid),
             probe.log_offset.map(|o| o.to_string()).unwrap_or_default(),
         ));
     }
-    // Task ids are hex and hyphens and pids digits: safe unquoted.
-    s.push_str(&format!(
-        "echo '%%procs'\nfor p in $runners; do set -- \"$@\" \"/proc/$p/stat\"; done\n\
-         [ -n \"$runners\" ] && cat \"$@\" 2>/dev/null\necho '%%logs'\nset --\n\
-         for id in $logs; do set -- \"$@\" \"$root/$id/{log}\"; done\n\
-         [ -n \"$logs\" ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n",
-        log = runner::LOG_FILE,
-    ));
+    // Task ids are hex and hyphens: the log paths are safe unquoted.
+    s.push_str(
+        "printf '%s' \"$o\"\n\
+         [ -n \"$logs\" ] && cd \"$root\" 2>/dev/null && stat -c 'L %s %Y %n' $logs 2>/dev/null\n\
+         exit 0\n",
+    );
     s
 }
 

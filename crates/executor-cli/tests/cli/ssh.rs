@@ -575,3 +575,49 @@ fn list_refreshes_a_host_in_one_round_trip() {
         t.env.ok(&["kill", "--task-id", id, "--grace", "1"]);
     }
 }
+
+#[test]
+fn a_runner_killed_on_the_host_is_lost() {
+    // A normal user: liveness reads the runner's /proc/<pid>/fd, which only
+    // its owner (or root) may.
+    let Some(t) = SshTest::new(TEST_USER) else {
+        return;
+    };
+    let id = t.run_task("sleep 300");
+    let dir = t.remote_dir(&id);
+    let read_pid = |name: &str| -> Option<i32> {
+        let text = std::fs::read_to_string(dir.join(name)).ok()?;
+        text.strip_suffix('\n')?.parse().ok()
+    };
+    let started = std::time::Instant::now();
+    let (runner, payload) = loop {
+        if let (Some(runner), Some(payload)) = (read_pid("runner.pid"), read_pid("task.pid")) {
+            break (runner, payload);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "runner never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(t.env.status(&id)["status"], "running");
+    // SAFETY: kill has no memory-safety preconditions; these processes are this test's.
+    unsafe {
+        libc::kill(runner, libc::SIGKILL);
+        libc::kill(-payload, libc::SIGKILL);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let status = t.env.status(&id);
+        if status["status"] == "lost" {
+            assert_eq!(
+                status["reason"],
+                "the task runner is gone without an exit record"
+            );
+            break;
+        }
+        assert_eq!(status["status"], "running", "{status}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
