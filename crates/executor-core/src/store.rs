@@ -437,9 +437,10 @@ const WAL_MAX_KEPT_BYTES: u64 = 2 * 1024 * 1024;
 
 /// A CLI process lives for milliseconds. Checkpointing when its connection
 /// closes, deleting the WAL and creating it again in the next process costs
-/// four fsyncs per write; kept, the WAL is checkpointed every few hundred
-/// pages by the commit that crosses the limit, and the next process reads back
-/// at most that much.
+/// four fsyncs per write; kept, the WAL is checkpointed by the commit that
+/// crosses `WAL_AUTOCHECKPOINT_PAGES`, and the next process reads back at most
+/// that much (more pages make every open slower, fewer make checkpoints, with
+/// their fsyncs, frequent: docs/benchmark-findings.md).
 fn keep_wal_on_close(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
