@@ -764,11 +764,7 @@ impl Store {
             runner_start,
             started_at
         ])?;
-        let record = tx
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
-            .query_row([id.to_string()], record_from_row)
-            .optional()?;
-        let result = record.as_ref().map(then).transpose()?;
+        let result = with_record(&tx, id, then)?;
         tx.commit()?;
         Ok(result)
     }
@@ -856,11 +852,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let record = tx
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
-            .query_row([id.to_string()], record_from_row)
-            .optional()?;
-        let result = record.as_ref().map(f).transpose()?;
+        let result = with_record(&tx, id, f)?;
         tx.commit()?;
         Ok(result)
     }
@@ -974,6 +966,20 @@ pub enum WebhookOutcome {
 }
 
 /// Tasks of `executor` holding a slot, and waiting for one.
+/// Calls `f` with the record of `id` as this connection sees it (`None` when
+/// there is none).
+fn with_record<T>(
+    conn: &Connection,
+    id: &TaskId,
+    f: impl FnOnce(&TaskRecord) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let record = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+        .query_row([id.to_string()], record_from_row)
+        .optional()?;
+    record.as_ref().map(f).transpose()
+}
+
 /// Whether a task waits in `executor`'s queue (a new one must not overtake it).
 fn has_queued(conn: &Connection, executor: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(

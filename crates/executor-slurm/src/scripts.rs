@@ -123,18 +123,7 @@ pub fn launch(sub: &Submission<'_>) -> String {
     s.push_str("need sbatch\n");
     if let Some(root) = sub.task_root {
         s.push_str(&format!("root={}\n", sh_quote(root)));
-        s.push_str(&format!(
-            r#"[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
-mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root{place}"
-[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
-[ -d "$root" ] || fail "task root $root is not a directory"
-owner=$(ls -ldn "$root" | awk '{{print $3}}')
-[ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
-chmod 700 "$root" || fail "cannot make task root $root private"
-mkdir -p "$dir" 2>/dev/null || fail "cannot create task directory $dir"
-"#,
-            place = sub.place
-        ));
+        s.push_str(&executor_ssh::scripts::make_task_dir(sub.place));
     }
     s.push_str(
         "command -v base64 >/dev/null 2>&1 || fail \"base64 is not installed (coreutils)\"\n",
@@ -189,12 +178,9 @@ pub struct Probe<'a> {
 /// lines; per task `## <task>` and its records; `L <size> <mtime> <log path>`.
 pub fn observe(place: &str, probes: &[Probe<'_>]) -> String {
     let mut s = prelude(place);
+    s.push_str(executor_ssh::scripts::READ_FNS);
     s.push_str(
         r#"need squeue
-# first line of a file into $v (empty when missing)
-readf() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || true; }; }
-# a pid file's line, only once it is whole (the runner writes them in place)
-readpid() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || v=; }; }
 ids=
 names=
 "#,

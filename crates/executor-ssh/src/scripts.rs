@@ -21,6 +21,30 @@ const IDENTITY_FN: &str = r#"identity() {
 const FAIL_FN: &str = r#"fail() { echo "openclaw-agent: $*" >&2; exit 3; }
 "#;
 
+/// Shell functions that read the runner's records with builtins only.
+pub const READ_FNS: &str = r#"# first line of a file into $v (empty when missing)
+readf() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || true; }; }
+# a pid file's line, only once it is whole (the runner writes them in place)
+readpid() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || v=; }; }
+"#;
+
+/// Makes `$dir` under `$root`, refusing a task root that is a symbolic link or
+/// belongs to someone else, and makes the root private. Needs `fail`; `place`
+/// ends the creation error (`""`, or ` on the login node …`).
+pub fn make_task_dir(place: &str) -> String {
+    format!(
+        r#"[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
+mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root{place}"
+[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
+[ -d "$root" ] || fail "task root $root is not a directory"
+owner=$(ls -ldn "$root" | awk '{{print $3}}')
+[ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
+chmod 700 "$root" || fail "cannot make task root $root private"
+mkdir -p "$dir" 2>/dev/null || fail "cannot create task directory $dir"
+"#
+    )
+}
+
 /// Creates the task dir (refusing an unsafe task root), writes the files, exports
 /// the environment and starts the runner detached from the SSH session.
 pub fn launch(
@@ -44,17 +68,9 @@ pub fn launch(
         "if [ -s \"$dir/{pidf}\" ]; then p=$(cat \"$dir/{pidf}\"); echo \"{LAUNCHED} $p $(identity \"$p\")\"; exit 0; fi\n",
         pidf = runner::RUNNER_PID_FILE
     ));
+    s.push_str(&make_task_dir(""));
     s.push_str(
-        r#"[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
-mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root"
-[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
-[ -d "$root" ] || fail "task root $root is not a directory"
-owner=$(ls -ldn "$root" | awk '{print $3}')
-[ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
-chmod 700 "$root" || fail "cannot make task root $root private"
-mkdir -p "$dir" 2>/dev/null || fail "cannot create task directory $dir"
-command -v base64 >/dev/null 2>&1 || fail "base64 is not installed on the host (coreutils)"
-"#,
+        "command -v base64 >/dev/null 2>&1 || fail \"base64 is not installed on the host (coreutils)\"\n",
     );
     if !workspace.is_empty() {
         s.push_str(&format!(
@@ -120,20 +136,13 @@ pub struct Probe {
 /// fails, and that needs no read of `/proc/<pid>/stat`. Without `/proc` on the
 /// host, a runner that answers `kill -0` counts as alive.
 pub fn observe(task_root: &str, probes: &[Probe]) -> String {
-    let mut s = format!(
-        "root={}
-",
-        sh_quote(task_root)
-    );
+    let mut s = format!("root={}\n", sh_quote(task_root));
+    s.push_str(READ_FNS);
     s.push_str(&format!(
         r#"logs=; o=
 proc=; [ -d /proc/self/fd ] && proc=1
 say() {{ o="$o$1
 "; }}
-# first line of a file into $v (empty when missing)
-readf() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || true; }}; }}
-# a pid file's line, only once it is whole (the runner writes them in place)
-readpid() {{ v=; [ -r "$1" ] && {{ IFS= read -r v <"$1" || v=; }}; }}
 probe() {{
     d="$root/$1"; rp=$2; pp=$3; off=$4
     say "@@ $1"

@@ -9,7 +9,6 @@
 //! racing the supervisor never repeat one.
 
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -36,21 +35,8 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
             CliError::new(code::USAGE, "--interval needs a positive number of seconds")
         })?;
     let mut manager = app.manager()?;
-    let lock_path = app.paths.data_dir.join("daemon.lock");
-    let mut lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|err| {
-            CliError::new(
-                code::STORE,
-                format!("cannot open {}: {err}", lock_path.display()),
-            )
-        })?;
-    // SAFETY: flock on a descriptor we own has no memory-safety preconditions.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    let mut lock = app.lock_file("daemon.lock")?;
+    if lock.try_lock().is_err() {
         let mut holder = String::new();
         let _ = lock.read_to_string(&mut holder);
         return Err(CliError::new(

@@ -326,7 +326,7 @@ fn secrets_stay_out_of_files_and_argv() {
         env.home().join(".local/share/openclaw"),
         env.home().join(".openclaw-agent"),
     ] {
-        for file in walk(&dir) {
+        for file in crate::helpers::all_files(&dir) {
             let bytes = std::fs::read(&file).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
             assert!(
@@ -367,20 +367,4 @@ fn contains_text(value: &Value, needle: &str) -> bool {
         Value::Object(map) => map.values().any(|v| contains_text(v, needle)),
         _ => false,
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -180,19 +180,6 @@ fn wait_running(env: &TestEnv, id: &str) -> Value {
     status
 }
 
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(all_files(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
 // ---------------------------------------------------------------------------
 // The tests, each run against both engines (see the bottom of the file).
 
@@ -461,7 +448,7 @@ fn secrets_stay_out_of_task_files(engine: &Engine) {
         env.home().join(".local/share/openclaw"),
         env.home().join(".openclaw-agent"),
     ] {
-        for file in all_files(&dir) {
+        for file in crate::helpers::all_files(&dir) {
             let text =
                 String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
             for value in [secret, fixed, "first-line-secret", "second-line-secret"] {

@@ -242,6 +242,61 @@ pub const FORWARD_CLAUDE_ENV: &str = "    env: [ANTHROPIC_BASE_URL, ANTHROPIC_AP
 
 /// Text of at least `min_len` bytes with everything a shell or a JSON encoder
 /// could mangle: quotes, `$()`, backticks, backslashes, tabs, unicode.
+/// Writes a script and makes it executable.
+pub fn write_executable(path: &Path, script: &str) {
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// Puts a wrapper ahead of the real `program` on PATH that counts its calls.
+pub fn count_calls(env: &mut TestEnv, program: &str) -> PathBuf {
+    let bin = env.home().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = env.home().join(format!("{program}-calls"));
+    let real = ["/usr/bin", "/usr/local/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.exists())
+        .unwrap();
+    write_executable(
+        &bin.join(program),
+        &format!(
+            "#!/bin/sh\necho call >> {}\nexec {} \"$@\"\n",
+            calls.display(),
+            real.display()
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_env("PATH", &path);
+    calls
+}
+
+pub fn calls(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// Every file below `dir` (none when it is missing), for tests that search a
+/// task's files for what must not be there.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(all_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 pub fn hostile_text(min_len: usize) -> String {
     let mut text = String::from(
         "single 'quotes' and \"double\" and `backticks` and $(echo subst) and ${HOME}\n\

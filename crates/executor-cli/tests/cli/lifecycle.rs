@@ -168,15 +168,13 @@ fn wait_times_out_and_exits_with_task_code() {
 fn fake_claude(env: &TestEnv) -> std::path::PathBuf {
     let path = env.home().join("fake-claude");
     let record = env.home().join("claude-call");
-    std::fs::write(
+    crate::helpers::write_executable(
         &path,
-        format!(
+        &format!(
             "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{0}.argv'\ncat > '{0}.stdin'\npwd > '{0}.cwd'\necho '{{\"type\":\"result\"}}'\n",
             record.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     path
 }
 

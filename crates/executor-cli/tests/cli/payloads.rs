@@ -45,19 +45,13 @@ fn short_hostile_commands_run_as_written() {
 fn prompt_reaches_claude_byte_for_byte() {
     let env = TestEnv::new();
     let catcher = env.home().join("catch-prompt");
-    std::fs::write(
+    crate::helpers::write_executable(
         &catcher,
-        format!(
+        &format!(
             "#!/bin/sh\ncat > '{}'\n",
             env.home().join("prompt-received").display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &catcher,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    );
     env.write_config(&format!(
         "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
         catcher.display()

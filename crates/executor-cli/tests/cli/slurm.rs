@@ -6,7 +6,7 @@
 //! The tests share the node: each holds [`NODE`] for reading, except the one
 //! that fills the node, which holds it for writing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -155,19 +155,6 @@ fn is_live(task: &Value) -> bool {
     task["status"] == "running" || task["status"] == "pending"
 }
 
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(all_files(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
 fn assert_gone(pids: &[u32]) {
     for pid in pids {
         assert!(
@@ -262,7 +249,7 @@ fn shell_tasks_complete_and_fail() {
         t.env.home().join(".local/share/openclaw"),
         t.env.home().join(".openclaw-agent"),
     ] {
-        for file in all_files(&root) {
+        for file in crate::helpers::all_files(&root) {
             let text =
                 String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
             for value in ["sk-slurm-secret-4f2e", "fixed-slurm-7d1c"] {
@@ -480,61 +467,25 @@ fn a_full_node_keeps_the_next_job_pending() {
     assert!(!t.env.task_dir(&third).join("runner.pid").exists());
 }
 
-/// Puts a wrapper ahead of the real `program` on PATH that counts its calls.
-fn count_calls(env: &mut TestEnv, program: &str) -> PathBuf {
-    let bin = env.home().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let calls = env.home().join(format!("{program}-calls"));
-    let real = ["/usr/bin", "/usr/local/bin", "/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.exists())
-        .unwrap();
-    std::fs::write(
-        bin.join(program),
-        format!(
-            "#!/bin/sh\necho call >> {}\nexec {} \"$@\"\n",
-            calls.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        bin.join(program),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.set_env("PATH", &path);
-    calls
-}
-
-fn calls(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .count()
-}
-
 #[test]
 fn list_and_status_ask_slurm_once() {
     let Some(mut t) = setup(&slurm_executor("hpc", ""), false) else {
         return;
     };
     let ids: Vec<String> = (0..4).map(|_| t.run_task("hpc", "sleep 120")).collect();
-    let squeue = count_calls(&mut t.env, "squeue");
+    let squeue = crate::helpers::count_calls(&mut t.env, "squeue");
     let list = t.env.json(&["list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 4);
     assert!(list.as_array().unwrap().iter().all(is_live), "{list}");
-    assert_eq!(calls(&squeue), 1, "one squeue call observes all four tasks");
+    assert_eq!(
+        crate::helpers::calls(&squeue),
+        1,
+        "one squeue call observes all four tasks"
+    );
     t.env.ok(&["status", "--task-id", &ids[0]]);
-    assert_eq!(calls(&squeue), 2);
+    assert_eq!(crate::helpers::calls(&squeue), 2);
     t.env.ok(&["dashboard", "--stream"]);
-    assert_eq!(calls(&squeue), 3);
+    assert_eq!(crate::helpers::calls(&squeue), 3);
     for id in &ids {
         t.env.ok(&["kill", "--task-id", id, "--grace", "1"]);
     }
@@ -732,7 +683,7 @@ fn login_node_over_ssh() {
     assert!(eventually(Duration::from_secs(60), || read_pids(&pids)
         .len()
         >= 3));
-    let ssh = count_calls(&mut t.env, "ssh");
+    let ssh = crate::helpers::count_calls(&mut t.env, "ssh");
     let list = t.env.json(&["list", "--json"]);
     let live = list
         .as_array()
@@ -741,7 +692,11 @@ fn login_node_over_ssh() {
         .filter(|t| is_live(t))
         .count();
     assert_eq!(live, 2, "{list}");
-    assert_eq!(calls(&ssh), 1, "one ssh invocation observes every task");
+    assert_eq!(
+        crate::helpers::calls(&ssh),
+        1,
+        "one ssh invocation observes every task"
+    );
 
     t.env.ok(&["kill", "--task-id", &killed, "--grace", "1"]);
     assert_gone(&read_pids(&pids));

@@ -416,24 +416,15 @@ fn prompts_arrive_byte_for_byte() {
         return;
     };
     let catcher = t.workspace.join("catcher");
-    std::fs::write(
+    crate::helpers::write_executable(
         &catcher,
-        format!("#!/bin/sh\ncat > {}/prompt-received\n", t.ws()),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &catcher,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+        &format!("#!/bin/sh\ncat > {}/prompt-received\n", t.ws()),
+    );
     t.write_config(&format!(
         "    claude_path: {}\n    allow_root: true\n",
         catcher.display()
     ));
-    let mut prompt = String::from("Fix it's \"bug\" `now` $(rm -rf /)\n✓ 🤖\n");
-    while prompt.len() < 100 * 1024 {
-        prompt.push_str("more 'text' \"here\" $y\n");
-    }
+    let prompt = crate::helpers::hostile_text(100 * 1024);
     let id = t.env.ok(&[
         "start",
         "--executor",
@@ -539,28 +530,7 @@ fn list_refreshes_a_host_in_one_round_trip() {
     };
     let ids: Vec<String> = (0..5).map(|_| t.run_task("sleep 300")).collect();
     // Count ssh invocations with a wrapper ahead of the real client on PATH.
-    let bin = t.env.home().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let calls = t.env.home().join("ssh-calls");
-    std::fs::write(
-        bin.join("ssh"),
-        format!(
-            "#!/bin/sh\necho call >> {}\nexec /usr/bin/ssh \"$@\"\n",
-            calls.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        bin.join("ssh"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    t.env.set_env("PATH", &path);
+    let calls = crate::helpers::count_calls(&mut t.env, "ssh");
     let list = t.env.json(&["list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 5);
     assert!(
@@ -569,8 +539,11 @@ fn list_refreshes_a_host_in_one_round_trip() {
             .iter()
             .all(|task| task["status"] == "running")
     );
-    let count = std::fs::read_to_string(&calls).unwrap().lines().count();
-    assert_eq!(count, 1, "one ssh invocation refreshes all five tasks");
+    assert_eq!(
+        crate::helpers::calls(&calls),
+        1,
+        "one ssh invocation refreshes all five tasks"
+    );
     for id in &ids {
         t.env.ok(&["kill", "--task-id", id, "--grace", "1"]);
     }
