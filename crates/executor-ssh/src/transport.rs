@@ -25,6 +25,16 @@ const CONNECT_ATTEMPTS: u32 = 5;
 /// connection before it connects on its own.
 const CONNECT_LOCK_WAIT: Duration = Duration::from_secs(CONNECT_TIMEOUT_SECS as u64 + 5);
 
+/// Sessions this client opens at once on one shared connection. sshd refuses
+/// sessions beyond its `MaxSessions` (default 10) on one connection, and ssh
+/// then quietly logs in anew for that invocation; a burst of such logins meets
+/// `MaxStartups`. Kept below the default so a session still closing on the
+/// server side leaves room.
+const SESSION_SLOTS: u32 = 8;
+/// How long a process waits for a free session slot before it goes ahead
+/// anyway (sessions are short: scripts, not streams).
+const SESSION_SLOT_WAIT: Duration = Duration::from_secs(60);
+
 /// ssh's own exit status for connection and authentication failures.
 const SSH_FAILURE: i32 = 255;
 
@@ -189,6 +199,7 @@ impl Transport {
         let mut stderr = tempfile::tempfile().map_err(io_err("cannot create a temp file"))?;
         let control_path = self.control_path();
         let opening = control_path.as_deref().and_then(claim_connection);
+        let _session = control_path.as_deref().and_then(take_session_slot);
         let mut command = self.command();
         command
             .stdout(
@@ -332,19 +343,10 @@ fn last_line(text: &str) -> String {
 /// (or locking is impossible, or another opener takes too long: then connect
 /// on our own, as plain ssh would).
 fn claim_connection(socket: &Path) -> Option<File> {
-    use std::os::unix::fs::OpenOptionsExt;
     if socket.exists() {
         return None;
     }
-    let mut lock_path = socket.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(lock_path)
-        .ok()?;
+    let lock = file_beside(socket, ".lock")?;
     let deadline = Instant::now() + CONNECT_LOCK_WAIT;
     loop {
         match lock.try_lock() {
@@ -357,6 +359,44 @@ fn claim_connection(socket: &Path) -> Option<File> {
     }
     // Whoever held the lock may have opened the connection meanwhile.
     (!socket.exists()).then_some(lock)
+}
+
+/// Holds one of the [`SESSION_SLOTS`] session slots of the connection behind
+/// `socket` (an `flock`ed file each) until dropped, waiting while all are
+/// taken. `None` when slots cannot be locked or the wait runs out: then ssh
+/// goes ahead and falls back to a login of its own if the master is full.
+fn take_session_slot(socket: &Path) -> Option<File> {
+    let deadline = Instant::now() + SESSION_SLOT_WAIT;
+    // Start at a different slot per process so a burst spreads out at once.
+    let first = std::process::id() % SESSION_SLOTS;
+    loop {
+        for i in (0..SESSION_SLOTS).map(|n| (first + n) % SESSION_SLOTS) {
+            let slot = file_beside(socket, &format!(".session{i}"))?;
+            match slot.try_lock() {
+                Ok(()) => return Some(slot),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(_)) => return None,
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Opens (creating) the lock file `<socket><suffix>`.
+fn file_beside(socket: &Path, suffix: &str) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut path = socket.as_os_str().to_owned();
+    path.push(suffix);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .ok()
 }
 
 /// A private directory for ControlMaster sockets. Socket paths are limited to

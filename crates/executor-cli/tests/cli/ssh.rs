@@ -384,11 +384,12 @@ fn twenty_concurrent_dispatches() {
     );
     // One process opened the shared connection and the others waited for it:
     // twenty logins at once would meet sshd's MaxStartups and be dropped.
-    // (ssh falls back to its own connection when the shared one already
-    // carries sshd's MaxSessions, 10, so up to 9 more logins are expected.)
+    // Sessions on it are capped below sshd's MaxSessions, so ssh never falls
+    // back to logins of its own (a session still closing on the server may
+    // rarely cost one).
     let log = t.sshd.log();
     assert!(!log.contains("MaxStartups"), "{log}");
-    assert!(log.matches("Accepted publickey").count() <= 10, "{log}");
+    assert!(log.matches("Accepted publickey").count() <= 2, "{log}");
 }
 
 #[test]
