@@ -244,10 +244,7 @@ impl ContainerExecutor {
         if observation.exit.is_none() {
             observation.exit = Some(ExitRecord {
                 exit_code: state.exit_code,
-                ended_at: state
-                    .finished_at
-                    .clone()
-                    .unwrap_or_else(executor_core::time::now_rfc3339),
+                ended_at: state.finished_at.clone(),
             });
         }
         let oom = state.oom_killed

@@ -133,7 +133,10 @@ pub fn sh_quote(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitRecord {
     pub exit_code: i32,
-    pub ended_at: String,
+    /// When the payload ended: the record's mtime (the runner of protocol 1
+    /// wrote it into the record). `None` until a reader has learnt it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
 }
 
 impl ExitRecord {
@@ -201,22 +204,84 @@ impl RunnerObservation {
             payload_pid: std::fs::read(dir.join(PID_FILE))
                 .ok()
                 .and_then(|b| parse_pid_file(&b)),
-            exit: std::fs::read(dir.join(EXIT_FILE))
-                .ok()
-                .and_then(|b| ExitRecord::parse(&b)),
+            exit: read_exit_record(&dir.join(EXIT_FILE)),
             kill_reason: std::fs::read(dir.join(KILL_MARKER))
                 .ok()
                 .map(|b| parse_kill_marker(&b)),
             log_delta: None,
             log_size: log.as_ref().map(|m| m.len()),
-            log_modified: log
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| jiff::Timestamp::try_from(t).ok())
-                .map(|t| format!("{t:.3}")),
+            log_modified: log.as_ref().and_then(modified_rfc3339),
             queued: false,
             end_reason: None,
         }
     }
+
+    /// Takes in what a remote observe script's `stat -c '%s %Y %n'` printed
+    /// about one of this task's files: the log's size and age, the exit
+    /// record's time (its mtime is when the payload ended).
+    pub fn apply_stat(&mut self, stat: &FileStat<'_>) {
+        match stat.file {
+            LOG_FILE => {
+                self.log_size = stat.size;
+                self.log_modified = stat.modified.clone();
+            }
+            EXIT_FILE => {
+                if let Some(exit) = self.exit.as_mut().filter(|e| e.ended_at.is_none()) {
+                    exit.ended_at = stat.modified.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One line of `stat -c '%s %Y %n' <task dir>/<file>…`, as the remote observe
+/// scripts print them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStat<'a> {
+    pub dir: &'a str,
+    pub file: &'a str,
+    pub size: Option<u64>,
+    /// The mtime, RFC 3339.
+    pub modified: Option<String>,
+}
+
+impl<'a> FileStat<'a> {
+    pub fn parse(line: &'a str) -> Option<Self> {
+        let mut parts = line.splitn(3, ' ');
+        let size = parts.next()?.parse().ok();
+        let modified = parts
+            .next()?
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+            .map(|t| format!("{t:.3}"));
+        let (dir, file) = parts.next()?.rsplit_once('/')?;
+        Some(Self {
+            dir,
+            file,
+            size,
+            modified,
+        })
+    }
+}
+
+/// Reads `exit.json` on this machine, its end time from the file's mtime
+/// when the record does not carry one.
+fn read_exit_record(path: &std::path::Path) -> Option<ExitRecord> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+    let mut exit = ExitRecord::parse(&bytes)?;
+    if exit.ended_at.is_none() {
+        exit.ended_at = file.metadata().ok().as_ref().and_then(modified_rfc3339);
+    }
+    Some(exit)
+}
+
+fn modified_rfc3339(meta: &std::fs::Metadata) -> Option<String> {
+    let modified = jiff::Timestamp::try_from(meta.modified().ok()?).ok()?;
+    Some(format!("{modified:.3}"))
 }
 
 /// The status an observation implies, with the fields that go with it.
@@ -241,7 +306,12 @@ impl RunnerObservation {
         match &self.exit {
             Some(exit) => {
                 state.exit_code = Some(exit.exit_code);
-                state.ended_at = Some(exit.ended_at.clone());
+                // Unknown when no reader could stat the record: noticed now.
+                state.ended_at = Some(
+                    exit.ended_at
+                        .clone()
+                        .unwrap_or_else(crate::time::now_rfc3339),
+                );
                 state.status = if let Some(reason) = &self.kill_reason {
                     state.reason = Some(reason.clone());
                     TaskStatus::Killed
@@ -302,11 +372,48 @@ mod tests {
         assert_eq!(parse_pid_file(b"4242\n"), Some(4242));
         assert_eq!(parse_pid_file(b""), None);
         assert_eq!(parse_pid_file(b"4242"), None);
-        let exit = br#"{"exit_code":3,"ended_at":"2026-11-27T09:00:00Z"}"#;
-        assert_eq!(ExitRecord::parse(exit).map(|r| r.exit_code), Some(3));
-        for cut in 0..exit.len() {
-            assert_eq!(ExitRecord::parse(&exit[..cut]), None, "{cut}");
+        for exit in [
+            &br#"{"exit_code":3}"#[..],
+            br#"{"exit_code":3,"ended_at":"2026-11-27T09:00:00Z"}"#,
+        ] {
+            assert_eq!(ExitRecord::parse(exit).map(|r| r.exit_code), Some(3));
+            for cut in 0..exit.len() {
+                assert_eq!(ExitRecord::parse(&exit[..cut]), None, "{cut}");
+            }
         }
+        // Protocol 1 records carry their end time.
+        let old = br#"{"exit_code":0,"ended_at":"2026-11-27T09:00:00Z"}"#;
+        assert_eq!(
+            ExitRecord::parse(old).unwrap().ended_at.as_deref(),
+            Some("2026-11-27T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn remote_stat_lines_fill_in_log_and_end_times() {
+        let mut observation = RunnerObservation {
+            exit: ExitRecord::parse(br#"{"exit_code":0}"#),
+            ..Default::default()
+        };
+        let log = FileStat::parse("42 1795000000 0190-ab/task.log").unwrap();
+        assert_eq!(
+            (log.dir, log.file, log.size),
+            ("0190-ab", LOG_FILE, Some(42))
+        );
+        observation.apply_stat(&log);
+        let exit = FileStat::parse("16 1795000060 /t/0190-ab/exit.json").unwrap();
+        assert_eq!(exit.dir, "/t/0190-ab");
+        observation.apply_stat(&exit);
+        assert_eq!(observation.log_size, Some(42));
+        assert_eq!(
+            observation.log_modified.as_deref(),
+            Some("2026-11-18T11:06:40.000Z")
+        );
+        assert_eq!(
+            observation.state().ended_at.as_deref(),
+            Some("2026-11-18T11:07:40.000Z")
+        );
+        assert_eq!(FileStat::parse("garbage"), None);
     }
 
     #[test]
@@ -360,7 +467,7 @@ mod tests {
         let exit = |code| {
             Some(ExitRecord {
                 exit_code: code,
-                ended_at: "t".into(),
+                ended_at: Some("t".into()),
             })
         };
         let observe = |runner_alive, payload_pid, exit, killed: bool| {

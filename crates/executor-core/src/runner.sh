@@ -1,10 +1,11 @@
 #!/bin/sh
-# openclaw-agent task runner, protocol 1.  Usage: sh runner.sh TASK_DIR
+# openclaw-agent task runner, protocol 2.  Usage: sh runner.sh TASK_DIR
 #
 # Starts TASK_DIR/payload.sh in a session of its own (stdin closed, all output
 # appended to task.log), writes the payload's pid to task.pid, and records the
-# exit code and end time in exit.json itself, so the truth is written down even
-# when no openclaw-agent process is running.
+# exit code in exit.json itself, so the truth is written down even when no
+# openclaw-agent process is running. The end time is exit.json's mtime: a
+# `date` process per task would cost more than the rest of the runner.
 # Each record is one short line written by one write(), in place: a pid file
 # is whole once it ends in a newline and exit.json once it is valid JSON
 # (readers wait for that), so no temp file and no `mv` process are needed.
@@ -14,8 +15,7 @@ cd "$dir" || exit 120
 umask 077
 echo "$$" >runner.pid
 record_exit() {
-    ended_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-    printf '{"exit_code":%d,"ended_at":"%s"}\n' "$1" "$ended_at" >exit.json
+    printf '{"exit_code":%d}\n' "$1" >exit.json
 }
 # Killed before it began: the payload never starts.
 if [ -e kill.requested ]; then

@@ -152,7 +152,7 @@ pub fn observation(mut records: RunnerObservation, job: Option<&JobRow>) -> Runn
                 // outright): the job's exit code is the best truth there is.
                 records.exit = Some(ExitRecord {
                     exit_code: code,
-                    ended_at: executor_core::time::now_rfc3339(),
+                    ended_at: Some(executor_core::time::now_rfc3339()),
                 });
             }
         }
@@ -201,7 +201,7 @@ mod tests {
     fn exited(code: i32) -> Option<ExitRecord> {
         Some(ExitRecord {
             exit_code: code,
-            ended_at: "t".into(),
+            ended_at: Some("t".into()),
         })
     }
 

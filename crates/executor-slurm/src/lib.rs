@@ -32,7 +32,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::config::{ExecutorSettings, SlurmSettings};
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
+use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
 use executor_ssh::SshExecutor;
 use executor_ssh::transport::Transport;
@@ -501,19 +501,11 @@ pub fn parse_observe(
             }
             "##" => current = index.get(value.trim()).copied(),
             "L" => {
-                // "L size mtime <task dir>/task.log", after all probes.
-                let mut parts = value.splitn(3, ' ');
-                let (size, modified, path) = (parts.next(), parts.next(), parts.next());
-                let task = path.and_then(|p| {
-                    let dir = p.strip_suffix(&format!("/{}", runner::LOG_FILE))?;
-                    probes.iter().position(|probe| probe.task_dir == dir)
-                });
-                if let Some(i) = task {
-                    records[i].log_size = size.and_then(|s| s.parse().ok());
-                    records[i].log_modified = modified
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
-                        .map(|t| format!("{t:.3}"));
+                // "L size mtime <task dir>/<file>", after all probes.
+                if let Some(stat) = FileStat::parse(value)
+                    && let Some(i) = probes.iter().position(|p| p.task_dir == stat.dir)
+                {
+                    records[i].apply_stat(&stat);
                 }
             }
             _ => {
@@ -677,11 +669,7 @@ mod tests {
         std::fs::create_dir_all(&b).unwrap();
         std::fs::write(a.join("runner.pid"), "11\n").unwrap();
         std::fs::write(a.join("task.pid"), "12\n").unwrap();
-        std::fs::write(
-            a.join("exit.json"),
-            "{\"exit_code\":3,\"ended_at\":\"t\"}\n",
-        )
-        .unwrap();
+        std::fs::write(a.join("exit.json"), "{\"exit_code\":3}\n").unwrap();
         std::fs::write(a.join("task.log"), "hello\n").unwrap();
         std::fs::write(b.join("slurm-job"), "8\n").unwrap();
         let bin = temp.path().join("bin");

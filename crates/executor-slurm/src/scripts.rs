@@ -86,7 +86,7 @@ while :; do
     rc=$?
     kill -0 "$runner" 2>/dev/null || break
 done
-code=$(sed -n 's/^{{"exit_code":\(-\{{0,1\}}[0-9]\{{1,\}}\),.*/\1/p' "$dir/{exit}" 2>/dev/null)
+code=$(sed -n 's/^{{"exit_code":\(-\{{0,1\}}[0-9]\{{1,\}}\)[,}}].*/\1/p' "$dir/{exit}" 2>/dev/null)
 exit "${{code:-$rc}}"
 "#,
         dir = sh_quote(task_dir),
@@ -246,11 +246,13 @@ set --
     ));
     for probe in probes {
         s.push_str(&format!(
-            "echo \"## \"{id}\nprobe {dir} '{off}'\n[ -e {log} ] && set -- \"$@\" {log}\n",
+            "echo \"## \"{id}\nprobe {dir} '{off}'\n\
+             [ -e {log} ] && set -- \"$@\" {log}\n[ -e {exit} ] && set -- \"$@\" {exit}\n",
             id = sh_quote(&probe.id),
             dir = sh_quote(&probe.task_dir),
             off = probe.log_offset.map(|o| o.to_string()).unwrap_or_default(),
             log = sh_quote(&format!("{}/{}", probe.task_dir, runner::LOG_FILE)),
+            exit = sh_quote(&format!("{}/{}", probe.task_dir, runner::EXIT_FILE)),
         ));
     }
     s.push_str("[ $# -gt 0 ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n");
@@ -387,5 +389,23 @@ mod tests {
     fn batch_script_quotes_the_dir() {
         let script = batch_script("/t/it's");
         assert!(script.contains("dir='/t/it'\\''s'\n"), "{script}");
+    }
+
+    #[test]
+    fn batch_script_exits_with_the_recorded_code() {
+        // The real runner records the code; the job must end with it so that
+        // Slurm's own state (FAILED/COMPLETED) agrees.
+        for (command, code) in [("exit 3", 3), ("true", 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            let task_dir = dir.path().to_str().unwrap();
+            std::fs::write(dir.path().join(runner::RUNNER_FILE), runner::RUNNER_SCRIPT).unwrap();
+            std::fs::write(dir.path().join(runner::PAYLOAD_FILE), command).unwrap();
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(batch_script(task_dir))
+                .status()
+                .unwrap();
+            assert_eq!(status.code(), Some(code), "{command}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::config::{ExecutorSettings, SshSettings};
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{ExitRecord, RunnerObservation, TaskFile};
+use executor_core::runner::{ExitRecord, FileStat, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
 
 use crate::transport::Transport;
@@ -176,21 +176,11 @@ impl Executor for SshExecutor {
             match key {
                 "@@" => current = ids.iter().position(|id| id == value),
                 "L" => {
-                    // "L size mtime <id>/task.log" (relative to the task root), after all probes.
-                    let mut parts = value.splitn(3, ' ');
-                    let (size, modified, path) = (parts.next(), parts.next(), parts.next());
-                    let task = path.and_then(|p| {
-                        let dir =
-                            p.strip_suffix(&format!("/{}", executor_core::runner::LOG_FILE))?;
-                        ids.iter().position(|id| dir == id)
-                    });
-                    if let Some(index) = task {
-                        let observation = &mut observations[index];
-                        observation.log_size = size.and_then(|s| s.parse().ok());
-                        observation.log_modified = modified
-                            .and_then(|s| s.parse::<i64>().ok())
-                            .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
-                            .map(|t| format!("{t:.3}"));
+                    // "L size mtime <id>/<file>" (relative to the task root), after all probes.
+                    if let Some(stat) = FileStat::parse(value)
+                        && let Some(index) = ids.iter().position(|id| stat.dir == id)
+                    {
+                        observations[index].apply_stat(&stat);
                     }
                 }
                 _ => {

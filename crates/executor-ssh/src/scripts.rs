@@ -129,7 +129,8 @@ pub struct Probe {
 /// costs about a millisecond, and a host-wide refresh would pay it per task),
 /// collects its report in a variable (one write, not one per line), and one
 /// `stat` covers the logs of every agent task (their size and age feed the
-/// agent's stats; a shell task needs neither).
+/// agent's stats; a shell task needs neither) and the exit records found (their
+/// mtime is when the task ended).
 ///
 /// A runner is alive when `/proc/<pid>/fd/1` is this task's `task.log` (the
 /// runner's stdout): a test of two inodes that a process reusing the pid
@@ -139,7 +140,7 @@ pub fn observe(task_root: &str, probes: &[Probe]) -> String {
     let mut s = format!("root={}\n", sh_quote(task_root));
     s.push_str(READ_FNS);
     s.push_str(&format!(
-        r#"logs=; o=
+        r#"stats=; o=
 proc=; [ -d /proc/self/fd ] && proc=1
 say() {{ o="$o$1
 "; }}
@@ -165,11 +166,12 @@ probe() {{
     if [ -n "$alive" ]; then
         say alive
     else
-        if [ -e "$d/{exit}" ]; then readf "$d/{exit}"; say "exit $v"; fi
+        # Its mtime is when the payload ended.
+        if [ -e "$d/{exit}" ]; then readf "$d/{exit}"; say "exit $v"; stats="$stats $1/{exit}"; fi
         if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; say "kill $v"; fi
     fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
-        logs="$logs $1/{log}"
+        stats="$stats $1/{log}"
         say "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '\n')"
     fi
 }}
@@ -194,7 +196,7 @@ probe() {{
     // Task ids are hex and hyphens: the log paths are safe unquoted.
     s.push_str(
         "printf '%s' \"$o\"\n\
-         [ -n \"$logs\" ] && cd \"$root\" 2>/dev/null && stat -c 'L %s %Y %n' $logs 2>/dev/null\n\
+         [ -n \"$stats\" ] && cd \"$root\" 2>/dev/null && stat -c 'L %s %Y %n' $stats 2>/dev/null\n\
          exit 0\n",
     );
     s

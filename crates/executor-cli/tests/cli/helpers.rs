@@ -207,6 +207,29 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     condition()
 }
 
+/// A command that runs about a second and touches `marker` as its last act.
+pub fn ends_with_marker(marker: &Path) -> String {
+    format!("sleep 1; touch '{}'", marker.display())
+}
+
+/// Checks that a task's `ended_at` is when it ended (the runner's exit record),
+/// not when a command first noticed: the task runs [`ends_with_marker`], and
+/// nothing looks at it until three seconds after the marker appeared.
+pub fn assert_ended_at_is_the_end(env: &TestEnv, id: &str, marker: &Path) {
+    assert!(eventually(Duration::from_secs(90), || marker.exists()));
+    let marked = jiff::Timestamp::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let status = env.status(id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let ended: jiff::Timestamp = status["ended_at"].as_str().unwrap().parse().unwrap();
+    // Remote records have second precision.
+    let gap = ended.duration_since(marked).as_secs_f64();
+    assert!(
+        (-1.5..1.5).contains(&gap),
+        "ended {gap:.2}s after the marker: {status}"
+    );
+}
+
 /// Whether a process exists and is not a zombie.
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -5,6 +5,14 @@ use std::time::Duration;
 use crate::helpers::TestEnv;
 
 #[test]
+fn end_time_is_when_the_task_ended() {
+    let env = TestEnv::new();
+    let marker = env.work.join("ended");
+    let id = env.run_task(&crate::helpers::ends_with_marker(&marker));
+    crate::helpers::assert_ended_at_is_the_end(&env, &id, &marker);
+}
+
+#[test]
 fn run_records_a_completed_task() {
     let env = TestEnv::new();
     let id = env.run_task("echo out; echo err >&2; pwd > where");

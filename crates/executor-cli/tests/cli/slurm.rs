@@ -193,6 +193,9 @@ fn shell_tasks_complete_and_fail() {
         "echo out; echo err >&2; printf '%s|%s' \"$OC_SLURM_SECRET\" \"$OC_SLURM_FIXED\" > seen; pwd",
     );
     let bad = t.run_task("hpc", "echo failing; exit 3");
+    let marker = t.env.work.join("ended");
+    let timed = t.run_task("hpc", &crate::helpers::ends_with_marker(&marker));
+    crate::helpers::assert_ended_at_is_the_end(&t.env, &timed, &marker);
 
     let status = t.wait(&ok, 90);
     assert_eq!(status["status"], "completed", "{status}");
@@ -268,7 +271,7 @@ fn shell_tasks_complete_and_fail() {
     assert_eq!(followed, "tick1\ntick2\ntick3\n");
     assert_eq!(t.env.status(&ticking)["status"], "completed");
 
-    for id in [&ok, &bad, &ticking] {
+    for id in [&ok, &bad, &timed, &ticking] {
         t.env.ok(&["cleanup", "--task-id", id]);
         assert!(!t.env.task_dir(id).exists());
     }

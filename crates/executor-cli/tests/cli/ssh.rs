@@ -348,6 +348,16 @@ fn logs_follow_rides_out_a_dropped_link() {
 }
 
 #[test]
+fn end_time_is_when_the_task_ended() {
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let marker = t.workspace.join("ended");
+    let id = t.run_task(&crate::helpers::ends_with_marker(&marker));
+    crate::helpers::assert_ended_at_is_the_end(&t.env, &id, &marker);
+}
+
+#[test]
 fn twenty_concurrent_dispatches() {
     let Some(t) = SshTest::new(ROOT_USER) else {
         return;
