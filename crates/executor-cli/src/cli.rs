@@ -42,6 +42,9 @@ pub enum Command {
     Cleanup(CleanupArgs),
     /// Show all tasks: a JSONL snapshot, or a refreshing table
     Dashboard(DashboardArgs),
+    /// Rebuild the task index from the task directories, after the index was
+    /// lost or damaged (adds missing tasks, changes none)
+    Reindex(ReindexArgs),
     /// List the configured executors with their task counts
     Executors(ExecutorsArgs),
     /// Check the configuration, or write a commented sample with --init
@@ -215,6 +218,14 @@ pub struct CleanupArgs {
     /// Seconds between SIGTERM and SIGKILL when --force kills
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub grace: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Print a JSON object: the added task ids, how many were already indexed,
+    /// and the directories skipped with the reason
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

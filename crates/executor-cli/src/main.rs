@@ -14,7 +14,7 @@ use clap::Parser;
 use crate::app::App;
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    config, control, daemon, dispatch, executors, generate, inspect, list, webhooks,
+    config, control, daemon, dispatch, executors, generate, inspect, list, reindex, webhooks,
 };
 use crate::exit::CliError;
 
@@ -56,6 +56,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Kill(args) => control::kill(&app, args),
         Command::Cleanup(args) => control::cleanup(&app, args),
         Command::Dashboard(args) => list::dashboard(&app, args),
+        Command::Reindex(args) => reindex::reindex(&app, args),
         Command::Executors(args) => executors::executors(&app, args),
         Command::Daemon(args) => daemon::daemon(&app, args),
         Command::DeliverWebhooks => webhooks::deliver(&app),

@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod manager;
 pub mod paths;
 pub mod procstat;
+pub mod reindex;
 pub mod runner;
 pub mod store;
 pub mod task;

@@ -103,6 +103,12 @@ pub enum StoreError {
         prefix: String,
         candidates: Vec<String>,
     },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -238,6 +244,42 @@ impl TaskRecord {
             session_id: self.session_id.clone(),
             parent_task_id: self.parent_id,
             exit_code: self.exit_code,
+        }
+    }
+}
+
+impl TaskRecord {
+    /// The record a task's `.meta.json` describes, for rebuilding a lost index.
+    /// What the meta does not keep starts empty: the runner's start identity
+    /// (liveness then rests on the pid alone), agent stats (read again from a
+    /// live task's log), and webhook state (an ended task is not announced
+    /// again; its completion record was written when it ended).
+    pub fn from_meta(meta: TaskMeta, summary: &str) -> Self {
+        Self {
+            id: meta.task_id,
+            executor: meta.executor,
+            executor_type: meta.executor_type,
+            task_type: meta.task_type,
+            status: meta.status,
+            reason: meta.reason,
+            pid: meta.pid,
+            runner_pid: meta.runner_pid,
+            runner_start: None,
+            created_at: meta.created_at,
+            started_at: meta.started_at,
+            ended_at: meta.ended_at,
+            exit_code: meta.exit_code,
+            workspace: meta.workspace,
+            summary: summary.to_owned(),
+            max_turns: meta.max_turns,
+            session_id: meta.session_id,
+            webhook_state: None,
+            webhook_attempts: 0,
+            webhook_error: None,
+            agent: None,
+            parent_id: meta.parent_task_id,
+            priority: 0,
+            claimed_at: None,
         }
     }
 }

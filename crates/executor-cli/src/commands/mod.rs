@@ -8,4 +8,5 @@ pub mod executors;
 pub mod generate;
 pub mod inspect;
 pub mod list;
+pub mod reindex;
 pub mod webhooks;

@@ -271,3 +271,61 @@ fn task_files_are_private() {
         assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
     }
 }
+
+#[test]
+fn reindex_rebuilds_a_lost_index() {
+    let env = TestEnv::new();
+    let ended = env.run_task("echo done; exit 3");
+    env.wait_done(&ended);
+    let release = env.work.join("release");
+    let live = env.run_task(&format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; echo late",
+        release.display()
+    ));
+    assert!(crate::helpers::eventually(Duration::from_secs(10), || {
+        env.status(&live)["status"] == "running"
+    }));
+
+    // The index is lost; the task directories remain.
+    let index = env.tasks_dir().parent().unwrap().join("index.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = index.clone().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+    assert_eq!(env.ok(&["list", "--json"]).trim(), "[]");
+    let stray = env.tasks_dir().join(uuid_like());
+    std::fs::create_dir(&stray).unwrap();
+
+    let report = env.json(&["reindex", "--json"]);
+    let mut added: Vec<&str> = report["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    added.sort_unstable();
+    assert_eq!(added, [ended.as_str(), live.as_str()]);
+    assert_eq!(report["already_indexed"], 0);
+    assert_eq!(report["skipped"][0]["path"], stray.to_str().unwrap());
+
+    let status = env.status(&ended);
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["exit_code"], 3);
+    assert_eq!(env.ok(&["logs", "--task-id", &ended]), "done\n");
+    // The live task is followed as before and ends normally.
+    assert_eq!(env.status(&live)["status"], "running");
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(env.wait_done(&live)["status"], "completed");
+    assert_eq!(env.ok(&["logs", "--task-id", &live]), "late\n");
+
+    // Running it again changes nothing.
+    let again = env.json(&["reindex", "--json"]);
+    assert_eq!(again["added"].as_array().unwrap().len(), 0);
+    assert_eq!(again["already_indexed"], 2);
+}
+
+/// A directory name that parses as a task id but holds no task.
+fn uuid_like() -> String {
+    "01a21ca8-0000-7000-8000-000000000000".to_owned()
+}
