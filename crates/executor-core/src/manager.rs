@@ -92,6 +92,11 @@ impl TaskManager {
         &self.store
     }
 
+    /// Adds the tasks whose directories the index lacks (see [`crate::reindex`]).
+    pub fn reindex(&mut self) -> Result<crate::reindex::ReindexReport, TaskError> {
+        Ok(crate::reindex::reindex(&mut self.store)?)
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -246,9 +246,7 @@ impl TaskRecord {
             exit_code: self.exit_code,
         }
     }
-}
 
-impl TaskRecord {
     /// The record a task's `.meta.json` describes, for rebuilding a lost index.
     /// What the meta does not keep starts empty: the runner's start identity
     /// (liveness then rests on the pid alone), agent stats (read again from a
@@ -1007,7 +1005,6 @@ pub enum WebhookOutcome {
     GaveUp { error: String },
 }
 
-/// Tasks of `executor` holding a slot, and waiting for one.
 /// Calls `f` with the record of `id` as this connection sees it (`None` when
 /// there is none).
 fn with_record<T>(

@@ -193,7 +193,7 @@ probe() {{
             probe.log_offset.map(|o| o.to_string()).unwrap_or_default(),
         ));
     }
-    // Task ids are hex and hyphens: the log paths are safe unquoted.
+    // Task ids are hex and hyphens: the paths in $stats are safe unquoted.
     s.push_str(
         "printf '%s' \"$o\"\n\
          [ -n \"$stats\" ] && cd \"$root\" 2>/dev/null && stat -c 'L %s %Y %n' $stats 2>/dev/null\n\

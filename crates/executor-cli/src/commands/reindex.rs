@@ -2,20 +2,15 @@
 
 use std::io::Write;
 
-use executor_core::Store;
-use executor_core::reindex::reindex as rebuild;
-
 use crate::app::App;
 use crate::cli::ReindexArgs;
 use crate::exit::{CliError, code};
 
 pub fn reindex(app: &App, args: ReindexArgs) -> Result<u8, CliError> {
-    let mut store = Store::open(&app.paths)?;
-    let report = rebuild(&mut store)?;
-    drop(store);
+    let mut manager = app.manager()?;
+    let report = manager.reindex()?;
     // Live tasks come back as their meta last saw them; their runners' records
     // bring them up to date (and announce those that ended meanwhile).
-    let mut manager = app.manager()?;
     let reconciled = manager.reconcile(None)?;
     app.settle(&manager, &reconciled);
 

@@ -263,8 +263,6 @@ pub fn read_pids(path: &Path) -> Vec<u32> {
 /// Executor `env:` line forwarding what the real claude needs to reach the mock API.
 pub const FORWARD_CLAUDE_ENV: &str = "    env: [ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC, DISABLE_TELEMETRY]\n";
 
-/// Text of at least `min_len` bytes with everything a shell or a JSON encoder
-/// could mangle: quotes, `$()`, backticks, backslashes, tabs, unicode.
 /// Writes a script and makes it executable.
 pub fn write_executable(path: &Path, script: &str) {
     std::fs::write(path, script).unwrap();
@@ -320,6 +318,8 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Text of at least `min_len` bytes with everything a shell or a JSON encoder
+/// could mangle: quotes, `$()`, backticks, backslashes, tabs, unicode.
 pub fn hostile_text(min_len: usize) -> String {
     let mut text = String::from(
         "single 'quotes' and \"double\" and `backticks` and $(echo subst) and ${HOME}\n\
