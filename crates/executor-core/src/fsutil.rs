@@ -317,6 +317,138 @@ mod tests {
     }
 
     #[test]
+    fn atomic_write_never_follows_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let target = dir.path().join("record.json");
+        // Links at every temp name a writer could predict: the old `.<name>.<pid>.tmp`.
+        let planted = dir
+            .path()
+            .join(format!(".record.json.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&target, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        // A link at the destination itself is replaced, not written through.
+        std::fs::remove_file(&target).unwrap();
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        write_atomic(&target, b"newer").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&target).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "newer");
+        // Nothing left behind but the planted link.
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn new_private_files_refuse_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(write_private(&link, b"x").is_err());
+        assert!(open_private_file(&link).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn private_files_are_narrowed_to_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        open_private_file(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o600);
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[test]
+    fn private_dirs_are_created_0700_and_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b");
+        ensure_private_dir(&dir).unwrap();
+        assert_eq!(mode_of(&dir), 0o700);
+        assert_eq!(mode_of(&root.path().join("a")), 0o700);
+        ensure_private_dir(&dir).unwrap();
+
+        for mode in [0o777, 0o770, 0o702, 0o1777] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = check_private_dir(&dir).unwrap_err();
+            assert!(matches!(err, DirError::Writable { .. }), "{mode:o}: {err}");
+            let text = err.to_string();
+            assert!(text.contains("writable by others"), "{text}");
+            assert!(!text.contains('\n'), "{text}");
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_private_dir(&dir).unwrap();
+
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let err = ensure_private_dir(&link).unwrap_err();
+        assert!(matches!(err, DirError::Symlink { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("refusing to use {}: it is a symbolic link", link.display())
+        );
+
+        let file = root.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(matches!(
+            check_private_dir(&file),
+            Err(DirError::NotDir { .. })
+        ));
+    }
+
+    #[test]
+    fn a_dir_of_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the tests as root; this one needs root to chown"
+            );
+            eprintln!("skipped: needs root to give a dir to another user");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("theirs");
+        ensure_private_dir(&dir).unwrap();
+        // nobody: a system uid that exists everywhere; no user is created.
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        let err = ensure_private_dir(&dir).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DirError::NotOwned {
+                    owner: 65534,
+                    user: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    }
+
+    #[test]
     fn tail_crosses_chunks() {
         let line = "y".repeat(1000);
         let content: String = (0..300).map(|i| format!("{i}{line}\n")).collect();

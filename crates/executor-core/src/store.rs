@@ -1252,6 +1252,18 @@ mod tests {
     }
 
     #[test]
+    fn a_replaced_or_missing_index_is_noticed() {
+        let (dir, store) = store();
+        assert_eq!(store.index_file(), IndexFile::Same);
+        let index = store.paths().index_path();
+        std::fs::rename(&index, dir.path().join("aside")).unwrap();
+        assert_eq!(store.index_file(), IndexFile::Missing);
+        let rebuilt = Store::open(store.paths()).unwrap();
+        assert_eq!(store.index_file(), IndexFile::Replaced);
+        assert_eq!(rebuilt.index_file(), IndexFile::Same);
+    }
+
+    #[test]
     fn prefix_resolution() {
         let (_dir, store) = store();
         let a: TaskId = "01900000-0000-7000-8000-000000000001".parse().unwrap();
