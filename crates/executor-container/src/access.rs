@@ -146,6 +146,8 @@ mod tests {
             Err(err) if err.raw_os_error() == Some(libc::EOPNOTSUPP) => return,
             Err(err) => panic!("{err}"),
         }
+        // The group bits are now the ACL's mask (rwx): still a private task dir.
+        executor_core::fsutil::check_private_dir(&dir).unwrap();
         // As a shell's `>` creates files: mode 0666 (the umask does not apply).
         std::fs::OpenOptions::new()
             .write(true)

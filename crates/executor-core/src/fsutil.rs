@@ -102,7 +102,7 @@ pub enum DirError {
         .path.display(), .path.display()
     )]
     Writable { path: PathBuf, mode: u32 },
-    #[error("cannot create directory {}", .path.display())]
+    #[error("cannot create data directory {}", .path.display())]
     Create {
         path: PathBuf,
         #[source]
@@ -129,20 +129,12 @@ impl DirError {
 /// Creates `path` (and missing parents) `0700` if it is missing, then checks it
 /// with [`check_private_dir`].
 pub fn ensure_private_dir(path: &Path) -> Result<(), DirError> {
-    match std::fs::symlink_metadata(path) {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            create_private_dir_all(path).map_err(|source| DirError::Create {
-                path: path.to_owned(),
-                source,
-            })?;
-        }
-        Err(source) => {
-            return Err(DirError::Stat {
-                path: path.to_owned(),
-                source,
-            });
-        }
-        Ok(_) => {}
+    if std::fs::symlink_metadata(path).is_err() {
+        // Missing, or a parent is not a directory: creating says which.
+        create_private_dir_all(path).map_err(|source| DirError::Create {
+            path: path.to_owned(),
+            source,
+        })?;
     }
     check_private_dir(path)
 }
