@@ -70,7 +70,8 @@ impl App {
     /// for tasks that just ended.
     pub fn settle(&self, manager: &TaskManager, report: &ReconcileReport) {
         for err in &report.unreachable {
-            eprintln!("warning: {}", error_chain(err));
+            // A host's own words may hold control characters.
+            eprintln!("warning: {}", crate::terminal::safe(&error_chain(err)));
         }
         if self.config.defaults.webhook_url.is_none() {
             return;

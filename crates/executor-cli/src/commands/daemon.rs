@@ -79,7 +79,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         match manager.reconcile(None) {
             Ok(report) => {
                 for err in &report.unreachable {
-                    eprintln!("warning: {}", error_chain(err));
+                    eprintln!("warning: {}", crate::terminal::safe(&error_chain(err)));
                 }
             }
             // The supervisor outlives a busy or briefly broken store.

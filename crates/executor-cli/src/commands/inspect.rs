@@ -264,7 +264,10 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
             // A dropped link is ridden out: reconnect and go on from the same offset.
             Err(err) if err.is_transient() => {
                 if !link_down {
-                    eprintln!("warning: {}; retrying", executor_core::error_chain(&err));
+                    eprintln!(
+                        "warning: {}; retrying",
+                        terminal::safe(&executor_core::error_chain(&err))
+                    );
                     link_down = true;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
