@@ -196,22 +196,16 @@ fn created_files_are_private_whatever_the_umask() {
     ] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
-    let index = data.join("index.sqlite");
-    let wal = data.join("index.sqlite-wal");
-    assert!(wal.exists(), "the WAL is kept between commands");
-    let mut files = vec![
-        index,
-        wal,
+    // The WAL and shared-memory files outlive each command (and the killed daemon).
+    for file in [
+        data.join("index.sqlite"),
+        data.join("index.sqlite-wal"),
+        data.join("index.sqlite-shm"),
         data.join("webhooks.lock"),
         data.join("daemon.lock"),
         env.completions_dir().join(format!("{id}.json")),
         env.task_dir(&id).join(".meta.json"),
-    ];
-    let shm = data.join("index.sqlite-shm");
-    if shm.exists() {
-        files.push(shm);
-    }
-    for file in files {
+    ] {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
 }
@@ -221,11 +215,12 @@ fn an_older_wider_index_is_narrowed() {
     let env = TestEnv::new();
     env.run_task("true");
     let data = data_dir(&env);
-    for name in ["index.sqlite", "index.sqlite-wal"] {
+    let names = ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"];
+    for name in names {
         chmod(&data.join(name), 0o644);
     }
     env.ok(&["list"]);
-    for name in ["index.sqlite", "index.sqlite-wal"] {
+    for name in names {
         assert_eq!(mode(&data.join(name)), 0o600, "{name}");
     }
 }
