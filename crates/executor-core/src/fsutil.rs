@@ -143,11 +143,18 @@ pub fn ensure_private_dir(path: &Path) -> Result<(), DirError> {
 /// into: not a symbolic link, owned by the effective uid, no group or other
 /// write bit. Anyone who can write into a directory can plant links in it and
 /// swap files under a process that trusts it (root running `status`, say).
-///
-/// One exception: group bits that are the mask of a POSIX ACL (the container
-/// executor shares a task dir with the container's user that way) are the ACL's
-/// business, not a group's.
 pub fn check_private_dir(path: &Path) -> Result<(), DirError> {
+    check_dir(path, false)
+}
+
+/// [`check_private_dir`] for a task dir, which may also be shared through a
+/// POSIX ACL: the container executor grants the container's user access that
+/// way, and then the group bits are the ACL's mask, not a group's grant.
+pub fn check_task_dir(path: &Path) -> Result<(), DirError> {
+    check_dir(path, true)
+}
+
+fn check_dir(path: &Path, acl_allowed: bool) -> Result<(), DirError> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(path).map_err(|source| DirError::Stat {
         path: path.to_owned(),
@@ -171,7 +178,7 @@ pub fn check_private_dir(path: &Path) -> Result<(), DirError> {
     }
     let mode = meta.mode() & 0o7777;
     let other_write = mode & 0o002 != 0;
-    let group_write = mode & 0o020 != 0 && !has_access_acl(&path);
+    let group_write = mode & 0o020 != 0 && !(acl_allowed && has_access_acl(&path));
     if other_write || group_write {
         return Err(DirError::Writable { path, mode });
     }

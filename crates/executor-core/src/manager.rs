@@ -844,7 +844,7 @@ fn meta_bytes(record: &TaskRecord, payload_text: Option<String>) -> Vec<u8> {
 /// Writes `.meta.json` for `record` into its mirror dir; returns the bytes.
 fn write_meta_file(mirror: &std::path::Path, record: &TaskRecord) -> Result<Vec<u8>, StoreError> {
     let bytes = meta_bytes(record, payload_text(mirror, record));
-    match fsutil::check_private_dir(mirror) {
+    match fsutil::check_task_dir(mirror) {
         Ok(()) => {}
         // The mirror may have been cleaned up by another process meanwhile.
         Err(fsutil::DirError::Stat { source, .. })
