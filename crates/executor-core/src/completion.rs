@@ -50,9 +50,10 @@ impl CompletionRecord {
     }
 }
 
-/// Writes the completion record of `task` into `dir`, atomically.
+/// Writes the completion record of `task` into `dir`, atomically; `dir` is
+/// created `0700` if missing and refused if anyone else could write into it.
 pub fn write_record(dir: &Path, task: &TaskRecord) -> std::io::Result<()> {
-    crate::fsutil::create_private_dir_all(dir)?;
+    crate::fsutil::ensure_private_dir(dir).map_err(crate::fsutil::DirError::into_io)?;
     let path = dir.join(format!("{}.json", task.id));
     crate::fsutil::write_atomic(&path, &CompletionRecord::of(task).to_json())
 }

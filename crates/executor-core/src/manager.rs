@@ -92,6 +92,12 @@ impl TaskManager {
         &self.store
     }
 
+    /// Opens the index afresh (after [`Store::index_file`] saw it replaced).
+    pub fn reopen_store(&mut self) -> Result<(), StoreError> {
+        self.store = Store::open(self.store.paths())?;
+        Ok(())
+    }
+
     /// Adds the tasks whose directories the index lacks (see [`crate::reindex`]).
     pub fn reindex(&mut self) -> Result<crate::reindex::ReindexReport, TaskError> {
         Ok(crate::reindex::reindex(&mut self.store)?)
@@ -838,6 +844,16 @@ fn meta_bytes(record: &TaskRecord, payload_text: Option<String>) -> Vec<u8> {
 /// Writes `.meta.json` for `record` into its mirror dir; returns the bytes.
 fn write_meta_file(mirror: &std::path::Path, record: &TaskRecord) -> Result<Vec<u8>, StoreError> {
     let bytes = meta_bytes(record, payload_text(mirror, record));
+    match fsutil::check_task_dir(mirror) {
+        Ok(()) => {}
+        // The mirror may have been cleaned up by another process meanwhile.
+        Err(fsutil::DirError::Stat { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(bytes);
+        }
+        Err(err) => return Err(err.into()),
+    }
     let path = mirror.join(runner::META_FILE);
     match fsutil::write_atomic(&path, &bytes) {
         Ok(()) => Ok(bytes),
