@@ -9,7 +9,7 @@ pub mod mock_anthropic;
 pub mod slurm;
 pub mod sshd;
 
-pub use fake_executor::{Fake, FakeExecutor, FakeHost, FakeTask, Failure};
+pub use fake_executor::{Failure, Fake, FakeExecutor, FakeHost, FakeTask};
 pub use mock_anthropic::{MockAnthropic, Reply, Script, Usage};
 
 /// Reports a missing component: a failure in CI (`CI=true`), a skip elsewhere.

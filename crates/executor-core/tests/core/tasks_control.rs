@@ -38,7 +38,10 @@ fn kill_of_a_live_task_signals_it_and_ends_killed() {
         [id]
     );
     assert_eq!(h.status(&id), TaskStatus::Killed);
-    assert_eq!(h.completion(&id).expect("completion")["task_status"], "killed");
+    assert_eq!(
+        h.completion(&id).expect("completion")["task_status"],
+        "killed"
+    );
 }
 
 #[test]
@@ -53,7 +56,10 @@ fn kill_of_an_ended_task_is_an_error_and_signals_nothing() {
         matches!(err, TaskError::AlreadyFinished { status: TaskStatus::Completed, id: e } if e == id),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), format!("task {id} already ended (completed)"));
+    assert_eq!(
+        err.to_string(),
+        format!("task {id} already ended (completed)")
+    );
     assert_eq!(h.fake.kills(), []);
     assert_eq!(h.status(&id), TaskStatus::Completed);
 }
@@ -74,7 +80,11 @@ fn kill_of_a_queued_task_ends_it_before_it_ever_starts() {
 
     h.fake.exit(&running, 0);
     manager.reconcile(None).expect("reconcile");
-    assert_eq!(h.fake.launched_ids(), [running], "the killed task never starts");
+    assert_eq!(
+        h.fake.launched_ids(),
+        [running],
+        "the killed task never starts"
+    );
 }
 
 #[test]
@@ -100,7 +110,13 @@ fn cleanup_of_a_live_task_without_force_refuses() {
 
     let err = manager.cleanup(&id, false, GRACE).expect_err("refused");
     assert!(
-        matches!(err, TaskError::StillLive { status: TaskStatus::Running, .. }),
+        matches!(
+            err,
+            TaskError::StillLive {
+                status: TaskStatus::Running,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(h.fake.removes(), []);
@@ -158,7 +174,10 @@ fn wait_returns_the_end_or_times_out() {
 
     h.fake.exit(&id, 3);
     let (record, report) = manager.wait(&id, None).expect("wait");
-    assert_eq!((record.status, record.exit_code), (TaskStatus::Failed, Some(3)));
+    assert_eq!(
+        (record.status, record.exit_code),
+        (TaskStatus::Failed, Some(3))
+    );
     assert_eq!(report.finished.len(), 1);
 }
 
@@ -207,7 +226,10 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
     let spec = manager
         .resume_spec(&parent, "more".into(), Some(3))
         .expect("resumable");
-    assert!(matches!(spec.payload, Payload::ClaudeCode { max_turns: 3, .. }));
+    assert!(matches!(
+        spec.payload,
+        Payload::ClaudeCode { max_turns: 3, .. }
+    ));
 }
 
 #[test]
@@ -227,7 +249,13 @@ executors:
         .resume_spec(&h.record(&shell_task), "x".into(), None)
         .expect_err("not resumable");
     assert!(
-        matches!(err, TaskError::NotResumable { task_type: "shell_command", .. }),
+        matches!(
+            err,
+            TaskError::NotResumable {
+                task_type: "shell_command",
+                ..
+            }
+        ),
         "{err:?}"
     );
 
@@ -262,7 +290,8 @@ executors:
     let grandchild = resumed(&mut manager, child);
     let unrelated = dispatch(&mut manager, agent("a", "other"));
 
-    let ids = |tasks: Vec<executor_core::TaskRecord>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let ids =
+        |tasks: Vec<executor_core::TaskRecord>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
     let (before, after) = manager.chain(&h.record(&grandchild)).expect("chain");
     assert_eq!((ids(before), ids(after)), (vec![root, child], vec![]));
     let (before, after) = manager.chain(&h.record(&child)).expect("chain");

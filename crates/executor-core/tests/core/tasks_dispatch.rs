@@ -288,7 +288,11 @@ executors:
             .env
             .contains(&("IS_SANDBOX".to_owned(), "1".to_owned()))
     );
-    assert!(launch.file("payload.sh").is_some_and(|p| p.contains("--session-id")));
+    assert!(
+        launch
+            .file("payload.sh")
+            .is_some_and(|p| p.contains("--session-id"))
+    );
 }
 
 #[test]
@@ -296,7 +300,11 @@ fn routing_by_labels_prefers_a_free_then_the_least_loaded_executor() {
     let h = Harness::new(TWO_EXECUTORS);
     let mut manager = h.manager();
     let gpu = ["gpu".to_owned()];
-    assert_eq!(manager.route(&gpu).expect("route"), "a", "config order on ties");
+    assert_eq!(
+        manager.route(&gpu).expect("route"),
+        "a",
+        "config order on ties"
+    );
     dispatch(&mut manager, shell("a", "busy"));
     assert_eq!(manager.route(&gpu).expect("route"), "b");
     dispatch(&mut manager, shell("b", "busy"));
@@ -334,4 +342,32 @@ fn a_bad_workspace_is_refused_before_anything_is_recorded() {
     spec.workspace = String::new();
     let record = manager.dispatch(spec).expect("dispatch");
     assert_eq!(record.workspace, test_support::fake_executor::FAKE_HOME);
+}
+
+#[test]
+#[ignore = "defect (reported): a queued task whose mirror is gone fails every reconcile and holds its slot"]
+fn a_queued_task_whose_mirror_is_gone_fails_alone() {
+    let h = Harness::new(TWO_EXECUTORS);
+    let mut manager = h.manager();
+    let first = dispatch(&mut manager, shell("a", "first"));
+    let broken = dispatch(&mut manager, shell("a", "broken"));
+    let next = dispatch(&mut manager, shell("a", "next"));
+    std::fs::remove_dir_all(h.mirror(&broken)).expect("remove the mirror");
+    h.fake.exit(&first, 0);
+
+    let report = manager
+        .reconcile(None)
+        .expect("one broken task must not fail the reconcile");
+    let record = h.record(&broken);
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert!(
+        record
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("launch failed: ")),
+        "{record:?}"
+    );
+    assert!(report.finished.iter().any(|t| t.id == broken));
+    // Its slot goes to the next task.
+    assert_eq!(h.status(&next), TaskStatus::Running);
 }

@@ -64,8 +64,7 @@ fn two_claimers_of_one_delivery_one_wins() {
         _ => panic!("the other claimer must not get it"),
     }
     // A crashed deliverer's lease runs out: someone else retries.
-    let WebhookClaim::Due(task) = second.claim_webhook(now + 20_000, 20_000).expect("claim")
-    else {
+    let WebhookClaim::Due(task) = second.claim_webhook(now + 20_000, 20_000).expect("claim") else {
         panic!("due again after the lease");
     };
     assert_eq!(task.webhook_attempts, 2);
@@ -84,8 +83,10 @@ fn concurrent_claimers_never_both_get_a_delivery() {
                     let mut store = h.store();
                     barrier.wait();
                     let mut mine = Vec::new();
-                    while let WebhookClaim::Due(task) =
-                        store.claim_webhook(now, 60_000).expect("claim")
+                    // Bounded, so a broken lease fails the test instead of hanging it.
+                    while mine.len() <= 6
+                        && let WebhookClaim::Due(task) =
+                            store.claim_webhook(now, 60_000).expect("claim")
                     {
                         mine.push(task.id);
                     }
@@ -124,7 +125,10 @@ fn a_failed_attempt_is_retried_after_its_backoff_then_given_up() {
         .expect("record retry");
     let record = h.record(&id);
     assert_eq!(record.webhook_state.as_deref(), Some("pending"));
-    assert_eq!(record.webhook_error.as_deref(), Some("webhook answered HTTP 503"));
+    assert_eq!(
+        record.webhook_error.as_deref(),
+        Some("webhook answered HTTP 503")
+    );
     assert!(matches!(
         store.claim_webhook(now + 1_999, 20_000).expect("claim"),
         WebhookClaim::NotDue { due_ms } if due_ms == now + 2_000
@@ -135,7 +139,12 @@ fn a_failed_attempt_is_retried_after_its_backoff_then_given_up() {
     assert_eq!(task.webhook_attempts, 2);
 
     store
-        .webhook_result(&id, WebhookOutcome::GaveUp { error: "gone".into() })
+        .webhook_result(
+            &id,
+            WebhookOutcome::GaveUp {
+                error: "gone".into(),
+            },
+        )
         .expect("record give-up");
     let record = h.record(&id);
     assert_eq!(record.webhook_state.as_deref(), Some("failed"));
@@ -219,7 +228,10 @@ fn deliver_posts_each_completion_once() {
     let request = server.join().expect("server thread");
     assert_eq!(delivered, 1);
     assert!(request.starts_with("POST /hook "), "{request}");
-    assert!(request.contains(&format!("\"task_id\": \"{id}\"")), "{request}");
+    assert!(
+        request.contains(&format!("\"task_id\": \"{id}\"")),
+        "{request}"
+    );
     let record = h.record(&id);
     assert_eq!(record.webhook_state.as_deref(), Some("delivered"));
     assert_eq!(record.webhook_attempts, 1);
