@@ -371,3 +371,73 @@ fn a_queued_task_whose_mirror_is_gone_fails_alone() {
     // Its slot goes to the next task.
     assert_eq!(h.status(&next), TaskStatus::Running);
 }
+
+#[test]
+fn concurrent_dispatches_never_overfill_a_slot() {
+    let h = Harness::new(TWO_EXECUTORS);
+    let barrier = std::sync::Barrier::new(4);
+    let statuses: Vec<TaskStatus> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (h, barrier) = (&h, &barrier);
+                scope.spawn(move || {
+                    let mut manager = h.manager();
+                    barrier.wait();
+                    manager
+                        .dispatch(shell("a", &format!("t{i}")))
+                        .expect("dispatch")
+                        .status
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|t| t.join().expect("dispatcher thread"))
+            .collect()
+    });
+    let running = statuses
+        .iter()
+        .filter(|s| **s == TaskStatus::Running)
+        .count();
+    assert_eq!(running, 1, "{statuses:?}");
+    assert_eq!(h.fake.launched_ids().len(), 1);
+}
+
+#[test]
+fn concurrent_queue_runners_start_each_queued_task_once() {
+    let h = Harness::new(TWO_EXECUTORS);
+    let mut manager = h.manager();
+    let first = dispatch(&mut manager, shell("a", "first"));
+    let waiting: Vec<_> = (0..3)
+        .map(|i| dispatch(&mut manager, shell("a", &format!("w{i}"))))
+        .collect();
+
+    // One more slot opens (the config grew); three processes race for it.
+    let mut wider = h.config.clone();
+    wider
+        .executors
+        .iter_mut()
+        .filter(|e| e.name == "a")
+        .for_each(|e| e.max_concurrent = Some(2));
+    let barrier = std::sync::Barrier::new(3);
+    let started: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut manager = h.manager_with(wider.clone());
+                    barrier.wait();
+                    let mut report = ReconcileReport::default();
+                    manager.dispatch_queued(&mut report).expect("queue")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|t| t.join().expect("queue thread"))
+            .sum()
+    });
+    assert_eq!(started, 1);
+    assert_eq!(h.fake.launched_ids(), [first, waiting[0]]);
+    assert_eq!(h.status(&waiting[1]), TaskStatus::Queued);
+    assert_eq!(h.status(&waiting[2]), TaskStatus::Queued);
+}
