@@ -276,7 +276,7 @@ pub fn kill(
     grace_secs: u64,
     reason: &str,
 ) -> String {
-    let tree_kill = executor_ssh::scripts::kill(task_dir, None, grace_secs, reason);
+    let tree_kill = executor_ssh::scripts::kill(task_dir, None, None, grace_secs, reason);
     let mut s = prelude(place);
     s.push_str(&format!(
         r#"d={dir}; j={job}
