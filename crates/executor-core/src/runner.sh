@@ -40,7 +40,7 @@ child=$!
 echo "$child" >task.pid
 # A signal aimed at the runner goes on to the payload's group; the runner stays
 # to record how the payload ended.
-trap 'interrupted=1; kill -s TERM "-$child" 2>/dev/null || kill -s TERM "$child" 2>/dev/null' HUP INT TERM
+trap 'interrupted=1; kill -TERM "-$child" 2>/dev/null || kill -s TERM "$child" 2>/dev/null' HUP INT TERM
 while :; do
     interrupted=
     wait "$child"
@@ -50,12 +50,12 @@ while :; do
 done
 # The payload's group outlives it only while background jobs hold it: they get
 # SIGTERM, up to 2 s, then SIGKILL. An empty group costs no process here.
-if [ "$3" != keep-background ] && kill -s TERM "-$child" 2>/dev/null; then
+if [ "$3" != keep-background ] && kill -TERM "-$child" 2>/dev/null; then
     i=0
     while [ $i -lt 20 ] && kill -0 "-$child" 2>/dev/null; do
         sleep 0.1
         i=$((i + 1))
     done
-    kill -s KILL "-$child" 2>/dev/null
+    kill -KILL "-$child" 2>/dev/null
 fi
 record_exit "$code"

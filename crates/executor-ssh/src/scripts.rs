@@ -305,7 +305,7 @@ alive() {{
     done
 }}
 collect
-[ -n "$pg" ] && [ -n "$seen" ] && kill -s TERM "-$pg" 2>/dev/null
+[ -n "$pg" ] && [ -n "$seen" ] && kill -TERM "-$pg" 2>/dev/null
 for p in $seen; do kill -s TERM "$p" 2>/dev/null; done
 i=0
 while [ -n "$(alive)" ] && [ $i -lt {ticks} ]; do
@@ -315,7 +315,7 @@ while [ -n "$(alive)" ] && [ $i -lt {ticks} ]; do
     for p in $new; do kill -s TERM "$p" 2>/dev/null; done
 done
 collect
-[ -n "$pg" ] && [ -n "$(alive)" ] && kill -s KILL "-$pg" 2>/dev/null
+[ -n "$pg" ] && [ -n "$(alive)" ] && kill -KILL "-$pg" 2>/dev/null
 for p in $(alive); do kill -s KILL "$p" 2>/dev/null; done
 i=0
 while [ -n "$(alive)" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
