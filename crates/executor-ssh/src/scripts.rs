@@ -213,6 +213,8 @@ probe() {{
 const FIND_TASK: &str = r#"[ -z "$rp" ] && [ -r "$d/runner.pid" ] && rp=$(cat "$d/runner.pid")
 pg=$(cat "$d/task.pid" 2>/dev/null)
 since=0
+# A zombie runner has ended (where nothing reaps orphans, it stays one).
+case "$(awk '{print $3}' "/proc/$rp/stat" 2>/dev/null)" in Z | X) rp= ;; esac
 if [ -n "$rs" ]; then
     [ -n "$rp" ] && [ "$(identity "$rp")" != "$rs" ] && rp=
     case "$rs" in
