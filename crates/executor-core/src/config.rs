@@ -1004,6 +1004,23 @@ defaults:
     }
 
     #[test]
+    fn keep_background_is_for_local_and_ssh_executors() {
+        let config = parse(
+            "executors:\n  - name: a\n    type: local\n    keep_background: true\n  - name: b\n    type: local\n",
+        )
+        .unwrap();
+        assert!(config.executor("a").unwrap().keep_background);
+        assert!(!config.executor("b").unwrap().keep_background);
+        let err = error_of(
+            "executors:\n  - name: c\n    type: container\n    image: x\n    keep_background: true\n",
+        );
+        assert_eq!(
+            err,
+            "c.yaml: line 5: key `keep_background` is not valid for an executor of type container"
+        );
+    }
+
+    #[test]
     fn env_allow_root_and_stall_settings() {
         let config = parse(
             "executors:\n  - name: a\n    type: local\n    allow_root: true\n    env: [ANTHROPIC_API_KEY, MODE=fast, EMPTY=]\ndefaults:\n  stall_timeout: 10m\n  kill_on_stall: true\n",

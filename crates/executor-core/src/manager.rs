@@ -55,7 +55,9 @@ pub enum TaskError {
     },
     #[error("task {id} is still {status}; kill it first or pass --force")]
     StillLive { id: TaskId, status: TaskStatus },
-    #[error("task {id} has ended ({status}) but processes of it still run; kill it first or pass --force")]
+    #[error(
+        "task {id} has ended ({status}) but processes of it still run; kill it first or pass --force"
+    )]
     ProcessesLeft { id: TaskId, status: TaskStatus },
     #[error("timed out after {seconds}s waiting for task {id}")]
     Timeout { id: TaskId, seconds: f64 },
@@ -764,7 +766,9 @@ impl TaskManager {
         let (mut record, mut report) = self.refresh(id)?;
         // Never a directory from under processes still running in it.
         let live = !record.status.is_terminal()
-            || self.executor(&record.executor)?.has_live_processes(&record)?;
+            || self
+                .executor(&record.executor)?
+                .has_live_processes(&record)?;
         if live {
             if !force {
                 return Err(if record.status.is_terminal() {

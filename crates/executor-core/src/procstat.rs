@@ -43,7 +43,13 @@ mod tests {
         let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 98765 0 0";
         let info = super::parse(stat).unwrap();
         assert_eq!(
-            (info.pid, info.ppid, info.pgrp, info.session, info.start_ticks),
+            (
+                info.pid,
+                info.ppid,
+                info.pgrp,
+                info.session,
+                info.start_ticks
+            ),
             (42, 1, 42, 42, 98765)
         );
         assert!(!info.zombie);

@@ -12,8 +12,8 @@ use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{self, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
-pub use process::{is_same_live_process, read_process};
 use process::PayloadGroup;
+pub use process::{is_same_live_process, read_process};
 
 pub struct LocalExecutor {
     config: ExecutorConfig,

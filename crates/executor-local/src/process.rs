@@ -51,7 +51,10 @@ pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
 /// This process's umask as `umask` prints it (`0022`), from /proc.
 pub fn own_umask() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let mask = status.lines().find_map(|l| l.strip_prefix("Umask:"))?.trim();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))?
+        .trim();
     (!mask.is_empty() && mask.bytes().all(|b| (b'0'..=b'7').contains(&b))).then(|| mask.to_owned())
 }
 

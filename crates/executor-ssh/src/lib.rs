@@ -223,7 +223,9 @@ impl Executor for SshExecutor {
             task.runner_start.as_deref(),
         );
         let stdout = self.run(&script, true)?;
-        Ok(String::from_utf8_lossy(&stdout).lines().any(|l| l.trim() == "live"))
+        Ok(String::from_utf8_lossy(&stdout)
+            .lines()
+            .any(|l| l.trim() == "live"))
     }
 
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {

@@ -161,14 +161,15 @@ fn background_jobs_end_with_the_task_unless_kept() {
     assert_eq!(status["status"], "completed", "{status}");
     // Even the one that ignores SIGTERM: it gets SIGKILL after the grace.
     for pid in &pids {
-        assert!(!process_alive(*pid), "background job {pid} outlived the task");
+        assert!(
+            !process_alive(*pid),
+            "background job {pid} outlived the task"
+        );
     }
 
     // With `keep_background`, the user asked for them to outlive it.
     let env = TestEnv::new();
-    env.write_config(
-        "executors:\n  - name: local\n    type: local\n    keep_background: true\n",
-    );
+    env.write_config("executors:\n  - name: local\n    type: local\n    keep_background: true\n");
     let (id, pids) = started_with_pids(&env, "sleep 300 & echo $! > pids; exit 0", 1);
     let status = env.wait_done(&id);
     assert_eq!(status["status"], "completed", "{status}");
@@ -180,7 +181,11 @@ fn background_jobs_end_with_the_task_unless_kept() {
     assert!(env.task_dir(&id).exists());
     let finished = env.run(&["cleanup", "--finished"]);
     assert_eq!(finished.code, 0, "{}", finished.stderr);
-    assert!(finished.stderr.contains("warning: skipped"), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("warning: skipped"),
+        "{}",
+        finished.stderr
+    );
     assert!(env.task_dir(&id).exists());
     // `kill` works on it although it has ended, and keeps its recorded state.
     let out = env.ok(&["kill", "--task-id", &id, "--grace", "1"]);
@@ -243,13 +248,8 @@ fn payload_runs_with_the_callers_umask_and_task_files_stay_private() {
     use std::os::unix::process::CommandExt;
     let env = TestEnv::new();
     for mask in [0o022, 0o027] {
-        let mut command = env.command(&[
-            "run",
-            "--executor",
-            "local",
-            "--cmd",
-            "umask; : > created",
-        ]);
+        let mut command =
+            env.command(&["run", "--executor", "local", "--cmd", "umask; : > created"]);
         // SAFETY: umask is async-signal-safe and only changes the child's mask.
         unsafe {
             command.pre_exec(move || {
