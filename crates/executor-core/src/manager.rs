@@ -701,14 +701,20 @@ impl TaskManager {
     pub fn kill(&mut self, id: &TaskId, grace: Duration) -> Result<KillOutcome, TaskError> {
         let (record, _) = self.refresh(id)?;
         if record.status.is_terminal() {
-            let executor = self.executor(&record.executor)?;
-            if !executor.has_live_processes(&record)? {
+            let live = match self.executor(&record.executor) {
+                Ok(executor) => executor.has_live_processes(&record)?,
+                // An executor no longer configured cannot be asked; nothing to end then.
+                Err(TaskError::UnknownExecutor { .. }) => false,
+                Err(err) => return Err(err),
+            };
+            if !live {
                 return Err(TaskError::AlreadyFinished {
                     id: *id,
                     status: record.status,
                 });
             }
-            executor.kill(&record, grace, "killed by request")?;
+            self.executor(&record.executor)?
+                .kill(&record, grace, "killed by request")?;
             return Ok(KillOutcome {
                 record,
                 report: ReconcileReport::default(),

@@ -195,7 +195,8 @@ impl Executor for LocalExecutor {
     }
 
     fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {
-        if self.runner_alive(task) {
+        // A runner that has written exit.json has nothing left to do but exit.
+        if self.runner_alive(task) && !self.dir(&task.id).join(runner::EXIT_FILE).exists() {
             return Ok(true);
         }
         let Some(group) = self.payload_group(task) else {

@@ -243,13 +243,15 @@ pub fn live(task_dir: &str, runner_pid: Option<u32>, runner_start: Option<&str>)
     s.push_str(IDENTITY_FN);
     s.push_str(FIND_TASK);
     s.push_str(&format!(
-        r#"if [ -n "$rp" ] && {{ [ -n "$rs" ] || [ "$d/{log}" -ef "/proc/$rp/fd/1" ]; }}; then echo live
+        r#"# A runner that has written exit.json has nothing left to do but exit.
+if [ -n "$rp" ] && [ ! -e "$d/{exit}" ] && {{ [ -n "$rs" ] || [ "$d/{log}" -ef "/proc/$rp/fd/1" ]; }}; then echo live
 elif [ -n "$(group_members)" ]; then echo live
 else echo none
 fi
 exit 0
 "#,
         log = runner::LOG_FILE,
+        exit = runner::EXIT_FILE,
     ));
     s
 }
