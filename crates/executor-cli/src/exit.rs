@@ -77,7 +77,9 @@ impl From<TaskError> for CliError {
             | TaskError::Refused { .. }
             | TaskError::NoExecutorForLabels { .. } => code::EXECUTOR,
             TaskError::NotResumable { .. } => code::TASK_STATE,
-            TaskError::AlreadyFinished { .. } | TaskError::StillLive { .. } => code::TASK_STATE,
+            TaskError::AlreadyFinished { .. }
+            | TaskError::StillLive { .. }
+            | TaskError::ProcessesLeft { .. } => code::TASK_STATE,
             TaskError::Timeout { .. } => code::TIMEOUT,
         };
         Self::new(code, error_chain(&err))

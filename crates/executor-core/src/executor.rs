@@ -128,6 +128,15 @@ pub trait Executor: Send + Sync {
     /// tree: SIGTERM, `grace`, then SIGKILL.
     fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError>;
 
+    /// Whether any process of the task still runs, whatever its recorded
+    /// state: its runner, or members of its payload's process group (checked
+    /// against pid reuse where the backend can). Backends whose engine ends
+    /// everything of a task with it (containers, Slurm jobs) keep the default.
+    fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {
+        let _ = task;
+        Ok(false)
+    }
+
     /// The last `lines` lines of the task's log, and the offset where they end.
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError>;
 

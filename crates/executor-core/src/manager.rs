@@ -25,6 +25,9 @@ const DISPATCH_WINDOW_SECS: i64 = 30;
 /// Grace period when a stalled agent is killed (`kill_on_stall`).
 const STALL_KILL_GRACE: Duration = Duration::from_secs(5);
 
+/// Grace period for what a lost task left running (its runner is gone).
+const LEFTOVER_KILL_GRACE: Duration = Duration::from_secs(2);
+
 /// Builds the executor for one configured entry (the binary wires in the backends).
 pub type ExecutorFactory =
     Box<dyn Fn(&ExecutorConfig, &Paths) -> Result<Box<dyn Executor>, ExecutorError>>;
@@ -52,6 +55,10 @@ pub enum TaskError {
     },
     #[error("task {id} is still {status}; kill it first or pass --force")]
     StillLive { id: TaskId, status: TaskStatus },
+    #[error(
+        "task {id} has ended ({status}) but processes of it still run; kill it first or pass --force"
+    )]
+    ProcessesLeft { id: TaskId, status: TaskStatus },
     #[error("timed out after {seconds}s waiting for task {id}")]
     Timeout { id: TaskId, seconds: f64 },
     #[error("cannot write task file {path}")]
@@ -60,6 +67,15 @@ pub enum TaskError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What `kill` did.
+#[derive(Debug)]
+pub struct KillOutcome {
+    pub record: TaskRecord,
+    pub report: ReconcileReport,
+    /// The task had already ended; processes it left running were ended.
+    pub ended_leftovers: bool,
 }
 
 /// What a reconciliation changed.
@@ -466,7 +482,11 @@ impl TaskManager {
             reason: state.reason,
         };
         if update.status.is_terminal() {
-            return self.finish(&task.id, &update);
+            let finished = self.finish(&task.id, &update)?;
+            if update.status == TaskStatus::Lost && finished.is_some() {
+                self.end_leftovers(task);
+            }
+            return Ok(finished);
         }
         // A launched runner that has not yet written task.pid is still running,
         // unless it waits in a scheduler's queue.
@@ -664,17 +684,47 @@ impl TaskManager {
         Ok((record, report))
     }
 
-    /// Ends a live task's process tree and records it as killed.
-    pub fn kill(
-        &mut self,
-        id: &TaskId,
-        grace: Duration,
-    ) -> Result<(TaskRecord, ReconcileReport), TaskError> {
+    /// A lost task's payload may run on without its runner: once the task is
+    /// recorded as lost, whatever of it still runs is ended. Best effort: a
+    /// host that cannot be reached now leaves them to `kill` and `cleanup`,
+    /// which look again.
+    fn end_leftovers(&mut self, task: &TaskRecord) {
+        let Ok(executor) = self.executor(&task.executor) else {
+            return;
+        };
+        if executor.has_live_processes(task).unwrap_or(false) {
+            let _ = executor.kill(
+                task,
+                LEFTOVER_KILL_GRACE,
+                "the task runner was gone; its remaining processes were ended",
+            );
+        }
+    }
+
+    /// Ends a live task's process tree and records it as killed. A task that
+    /// has ended but left processes running (a lost task's payload, background
+    /// jobs kept by `keep_background`) has them ended; its record stays.
+    pub fn kill(&mut self, id: &TaskId, grace: Duration) -> Result<KillOutcome, TaskError> {
         let (record, _) = self.refresh(id)?;
         if record.status.is_terminal() {
-            return Err(TaskError::AlreadyFinished {
-                id: *id,
-                status: record.status,
+            let live = match self.executor(&record.executor) {
+                Ok(executor) => executor.has_live_processes(&record)?,
+                // An executor no longer configured cannot be asked; nothing to end then.
+                Err(TaskError::UnknownExecutor { .. }) => false,
+                Err(err) => return Err(err),
+            };
+            if !live {
+                return Err(TaskError::AlreadyFinished {
+                    id: *id,
+                    status: record.status,
+                });
+            }
+            self.executor(&record.executor)?
+                .kill(&record, grace, "killed by request")?;
+            return Ok(KillOutcome {
+                record,
+                report: ReconcileReport::default(),
+                ended_leftovers: true,
             });
         }
         if record.status == TaskStatus::Queued {
@@ -692,7 +742,11 @@ impl TaskManager {
                 finished: finished.into_iter().collect(),
                 unreachable: Vec::new(),
             };
-            return Ok((record, report));
+            return Ok(KillOutcome {
+                record,
+                report,
+                ended_leftovers: false,
+            });
         }
         self.executor(&record.executor)?
             .kill(&record, grace, "killed by request")?;
@@ -704,7 +758,11 @@ impl TaskManager {
             report.finished.extend(step.finished);
             report.unreachable.extend(step.unreachable);
             if record.status.is_terminal() || Instant::now() >= deadline {
-                return Ok((record, report));
+                return Ok(KillOutcome {
+                    record,
+                    report,
+                    ended_leftovers: false,
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -718,16 +776,28 @@ impl TaskManager {
         grace: Duration,
     ) -> Result<ReconcileReport, TaskError> {
         let (mut record, mut report) = self.refresh(id)?;
-        if !record.status.is_terminal() {
+        // Never a directory from under processes still running in it.
+        let live = !record.status.is_terminal()
+            || self
+                .executor(&record.executor)?
+                .has_live_processes(&record)?;
+        if live {
             if !force {
-                return Err(TaskError::StillLive {
-                    id: *id,
-                    status: record.status,
+                return Err(if record.status.is_terminal() {
+                    TaskError::ProcessesLeft {
+                        id: *id,
+                        status: record.status,
+                    }
+                } else {
+                    TaskError::StillLive {
+                        id: *id,
+                        status: record.status,
+                    }
                 });
             }
-            let (killed, kill_report) = self.kill(id, grace)?;
-            record = killed;
-            report.finished.extend(kill_report.finished);
+            let killed = self.kill(id, grace)?;
+            record = killed.record;
+            report.finished.extend(killed.report.finished);
         }
         self.executor(&record.executor)?.remove(&record)?;
         let mirror = self.store.task_dir(id);
