@@ -24,7 +24,8 @@ fn kill_of_a_live_task_signals_it_and_ends_killed() {
     let mut manager = h.manager();
     let id = dispatch(&mut manager, shell("a", "sleep 9"));
 
-    let (record, report) = manager.kill(&id, GRACE).expect("kill");
+    let executor_core::manager::KillOutcome { record, report, .. } =
+        manager.kill(&id, GRACE).expect("kill");
     let kills = h.fake.kills();
     assert_eq!(kills.len(), 1);
     assert_eq!(
@@ -71,7 +72,8 @@ fn kill_of_a_queued_task_ends_it_before_it_ever_starts() {
     let running = dispatch(&mut manager, shell("a", "sleep 9"));
     let queued = dispatch(&mut manager, shell("a", "never"));
 
-    let (record, report) = manager.kill(&queued, GRACE).expect("kill");
+    let executor_core::manager::KillOutcome { record, report, .. } =
+        manager.kill(&queued, GRACE).expect("kill");
     assert_eq!(record.status, TaskStatus::Killed);
     assert_eq!(record.reason.as_deref(), Some("killed while queued"));
     assert_eq!(report.finished.len(), 1);
