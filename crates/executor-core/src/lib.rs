@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod completion;
 pub mod config;
+pub mod dispatch_lock;
 pub mod executor;
 pub mod fsutil;
 pub mod manager;

@@ -570,10 +570,14 @@ impl Store {
     /// Moves the first queued task (highest priority, then oldest) whose
     /// executor has a free slot to `pending` and returns it. `limit_of` gives an
     /// executor's capacity, or `None` for an executor no longer configured.
-    pub fn claim_next_queued(
+    /// `hold` is called before the claim commits and returns what must be held
+    /// while the task launches (its dispatch lock); `None` skips a task that
+    /// another process is handling.
+    pub fn claim_next_queued<L>(
         &mut self,
         limit_of: impl Fn(&str) -> Option<Option<u32>>,
-    ) -> Result<Option<TaskRecord>, StoreError> {
+        mut hold: impl FnMut(&TaskRecord) -> Option<L>,
+    ) -> Result<Option<(TaskRecord, L)>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -596,6 +600,9 @@ impl Store {
                 full.push(task.executor.clone());
                 continue;
             }
+            let Some(held) = hold(&task) else {
+                continue;
+            };
             let now = crate::time::now_rfc3339();
             tx.execute(
                 "UPDATE tasks SET status = 'pending', claimed_at = ?2 \
@@ -606,7 +613,7 @@ impl Store {
             let mut claimed = task;
             claimed.status = TaskStatus::Pending;
             claimed.claimed_at = Some(now);
-            return Ok(Some(claimed));
+            return Ok(Some((claimed, held)));
         }
         Ok(None)
     }

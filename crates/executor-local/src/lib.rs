@@ -45,11 +45,14 @@ impl LocalExecutor {
         // Liveness first, records second: see `RunnerObservation`.
         let runner_alive = match task.runner_pid {
             Some(pid) => is_same_live_process(pid, task.runner_start.as_deref()),
-            // The launcher died before recording the runner; the runner wrote its own pid.
-            None => std::fs::read(dir.join(runner::RUNNER_PID_FILE))
-                .ok()
-                .and_then(|b| runner::parse_pid_file(&b))
-                .is_some_and(|pid| is_same_live_process(pid, None)),
+            // The launcher died before recording the runner; the runner wrote its
+            // own pid, or is a process running this dir's runner script that has
+            // not written it yet.
+            None => match std::fs::read(dir.join(runner::RUNNER_PID_FILE)) {
+                Ok(bytes) => runner::parse_pid_file(&bytes)
+                    .is_some_and(|pid| is_same_live_process(pid, None)),
+                Err(_) => process::runs_script(&dir.join(runner::RUNNER_FILE)),
+            },
         };
         RunnerObservation::read_task_dir(&dir, runner_alive)
     }
@@ -81,6 +84,10 @@ impl Executor for LocalExecutor {
 
     fn task_dir(&self, id: &TaskId) -> String {
         self.dir(id).to_string_lossy().into_owned()
+    }
+
+    fn sees_unrecorded_runners(&self) -> bool {
+        true
     }
 
     fn runs_as_root(&self) -> Option<bool> {
