@@ -9,6 +9,7 @@ pub mod dispatch_lock;
 pub mod executor;
 pub mod fsutil;
 pub mod manager;
+pub mod orphans;
 pub mod paths;
 pub mod procstat;
 pub mod reindex;

@@ -117,6 +117,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the index file itself is damaged (not a database, or
+    /// malformed): `reindex` moves it aside and rebuilds it.
+    pub fn is_damaged_index(&self) -> bool {
+        let source = match self {
+            Self::Open { source, .. } | Self::Query(source) => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        )
+    }
+}
+
 /// One task as the index knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
@@ -312,6 +327,9 @@ pub struct StatusUpdate {
 pub struct Store {
     conn: Connection,
     paths: Paths,
+    /// The index was empty when opened (new, deleted or truncated to nothing)
+    /// while `tasks/` held task dirs: they are missing from it until `reindex`.
+    empty_with_tasks: bool,
 }
 
 const COLUMNS: &str = "id, executor, executor_type, task_type, status, reason, pid, runner_pid, \
@@ -525,15 +543,29 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         keep_wal_on_close(&conn).map_err(open_err)?;
-        migrate(&mut conn, &path)?;
+        let found = migrate(&mut conn, &path)?;
         Ok(Self {
             conn,
             paths: paths.clone(),
+            empty_with_tasks: found == 0 && holds_task_dir(&tasks_dir),
         })
     }
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// Whether this open found the index empty while task dirs exist.
+    pub fn empty_with_tasks(&self) -> bool {
+        self.empty_with_tasks
+    }
+
+    /// Whether SQLite's quick integrity check passes.
+    pub fn quick_check(&self) -> Result<bool, StoreError> {
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))?;
+        Ok(verdict == "ok")
     }
 
     pub fn task_dir(&self, id: &TaskId) -> PathBuf {
@@ -1113,10 +1145,23 @@ fn agent_json(agent: &AgentStats) -> String {
     serde_json::to_string(agent).unwrap_or_default()
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// Whether `tasks_dir` holds a dir named by a task id.
+fn holds_task_dir(tasks_dir: &Path) -> bool {
+    std::fs::read_dir(tasks_dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.parse::<TaskId>().is_ok())
+        })
+    })
+}
+
+/// Brings the schema up to date; returns the version found.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<usize, StoreError> {
     let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version == MIGRATIONS.len() {
-        return Ok(());
+        return Ok(version);
     }
     if version > MIGRATIONS.len() {
         return Err(StoreError::TooNew {
@@ -1139,7 +1184,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
     tx.commit()?;
-    Ok(())
+    Ok(version)
 }
 
 /// Retries an operation that SQLite refused with BUSY/LOCKED, for up to 10 s.
