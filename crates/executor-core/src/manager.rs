@@ -536,7 +536,7 @@ impl TaskManager {
             ended_at: Some(time::now_rfc3339()),
             reason: Some(reason.into()),
         };
-        Ok(self.finish(id, &update)?)
+        self.finish(id, &update)
     }
 
     fn apply(

@@ -61,7 +61,11 @@ fn interrupted_run(env: &TestEnv, strace: &str, cmd: &str) -> String {
         &["run", "-e", "local", "-c", cmd],
     );
     assert_ne!(run.code, 0, "the run was not interrupted: {}", run.stdout);
-    assert!(run.stdout.is_empty(), "no id was acknowledged: {}", run.stdout);
+    assert!(
+        run.stdout.is_empty(),
+        "no id was acknowledged: {}",
+        run.stdout
+    );
     let rows = index_rows(env);
     let (id, status) = rows.last().expect("the interrupted dispatch left its row");
     assert_eq!(status, "pending");
@@ -146,7 +150,8 @@ fn kill_and_cleanup_end_an_interrupted_dispatch_without_running_it() {
 
     env.ok(&["cleanup", "--task-id", &id]);
     assert!(!env.task_dir(&id).exists());
-    env.run(&["status", "--task-id", &id]).assert_error(4, "no task");
+    env.run(&["status", "--task-id", &id])
+        .assert_error(4, "no task");
 }
 
 #[test]
@@ -223,7 +228,13 @@ fn sigkill_at_every_write_point_of_a_dispatch() {
                 &env,
                 strace,
                 &["-e", &format!("inject={syscall}:signal=KILL:when={n}")],
-                &["run", "-e", "local", "-c", &format!("echo {mark} >> '{}'", ran.display())],
+                &[
+                    "run",
+                    "-e",
+                    "local",
+                    "-c",
+                    &format!("echo {mark} >> '{}'", ran.display()),
+                ],
             );
             if run.code == 0 {
                 // Killed after the id was printed, or not at all.
@@ -232,7 +243,11 @@ fn sigkill_at_every_write_point_of_a_dispatch() {
                 killed_points += 1;
             }
             let list = env.run(&["list", "--json"]);
-            assert_eq!(list.code, 0, "list after killing at {mark}: {}", list.stderr);
+            assert_eq!(
+                list.code, 0,
+                "list after killing at {mark}: {}",
+                list.stderr
+            );
         }
     }
     assert!(killed_points > 20, "only {killed_points} kill points");
@@ -244,7 +259,11 @@ fn sigkill_at_every_write_point_of_a_dispatch() {
                 .as_array()
                 .expect("list")
                 .iter()
-                .all(|t| t["status"].as_str().is_some_and(|s| s != "pending" && s != "running" && s != "queued"))
+                .all(|t| {
+                    t["status"]
+                        .as_str()
+                        .is_some_and(|s| s != "pending" && s != "running" && s != "queued")
+                })
         }),
         "{}",
         env.ok(&["list"])
@@ -282,7 +301,11 @@ fn sigkill_at_every_write_point_of_a_dispatch() {
         .map(|t| t["task_id"].as_str().expect("id").to_owned())
         .collect();
     for entry in std::fs::read_dir(env.tasks_dir()).expect("tasks dir") {
-        let name = entry.expect("entry").file_name().into_string().expect("utf-8");
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .into_string()
+            .expect("utf-8");
         assert!(rows.contains(&name), "dir {name} left without a task");
     }
     let last = env.run_task("echo last");
@@ -343,7 +366,11 @@ fn cleanup_orphans_removes_dirs_no_task_or_process_owns() {
 }
 
 fn index_files(env: &TestEnv) -> PathBuf {
-    let index = env.tasks_dir().parent().expect("data dir").join("index.sqlite");
+    let index = env
+        .tasks_dir()
+        .parent()
+        .expect("data dir")
+        .join("index.sqlite");
     for suffix in ["-wal", "-shm"] {
         let mut path = index.clone().into_os_string();
         path.push(suffix);
@@ -377,25 +404,35 @@ fn an_empty_or_truncated_index_beside_tasks_points_to_reindex() {
     let env = TestEnv::new();
     let task = env.run_task("true");
     env.wait_done(&task);
+    // Enough commits for SQLite to checkpoint the tasks into the main file.
+    let index = env
+        .tasks_dir()
+        .parent()
+        .expect("data dir")
+        .join("index.sqlite");
+    for _ in 0..40 {
+        if std::fs::metadata(&index).expect("index").len() > 3 * 4096 {
+            break;
+        }
+        env.run_task("true");
+    }
+    let bytes = std::fs::read(&index).expect("index");
+    assert!(bytes.len() > 3 * 4096, "no checkpoint happened");
     let index = index_files(&env);
 
-    // Truncated to its first page: damaged, or empty of tasks.
-    let bytes = std::fs::read(&index).expect("index");
-    std::fs::write(&index, &bytes[..bytes.len().min(4096)]).expect("truncate");
-    let run = env.run(&["list"]);
-    assert!(
-        run.stderr.contains("run `openclaw-agent reindex`"),
-        "code {}: {}",
-        run.code,
-        run.stderr
-    );
+    // Truncated to its first pages: damaged.
+    std::fs::write(&index, &bytes[..2 * 4096]).expect("truncate");
+    env.run(&["list"])
+        .assert_error(6, "run `openclaw-agent reindex` to rebuild it");
 
     std::fs::write(&index, b"").expect("empty the index");
     let run = env.run(&["list"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.starts_with("warning: the task index ")
-            && run.stderr.contains("run `openclaw-agent reindex` to rebuild it"),
+            && run
+                .stderr
+                .contains("run `openclaw-agent reindex` to rebuild it"),
         "{}",
         run.stderr
     );
