@@ -442,3 +442,44 @@ fn an_empty_or_truncated_index_beside_tasks_points_to_reindex() {
     assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert!(run.stdout.contains(&task));
 }
+
+/// A command killed while it launches a queued task (the claim path): the
+/// claimed task is not stuck holding the slot; the next command starts it once.
+#[test]
+fn a_command_killed_while_starting_a_queued_task() {
+    let Some(strace) = strace() else { return };
+    let env = TestEnv::new();
+    env.write_config("executors:\n  - name: local\n    type: local\n    max_concurrent: 1\n");
+    let release = env.work.join("release");
+    let ran = env.work.join("ran");
+    let blocker = env.run_task(&format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done",
+        release.display()
+    ));
+    let queued = env.run_task(&format!("echo queued >> '{}'", ran.display()));
+    assert_eq!(env.status(&queued)["status"], "queued");
+    std::fs::write(&release, "").expect("release");
+    assert!(eventually(Duration::from_secs(10), || {
+        env.task_dir(&blocker).join("exit.json").exists()
+    }));
+
+    // `list` notices the blocker ended, claims the queued task, and dies as it
+    // starts the runner.
+    let run = traced(
+        &env,
+        strace,
+        &["-e", "inject=clone,clone3,fork,vfork:signal=KILL"],
+        &["list"],
+    );
+    assert_ne!(run.code, 0, "list was not killed: {}", run.stdout);
+    let rows = index_rows(&env);
+    assert!(
+        rows.contains(&(queued.clone(), "pending".to_owned())),
+        "{rows:?}"
+    );
+
+    let run = env.run(&["wait", "--task-id", &queued, "--timeout", "20"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.status(&queued)["status"], "completed");
+    assert_eq!(lines_of(&ran), ["queued"]);
+}
