@@ -47,11 +47,13 @@ impl LocalExecutor {
             Some(pid) => is_same_live_process(pid, task.runner_start.as_deref()),
             // The launcher died before recording the runner; the runner wrote its
             // own pid, or is a process running this dir's runner script that has
-            // not written it yet.
-            None => match std::fs::read(dir.join(runner::RUNNER_PID_FILE)) {
-                Ok(bytes) => runner::parse_pid_file(&bytes)
-                    .is_some_and(|pid| is_same_live_process(pid, None)),
-                Err(_) => process::runs_script(&dir.join(runner::RUNNER_FILE)),
+            // not written it (whole) yet.
+            None => match std::fs::read(dir.join(runner::RUNNER_PID_FILE))
+                .ok()
+                .and_then(|b| runner::parse_pid_file(&b))
+            {
+                Some(pid) => is_same_live_process(pid, None),
+                None => process::runs_script(&dir.join(runner::RUNNER_FILE)),
             },
         };
         RunnerObservation::read_task_dir(&dir, runner_alive)
