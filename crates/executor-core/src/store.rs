@@ -1306,6 +1306,24 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_skips_a_task_it_cannot_hold() {
+        let (_dir, mut store) = store();
+        let (a, b) = (TaskId::new(), TaskId::new());
+        for id in [a, b] {
+            let mut task = record(id);
+            task.status = TaskStatus::Queued;
+            store.insert(&task).unwrap();
+        }
+        let claimed = store
+            .claim_next_queued(|_| Some(None), |task| (task.id != a).then_some(()))
+            .unwrap()
+            .map(|(task, ())| task.id);
+        assert_eq!(claimed, Some(b));
+        assert_eq!(store.get(&a).unwrap().unwrap().status, TaskStatus::Queued);
+        assert_eq!(store.get(&b).unwrap().unwrap().status, TaskStatus::Pending);
+    }
+
+    #[test]
     fn reopening_keeps_schema() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(dir.path().join("data"), dir.path().join("c"));

@@ -390,9 +390,21 @@ fn reindex_moves_a_damaged_index_aside_and_rebuilds_it() {
 
     let run = env.run(&["list"]);
     run.assert_error(6, "run `openclaw-agent reindex` to rebuild it");
+    let orphan = orphan_dir(&env, 9);
+    age_dirs(&env.tasks_dir());
 
     let report = env.json(&["reindex", "--json"]);
     assert_eq!(report["added"][0], task.as_str(), "{report}");
+    assert_eq!(
+        report["added"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(
+        report["removed_orphans"][0],
+        orphan.to_str().expect("utf-8")
+    );
+    assert!(!orphan.exists());
     let copy = PathBuf::from(report["damaged_index_kept_at"].as_str().expect("copy path"));
     assert_eq!(std::fs::read(&copy).expect("damaged copy"), garbage);
     assert_eq!(env.status(&task)["status"], "completed");
