@@ -495,3 +495,89 @@ fn a_command_killed_while_starting_a_queued_task() {
     assert_eq!(env.status(&queued)["status"], "completed");
     assert_eq!(lines_of(&ran), ["queued"]);
 }
+
+/// Dispatches and reconcilers SIGKILLed at staggered moments while they race
+/// for three slots: nothing is left stuck, every acknowledged task runs, and
+/// every recorded task runs exactly once.
+#[test]
+fn concurrent_dispatches_killed_at_random_moments() {
+    let env = TestEnv::new();
+    env.write_config("executors:\n  - name: local\n    type: local\n    max_concurrent: 3\n");
+    env.ok(&["list"]);
+    let ran = env.work.join("ran");
+    let handles: Vec<_> = (0..40u64)
+        .map(|i| {
+            let args: Vec<String> = if i % 5 == 4 {
+                vec!["list".into()]
+            } else {
+                vec![
+                    "run".into(),
+                    "-e".into(),
+                    "local".into(),
+                    "-c".into(),
+                    format!("echo t{i} >> '{}'; sleep 0.2", ran.display()),
+                ]
+            };
+            let mut command = env.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            std::thread::spawn(move || {
+                let mut child = command.spawn().expect("spawn");
+                // Half of them die somewhere between 2 and 60 ms in.
+                if i % 2 == 0 {
+                    std::thread::sleep(Duration::from_millis(2 + (i * 37) % 59));
+                    let _ = child.kill();
+                }
+                let output = child.wait_with_output().expect("wait");
+                let out = String::from_utf8_lossy(&output.stdout).into_owned();
+                (args[0] == "run" && output.status.success())
+                    .then(|| out.lines().next().unwrap_or_default().to_owned())
+            })
+        })
+        .collect();
+    let acknowledged: Vec<String> = handles
+        .into_iter()
+        .filter_map(|h| h.join().expect("thread"))
+        .collect();
+    assert!(!acknowledged.is_empty());
+
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            env.json(&["list", "--json"])
+                .as_array()
+                .expect("list")
+                .iter()
+                .all(|t| t["ended_at"].is_string())
+        }),
+        "tasks left unfinished:\n{}",
+        env.ok(&["list"])
+    );
+    let list = env.json(&["list", "--json"]);
+    let tasks = list.as_array().expect("list");
+    let ran = lines_of(&ran);
+    for task in tasks {
+        assert_eq!(task["status"], "completed", "{task}");
+        let mark = task["summary"]
+            .as_str()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .expect("mark");
+        assert_eq!(
+            ran.iter().filter(|m| *m == mark).count(),
+            1,
+            "{mark}: {ran:?}"
+        );
+    }
+    assert_eq!(ran.len(), tasks.len(), "something unrecorded ran: {ran:?}");
+    for id in &acknowledged {
+        assert!(
+            tasks.iter().any(|t| t["task_id"] == id.as_str()),
+            "{id} lost"
+        );
+    }
+    age_dirs(&env.tasks_dir());
+    env.ok(&["cleanup", "--orphans"]);
+    assert_eq!(
+        std::fs::read_dir(env.tasks_dir())
+            .expect("tasks dir")
+            .count(),
+        tasks.len()
+    );
+}
