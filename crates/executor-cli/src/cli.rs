@@ -206,7 +206,7 @@ pub struct KillArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished"]))]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished", "orphans"]))]
 pub struct CleanupArgs {
     /// Task id, or a unique prefix of it (at least 4 characters)
     #[arg(long = "task-id", short = 't', value_name = "ID")]
@@ -215,6 +215,11 @@ pub struct CleanupArgs {
     /// processes still run)
     #[arg(long)]
     pub finished: bool,
+    /// Remove orphan task dirs: dirs under tasks/ that no index row names, with
+    /// no .meta.json and no live process (left by a dispatch killed before it
+    /// recorded the task)
+    #[arg(long)]
+    pub orphans: bool,
     /// Kill the task first if it, or something it left, is still running
     #[arg(long, requires = "task_id")]
     pub force: bool,

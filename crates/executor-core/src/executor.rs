@@ -115,6 +115,14 @@ pub trait Executor: Send + Sync {
         env: &[(String, String)],
     ) -> Result<Launched, ExecutorError>;
 
+    /// Whether `observe` reports a runner as alive from the moment it starts,
+    /// before it has recorded itself (`runner.pid`). Then a task whose
+    /// dispatcher died before recording the runner can be requeued at once
+    /// when none is seen; otherwise only after a time window.
+    fn sees_unrecorded_runners(&self) -> bool {
+        false
+    }
+
     /// Whether payloads run as root there, when the backend knows before launching.
     fn runs_as_root(&self) -> Option<bool> {
         None

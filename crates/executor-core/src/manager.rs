@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::agent::AgentStats;
 use crate::completion;
 use crate::config::{Config, EnvEntry, ExecutorConfig};
+use crate::dispatch_lock::{self, DispatchLock, Probe};
 use crate::executor::{Executor, ExecutorError, LOG_READ_CHUNK};
 use crate::fsutil;
 use crate::paths::Paths;
@@ -18,8 +19,10 @@ use crate::store::{StatusUpdate, Store, StoreError, TaskRecord, summarize};
 use crate::task::{Payload, TaskId, TaskIdPrefix, TaskIdPrefixError, TaskSpec, TaskStatus};
 use crate::time;
 
-/// A task recorded as pending but without a runner is left alone this long: its
-/// dispatch may still be under way in another process.
+/// A task recorded as pending without a runner, whose dispatcher is gone, is
+/// left alone this long when its executor cannot see a runner that started but
+/// has not recorded itself yet (a remote one), or when it has no dispatch lock
+/// (dispatched by an older version): the runner may still come up.
 const DISPATCH_WINDOW_SECS: i64 = 30;
 
 /// Grace period when a stalled agent is killed (`kill_on_stall`).
@@ -264,15 +267,34 @@ impl TaskManager {
 
         // The mirror holds every file, so a queued task can start later from it;
         // for the local executor the mirror *is* the task dir.
+        //
+        // Order of writes (docs/ARCHITECTURE.md, "Dispatch"): dir, dispatch
+        // lock, payload files, then the row. Until the row exists the dir is
+        // an orphan that `cleanup --orphans` removes; once it exists every file
+        // a launch needs is there, and `.meta.json` is rebuilt from the row.
         let mirror = self.store.task_dir(&id);
         let mirror_err = |path: PathBuf| move |source| TaskError::Mirror { path, source };
         fsutil::create_private_dir(&mirror).map_err(mirror_err(mirror.clone()))?;
-        for file in &files {
-            let path = mirror.join(file.name);
-            fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
-        }
-        record.status = self.store.insert_claiming(&record, limit)?;
+        let recorded = (|| {
+            let lock = DispatchLock::create(&mirror)
+                .map_err(mirror_err(mirror.join(dispatch_lock::LOCK_FILE)))?;
+            for file in &files {
+                let path = mirror.join(file.name);
+                fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
+            }
+            Ok::<_, TaskError>((lock, self.store.insert_claiming(&record, limit)?))
+        })();
+        let (lock, status) = match recorded {
+            Ok(recorded) => recorded,
+            Err(err) => {
+                // No row names the dir: nothing else would ever remove it.
+                let _ = std::fs::remove_dir_all(&mirror);
+                return Err(err);
+            }
+        };
+        record.status = status;
         if record.status == TaskStatus::Queued {
+            drop(lock);
             self.write_meta(&id)?;
             return Ok(record);
         }
@@ -283,30 +305,48 @@ impl TaskManager {
             name: runner::META_FILE,
             contents: meta_bytes(&record, Some(spec.payload.text().to_owned())),
         });
-        self.launch_with(record, files)
+        let launched = self.launch_with(record, files);
+        drop(lock);
+        launched
     }
 
     /// Starts a task that holds a slot (`pending`), from the files in its mirror.
+    /// A task whose files are missing cannot start: it ends `failed` with the
+    /// reason, and the failed record is returned.
     fn launch(&mut self, record: TaskRecord) -> Result<TaskRecord, TaskError> {
         let mirror = self.store.task_dir(&record.id);
         let payload_file = match record.task_type {
             crate::TaskType::ClaudeCode => runner::PROMPT_FILE,
             crate::TaskType::ShellCommand => runner::COMMAND_FILE,
         };
-        // The executing side gets the meta as dispatched; its runner's records
-        // (task.pid, exit.json) carry the lifecycle from there.
         let mut files = Vec::new();
-        for name in [
-            payload_file,
-            runner::PAYLOAD_FILE,
-            runner::RUNNER_FILE,
-            runner::META_FILE,
-        ] {
+        for name in [payload_file, runner::PAYLOAD_FILE, runner::RUNNER_FILE] {
             let path = mirror.join(name);
-            let contents =
-                std::fs::read(&path).map_err(|source| TaskError::Mirror { path, source })?;
-            files.push(runner::TaskFile { name, contents });
+            match std::fs::read(&path) {
+                Ok(contents) => files.push(runner::TaskFile { name, contents }),
+                Err(err) => {
+                    let update = StatusUpdate {
+                        status: TaskStatus::Failed,
+                        pid: None,
+                        exit_code: None,
+                        ended_at: Some(time::now_rfc3339()),
+                        reason: Some(format!(
+                            "task files missing: cannot read {}: {err}",
+                            path.display()
+                        )),
+                    };
+                    self.finish(&record.id, &update)?;
+                    return Ok(self.store.get(&record.id)?.unwrap_or(record));
+                }
+            }
         }
+        // The executing side gets the meta as dispatched, rebuilt from the row:
+        // a dispatch interrupted before writing it must still start. The
+        // runner's records (task.pid, exit.json) carry the lifecycle from there.
+        files.push(runner::TaskFile {
+            name: runner::META_FILE,
+            contents: meta_bytes(&record, payload_text(&mirror, &record)),
+        });
         self.launch_with(record, files)
     }
 
@@ -355,14 +395,24 @@ impl TaskManager {
         let mut started = 0;
         loop {
             let config = &self.config;
-            let claimed = self
-                .store
-                .claim_next_queued(|name| config.executor(name).map(|e| config.capacity(e)))?;
-            let Some(task) = claimed else {
+            let paths = self.store.paths().clone();
+            let claimed = self.store.claim_next_queued(
+                |name| config.executor(name).map(|e| config.capacity(e)),
+                // Held from before the claim commits, so no reconciler takes
+                // the launch under way for an abandoned one.
+                |task| match DispatchLock::try_take(&paths.task_dir(&task.id), true) {
+                    Ok(Probe::Held) => None,
+                    Ok(Probe::Taken(lock)) => Some(Some(lock)),
+                    // No dir: the launch finds its files missing and fails the task.
+                    Ok(Probe::Absent) | Err(_) => Some(None),
+                },
+            )?;
+            let Some((task, _lock)) = claimed else {
                 return Ok(started);
             };
             let id = task.id;
             match self.launch(task) {
+                Ok(task) if task.status.is_terminal() => report.finished.push(task),
                 Ok(_) => started += 1,
                 Err(TaskError::Executor(err)) => {
                     if let Some(failed) = self.store.get(&id)? {
@@ -393,12 +443,14 @@ impl TaskManager {
         };
         let mut report = ReconcileReport::default();
         let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
+        // Dispatch locks of abandoned launches, held until they are requeued.
+        let mut locks = Vec::new();
         for task in live {
-            let claimed = task.claimed_at.as_deref().unwrap_or(&task.created_at);
-            if task.runner_pid.is_none()
-                && time::seconds_since(claimed).unwrap_or(0) < DISPATCH_WINDOW_SECS
-            {
-                continue;
+            if task.runner_pid.is_none() {
+                match self.abandoned_dispatch(&task) {
+                    Some(lock) => locks.extend(lock),
+                    None => continue,
+                }
             }
             by_executor
                 .entry(task.executor.clone())
@@ -435,11 +487,78 @@ impl TaskManager {
                 }
             }
         }
+        drop(locks);
         // Slots may have freed: start what waits for them.
         if self.store.has_queued()? {
             self.dispatch_queued(&mut report)?;
         }
         Ok(report)
+    }
+
+    /// For a task `pending` without a recorded runner: `None` while its
+    /// dispatch may still be under way; else the task's dispatch lock (when it
+    /// has one), held so that nobody launches it while it is looked at.
+    fn abandoned_dispatch(&mut self, task: &TaskRecord) -> Option<Option<DispatchLock>> {
+        let mirror = self.store.task_dir(&task.id);
+        let claimed = task.claimed_at.as_deref().unwrap_or(&task.created_at);
+        let window_passed = time::seconds_since(claimed).unwrap_or(0) >= DISPATCH_WINDOW_SECS;
+        // With its dispatcher gone, a runner it started just before dying is
+        // seen by executors that see runners before they record themselves.
+        let sees_runners = self
+            .executor(&task.executor)
+            .is_ok_and(|e| e.sees_unrecorded_runners());
+        match DispatchLock::try_take(&mirror, false) {
+            Ok(Probe::Held) => None,
+            Ok(Probe::Taken(lock)) => (sees_runners || window_passed).then_some(Some(lock)),
+            Ok(Probe::Absent) if !mirror.exists() => {
+                (sees_runners || window_passed).then_some(None)
+            }
+            Ok(Probe::Absent) | Err(_) => window_passed.then_some(None),
+        }
+    }
+
+    /// Ends a task that never started (queued, or abandoned mid-dispatch with
+    /// no runner) as killed, under its dispatch lock so nobody launches it
+    /// meanwhile. `None` when the task may be starting or running.
+    fn kill_unstarted(&mut self, id: &TaskId) -> Result<Option<TaskRecord>, TaskError> {
+        let Some(task) = self.store.get(id)? else {
+            return Ok(None);
+        };
+        let _lock = match task.status {
+            TaskStatus::Queued => match DispatchLock::try_take(&self.store.task_dir(id), false) {
+                Ok(Probe::Held) => return Ok(None),
+                Ok(Probe::Taken(lock)) => Some(lock),
+                Ok(Probe::Absent) | Err(_) => None,
+            },
+            TaskStatus::Pending if task.runner_pid.is_none() => {
+                let Some(lock) = self.abandoned_dispatch(&task) else {
+                    return Ok(None);
+                };
+                let Ok(observed) = self.executor(&task.executor)?.observe(&[&task]) else {
+                    return Ok(None);
+                };
+                if observed
+                    .first()
+                    .is_none_or(|o| o.runner_started || o.runner_alive || o.exit.is_some())
+                {
+                    return Ok(None);
+                }
+                lock
+            }
+            _ => return Ok(None),
+        };
+        let reason = match task.status {
+            TaskStatus::Queued => "killed while queued",
+            _ => "killed before it started",
+        };
+        let update = StatusUpdate {
+            status: TaskStatus::Killed,
+            pid: None,
+            exit_code: None,
+            ended_at: Some(time::now_rfc3339()),
+            reason: Some(reason.into()),
+        };
+        self.finish(id, &update)
     }
 
     fn apply(
@@ -705,6 +824,18 @@ impl TaskManager {
     /// has ended but left processes running (a lost task's payload, background
     /// jobs kept by `keep_background`) has them ended; its record stays.
     pub fn kill(&mut self, id: &TaskId, grace: Duration) -> Result<KillOutcome, TaskError> {
+        if let Some(killed) = self.kill_unstarted(id)? {
+            let record = self.store.get(id)?.unwrap_or_else(|| killed.clone());
+            let report = ReconcileReport {
+                finished: vec![killed],
+                unreachable: Vec::new(),
+            };
+            return Ok(KillOutcome {
+                record,
+                report,
+                ended_leftovers: false,
+            });
+        }
         let (record, _) = self.refresh(id)?;
         if record.status.is_terminal() {
             let live = match self.executor(&record.executor) {

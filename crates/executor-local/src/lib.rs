@@ -50,11 +50,19 @@ impl LocalExecutor {
     fn runner_alive(&self, task: &TaskRecord) -> bool {
         match task.runner_pid {
             Some(pid) => is_same_live_process(pid, task.runner_start.as_deref()),
-            // The launcher died before recording the runner; the runner wrote its own pid.
-            None => std::fs::read(self.dir(&task.id).join(runner::RUNNER_PID_FILE))
-                .ok()
-                .and_then(|b| runner::parse_pid_file(&b))
-                .is_some_and(|pid| is_same_live_process(pid, None)),
+            // The launcher died before recording the runner; the runner wrote its
+            // own pid, or is a process running this dir's runner script that has
+            // not written it (whole) yet.
+            None => {
+                let dir = self.dir(&task.id);
+                match std::fs::read(dir.join(runner::RUNNER_PID_FILE))
+                    .ok()
+                    .and_then(|b| runner::parse_pid_file(&b))
+                {
+                    Some(pid) => is_same_live_process(pid, None),
+                    None => process::runs_script(&dir.join(runner::RUNNER_FILE)),
+                }
+            }
         }
     }
 
@@ -96,6 +104,10 @@ impl Executor for LocalExecutor {
 
     fn task_dir(&self, id: &TaskId) -> String {
         self.dir(id).to_string_lossy().into_owned()
+    }
+
+    fn sees_unrecorded_runners(&self) -> bool {
+        true
     }
 
     fn runs_as_root(&self) -> Option<bool> {

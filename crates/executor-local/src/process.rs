@@ -58,6 +58,30 @@ pub fn own_umask() -> Option<String> {
     (!mask.is_empty() && mask.bytes().all(|b| (b'0'..=b'7').contains(&b))).then(|| mask.to_owned())
 }
 
+/// Whether a live process was started with `script` as an argument (how the
+/// runner is started: `/bin/sh <task dir>/runner.sh <task dir>`). Until it
+/// execs, a forked runner still holds its launcher's dispatch lock.
+pub fn runs_script(script: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let script = script.as_os_str().as_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            cmdline.split(|b| *b == 0).any(|arg| arg == script)
+                && read_process(pid).is_some_and(|p| !p.zombie)
+        })
+    })
+}
+
 /// Every process visible in /proc.
 pub fn process_table() -> Vec<ProcessInfo> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

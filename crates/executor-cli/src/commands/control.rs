@@ -74,6 +74,9 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
         writeln!(out, "removed {}", task.id)?;
         return Ok(code::OK);
     }
+    if args.orphans {
+        return cleanup_orphans(&manager, &mut out);
+    }
 
     let report = manager.reconcile(None)?;
     app.settle(&manager, &report);
@@ -107,6 +110,32 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     }
     if finished.is_empty() {
         writeln!(out, "no finished tasks")?;
+    }
+    Ok(if failures > 0 {
+        code::FAILURE
+    } else {
+        code::OK
+    })
+}
+
+/// `cleanup --orphans`: removes the task dirs that no task owns.
+fn cleanup_orphans(
+    manager: &executor_core::TaskManager,
+    out: &mut impl Write,
+) -> Result<u8, CliError> {
+    let orphans = executor_core::orphans::remove_all(manager.store())?;
+    let mut failures = 0;
+    for orphan in &orphans {
+        match &orphan.removal {
+            Ok(()) => writeln!(out, "removed orphan dir {}", orphan.dir.display())?,
+            Err(err) => {
+                failures += 1;
+                eprintln!("error: cannot remove {}: {err}", orphan.dir.display());
+            }
+        }
+    }
+    if orphans.is_empty() {
+        writeln!(out, "no orphan task dirs")?;
     }
     Ok(if failures > 0 {
         code::FAILURE
