@@ -482,8 +482,16 @@ impl TaskManager {
                 {
                     continue;
                 }
-                if let Some(done) = self.apply(task, &observation)? {
-                    report.finished.push(done);
+                match self.apply(task, &observation) {
+                    Ok(Some(done)) => report.finished.push(done),
+                    Ok(None) => {}
+                    // A host that cannot be reached for one task's step (a stall
+                    // kill, say) is retried next time, like a failed observe;
+                    // the other tasks are served meanwhile.
+                    Err(TaskError::Executor(err)) if err.is_transient() => {
+                        report.unreachable.push(err);
+                    }
+                    Err(err) => return Err(err),
                 }
             }
         }
@@ -547,6 +555,15 @@ impl TaskManager {
             }
             _ => return Ok(None),
         };
+        // Another process may have claimed and started it between the read
+        // above and taking its lock: only a task still as it was ends here.
+        let now = self.store.get(id)?;
+        if now
+            .as_ref()
+            .is_none_or(|now| now.status != task.status || now.runner_pid.is_some())
+        {
+            return Ok(None);
+        }
         let reason = match task.status {
             TaskStatus::Queued => "killed while queued",
             _ => "killed before it started",

@@ -345,7 +345,6 @@ fn a_bad_workspace_is_refused_before_anything_is_recorded() {
 }
 
 #[test]
-#[ignore = "defect (reported): a queued task whose mirror is gone fails every reconcile and holds its slot"]
 fn a_queued_task_whose_mirror_is_gone_fails_alone() {
     let h = Harness::new(TWO_EXECUTORS);
     let mut manager = h.manager();
@@ -364,7 +363,7 @@ fn a_queued_task_whose_mirror_is_gone_fails_alone() {
         record
             .reason
             .as_deref()
-            .is_some_and(|r| r.starts_with("launch failed: ")),
+            .is_some_and(|r| r.starts_with("task files missing: ")),
         "{record:?}"
     );
     assert!(report.finished.iter().any(|t| t.id == broken));

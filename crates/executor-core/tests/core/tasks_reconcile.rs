@@ -430,7 +430,6 @@ fn refresh_looks_at_one_task_only() {
 }
 
 #[test]
-#[ignore = "defect (reported): a failing stall kill aborts the whole reconcile"]
 fn a_stall_kill_that_cannot_reach_the_host_is_reported_not_fatal() {
     let h = Harness::new(
         "
