@@ -616,7 +616,9 @@ fn parse_duration(raw: &RawDuration) -> Result<std::time::Duration, String> {
                     ));
                 }
             };
-            number * scale
+            number
+                .checked_mul(scale)
+                .ok_or_else(|| format!("`{text}` is longer than any duration this can wait"))?
         }
     };
     if seconds == 0 {

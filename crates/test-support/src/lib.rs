@@ -3,6 +3,7 @@
 //! that CLI (installed by `scripts/test`).
 
 pub mod claude;
+pub mod fuzz;
 pub mod mock_anthropic;
 pub mod slurm;
 pub mod sshd;

@@ -16,5 +16,6 @@ mod payloads;
 mod processes;
 mod slurm;
 mod ssh;
+mod upgrades;
 mod views;
 mod webhooks;
