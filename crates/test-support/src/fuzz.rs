@@ -9,13 +9,14 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError};
 
-/// Cases per parser: 100,000 unless `PARSER_CASES` says otherwise (a quick
-/// local run: `PARSER_CASES=2000 cargo test ...`).
+/// Cases per parser: `PARSER_CASES`, else 1,000 (a plain debug `cargo test`).
+/// `scripts/test` runs them again with 100,000 cases each in the optimised
+/// `proptest` profile, where that takes minutes instead of most of an hour.
 pub fn cases() -> u32 {
     std::env::var("PARSER_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(1_000)
 }
 
 /// The runner configuration of every parser property: [`cases`] cases, no

@@ -95,6 +95,17 @@ const VOCABULARY: &[&str] = &[
     "~",
 ];
 
+/// Lines as YAML counts them: a lone `\r` breaks a line too.
+fn yaml_lines(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count();
+    breaks as u64 + 1
+}
+
 /// Checks what `Config::parse` said about `text`.
 fn check(text: &str) -> Result<(), TestCaseError> {
     let result = fuzz::bounded(|| Config::parse(text, Path::new("c.yaml")))?;
@@ -108,7 +119,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
             message,
         }) => {
             prop_assert_eq!(path, Path::new("c.yaml"));
-            let lines = text.lines().count() as u64;
+            let lines = yaml_lines(text);
             prop_assert!(
                 line >= 1 && line <= lines + 1,
                 "line {} of a {}-line text: {}",
@@ -117,6 +128,12 @@ fn check(text: &str) -> Result<(), TestCaseError> {
                 message
             );
             prop_assert!(!message.trim().is_empty());
+            // One line: the CLI prints it as one.
+            prop_assert!(
+                !message.contains('\n'),
+                "a multi-line message: {:?}",
+                message
+            );
         }
         Err(other) => prop_assert!(false, "unexpected error kind: {other:?}"),
     }
@@ -137,6 +154,7 @@ fn value() -> impl Strategy<Value = String> {
         Just("true".to_owned()),
         Just("\"http://h:99999/\"".to_owned()),
         Just("\"\\u202e\\u0000\"".to_owned()),
+        Just("\"ftp://a\\nb\\r\"".to_owned()),
         Just("10m".to_owned()),
         Just("18446744073709551615h".to_owned()),
         Just("99999999999".to_owned()),
@@ -196,7 +214,7 @@ const DEFAULT_KEYS: &[&str] = &[
 
 fn executor() -> impl Strategy<Value = String> {
     let kind = prop::sample::select(vec!["local", "ssh", "container", "slurm", "vm", "~"]);
-    let name = prop::sample::select(vec!["local", "a", "b", "\"\"", "\"a/b\""]);
+    let name = prop::sample::select(vec!["local", "a", "b", "\"\"", "\"a/b\"", "\"a\\nb\""]);
     let keys = prop::collection::vec((prop::sample::select(EXECUTOR_KEYS), value()), 0..6);
     (name, kind, keys).prop_map(|(name, kind, keys)| {
         let mut text = format!("  - name: {name}\n    type: {kind}\n");
@@ -266,4 +284,17 @@ fn huge_numbers_allocate_nothing_by_their_size() {
     let err = result.expect_err("max_turns out of range");
     assert!(err.to_string().contains("line 2"), "{err}");
     assert!(peak < 1 << 20, "allocated {peak} bytes");
+}
+
+#[test]
+fn values_in_errors_cannot_break_the_line() {
+    let text = "executors:\n  - name: \"a\\nb\\u001b[2J\\u202e\"\n    type: ssh\n";
+    let err = Config::parse(text, Path::new("c.yaml")).expect_err("no host");
+    let shown = err.to_string();
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
+        "{shown}"
+    );
+    assert!(shown.contains(r"a\u{a}b\u{1b}[2J\u{202e}"), "{shown}");
 }

@@ -413,3 +413,35 @@ fn insert_as(conn: &Connection, version: u32, r: &TaskRecord) {
         .expect("view");
     }
 }
+
+/// Old and damaged `.meta.json` files side by side: reindex takes the old
+/// ones and names the damaged one's file, line and column.
+#[test]
+fn reindex_reads_old_meta_and_names_where_a_damaged_one_breaks() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let paths = Paths::new(temp.path().join("data"), temp.path().join("completions"));
+    let mut store = Store::open(&paths).expect("a new index");
+    let old = std::fs::read(fixtures().join("meta-v1-shell.json")).expect("fixture");
+    let meta: TaskMeta = serde_json::from_slice(&old).expect("old meta");
+    let dir = paths.task_dir(&meta.task_id);
+    std::fs::create_dir_all(&dir).expect("task dir");
+    std::fs::write(dir.join(".meta.json"), &old).expect("write meta");
+    let broken = id(0x77);
+    let broken_dir = paths.task_dir(&broken);
+    std::fs::create_dir_all(&broken_dir).expect("task dir");
+    // Cut short mid-write, after its second line.
+    std::fs::write(broken_dir.join(".meta.json"), &old[..40]).expect("write meta");
+
+    let report = executor_core::reindex::reindex(&mut store).expect("reindex");
+    assert_eq!(report.added, vec![meta.task_id]);
+    let [(path, reason)] = report.skipped.as_slice() else {
+        panic!("skipped: {:?}", report.skipped);
+    };
+    assert_eq!(path, &broken_dir);
+    assert!(
+        reason.starts_with(".meta.json does not parse") && reason.contains("line 3"),
+        "{reason}"
+    );
+    let record = store.get(&meta.task_id).expect("get").expect("added");
+    assert_eq!(record.summary, "echo task 1");
+}
