@@ -51,10 +51,52 @@ proptest! {
     }
 }
 
+/// A tar stream of one file, as `cp <container>:<path> -` writes it.
+fn tar_of(content: &[u8]) -> Vec<u8> {
+    let mut header = vec![0u8; 512];
+    header[..6].copy_from_slice(b"passwd");
+    let size = format!("{:011o}\0", content.len());
+    header[124..136].copy_from_slice(size.as_bytes());
+    header[156] = b'0';
+    let mut tar = header;
+    tar.extend_from_slice(content);
+    tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
+    tar
+}
+
+proptest! {
+    #![proptest_config(fuzz::config())]
+
+    #[test]
+    fn tar_streams_and_passwd_files_never_panic(
+        tar in fuzz::mutated(
+            vec![tar_of(b"root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n")],
+            &["77777777777", "\0", "0", "5", ":", "\n"],
+        ),
+    ) {
+        if let Some(file) = fuzz::bounded(|| crate::tar_file(&tar))? {
+            prop_assert!(file.len() <= tar.len());
+            let passwd = String::from_utf8_lossy(&file);
+            fuzz::bounded(|| {
+                let _ = crate::passwd_field(&passwd, "u", 5);
+                let _ = crate::passwd_field(&passwd, "root", 2);
+            })?;
+        }
+    }
+}
+
 /// An offset of five bytes that are not five characters used to be cut
 /// inside a character (a panic in every build).
 #[test]
 fn offsets_with_wide_characters_are_refused() {
     assert_eq!(engine_time("2026-11-27 06:39:26 +0é0 UTC"), None);
     assert_eq!(engine_time("2026-11-27 06:39:26 é000 UTC"), None);
+}
+
+#[test]
+fn the_tar_sample_is_a_tar_of_its_file() {
+    assert_eq!(
+        crate::tar_file(&tar_of(b"abc\n")).as_deref(),
+        Some(&b"abc\n"[..])
+    );
 }
