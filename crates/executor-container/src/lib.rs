@@ -10,6 +10,8 @@
 
 mod access;
 mod engine;
+#[cfg(test)]
+mod parser_props;
 mod state;
 
 use std::collections::HashMap;

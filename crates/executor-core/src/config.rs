@@ -349,7 +349,7 @@ impl Config {
         let invalid = |line: u64, message: String| ConfigError::Invalid {
             path: path.to_owned(),
             line,
-            message,
+            message: one_line(&message),
         };
         let raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
@@ -543,6 +543,24 @@ defaults:
   # kill_on_stall: false
 "#;
 
+/// Messages quote the file's values: control and bidi characters in them are
+/// shown escaped, so that the error stays one line and cannot restyle a terminal.
+fn one_line(message: &str) -> String {
+    let mut shown = String::with_capacity(message.len());
+    for c in message.chars() {
+        let bidi = matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        );
+        if c.is_control() || bidi {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 /// Turns a parser error into one line: the message plus the key it concerns.
 fn describe_parse_error(err: &serde_saphyr::Error, text: &str, line: u64) -> String {
     let full = err.to_string();
@@ -620,7 +638,9 @@ fn parse_duration(raw: &RawDuration) -> Result<std::time::Duration, String> {
                     ));
                 }
             };
-            number * scale
+            number
+                .checked_mul(scale)
+                .ok_or_else(|| format!("`{text}` is longer than any duration this can wait"))?
         }
     };
     if seconds == 0 {

@@ -24,6 +24,9 @@ pub mod jobs;
 pub mod scripts;
 mod shell;
 
+#[cfg(test)]
+mod parser_props;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
