@@ -1,0 +1,165 @@
+//! The YAML configuration: executors and defaults.
+//!
+//! An executor is a mapping of common keys ([`executor`]) plus the typed
+//! settings section of its `type` (one module per backend: [`local`], [`ssh`],
+//! [`container`], [`slurm`]). The sections are deserialized straight from the
+//! YAML parser, so every error names the key and its line; [`yaml`] holds that
+//! plumbing and puts the parser's complaints into our own words.
+
+mod container;
+mod defaults;
+mod executor;
+mod file;
+mod local;
+mod sample;
+mod slurm;
+mod ssh;
+mod webhook;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub use container::{ContainerRuntime, ContainerSettings};
+pub use defaults::{DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults};
+pub use executor::{BUILTIN_LOCAL, EnvEntry, ExecutorConfig, ExecutorSettings, ExecutorType};
+pub use sample::{SAMPLE_CONFIG, write_sample};
+pub use slurm::SlurmSettings;
+pub use ssh::{DEFAULT_REMOTE_TASK_ROOT, HostKeyPolicy, SshSettings};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub executors: Vec<ExecutorConfig>,
+    pub defaults: Defaults,
+    /// The file this came from; `None` when no config file exists.
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("config file {path} is {what}, not a regular file")]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("config file {path} is larger than {limit} bytes")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path}: line {line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("config file {path} already exists; pass --force to overwrite it")]
+    AlreadyExists { path: PathBuf },
+    #[error("cannot write config file {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// The configuration a user has before writing any file.
+    pub fn builtin() -> Self {
+        Self {
+            executors: vec![ExecutorConfig::builtin_local()],
+            defaults: Defaults::default(),
+            source: None,
+        }
+    }
+
+    /// Loads `path`; when `required` is false a missing file yields the built-in config.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        match file::read(path)? {
+            Some(text) => Self::parse(&text, path),
+            None if required => Err(ConfigError::Missing {
+                path: path.to_owned(),
+            }),
+            None => Ok(Self::builtin()),
+        }
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |(line, message): (u64, String)| ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let raw = yaml::parse(text).map_err(invalid)?;
+
+        let mut executors = Vec::with_capacity(raw.executors.len() + 1);
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        for raw_executor in raw.executors {
+            let (name, line) = raw_executor.name();
+            if name.trim().is_empty() {
+                return Err(invalid((line, "key `name`: executor name is empty".into())));
+            }
+            if let Some(first) = seen.insert(name.to_owned(), line) {
+                return Err(invalid((
+                    line,
+                    format!(
+                        "key `name`: duplicate executor name `{name}` (first defined on line {first})"
+                    ),
+                )));
+            }
+            executors.push(raw_executor.validate().map_err(invalid)?);
+        }
+        if !seen.contains_key(BUILTIN_LOCAL) {
+            executors.push(ExecutorConfig::builtin_local());
+        }
+        let defaults = raw
+            .defaults
+            .unwrap_or_default()
+            .validate()
+            .map_err(invalid)?;
+
+        Ok(Self {
+            executors,
+            defaults,
+            source: Some(path.to_owned()),
+        })
+    }
+
+    pub fn executor(&self, name: &str) -> Option<&ExecutorConfig> {
+        self.executors.iter().find(|e| e.name == name)
+    }
+
+    /// How many tasks `executor` may run at once (`None`: no limit).
+    pub fn capacity(&self, executor: &ExecutorConfig) -> Option<u32> {
+        executor.max_concurrent.or(self.defaults.max_concurrent)
+    }
+
+    /// Every label some executor carries, sorted.
+    pub fn labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = self
+            .executors
+            .iter()
+            .flat_map(|e| e.labels.iter().map(String::as_str))
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        labels
+    }
+
+    pub fn executor_names(&self) -> Vec<&str> {
+        self.executors.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    /// The claude binary to run on `executor`.
+    pub fn claude_path<'a>(&'a self, executor: &'a ExecutorConfig) -> &'a str {
+        executor
+            .claude_path
+            .as_deref()
+            .unwrap_or(&self.defaults.claude_path)
+    }
+}
