@@ -212,8 +212,8 @@ pub struct CleanupArgs {
     /// Remove every task that has ended
     #[arg(long)]
     pub finished: bool,
-    /// Kill the task first if it is still running
-    #[arg(long, requires = "task_id")]
+    /// Kill the task first if it is still running (only with --task-id)
+    #[arg(long, requires = "task_id", conflicts_with = "finished")]
     pub force: bool,
     /// Seconds between SIGTERM and SIGKILL when --force kills
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]

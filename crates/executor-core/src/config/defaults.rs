@@ -128,7 +128,9 @@ fn parse_duration(raw: &RawDuration) -> Result<Duration, String> {
                     ));
                 }
             };
-            number * scale
+            number
+                .checked_mul(scale)
+                .ok_or_else(|| format!("`{text}` is too long a duration"))?
         }
     };
     if seconds == 0 {

@@ -13,6 +13,7 @@ use super::container::{ContainerSection, ContainerSettings};
 use super::local::LocalSection;
 use super::slurm::{SlurmSection, SlurmSettings};
 use super::ssh::{SshSection, SshSettings};
+use super::values::EnvEntry;
 use super::yaml::{Invalid, keys_of};
 
 /// Name of the executor that exists even without a config file.
@@ -130,42 +131,6 @@ impl Named<'_> {
                 self.name, self.kind
             ),
         )
-    }
-}
-
-/// One entry of an executor's `env` list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvEntry {
-    /// `NAME`: the value is taken from the environment of the dispatching command.
-    Forward(String),
-    /// `NAME=value`: a fixed value.
-    Fixed(String, String),
-}
-
-impl EnvEntry {
-    fn parse(entry: &str) -> Result<Self, String> {
-        let (name, value) = match entry.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (entry, None),
-        };
-        let valid = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(format!(
-                "key `env`: `{name}` is not a valid variable name (letters, digits, _)"
-            ));
-        }
-        Ok(match value {
-            Some(value) => Self::Fixed(name.to_owned(), value.to_owned()),
-            None => Self::Forward(name.to_owned()),
-        })
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Forward(name) | Self::Fixed(name, _) => name,
-        }
     }
 }
 

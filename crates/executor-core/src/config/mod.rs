@@ -14,6 +14,7 @@ mod local;
 mod sample;
 mod slurm;
 mod ssh;
+mod values;
 mod webhook;
 mod yaml;
 
@@ -25,10 +26,13 @@ use std::path::{Path, PathBuf};
 
 pub use container::{ContainerRuntime, ContainerSettings};
 pub use defaults::{DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults};
-pub use executor::{BUILTIN_LOCAL, EnvEntry, ExecutorConfig, ExecutorSettings, ExecutorType};
+pub use executor::{BUILTIN_LOCAL, ExecutorConfig, ExecutorSettings, ExecutorType};
+pub use file::MAX_CONFIG_BYTES;
 pub use sample::{SAMPLE_CONFIG, write_sample};
 pub use slurm::SlurmSettings;
 pub use ssh::{DEFAULT_REMOTE_TASK_ROOT, HostKeyPolicy, SshSettings};
+pub use values::EnvEntry;
+pub use webhook::redact_url;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -103,6 +107,9 @@ impl Config {
             let (name, line) = raw_executor.name();
             if name.trim().is_empty() {
                 return Err(invalid((line, "key `name`: executor name is empty".into())));
+            }
+            if let Some(why) = values::name_problem(name) {
+                return Err(invalid((line, format!("key `name`: executor name {why}"))));
             }
             if let Some(first) = seen.insert(name.to_owned(), line) {
                 return Err(invalid((

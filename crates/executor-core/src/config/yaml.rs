@@ -257,5 +257,33 @@ fn describe_parse_error(err: &serde_saphyr::Error, text: &str, line: u64) -> Str
 
 /// Rewords the parser's and serde's messages that name their own internals.
 fn in_our_words(message: &str) -> String {
+    if message.contains("DuplicateKeyPolicy") {
+        return match message
+            .strip_prefix("duplicate mapping key: ")
+            .and_then(|rest| rest.split_once(", set DuplicateKeyPolicy"))
+        {
+            Some((key, _)) => format!("key `{}` is given twice", key.trim()),
+            None => "a key is given twice".into(),
+        };
+    }
+    if message.contains("untagged enum RawDuration") {
+        return "not a duration such as 600, 90s, 10m or 2h".into();
+    }
+    if message.contains("untagged enum") {
+        return "the value does not have the expected shape".into();
+    }
+    let replacements = [
+        (
+            "externally tagged enum expected scalar or mapping",
+            "expected a single word",
+        ),
+        ("expected sequence start", "expected a list"),
+        ("expected mapping start", "expected a mapping of keys"),
+    ];
+    for (theirs, ours) in replacements {
+        if message.contains(theirs) {
+            return message.replace(theirs, ours);
+        }
+    }
     message.to_owned()
 }
