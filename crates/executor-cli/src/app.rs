@@ -4,11 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use executor_container::config::{ContainerSection, ContainerSettings};
+use executor_core::config::Settings;
 use executor_core::{
-    Config, ExecutorConfig, ExecutorFactory, ExecutorSettings, Paths, ReconcileReport, Store,
-    TaskError, TaskManager, error_chain,
+    Config, ExecutorConfig, ExecutorFactory, Paths, ReconcileReport, Store, TaskError, TaskManager,
+    error_chain,
 };
 use executor_local::LocalExecutor;
+use executor_slurm::config::{SlurmSection, SlurmSettings};
+use executor_ssh::config::{SshSection, SshSettings};
 
 use crate::exit::CliError;
 
@@ -21,7 +25,7 @@ pub struct App {
 impl App {
     pub fn load(explicit_config: Option<&Path>) -> Result<Self, CliError> {
         let (config_path, required) = executor_core::paths::config_path(explicit_config)?;
-        let config = Config::load(&config_path, required)?;
+        let config = Config::load::<AllBackends>(&config_path, required)?;
         Ok(Self {
             config,
             config_path,
@@ -110,19 +114,23 @@ impl App {
     }
 }
 
+// The executor types besides `local`, for the config. A new backend is one
+// entry here and one arm in `executor_factory`.
+executor_core::backends!(pub AllBackends: SshSection, ContainerSection, SlurmSection);
+
 /// Builds executors; `claude_default` is `defaults.claude_path`.
 pub fn executor_factory(claude_default: &str) -> ExecutorFactory {
     let claude_default = claude_default.to_owned();
     Box::new(
-        move |config: &ExecutorConfig, paths: &Paths| match config.settings {
-            ExecutorSettings::Local => Ok(Box::new(LocalExecutor::new(
+        move |config: &ExecutorConfig, paths: &Paths| match config.executor_type().as_str() {
+            SshSettings::TYPE => executor_ssh::executor(config, paths, &claude_default),
+            ContainerSettings::TYPE => executor_container::executor(config, paths),
+            SlurmSettings::TYPE => executor_slurm::executor(config, paths, &claude_default),
+            _ => Ok(Box::new(LocalExecutor::new(
                 config.clone(),
                 paths.clone(),
                 &claude_default,
             ))),
-            ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths, &claude_default),
-            ExecutorSettings::Container(_) => executor_container::executor(config, paths),
-            ExecutorSettings::Slurm(_) => executor_slurm::executor(config, paths, &claude_default),
         },
     )
 }

@@ -9,6 +9,7 @@
 //! when the runner could not write its record (killed, OOM, removed).
 
 mod access;
+pub mod config;
 mod engine;
 mod state;
 
@@ -18,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use executor_core::config::{ContainerRuntime, ContainerSettings};
+use crate::config::{ContainerRuntime, ContainerSettings};
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
-use executor_core::{ExecutorConfig, ExecutorSettings, Paths, TaskId, TaskRecord, fsutil};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use engine::{Call, Engine};
 use state::{ContainerState, INSPECT_FORMAT};
@@ -48,7 +49,7 @@ pub fn executor(
     config: &ExecutorConfig,
     paths: &Paths,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
-    let ExecutorSettings::Container(settings) = &config.settings else {
+    let Some(settings) = config.settings.get::<ContainerSettings>() else {
         return Err(ExecutorError::failed(
             &config.name,
             "not a container executor",
@@ -701,7 +702,6 @@ fn absolute(executor: &str, path: &str, what: &str) -> Result<String, ExecutorEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use executor_core::config::ContainerRuntime;
 
     fn executor_with(settings: ContainerSettings) -> ContainerExecutor {
         let config = ExecutorConfig {
@@ -711,7 +711,7 @@ mod tests {
             env: Vec::new(),
             max_concurrent: None,
             allow_root: false,
-            settings: ExecutorSettings::Container(settings.clone()),
+            settings: executor_core::ExecutorSettings::new(settings.clone()),
             builtin: false,
         };
         let paths = Paths::new("/data/openclaw".into(), "/data/completions".into());

@@ -20,6 +20,7 @@
 //!   of openclaw-agent. (Slurm itself keeps a job's environment in the
 //!   controller's state directory until the job ends.)
 
+pub mod config;
 pub mod jobs;
 pub mod scripts;
 mod shell;
@@ -30,13 +31,13 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::config::{ExecutorSettings, SlurmSettings};
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
 use executor_ssh::SshExecutor;
 use executor_ssh::transport::Transport;
 
+use crate::config::SlurmSettings;
 use crate::jobs::JobRow;
 use crate::shell::Shell;
 
@@ -57,7 +58,7 @@ pub fn executor(
     paths: &Paths,
     claude_default: &str,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
-    let ExecutorSettings::Slurm(settings) = &config.settings else {
+    let Some(settings) = config.settings.get::<SlurmSettings>() else {
         return Err(ExecutorError::failed(&config.name, "not a slurm executor"));
     };
     Ok(Box::new(SlurmExecutor::new(
@@ -544,7 +545,7 @@ fn read_record(observation: &mut RunnerObservation, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use executor_core::config::SshSettings;
+    use executor_ssh::config::SshSettings;
 
     fn settings() -> SlurmSettings {
         SlurmSettings {
@@ -569,7 +570,7 @@ mod tests {
             env: Vec::new(),
             max_concurrent: None,
             allow_root: false,
-            settings: ExecutorSettings::Slurm(settings.clone()),
+            settings: executor_core::ExecutorSettings::new(settings.clone()),
             builtin: false,
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! See `transport` for why the system `ssh` client is used.
 
+pub mod config;
 pub mod scripts;
 pub mod transport;
 
@@ -10,11 +11,11 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::config::{ExecutorSettings, SshSettings};
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{ExitRecord, FileStat, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
 
+use crate::config::SshSettings;
 use crate::transport::Transport;
 
 /// First window read from the end of a log for `tail_log`; doubled until it
@@ -26,7 +27,7 @@ pub fn executor(
     _paths: &Paths,
     claude_default: &str,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
-    let ExecutorSettings::Ssh(settings) = &config.settings else {
+    let Some(settings) = config.settings.get::<SshSettings>() else {
         return Err(ExecutorError::failed(&config.name, "not an ssh executor"));
     };
     let mut executor = SshExecutor::new(config.clone(), settings.clone());

@@ -20,7 +20,7 @@ pub fn config(explicit: Option<&Path>, args: ConfigArgs) -> Result<u8, CliError>
     match args.action.unwrap_or(ConfigAction::Check) {
         ConfigAction::Path => writeln!(out, "{}", path.display())?,
         ConfigAction::Check => {
-            let config = Config::load(&path, required)?;
+            let config = Config::load::<crate::app::AllBackends>(&path, required)?;
             match &config.source {
                 Some(source) => writeln!(out, "{}: ok", source.display())?,
                 None => writeln!(

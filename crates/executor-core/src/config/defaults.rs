@@ -101,7 +101,7 @@ impl RawDefaults {
 /// A duration as seconds (`600`) or with a unit (`90s`, `10m`, `2h`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(super) enum RawDuration {
+pub enum RawDuration {
     Seconds(u64),
     Text(String),
 }

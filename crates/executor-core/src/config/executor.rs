@@ -1,20 +1,14 @@
 //! One executor: the keys every type shares, and the typed section of its `type`.
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::Deserialize;
-use serde::de::{
-    self, DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor,
-    value::MapAccessDeserializer,
-};
+use serde::de::{self, DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::container::{ContainerSection, ContainerSettings};
-use super::local::LocalSection;
-use super::slurm::{SlurmSection, SlurmSettings};
-use super::ssh::{SshSection, SshSettings};
+use super::backend::{Backends, ExecutorSettingsArc, Named, ReadSection, Settings};
 use super::values::EnvEntry;
-use super::yaml::{Invalid, keys_of};
+use super::yaml::Invalid;
 
 /// Name of the executor that exists even without a config file.
 pub const BUILTIN_LOCAL: &str = "local";
@@ -37,100 +31,59 @@ pub struct ExecutorConfig {
     pub builtin: bool,
 }
 
-/// The typed settings of one backend, tagged by the executor's `type`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExecutorSettings {
-    Local,
-    Ssh(SshSettings),
-    Container(ContainerSettings),
-    Slurm(SlurmSettings),
+/// The typed settings of one backend, tagged by the executor's `type`. Core
+/// knows `local`; every other backend's settings type lives in its own crate
+/// and is read back with [`get`](Self::get).
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings(Option<ExecutorSettingsArc>);
+
+impl ExecutorSettings {
+    /// `type: local`, which has no settings.
+    pub const LOCAL: Self = Self(None);
+
+    pub fn new<S: Settings>(settings: S) -> Self {
+        Self(Some(std::sync::Arc::new(settings)))
+    }
+
+    /// The settings, if they are of type `S`.
+    pub fn get<S: Settings>(&self) -> Option<&S> {
+        self.0.as_ref()?.as_any().downcast_ref()
+    }
+
+    pub fn executor_type(&self) -> ExecutorType {
+        ExecutorType(self.0.as_ref().map_or(ExecutorType::LOCAL.0, |s| s.kind()))
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.0.is_none()
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorType {
-    Ssh,
-    Container,
-    Local,
-    Slurm,
+impl PartialEq for ExecutorSettings {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same_as(b.as_ref()),
+            _ => false,
+        }
+    }
 }
+
+/// An executor's `type`: `local`, or the type of a backend's [`Settings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorType(&'static str);
 
 impl ExecutorType {
-    const ALL: [Self; 4] = [Self::Ssh, Self::Container, Self::Local, Self::Slurm];
+    pub const LOCAL: Self = Self("local");
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ssh => "ssh",
-            Self::Container => "container",
-            Self::Local => "local",
-            Self::Slurm => "slurm",
-        }
-    }
-
-    pub(super) fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-
-    /// Reads this type's section from the executor's mapping. Adding a backend
-    /// means a section module and one arm here.
-    fn section<'de, A: MapAccess<'de>>(
-        self,
-        keys: SectionKeys<'_, A>,
-    ) -> Result<Box<dyn Section>, A::Error> {
-        fn read<'de, S, A>(mut keys: SectionKeys<'_, A>) -> Result<Box<dyn Section>, A::Error>
-        where
-            S: Section + de::DeserializeOwned + 'static,
-            A: MapAccess<'de>,
-        {
-            keys.own = keys_of::<S>();
-            Ok(Box::new(S::deserialize(MapAccessDeserializer::new(keys))?))
-        }
-        match self {
-            Self::Local => read::<LocalSection, A>(keys),
-            Self::Ssh => read::<SshSection, A>(keys),
-            Self::Container => read::<ContainerSection, A>(keys),
-            Self::Slurm => read::<SlurmSection, A>(keys),
-        }
-    }
-
-    /// The keys of this type's section.
-    fn section_keys(self) -> &'static [&'static str] {
-        match self {
-            Self::Local => keys_of::<LocalSection>(),
-            Self::Ssh => keys_of::<SshSection>(),
-            Self::Container => keys_of::<ContainerSection>(),
-            Self::Slurm => keys_of::<SlurmSection>(),
-        }
+        self.0
     }
 }
 
 impl fmt::Display for ExecutorType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A backend's settings section as read from the YAML, not yet checked.
-pub(super) trait Section {
-    fn settings(self: Box<Self>, executor: &Named<'_>) -> Result<ExecutorSettings, Invalid>;
-}
-
-/// The executor a section belongs to, for messages.
-pub(super) struct Named<'a> {
-    pub name: &'a str,
-    pub line: u64,
-    pub kind: ExecutorType,
-}
-
-impl Named<'_> {
-    pub fn needs(&self, key: &str) -> Invalid {
-        (
-            self.line,
-            format!(
-                "executor `{}` of type {} needs key `{key}`",
-                self.name, self.kind
-            ),
-        )
+        f.write_str(self.0)
     }
 }
 
@@ -143,27 +96,20 @@ impl ExecutorConfig {
             env: Vec::new(),
             max_concurrent: None,
             allow_root: false,
-            settings: ExecutorSettings::Local,
+            settings: ExecutorSettings::LOCAL,
             builtin: true,
         }
     }
 
     pub fn executor_type(&self) -> ExecutorType {
-        match self.settings {
-            ExecutorSettings::Local => ExecutorType::Local,
-            ExecutorSettings::Ssh(_) => ExecutorType::Ssh,
-            ExecutorSettings::Container(_) => ExecutorType::Container,
-            ExecutorSettings::Slurm(_) => ExecutorType::Slurm,
-        }
+        self.settings.executor_type()
     }
 
     /// A short human description of where this executor runs tasks.
     pub fn target(&self) -> String {
-        match &self.settings {
-            ExecutorSettings::Local => "this machine".to_owned(),
-            ExecutorSettings::Ssh(ssh) => ssh.target(),
-            ExecutorSettings::Container(container) => container.target(),
-            ExecutorSettings::Slurm(slurm) => slurm.target(),
+        match &self.settings.0 {
+            None => "this machine".to_owned(),
+            Some(settings) => settings.target(),
         }
     }
 }
@@ -182,7 +128,7 @@ const COMMON_KEYS: &[&str] = &[
 #[derive(Default)]
 struct CommonKeys {
     name: Option<Spanned<String>>,
-    kind: Option<Spanned<ExecutorType>>,
+    kind: Option<Spanned<String>>,
     labels: Option<Vec<String>>,
     claude_path: Option<String>,
     env: Option<Vec<Spanned<String>>>,
@@ -211,15 +157,17 @@ impl CommonKeys {
 /// aside, keys of other types are noted (with their line) and skipped, and only
 /// the section's own keys reach its derived `Deserialize`, whose values still
 /// come straight from the parser.
-struct SectionKeys<'a, A> {
+struct SectionKeys<'a, A, B> {
     map: &'a mut A,
     common: &'a mut CommonKeys,
     foreign: &'a mut Option<(String, u64)>,
-    kind: Option<ExecutorType>,
-    own: &'static [&'static str],
+    /// `None`: the type is missing or unknown; then any type's key is let
+    /// through and the `type` is reported instead.
+    own: Option<&'static [&'static str]>,
+    backends: PhantomData<B>,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for SectionKeys<'_, A> {
+impl<'de, A: MapAccess<'de>, B: Backends> MapAccess<'de> for SectionKeys<'_, A, B> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -233,12 +181,11 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for SectionKeys<'_, A> {
             if self.common.read(&key, self.map)? {
                 continue;
             }
-            let of_some_type = ExecutorType::ALL
+            let of_some_type = B::types()
                 .iter()
-                .any(|kind| kind.section_keys().contains(&key.as_str()));
-            // Without a known type, any type's key is let through; `type` is reported instead.
-            let own = match self.kind {
-                Some(_) => self.own.contains(&key.as_str()),
+                .any(|kind| B::section_keys(kind).contains(&key.as_str()));
+            let own = match self.own {
+                Some(own) => own.contains(&key.as_str()),
                 None => of_some_type,
             };
             if own {
@@ -249,7 +196,8 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for SectionKeys<'_, A> {
                 self.foreign.get_or_insert((key, value.referenced.line()));
                 continue;
             }
-            let expected: Vec<&str> = COMMON_KEYS.iter().chain(self.own).copied().collect();
+            let own = self.own.unwrap_or_default();
+            let expected: Vec<&str> = COMMON_KEYS.iter().chain(own).copied().collect();
             return Err(de::Error::unknown_field(&key, leak(expected)));
         }
     }
@@ -267,25 +215,27 @@ fn leak(keys: Vec<&'static str>) -> &'static [&'static str] {
 /// An executor as read, before its values are checked.
 pub(super) struct RawExecutor {
     name: Spanned<String>,
-    kind: Spanned<ExecutorType>,
+    kind: Spanned<String>,
     common: CommonKeys,
     foreign: Option<(String, u64)>,
-    section: Option<Box<dyn Section>>,
+    /// `None` for `local` (no keys of its own) and for a type not known.
+    section: Option<ReadSection>,
 }
 
 /// Reads one executor whose type the first pass found (`None`: missing or unknown).
-pub(super) struct ExecutorSeed {
-    pub kind: Option<ExecutorType>,
+pub(super) struct ExecutorSeed<B> {
+    pub kind: Option<String>,
+    pub backends: PhantomData<B>,
 }
 
-impl<'de> DeserializeSeed<'de> for ExecutorSeed {
+impl<'de, B: Backends> DeserializeSeed<'de> for ExecutorSeed<B> {
     type Value = RawExecutor;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawExecutor, D::Error> {
         d.deserialize_struct("RawExecutor", COMMON_KEYS, self)
     }
 }
 
-impl<'de> Visitor<'de> for ExecutorSeed {
+impl<'de, B: Backends> Visitor<'de> for ExecutorSeed<B> {
     type Value = RawExecutor;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -295,17 +245,19 @@ impl<'de> Visitor<'de> for ExecutorSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawExecutor, A::Error> {
         let mut common = CommonKeys::default();
         let mut foreign = None;
-        let keys = SectionKeys {
+        let kind = self.kind.as_deref();
+        let local = kind == Some(ExecutorType::LOCAL.as_str());
+        let known = local || kind.is_some_and(|k| B::types().contains(&k));
+        let mut keys = SectionKeys::<A, B> {
             map: &mut map,
             common: &mut common,
             foreign: &mut foreign,
-            kind: self.kind,
-            own: &[],
+            own: known.then(|| kind.map_or(&[][..], B::section_keys)),
+            backends: PhantomData,
         };
-        let section = match self.kind {
-            Some(kind) => Some(kind.section(keys)?),
+        let section = match kind.filter(|_| known && !local) {
+            Some(kind) => B::read_section(kind, keys).transpose()?,
             None => {
-                let mut keys = keys;
                 while keys.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 None
             }
@@ -334,27 +286,47 @@ impl RawExecutor {
         (&self.name.value, self.name.referenced.line())
     }
 
-    pub fn validate(self) -> Result<ExecutorConfig, Invalid> {
-        let kind = self.kind.value;
+    /// Checks the `type`, then the keys and values.
+    pub fn validate<B: Backends>(self) -> Result<ExecutorConfig, Invalid> {
+        let kind = self.kind.value.as_str();
+        let local = kind == ExecutorType::LOCAL.as_str();
+        if !local && !B::types().contains(&kind) {
+            let known: Vec<&str> = [ExecutorType::LOCAL.as_str()]
+                .into_iter()
+                .chain(B::types().iter().copied())
+                .collect();
+            return Err((
+                self.kind.referenced.line(),
+                format!(
+                    "key `type`: unknown executor type `{kind}`, expected one of {}",
+                    known.join(", ")
+                ),
+            ));
+        }
         if let Some((key, line)) = self.foreign {
             return Err((
                 line,
                 format!("key `{key}` is not valid for an executor of type {kind}"),
             ));
         }
-        let named = Named {
-            name: &self.name.value,
-            line: self.name.referenced.line(),
-            kind,
+        let settings = match self.section {
+            None if local => ExecutorSettings::LOCAL,
+            None => {
+                // The first pass reads the same text, so it found this type too.
+                return Err((
+                    self.kind.referenced.line(),
+                    "key `type`: cannot be read".into(),
+                ));
+            }
+            Some(section) => {
+                let named = Named {
+                    name: &self.name.value,
+                    line: self.name.referenced.line(),
+                    kind,
+                };
+                ExecutorSettings(Some(section.build(&named)?))
+            }
         };
-        let Some(section) = self.section else {
-            // The first pass reads the same text, so it found this type too.
-            return Err((
-                self.kind.referenced.line(),
-                "key `type`: cannot be read".into(),
-            ));
-        };
-        let settings = section.settings(&named)?;
         let common = self.common;
         let env = common
             .env

@@ -1,19 +1,17 @@
 //! The YAML configuration: executors and defaults.
 //!
 //! An executor is a mapping of common keys ([`executor`]) plus the typed
-//! settings section of its `type` (one module per backend: [`local`], [`ssh`],
-//! [`container`], [`slurm`]). The sections are deserialized straight from the
-//! YAML parser, so every error names the key and its line; [`yaml`] holds that
-//! plumbing and puts the parser's complaints into our own words.
+//! settings section of its `type`. Core knows `local` (no keys); each other
+//! backend crate defines its [`Section`] and [`Settings`], and the binary lists
+//! them once with [`backends!`](crate::backends). The sections are deserialized
+//! straight from the YAML parser, so every error names the key and its line;
+//! [`yaml`] holds that plumbing and puts the parser's complaints into our words.
 
-mod container;
+mod backend;
 mod defaults;
 mod executor;
 mod file;
-mod local;
 mod sample;
-mod slurm;
-mod ssh;
 mod values;
 mod webhook;
 mod yaml;
@@ -24,13 +22,17 @@ mod tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use container::{ContainerRuntime, ContainerSettings};
+pub use backend::{
+    Backends, LocalOnly, Named, ReadSection, Section, SectionError, Settings, read_section,
+    section_keys, section_type,
+};
+pub use defaults::RawDuration;
 pub use defaults::{DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults};
 pub use executor::{BUILTIN_LOCAL, ExecutorConfig, ExecutorSettings, ExecutorType};
 pub use file::MAX_CONFIG_BYTES;
 pub use sample::{SAMPLE_CONFIG, write_sample};
-pub use slurm::SlurmSettings;
-pub use ssh::{DEFAULT_REMOTE_TASK_ROOT, HostKeyPolicy, SshSettings};
+pub use serde::de::MapAccess;
+pub use serde_saphyr::Spanned;
 pub use values::EnvEntry;
 pub use webhook::redact_url;
 
@@ -82,10 +84,11 @@ impl Config {
         }
     }
 
-    /// Loads `path`; when `required` is false a missing file yields the built-in config.
-    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+    /// Loads `path`, whose executor types are `local` and those of `B`; when
+    /// `required` is false a missing file yields the built-in config.
+    pub fn load<B: Backends>(path: &Path, required: bool) -> Result<Self, ConfigError> {
         match file::read(path)? {
-            Some(text) => Self::parse(&text, path),
+            Some(text) => Self::parse::<B>(&text, path),
             None if required => Err(ConfigError::Missing {
                 path: path.to_owned(),
             }),
@@ -93,13 +96,13 @@ impl Config {
         }
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+    pub fn parse<B: Backends>(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |(line, message): (u64, String)| ConfigError::Invalid {
             path: path.to_owned(),
             line,
             message,
         };
-        let raw = yaml::parse(text).map_err(invalid)?;
+        let raw = yaml::parse::<B>(text).map_err(invalid)?;
 
         let mut executors = Vec::with_capacity(raw.executors.len() + 1);
         let mut seen: HashMap<String, u64> = HashMap::new();
@@ -119,7 +122,7 @@ impl Config {
                     ),
                 )));
             }
-            executors.push(raw_executor.validate().map_err(invalid)?);
+            executors.push(raw_executor.validate::<B>().map_err(invalid)?);
         }
         if !seen.contains_key(BUILTIN_LOCAL) {
             executors.push(ExecutorConfig::builtin_local());

@@ -1,112 +1,112 @@
-//! Parsing and checking of the YAML config.
+//! The config parser with `local` and a fake backend; the real backends'
+//! sections are tested with the binary that lists them (executor-cli).
 
 use std::path::Path;
 
+use serde::Deserialize;
+
 use super::*;
 
+/// A backend with a required key and a typed one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FakeSection {
+    image: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+}
+
+#[derive(Debug, PartialEq)]
+struct FakeSettings {
+    image: String,
+    port: Option<u16>,
+}
+
+impl Settings for FakeSettings {
+    const TYPE: &'static str = "fake";
+    fn target(&self) -> String {
+        format!("fake {}", self.image)
+    }
+}
+
+impl Section for FakeSection {
+    type Settings = FakeSettings;
+    fn settings(self, executor: &Named<'_>) -> Result<FakeSettings, SectionError> {
+        let image = self.image.ok_or_else(|| executor.needs("image"))?;
+        Ok(FakeSettings {
+            image: image.value,
+            port: self.port.map(|p| p.value),
+        })
+    }
+}
+
+crate::backends!(Fake: FakeSection);
+
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(text, Path::new("c.yaml"))
+    Config::parse::<Fake>(text, Path::new("c.yaml"))
 }
 
 fn error_of(text: &str) -> String {
-    parse(text).unwrap_err().to_string()
+    parse(text).expect_err("an invalid config").to_string()
 }
 
-const SEED: &str = r#"executors:
-  - name: crib
-    type: ssh            # ssh | container | local
-    host: 192.168.0.152
-    port: 22
-    user: jimmy
-    claude_path: /home/jimmy/.npm-global/bin/claude
-    labels: [rust, heavy-compute]
-  - name: builder
-    type: container
-    image: claude-code:latest
-    runtime: docker      # or podman
-    volumes: ["/home/jimmy/repos:/work"]
-    labels: [isolated, reproducible]
-  - name: local
-    type: local
-    labels: [quick-tasks, lightweight]
-defaults:
-  max_turns: 100
-  claude_path: claude
-  webhook_url: https://example.com/webhook   # optional
-"#;
-
 #[test]
-fn seed_schema_parses() {
-    let config = parse(SEED).unwrap();
-    assert_eq!(config.executor_names(), ["crib", "builder", "local"]);
-    let crib = config.executor("crib").unwrap();
+fn sections_are_typed_by_type() {
+    let config = parse(
+        "executors:\n  - name: f\n    type: fake\n    image: i\n    port: 8\n    labels: [x]\n  - name: l\n    type: local\n",
+    )
+    .expect("valid");
+    assert_eq!(config.executor_names(), ["f", "l", "local"]);
+    let f = config.executor("f").expect("f");
     assert_eq!(
-        crib.settings,
-        ExecutorSettings::Ssh(SshSettings {
-            host: "192.168.0.152".into(),
-            port: Some(22),
-            user: Some("jimmy".into()),
-            identity_file: None,
-            ssh_config: None,
-            known_hosts_file: None,
-            ssh_options: Vec::new(),
-            task_root: DEFAULT_REMOTE_TASK_ROOT.into(),
-            host_key_policy: HostKeyPolicy::Strict,
+        f.settings.get::<FakeSettings>(),
+        Some(&FakeSettings {
+            image: "i".into(),
+            port: Some(8)
         })
     );
     assert_eq!(
-        config.claude_path(crib),
-        "/home/jimmy/.npm-global/bin/claude"
+        f.settings,
+        ExecutorSettings::new(FakeSettings {
+            image: "i".into(),
+            port: Some(8)
+        })
     );
-    let builder = config.executor("builder").unwrap();
-    assert_eq!(config.claude_path(builder), "claude");
-    assert_eq!(builder.labels, ["isolated", "reproducible"]);
+    assert_ne!(f.settings, ExecutorSettings::LOCAL);
     assert_eq!(
-        config.defaults.webhook_url.as_deref(),
-        Some("https://example.com/webhook")
+        (f.executor_type().as_str(), f.target()),
+        ("fake", "fake i".into())
     );
+    assert_eq!(f.labels, ["x"]);
+    let l = config.executor("l").expect("l");
+    assert_eq!(l.settings, ExecutorSettings::LOCAL);
+    assert_eq!(l.target(), "this machine");
+    assert!(config.executor("local").expect("builtin").builtin);
 }
 
 #[test]
 fn sample_parses_and_has_local() {
-    let config = parse(SAMPLE_CONFIG).unwrap();
+    let config = Config::parse::<LocalOnly>(SAMPLE_CONFIG, Path::new("c.yaml")).expect("sample");
     assert_eq!(config.executor_names(), ["local"]);
-    assert!(!config.executor("local").unwrap().builtin);
+    assert!(!config.executor("local").expect("local").builtin);
+    let empty = Config::parse::<LocalOnly>("", Path::new("c.yaml")).expect("empty");
+    assert_eq!(empty.executor_names(), ["local"]);
 }
 
 #[test]
-fn builtin_local_is_added() {
-    let config = parse("executors:\n  - name: box\n    type: ssh\n    host: h\n").unwrap();
-    assert_eq!(config.executor_names(), ["box", "local"]);
-    assert!(config.executor("local").unwrap().builtin);
-    assert_eq!(parse("").unwrap().executor_names(), ["local"]);
-}
-
-#[test]
-fn unknown_key_names_key_and_line() {
+fn unknown_key_names_key_line_and_the_keys_of_the_type() {
     let err = error_of("executors:\n  - name: a\n    type: local\n    labelz: [x]\n");
     assert!(err.starts_with("c.yaml: line 4: "), "{err}");
-    assert!(err.contains("labelz"), "{err}");
-}
-
-#[test]
-fn wrong_type_names_key_and_line() {
-    let err = error_of("executors:\n  - name: a\n    type: ssh\n    host: h\n    port: lots\n");
-    assert!(err.starts_with("c.yaml: line 5: key `port`"), "{err}");
-    let err = error_of("defaults:\n  max_turns: many\n");
-    assert!(err.starts_with("c.yaml: line 2: key `max_turns`"), "{err}");
-}
-
-#[test]
-fn duplicate_names_are_rejected() {
-    let err = error_of(
-        "executors:\n  - name: a\n    type: local\n  - name: a\n    type: ssh\n    host: h\n",
-    );
     assert!(
-        err.starts_with("c.yaml: line 4: key `name`: duplicate"),
+        err.contains("`labelz`") && err.contains("max_concurrent"),
         "{err}"
     );
-    assert!(err.contains("line 2"), "{err}");
+    assert!(!err.contains("image"), "{err}");
+    let err = error_of("executors:\n  - name: a\n    type: fake\n    image: i\n    bogus: 1\n");
+    assert!(err.starts_with("c.yaml: line 5: "), "{err}");
+    assert!(
+        err.contains("`bogus`") && err.contains("image, port"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -116,19 +116,82 @@ fn keys_of_other_types_are_rejected() {
         err,
         "c.yaml: line 4: key `image` is not valid for an executor of type local"
     );
-    let err = error_of("executors:\n  - name: a\n    type: ssh\n");
-    assert!(err.contains("needs key `host`"), "{err}");
+    let err = error_of("executors:\n  - name: a\n    type: fake\n");
+    assert_eq!(
+        err,
+        "c.yaml: line 2: executor `a` of type fake needs key `image`"
+    );
 }
 
 #[test]
-fn malformed_yaml_reports_line() {
+fn type_may_follow_its_keys() {
+    let config = parse("executors:\n  - image: i\n    port: 2\n    name: a\n    type: fake\n")
+        .expect("type after the keys");
+    let fake = config
+        .executor("a")
+        .expect("a")
+        .settings
+        .get::<FakeSettings>();
+    assert_eq!(fake.map(|f| f.port), Some(Some(2)));
+    let err = error_of("executors:\n  - name: a\n    image: i\n    type: local\n");
+    assert_eq!(
+        err,
+        "c.yaml: line 3: key `image` is not valid for an executor of type local"
+    );
+}
+
+#[test]
+fn wrong_types_and_unknown_types_name_key_and_line() {
+    let err = error_of("executors:\n  - name: a\n    type: fake\n    image: i\n    port: lots\n");
+    assert!(err.starts_with("c.yaml: line 5: key `port`"), "{err}");
+    let err = error_of("defaults:\n  max_turns: many\n");
+    assert!(err.starts_with("c.yaml: line 2: key `max_turns`"), "{err}");
+    let err = error_of("executors:\n  - name: a\n    type: kubernetes\n    image: i\n");
+    assert_eq!(
+        err,
+        "c.yaml: line 3: key `type`: unknown executor type `kubernetes`, expected one of local, fake"
+    );
+    let err = error_of("executors:\n  - name: a\n    type:\n");
+    assert_eq!(err, "c.yaml: line 3: key `type`: no value given");
+    let err = error_of("executors:\n  - name: a\n");
+    assert!(err.contains("missing field `type`"), "{err}");
+}
+
+#[test]
+fn duplicate_and_bad_names_are_rejected() {
+    let err = error_of(
+        "executors:\n  - name: a\n    type: local\n  - name: a\n    type: fake\n    image: i\n",
+    );
+    assert_eq!(
+        err,
+        "c.yaml: line 4: key `name`: duplicate executor name `a` (first defined on line 2)"
+    );
+    for name in ["a/b", "..", "\"a\\u0007b\"", "\" \""] {
+        let err = error_of(&format!("executors:\n  - name: {name}\n    type: local\n"));
+        assert!(
+            err.starts_with("c.yaml: line 2: key `name`: executor name"),
+            "{err}"
+        );
+        assert!(!err.contains('\u{7}'), "{err:?}");
+    }
+}
+
+#[test]
+fn malformed_yaml_and_duplicate_keys_in_our_words() {
     let err = error_of("executors:\n  - name: a\n    type: [local\n");
     assert!(err.starts_with("c.yaml: line "), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    let err = error_of("executors:\n  - name: a\n    type: local\n    type: fake\n");
+    assert_eq!(err, "c.yaml: line 4: key `type` is given twice");
+    let err = error_of("defaults:\n  stall_timeout: [1]\n");
+    assert_eq!(
+        err,
+        "c.yaml: line 2: key `stall_timeout`: not a duration such as 600, 90s, 10m or 2h"
+    );
 }
 
 #[test]
-fn bad_defaults_name_their_line() {
+fn defaults_are_checked() {
     let err = error_of("executors: []\ndefaults:\n  max_turns: 0\n");
     assert_eq!(err, "c.yaml: line 3: key `max_turns`: must be at least 1");
     let err = error_of("defaults:\n  claude_path: c\n  webhook_url: ftp://x\n");
@@ -136,15 +199,20 @@ fn bad_defaults_name_their_line() {
         err.starts_with("c.yaml: line 3: key `webhook_url`"),
         "{err}"
     );
+    let err = error_of("defaults:\n  stall_timeout: 99999999999999999h\n");
+    assert!(
+        err.starts_with("c.yaml: line 2: key `stall_timeout`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn env_allow_root_and_stall_settings() {
     let config = parse(
-            "executors:\n  - name: a\n    type: local\n    allow_root: true\n    env: [ANTHROPIC_API_KEY, MODE=fast, EMPTY=]\ndefaults:\n  stall_timeout: 10m\n  kill_on_stall: true\n",
-        )
-        .unwrap();
-    let a = config.executor("a").unwrap();
+        "executors:\n  - name: a\n    type: local\n    allow_root: true\n    env: [ANTHROPIC_API_KEY, MODE=fast, EMPTY=]\ndefaults:\n  stall_timeout: 10m\n  kill_on_stall: true\n",
+    )
+    .expect("valid");
+    let a = config.executor("a").expect("a");
     assert!(a.allow_root);
     assert_eq!(
         a.env,
@@ -156,82 +224,14 @@ fn env_allow_root_and_stall_settings() {
     );
     assert_eq!(config.defaults.stall_timeout.as_secs(), 600);
     assert!(config.defaults.kill_on_stall);
-    let seconds = parse("defaults:\n  stall_timeout: 45\n").unwrap();
-    assert_eq!(seconds.defaults.stall_timeout.as_secs(), 45);
-    let err = error_of("defaults:\n  stall_timeout: soon\n");
-    assert!(
-        err.starts_with("c.yaml: line 2: key `stall_timeout`"),
-        "{err}"
-    );
     let err = error_of("executors:\n  - name: a\n    type: local\n    env: [\"BAD NAME\"]\n");
     assert!(err.starts_with("c.yaml: line 4: key `env`"), "{err}");
 }
 
 #[test]
-fn ssh_and_container_extras() {
-    let config = parse(
-            "executors:\n  - name: s\n    type: ssh\n    host: h\n    identity_file: /k\n    host_key_policy: accept-new\n    task_root: /var/tmp/oc/\n    ssh_options: [ConnectTimeout=5]\n  - name: c\n    type: container\n    image: i\n    runtime: podman\n    user: \"1000\"\n    network: none\n    run_args: [--memory, 1g]\n",
-        )
-        .unwrap();
-    let ExecutorSettings::Ssh(ssh) = &config.executor("s").unwrap().settings else {
-        panic!("not ssh");
-    };
-    assert_eq!(ssh.host_key_policy, HostKeyPolicy::AcceptNew);
-    assert_eq!(ssh.task_root, "/var/tmp/oc");
-    assert_eq!(ssh.ssh_options, ["ConnectTimeout=5"]);
-    let ExecutorSettings::Container(c) = &config.executor("c").unwrap().settings else {
-        panic!("not a container");
-    };
-    assert_eq!(c.runtime, ContainerRuntime::Podman);
-    assert_eq!(c.user.as_deref(), Some("1000"));
-    assert_eq!(c.run_args, ["--memory", "1g"]);
-    let err = error_of("executors:\n  - name: s\n    type: ssh\n    host: h\n    task_root: rel\n");
-    assert!(err.contains("line 5: key `task_root`"), "{err}");
-    let err = error_of("executors:\n  - name: l\n    type: local\n    user: x\n");
-    assert!(err.contains("line 4: key `user` is not valid"), "{err}");
-    let err = error_of(
-        "executors:\n  - name: s\n    type: ssh\n    host: h\n    host_key_policy: yolo\n",
-    );
-    assert!(err.contains("line 5"), "{err}");
-}
-
-#[test]
-fn unknown_type_is_rejected() {
-    let err = error_of("executors:\n  - name: a\n    type: kubernetes\n");
-    assert!(err.starts_with("c.yaml: line 3: key `type`"), "{err}");
-}
-
-#[test]
-fn type_may_follow_its_keys() {
-    let config = parse("executors:\n  - host: h\n    port: 2222\n    name: a\n    type: ssh\n")
-        .expect("type after the ssh keys");
-    let ExecutorSettings::Ssh(ssh) = &config.executor("a").expect("a").settings else {
-        panic!("not ssh");
-    };
-    assert_eq!((ssh.host.as_str(), ssh.port), ("h", Some(2222)));
-    let err = error_of("executors:\n  - name: a\n    image: i\n    type: ssh\n    host: h\n");
-    assert_eq!(
-        err,
-        "c.yaml: line 3: key `image` is not valid for an executor of type ssh"
-    );
-}
-
-#[test]
-fn unknown_key_lists_the_keys_of_its_type() {
-    let err =
-        error_of("executors:\n  - name: a\n    type: container\n    image: i\n    bogus: 1\n");
-    assert!(err.starts_with("c.yaml: line 5: "), "{err}");
-    assert!(
-        err.contains("`bogus`") && err.contains("image, runtime"),
-        "{err}"
-    );
-    assert!(!err.contains("partition"), "{err}");
-}
-
-#[test]
 fn section_keys_come_from_the_structs() {
-    assert_eq!(yaml::keys_of::<local::LocalSection>(), [] as [&str; 0]);
-    assert!(yaml::keys_of::<ssh::SshSection>().contains(&"host_key_policy"));
-    assert!(yaml::keys_of::<slurm::SlurmSection>().contains(&"host"));
-    assert!(yaml::keys_of::<slurm::SlurmSection>().contains(&"sbatch_args"));
+    assert_eq!(section_keys::<FakeSection>(), ["image", "port"]);
+    assert_eq!(Fake::types(), ["fake"]);
+    assert_eq!(Fake::section_keys("fake"), ["image", "port"]);
+    assert!(Fake::section_keys("local").is_empty());
 }

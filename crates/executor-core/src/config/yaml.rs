@@ -7,12 +7,14 @@
 //! keys and the type's own section come straight from the parser.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::backend::Backends;
 use super::defaults::RawDefaults;
-use super::executor::{ExecutorSeed, ExecutorType, RawExecutor};
+use super::executor::{ExecutorSeed, RawExecutor};
 
 /// An error found in the config: its line and what is wrong, in our words.
 pub(super) type Invalid = (u64, String);
@@ -24,7 +26,7 @@ pub(super) struct RawConfig {
 
 const TOP_KEYS: &[&str] = &["executors", "defaults"];
 
-pub(super) fn parse(text: &str) -> Result<RawConfig, Invalid> {
+pub(super) fn parse<B: Backends>(text: &str) -> Result<RawConfig, Invalid> {
     if text.trim().is_empty() {
         return Ok(RawConfig {
             executors: Vec::new(),
@@ -35,12 +37,17 @@ pub(super) fn parse(text: &str) -> Result<RawConfig, Invalid> {
     let kinds = serde_saphyr::from_str::<Probe>(text)
         .map(|probe| probe.executors.into_iter().map(|e| e.0).collect())
         .unwrap_or_default();
-    serde_saphyr::with_deserializer_from_str(text, |d| ConfigSeed { kinds }.deserialize(d)).map_err(
-        |err| {
-            let line = err.location().map(|l| l.line()).unwrap_or(1).max(1);
-            (line, describe_parse_error(&err, text, line))
-        },
-    )
+    serde_saphyr::with_deserializer_from_str(text, |d| {
+        ConfigSeed::<B> {
+            kinds,
+            backends: PhantomData,
+        }
+        .deserialize(d)
+    })
+    .map_err(|err| {
+        let line = err.location().map(|l| l.line()).unwrap_or(1).max(1);
+        (line, describe_parse_error(&err, text, line))
+    })
 }
 
 /// The keys a derived struct accepts, read from its `Deserialize` impl so that
@@ -92,7 +99,7 @@ struct Probe {
     executors: Vec<ProbeExecutor>,
 }
 
-struct ProbeExecutor(Option<ExecutorType>);
+struct ProbeExecutor(Option<String>);
 
 impl<'de> Deserialize<'de> for ProbeExecutor {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -119,7 +126,7 @@ impl<'de> Deserialize<'de> for ProbeExecutor {
 }
 
 /// A `type` value if it names a known type; anything else is left to the second pass.
-struct ProbeKind(Option<ExecutorType>);
+struct ProbeKind(Option<String>);
 
 impl<'de> Deserialize<'de> for ProbeKind {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -130,7 +137,7 @@ impl<'de> Deserialize<'de> for ProbeKind {
                 f.write_str("anything")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ProbeKind, E> {
-                Ok(ProbeKind(ExecutorType::from_name(v)))
+                Ok(ProbeKind(Some(v.to_owned())))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<ProbeKind, E> {
                 Ok(ProbeKind(None))
@@ -164,18 +171,19 @@ impl<'de> Deserialize<'de> for ProbeKind {
 }
 
 /// Second pass: the whole config, each executor with the type the first pass found.
-struct ConfigSeed {
-    kinds: Vec<Option<ExecutorType>>,
+struct ConfigSeed<B> {
+    kinds: Vec<Option<String>>,
+    backends: PhantomData<B>,
 }
 
-impl<'de> DeserializeSeed<'de> for ConfigSeed {
+impl<'de, B: Backends> DeserializeSeed<'de> for ConfigSeed<B> {
     type Value = RawConfig;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawConfig, D::Error> {
         d.deserialize_struct("RawConfig", TOP_KEYS, self)
     }
 }
 
-impl<'de> Visitor<'de> for ConfigSeed {
+impl<'de, B: Backends> Visitor<'de> for ConfigSeed<B> {
     type Value = RawConfig;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a mapping with `executors` and `defaults`")
@@ -190,7 +198,10 @@ impl<'de> Visitor<'de> for ConfigSeed {
             match key.as_str() {
                 "executors" => {
                     let kinds = kinds.take().unwrap_or_default();
-                    config.executors = map.next_value_seed(ExecutorsSeed { kinds })?;
+                    config.executors = map.next_value_seed(ExecutorsSeed::<B> {
+                        kinds,
+                        backends: PhantomData,
+                    })?;
                 }
                 "defaults" => config.defaults = map.next_value()?,
                 _ => return Err(de::Error::unknown_field(&key, TOP_KEYS)),
@@ -200,18 +211,19 @@ impl<'de> Visitor<'de> for ConfigSeed {
     }
 }
 
-struct ExecutorsSeed {
-    kinds: Vec<Option<ExecutorType>>,
+struct ExecutorsSeed<B> {
+    kinds: Vec<Option<String>>,
+    backends: PhantomData<B>,
 }
 
-impl<'de> DeserializeSeed<'de> for ExecutorsSeed {
+impl<'de, B: Backends> DeserializeSeed<'de> for ExecutorsSeed<B> {
     type Value = Vec<RawExecutor>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for ExecutorsSeed {
+impl<'de, B: Backends> Visitor<'de> for ExecutorsSeed<B> {
     type Value = Vec<RawExecutor>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of executors")
@@ -219,8 +231,12 @@ impl<'de> Visitor<'de> for ExecutorsSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut executors = Vec::new();
         loop {
-            let kind = self.kinds.get(executors.len()).copied().flatten();
-            match seq.next_element_seed(ExecutorSeed { kind })? {
+            let kind = self.kinds.get(executors.len()).cloned().flatten();
+            let seed = ExecutorSeed::<B> {
+                kind,
+                backends: PhantomData,
+            };
+            match seq.next_element_seed(seed)? {
                 Some(executor) => executors.push(executor),
                 None => return Ok(executors),
             }
@@ -269,6 +285,9 @@ fn in_our_words(message: &str) -> String {
     if message.contains("untagged enum RawDuration") {
         return "not a duration such as 600, 90s, 10m or 2h".into();
     }
+    if message.starts_with("cannot deserialize null") {
+        return "no value given".into();
+    }
     if message.contains("untagged enum") {
         return "the value does not have the expected shape".into();
     }
@@ -279,6 +298,7 @@ fn in_our_words(message: &str) -> String {
         ),
         ("expected sequence start", "expected a list"),
         ("expected mapping start", "expected a mapping of keys"),
+        ("expected string scalar", "expected a single value"),
     ];
     for (theirs, ours) in replacements {
         if message.contains(theirs) {

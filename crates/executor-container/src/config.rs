@@ -1,10 +1,7 @@
-//! `type: container`: tasks run in a Docker or Podman container.
+//! The `type: container` section of the config: image, engine and run options.
 
+use executor_core::config::{Named, Section, SectionError, Settings, Spanned};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
-
-use super::executor::{ExecutorSettings, Named, Section};
-use super::yaml::Invalid;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSettings {
@@ -24,9 +21,11 @@ pub struct ContainerSettings {
     pub context: Option<String>,
 }
 
-impl ContainerSettings {
+impl Settings for ContainerSettings {
+    const TYPE: &'static str = "container";
+
     /// `runtime image`.
-    pub fn target(&self) -> String {
+    fn target(&self) -> String {
         format!("{} {}", self.runtime.as_str(), self.image)
     }
 }
@@ -49,7 +48,7 @@ impl ContainerRuntime {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ContainerSection {
+pub struct ContainerSection {
     image: Option<Spanned<String>>,
     runtime: Option<Spanned<ContainerRuntime>>,
     volumes: Option<Spanned<Vec<String>>>,
@@ -62,11 +61,13 @@ pub(super) struct ContainerSection {
 }
 
 impl Section for ContainerSection {
-    fn settings(self: Box<Self>, executor: &Named<'_>) -> Result<ExecutorSettings, Invalid> {
+    type Settings = ContainerSettings;
+
+    fn settings(self, executor: &Named<'_>) -> Result<ContainerSettings, SectionError> {
         let Some(image) = self.image else {
             return Err(executor.needs("image"));
         };
-        Ok(ExecutorSettings::Container(ContainerSettings {
+        Ok(ContainerSettings {
             image: image.value,
             runtime: self.runtime.map_or(ContainerRuntime::Docker, |s| s.value),
             volumes: self.volumes.map(|s| s.value).unwrap_or_default(),
@@ -75,6 +76,6 @@ impl Section for ContainerSection {
             network: self.network.map(|s| s.value),
             run_args: self.run_args.map(|s| s.value).unwrap_or_default(),
             context: self.context.map(|s| s.value),
-        }))
+        })
     }
 }

@@ -1,13 +1,9 @@
-//! `type: slurm`: one batch job per task, submitted here or on a login node
+//! The `type: slurm` section of the config: one batch job per task, submitted here or on a login node
 //! over SSH (the ssh keys then describe the login node).
 
+use executor_core::config::{Named, RawDuration, Section, SectionError, Settings, Spanned};
+use executor_ssh::config::{HostKeyPolicy, SshSection, SshSettings};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
-
-use super::defaults::RawDuration;
-use super::executor::{ExecutorSettings, Named, Section};
-use super::ssh::{SshSection, SshSettings};
-use super::yaml::Invalid;
 
 /// A Slurm cluster: jobs submitted with `sbatch` on this machine, or over SSH
 /// on a login node (`login`).
@@ -32,9 +28,11 @@ pub struct SlurmSettings {
     pub sbatch_args: Vec<String>,
 }
 
-impl SlurmSettings {
+impl Settings for SlurmSettings {
+    const TYPE: &'static str = "slurm";
+
     /// `slurm [via login] [partition p]`.
-    pub fn target(&self) -> String {
+    fn target(&self) -> String {
         let partition = self
             .partition
             .as_deref()
@@ -50,7 +48,7 @@ impl SlurmSettings {
 /// The Slurm keys plus [`SshSection`]'s (serde's `flatten` would lose their lines).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SlurmSection {
+pub struct SlurmSection {
     host: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
     user: Option<Spanned<String>>,
@@ -59,7 +57,7 @@ pub(super) struct SlurmSection {
     known_hosts_file: Option<Spanned<String>>,
     ssh_options: Option<Spanned<Vec<String>>>,
     task_root: Option<Spanned<String>>,
-    host_key_policy: Option<Spanned<super::ssh::HostKeyPolicy>>,
+    host_key_policy: Option<Spanned<HostKeyPolicy>>,
     partition: Option<Spanned<String>>,
     account: Option<Spanned<String>>,
     qos: Option<Spanned<String>>,
@@ -71,7 +69,9 @@ pub(super) struct SlurmSection {
 }
 
 impl Section for SlurmSection {
-    fn settings(self: Box<Self>, _: &Named<'_>) -> Result<ExecutorSettings, Invalid> {
+    type Settings = SlurmSettings;
+
+    fn settings(self, _: &Named<'_>) -> Result<SlurmSettings, SectionError> {
         let login = SshSection {
             host: self.host,
             port: self.port,
@@ -89,7 +89,7 @@ impl Section for SlurmSection {
             RawDuration::Seconds(minutes) => minutes.to_string(),
             RawDuration::Text(text) => text.trim().to_owned(),
         });
-        Ok(ExecutorSettings::Slurm(SlurmSettings {
+        Ok(SlurmSettings {
             login,
             task_root,
             partition: self.partition.map(|s| s.value),
@@ -100,6 +100,6 @@ impl Section for SlurmSection {
             mem: self.mem.map(|s| s.value),
             gres: self.gres.map(|s| s.value),
             sbatch_args: self.sbatch_args.map(|s| s.value).unwrap_or_default(),
-        }))
+        })
     }
 }

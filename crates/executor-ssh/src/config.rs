@@ -1,10 +1,7 @@
-//! `type: ssh`: tasks run on a host reached over SSH.
+//! The `type: ssh` section of the config: the host and how to reach it.
 
+use executor_core::config::{Named, Section, SectionError, Settings, Spanned};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
-
-use super::executor::{ExecutorSettings, Named, Section};
-use super::yaml::Invalid;
 
 /// Default remote task root (`task_root`).
 pub const DEFAULT_REMOTE_TASK_ROOT: &str = "/tmp/openclaw-tasks";
@@ -28,9 +25,11 @@ pub struct SshSettings {
     pub host_key_policy: HostKeyPolicy,
 }
 
-impl SshSettings {
+impl Settings for SshSettings {
+    const TYPE: &'static str = "ssh";
+
     /// `user@host:port`, as far as they are set.
-    pub fn target(&self) -> String {
+    fn target(&self) -> String {
         let user = self
             .user
             .as_deref()
@@ -58,7 +57,7 @@ pub enum HostKeyPolicy {
 /// The connection keys, shared with Slurm's login node.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SshSection {
+pub struct SshSection {
     pub host: Option<Spanned<String>>,
     pub port: Option<Spanned<u16>>,
     pub user: Option<Spanned<String>>,
@@ -72,7 +71,7 @@ pub(super) struct SshSection {
 
 impl SshSection {
     /// The task root as given, checked and without trailing slashes (`None`: not set).
-    pub fn task_root(&self) -> Result<Option<String>, Invalid> {
+    pub fn task_root(&self) -> Result<Option<String>, SectionError> {
         let Some(root) = &self.task_root else {
             return Ok(None);
         };
@@ -87,7 +86,10 @@ impl SshSection {
     }
 
     /// The connection, or `None` when no `host` is set.
-    pub fn connection(self, task_root: Option<String>) -> Result<Option<SshSettings>, Invalid> {
+    pub fn connection(
+        self,
+        task_root: Option<String>,
+    ) -> Result<Option<SshSettings>, SectionError> {
         let Some(host) = self.host else {
             return Ok(None);
         };
@@ -109,11 +111,11 @@ impl SshSection {
 }
 
 impl Section for SshSection {
-    fn settings(self: Box<Self>, executor: &Named<'_>) -> Result<ExecutorSettings, Invalid> {
+    type Settings = SshSettings;
+
+    fn settings(self, executor: &Named<'_>) -> Result<SshSettings, SectionError> {
         let task_root = self.task_root()?;
-        match self.connection(task_root)? {
-            Some(ssh) => Ok(ExecutorSettings::Ssh(ssh)),
-            None => Err(executor.needs("host")),
-        }
+        self.connection(task_root)?
+            .ok_or_else(|| executor.needs("host"))
     }
 }
