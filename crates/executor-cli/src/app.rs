@@ -4,15 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use executor_container::config::{ContainerSection, ContainerSettings};
-use executor_core::config::Settings;
 use executor_core::{
     Config, ExecutorConfig, ExecutorFactory, Paths, ReconcileReport, Store, TaskError, TaskManager,
     error_chain,
 };
 use executor_local::LocalExecutor;
-use executor_slurm::config::{SlurmSection, SlurmSettings};
-use executor_ssh::config::{SshSection, SshSettings};
 
 use crate::exit::CliError;
 
@@ -114,23 +110,29 @@ impl App {
     }
 }
 
-// The executor types besides `local`, for the config. A new backend is one
-// entry here and one arm in `executor_factory`.
-executor_core::backends!(pub AllBackends: SshSection, ContainerSection, SlurmSection);
+// The backends besides `local`, for the config and the executor factory. A new
+// backend is its crate plus one entry here.
+executor_core::backends!(
+    pub AllBackends: executor_ssh::Ssh,
+    executor_container::Container,
+    executor_slurm::Slurm,
+);
 
 /// Builds executors; `claude_default` is `defaults.claude_path`.
 pub fn executor_factory(claude_default: &str) -> ExecutorFactory {
     let claude_default = claude_default.to_owned();
-    Box::new(
-        move |config: &ExecutorConfig, paths: &Paths| match config.executor_type().as_str() {
-            SshSettings::TYPE => executor_ssh::executor(config, paths, &claude_default),
-            ContainerSettings::TYPE => executor_container::executor(config, paths),
-            SlurmSettings::TYPE => executor_slurm::executor(config, paths, &claude_default),
-            _ => Ok(Box::new(LocalExecutor::new(
+    Box::new(move |config: &ExecutorConfig, paths: &Paths| {
+        match AllBackends::executor(config, paths, &claude_default) {
+            Some(built) => built,
+            None if config.settings.is_local() => Ok(Box::new(LocalExecutor::new(
                 config.clone(),
                 paths.clone(),
                 &claude_default,
             ))),
-        },
-    )
+            None => Err(executor_core::ExecutorError::failed(
+                &config.name,
+                format!("no backend for type {}", config.executor_type()),
+            )),
+        }
+    })
 }

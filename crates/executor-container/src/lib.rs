@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::{ContainerRuntime, ContainerSettings};
+use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
@@ -44,22 +45,24 @@ pub fn container_name(id: &TaskId) -> String {
     format!("openclaw-{id}")
 }
 
-/// Builds the executor for a `type: container` entry.
-pub fn executor(
-    config: &ExecutorConfig,
-    paths: &Paths,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    let Some(settings) = config.settings.get::<ContainerSettings>() else {
-        return Err(ExecutorError::failed(
-            &config.name,
-            "not a container executor",
-        ));
-    };
-    Ok(Box::new(ContainerExecutor::new(
-        config.clone(),
-        settings.clone(),
-        paths.clone(),
-    )))
+/// The container backend, `type: container`.
+pub struct Container;
+
+impl Backend for Container {
+    type Section = config::ContainerSection;
+
+    fn executor(
+        config: &ExecutorConfig,
+        settings: &ContainerSettings,
+        paths: &Paths,
+        _claude_default: &str,
+    ) -> Result<Box<dyn Executor>, ExecutorError> {
+        Ok(Box::new(ContainerExecutor::new(
+            config.clone(),
+            settings.clone(),
+            paths.clone(),
+        )))
+    }
 }
 
 pub struct ContainerExecutor {

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
@@ -52,21 +53,25 @@ pub const NO_RUNNER_PID: u32 = 0;
 /// How long a script may run here, beyond the time its own steps take.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(3 * scripts::SLURM_COMMAND_SECS + 30);
 
-/// Builds the executor for a `type: slurm` entry.
-pub fn executor(
-    config: &ExecutorConfig,
-    paths: &Paths,
-    claude_default: &str,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    let Some(settings) = config.settings.get::<SlurmSettings>() else {
-        return Err(ExecutorError::failed(&config.name, "not a slurm executor"));
-    };
-    Ok(Box::new(SlurmExecutor::new(
-        config.clone(),
-        settings.clone(),
-        paths.clone(),
-        claude_default,
-    )))
+/// The Slurm backend, `type: slurm`.
+pub struct Slurm;
+
+impl Backend for Slurm {
+    type Section = config::SlurmSection;
+
+    fn executor(
+        config: &ExecutorConfig,
+        settings: &SlurmSettings,
+        paths: &Paths,
+        claude_default: &str,
+    ) -> Result<Box<dyn Executor>, ExecutorError> {
+        Ok(Box::new(SlurmExecutor::new(
+            config.clone(),
+            settings.clone(),
+            paths.clone(),
+            claude_default,
+        )))
+    }
 }
 
 pub struct SlurmExecutor {

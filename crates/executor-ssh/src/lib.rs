@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{ExitRecord, FileStat, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
@@ -22,17 +23,22 @@ use crate::transport::Transport;
 /// holds enough lines.
 const TAIL_WINDOW: u64 = 256 * 1024;
 
-pub fn executor(
-    config: &ExecutorConfig,
-    _paths: &Paths,
-    claude_default: &str,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    let Some(settings) = config.settings.get::<SshSettings>() else {
-        return Err(ExecutorError::failed(&config.name, "not an ssh executor"));
-    };
-    let mut executor = SshExecutor::new(config.clone(), settings.clone());
-    executor.claude_default = claude_default.to_owned();
-    Ok(Box::new(executor))
+/// The SSH backend, `type: ssh`.
+pub struct Ssh;
+
+impl Backend for Ssh {
+    type Section = config::SshSection;
+
+    fn executor(
+        config: &ExecutorConfig,
+        settings: &SshSettings,
+        _paths: &Paths,
+        claude_default: &str,
+    ) -> Result<Box<dyn Executor>, ExecutorError> {
+        let mut executor = SshExecutor::new(config.clone(), settings.clone());
+        executor.claude_default = claude_default.to_owned();
+        Ok(Box::new(executor))
+    }
 }
 
 pub struct SshExecutor {

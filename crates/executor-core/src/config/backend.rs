@@ -3,6 +3,7 @@
 //!
 //! Core knows only `local`; the binary names the other backends once, with
 //! [`backends!`](crate::backends), and passes that list to [`Config::load`](super::Config::load).
+//! Each item is read through [`crate::backend::Backend`].
 
 use std::any::Any;
 use std::fmt;
@@ -83,40 +84,6 @@ impl Backends for LocalOnly {
     ) -> Option<Result<ReadSection, A::Error>> {
         None
     }
-}
-
-/// Names the backends of a binary: `backends!(pub All: ssh::SshSection, ...)`
-/// declares `All`, which implements [`Backends`]. Adding a backend is one entry here.
-#[macro_export]
-macro_rules! backends {
-    ($vis:vis $name:ident: $($section:ty),+ $(,)?) => {
-        $vis struct $name;
-        impl $crate::config::Backends for $name {
-            fn types() -> &'static [&'static str] {
-                &[$(<<$section as $crate::config::Section>::Settings as $crate::config::Settings>::TYPE),+]
-            }
-            fn section_keys(kind: &str) -> &'static [&'static str] {
-                $(if kind == $crate::config::section_type::<$section>() {
-                    return $crate::config::section_keys::<$section>();
-                })+
-                &[]
-            }
-            fn read_section<'de, A: $crate::config::MapAccess<'de>>(
-                kind: &str,
-                map: A,
-            ) -> Option<Result<$crate::config::ReadSection, A::Error>> {
-                $(if kind == $crate::config::section_type::<$section>() {
-                    return Some($crate::config::read_section::<$section, A>(map));
-                })+
-                None
-            }
-        }
-    };
-}
-
-/// The `type` value that selects section `S`.
-pub fn section_type<S: Section>() -> &'static str {
-    <S::Settings as Settings>::TYPE
 }
 
 /// The keys of section `S`, read from its `Deserialize` impl.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use backend::{
     Backends, LocalOnly, Named, ReadSection, Section, SectionError, Settings, read_section,
-    section_keys, section_type,
+    section_keys,
 };
 pub use defaults::RawDuration;
 pub use defaults::{DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults};

@@ -39,7 +39,22 @@ impl Section for FakeSection {
     }
 }
 
-crate::backends!(Fake: FakeSection);
+/// The fake backend builds no executor: these tests only parse.
+struct FakeBackend;
+
+impl crate::backend::Backend for FakeBackend {
+    type Section = FakeSection;
+    fn executor(
+        config: &ExecutorConfig,
+        _: &FakeSettings,
+        _: &crate::Paths,
+        _: &str,
+    ) -> Result<Box<dyn crate::Executor>, crate::ExecutorError> {
+        Err(crate::ExecutorError::failed(&config.name, "a fake backend"))
+    }
+}
+
+crate::backends!(Fake: FakeBackend);
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse::<Fake>(text, Path::new("c.yaml"))
