@@ -9,9 +9,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::de::{DeserializeOwned, MapAccess, value::MapAccessDeserializer};
-
-use super::yaml::keys_of;
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor, value::MapAccessDeserializer};
 
 /// An error in a section: the line it concerns and what is wrong, in our words.
 pub type SectionError = (u64, String);
@@ -139,5 +137,47 @@ impl<T: Settings> DynSettings for T {
     }
     fn same_as(&self, other: &dyn DynSettings) -> bool {
         other.as_any().downcast_ref::<T>() == Some(self)
+    }
+}
+
+/// The keys a derived struct accepts, read from its `Deserialize` impl so that
+/// no hand-kept list can drift from the struct.
+fn keys_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Found(Option<&'static [&'static str]>);
+    impl fmt::Display for Found {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("not a struct")
+        }
+    }
+    impl std::error::Error for Found {}
+    impl de::Error for Found {
+        fn custom<M: fmt::Display>(_: M) -> Self {
+            Found(None)
+        }
+    }
+    struct Fields;
+    impl<'de> de::Deserializer<'de> for Fields {
+        type Error = Found;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
+            Err(Found(None))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Found> {
+            Err(Found(Some(fields)))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            enum identifier ignored_any
+        }
+    }
+    match T::deserialize(Fields) {
+        Err(Found(Some(fields))) => fields,
+        _ => &[],
     }
 }

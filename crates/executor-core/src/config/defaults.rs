@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::yaml::Invalid;
+use super::backend::SectionError as Invalid;
 
 pub const DEFAULT_MAX_TURNS: u32 = 100;
 pub const DEFAULT_CLAUDE_PATH: &str = "claude";

@@ -6,9 +6,10 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::backend::{Backends, ExecutorSettingsArc, Named, ReadSection, Settings};
+use super::backend::{
+    Backends, ExecutorSettingsArc, Named, ReadSection, SectionError as Invalid, Settings,
+};
 use super::values::EnvEntry;
-use super::yaml::Invalid;
 
 /// Name of the executor that exists even without a config file.
 pub const BUILTIN_LOCAL: &str = "local";

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Larger config files are refused rather than read.
 pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;

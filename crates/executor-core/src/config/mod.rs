@@ -9,6 +9,7 @@
 
 mod backend;
 mod defaults;
+mod error;
 mod executor;
 mod file;
 mod sample;
@@ -28,6 +29,7 @@ pub use backend::{
 };
 pub use defaults::RawDuration;
 pub use defaults::{DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults};
+pub use error::ConfigError;
 pub use executor::{BUILTIN_LOCAL, ExecutorConfig, ExecutorSettings, ExecutorType};
 pub use file::MAX_CONFIG_BYTES;
 pub use sample::{SAMPLE_CONFIG, write_sample};
@@ -42,36 +44,6 @@ pub struct Config {
     pub defaults: Defaults,
     /// The file this came from; `None` when no config file exists.
     pub source: Option<PathBuf>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config file {path} does not exist")]
-    Missing { path: PathBuf },
-    #[error("config file {path} is {what}, not a regular file")]
-    NotAFile { path: PathBuf, what: &'static str },
-    #[error("config file {path} is larger than {limit} bytes")]
-    TooLarge { path: PathBuf, limit: u64 },
-    #[error("{path}: line {line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
-    #[error("config file {path} already exists; pass --force to overwrite it")]
-    AlreadyExists { path: PathBuf },
-    #[error("cannot write config file {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl Config {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Writes the commented sample config to `path`.
 pub fn write_sample(path: &Path, force: bool) -> Result<(), ConfigError> {

@@ -12,12 +12,12 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::backend::Backends;
+use super::backend::{Backends, SectionError};
 use super::defaults::RawDefaults;
 use super::executor::{ExecutorSeed, RawExecutor};
 
 /// An error found in the config: its line and what is wrong, in our words.
-pub(super) type Invalid = (u64, String);
+pub(super) type Invalid = SectionError;
 
 pub(super) struct RawConfig {
     pub executors: Vec<RawExecutor>,
@@ -48,48 +48,6 @@ pub(super) fn parse<B: Backends>(text: &str) -> Result<RawConfig, Invalid> {
         let line = err.location().map(|l| l.line()).unwrap_or(1).max(1);
         (line, describe_parse_error(&err, text, line))
     })
-}
-
-/// The keys a derived struct accepts, read from its `Deserialize` impl so that
-/// no hand-kept list can drift from the struct.
-pub(super) fn keys_of<T: de::DeserializeOwned>() -> &'static [&'static str] {
-    #[derive(Debug)]
-    struct Found(Option<&'static [&'static str]>);
-    impl fmt::Display for Found {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("not a struct")
-        }
-    }
-    impl std::error::Error for Found {}
-    impl de::Error for Found {
-        fn custom<M: fmt::Display>(_: M) -> Self {
-            Found(None)
-        }
-    }
-    struct Fields;
-    impl<'de> de::Deserializer<'de> for Fields {
-        type Error = Found;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
-            Err(Found(None))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Found> {
-            Err(Found(Some(fields)))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
-            enum identifier ignored_any
-        }
-    }
-    match T::deserialize(Fields) {
-        Err(Found(Some(fields))) => fields,
-        _ => &[],
-    }
 }
 
 /// First pass: only each executor's `type`, ignoring everything else.

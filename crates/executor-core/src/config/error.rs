@@ -1,0 +1,33 @@
+//! What can go wrong with the config file.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("config file {path} is {what}, not a regular file")]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("config file {path} is larger than {limit} bytes")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path}: line {line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("config file {path} already exists; pass --force to overwrite it")]
+    AlreadyExists { path: PathBuf },
+    #[error("cannot write config file {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
