@@ -280,3 +280,18 @@ fn slurm_login_and_time_limit() {
     assert_eq!(hpc.executor_type().as_str(), "slurm");
     assert!(hpc.settings.get::<SshSettings>().is_none());
 }
+
+#[test]
+fn the_factory_builds_every_type_from_its_typed_settings() {
+    let config = parse(
+        "executors:\n  - name: s\n    type: ssh\n    host: h\n  - name: c\n    type: container\n    image: i\n  - name: q\n    type: slurm\n  - name: l\n    type: local\n",
+    )
+    .expect("valid");
+    let factory = crate::app::executor_factory("claude");
+    let paths = executor_core::Paths::new("/data".into(), "/c".into());
+    for name in ["s", "c", "q", "l", "local"] {
+        let executor_config = config.executor(name).expect(name);
+        let executor = factory(executor_config, &paths).expect("built");
+        assert_eq!(executor.config(), executor_config, "{name}");
+    }
+}
