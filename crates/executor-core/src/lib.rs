@@ -3,6 +3,7 @@
 //! [`Executor`] trait that backends implement.
 
 pub mod agent;
+pub mod backend;
 pub mod completion;
 pub mod config;
 pub mod dispatch_lock;

@@ -3,6 +3,7 @@
 //!
 //! See `transport` for why the system `ssh` client is used.
 
+pub mod config;
 pub mod scripts;
 pub mod transport;
 
@@ -13,28 +14,34 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::config::{ExecutorSettings, SshSettings};
+use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
 use executor_core::runner::{ExitRecord, FileStat, RunnerObservation, TaskFile};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
 
+use crate::config::SshSettings;
 use crate::transport::Transport;
 
 /// First window read from the end of a log for `tail_log`; doubled until it
 /// holds enough lines.
 const TAIL_WINDOW: u64 = 256 * 1024;
 
-pub fn executor(
-    config: &ExecutorConfig,
-    _paths: &Paths,
-    claude_default: &str,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    let ExecutorSettings::Ssh(settings) = &config.settings else {
-        return Err(ExecutorError::failed(&config.name, "not an ssh executor"));
-    };
-    let mut executor = SshExecutor::new(config.clone(), settings.clone());
-    executor.claude_default = claude_default.to_owned();
-    Ok(Box::new(executor))
+/// The SSH backend, `type: ssh`.
+pub struct Ssh;
+
+impl Backend for Ssh {
+    type Section = config::SshSection;
+
+    fn executor(
+        config: &ExecutorConfig,
+        settings: &SshSettings,
+        _paths: &Paths,
+        claude_default: &str,
+    ) -> Result<Box<dyn Executor>, ExecutorError> {
+        let mut executor = SshExecutor::new(config.clone(), settings.clone());
+        executor.claude_default = claude_default.to_owned();
+        Ok(Box::new(executor))
+    }
 }
 
 pub struct SshExecutor {

@@ -15,3 +15,10 @@ mod tasks_webhooks;
 
 #[global_allocator]
 static ALLOC: test_support::fuzz::CountingAlloc = test_support::fuzz::CountingAlloc;
+
+// The backends the binary has, so that config properties reach every section.
+executor_core::backends!(
+    pub AllBackends: executor_ssh::Ssh,
+    executor_container::Container,
+    executor_slurm::Slurm,
+);
