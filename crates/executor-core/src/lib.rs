@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod manager;
 pub mod orphans;
 pub mod paths;
+pub mod process;
 pub mod procstat;
 pub mod reindex;
 pub mod runner;
