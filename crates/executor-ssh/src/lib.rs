@@ -170,6 +170,13 @@ impl Executor for SshExecutor {
                 ..RunnerObservation::default()
             })
             .collect();
+        let target = self.transport.target();
+        for observation in &mut observations {
+            // Overridden below when the whole task directory is gone.
+            observation.lost_reason = Some(format!(
+                "the task runner is gone from {target} without an exit record"
+            ));
+        }
         let mut current: Option<usize> = None;
         for line in text.lines() {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
@@ -196,6 +203,13 @@ impl Executor for SshExecutor {
                                 Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
                         }
                         "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
+                        "gone" => {
+                            observation.lost_reason = Some(format!(
+                                "the task directory is gone from {} (the host rebooted or its \
+                                 task root was wiped)",
+                                self.transport.target()
+                            ))
+                        }
                         _ => {}
                     }
                 }

@@ -165,6 +165,9 @@ probe() {{
     # is seen next time): its records need no look.
     if [ -n "$alive" ]; then
         say alive
+    elif [ ! -d "$d" ]; then
+        # Rebooted with the task root on a tmpfs, or the root wiped.
+        say gone
     else
         # Its mtime is when the payload ended.
         if [ -e "$d/{exit}" ]; then readf "$d/{exit}"; say "exit $v"; stats="$stats $1/{exit}"; fi

@@ -4,6 +4,7 @@
 
 pub mod claude;
 pub mod mock_anthropic;
+pub mod netns;
 pub mod slurm;
 pub mod sshd;
 

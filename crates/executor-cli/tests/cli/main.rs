@@ -11,6 +11,7 @@ mod concurrency;
 mod config;
 mod container;
 mod errors;
+mod faults;
 mod lifecycle;
 mod payloads;
 mod processes;
