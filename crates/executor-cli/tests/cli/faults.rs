@@ -235,3 +235,62 @@ fn reboot_makes_tasks_lost_once_and_never_runs_them_twice() {
     t.env.ok(&["cleanup", "--task-id", &ids[0]]);
     assert!(!t.env.task_dir(&ids[0]).exists());
 }
+
+/// What one command may take over a link with [`SLOW_LINK_DELAY`] each way and
+/// [`SLOW_LINK_LOSS`] loss (docs/reliability.md).
+const SLOW_LINK_BOUND: Duration = Duration::from_secs(20);
+const SLOW_LINK_DELAY: Duration = Duration::from_millis(200);
+const SLOW_LINK_LOSS: f64 = 0.02;
+
+#[test]
+fn delay_and_loss_every_command_completes_within_a_bound() {
+    let Some(t) = Remote::build("64m", Some(SLOW_LINK_DELAY)) else {
+        return;
+    };
+    t.host.add_loss(SLOW_LINK_LOSS);
+    let timed = |args: &[&str]| -> String {
+        let started = Instant::now();
+        let run = t.env.run(args);
+        let took = started.elapsed();
+        eprintln!("{} took {took:?}", args[0]);
+        assert!(took < SLOW_LINK_BOUND, "{args:?} took {took:?}");
+        assert!(
+            run.code == 0 && !run.stderr.contains("warning"),
+            "{args:?}: {}\n{}",
+            run.code,
+            run.stderr
+        );
+        run.stdout
+    };
+    // A payload bigger than a few packets, so loss hits the launch itself.
+    let blob = "x".repeat(60_000);
+    let out = timed(&[
+        "run",
+        "--executor",
+        "box",
+        "--cmd",
+        &format!("echo {blob} | wc -c; for i in 1 2 3; do echo line$i; done"),
+    ]);
+    let id = out.lines().next().expect("id").to_owned();
+    timed(&["wait", "--task-id", &id, "--timeout", "30"]);
+    let status: Value = serde_json::from_str(&timed(&["status", "--task-id", &id, "--json"]))
+        .expect("status json");
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        timed(&["logs", "--task-id", &id]),
+        "60001\nline1\nline2\nline3\n"
+    );
+    let out = timed(&["run", "--executor", "box", "--cmd", "sleep 300"]);
+    let long = out.lines().next().expect("id").to_owned();
+    timed(&["list"]);
+    timed(&["kill", "--task-id", &long, "--grace", "1"]);
+    assert_eq!(t.status(&long)["status"], "killed");
+    timed(&["cleanup", "--task-id", &id]);
+    timed(&["cleanup", "--task-id", &long]);
+    assert!(!t.host_dir(&id).exists() && !t.host_dir(&long).exists());
+    assert!(
+        t.host.processes().is_empty(),
+        "{:?}",
+        t.host.processes()
+    );
+}
