@@ -203,6 +203,13 @@ impl Executor for SshExecutor {
                                 Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
                         }
                         "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
+                        "full" => {
+                            observation.end_reason = Some(format!(
+                                "no space left on device: the task root on {} is full, so \
+                                 the task's output or its exit record could not be written",
+                                self.transport.target()
+                            ))
+                        }
                         "gone" => {
                             observation.lost_reason = Some(format!(
                                 "the task directory is gone from {} (the host rebooted or its \

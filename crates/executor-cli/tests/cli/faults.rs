@@ -294,3 +294,55 @@ fn delay_and_loss_every_command_completes_within_a_bound() {
         t.host.processes()
     );
 }
+
+/// Fills the host's `/tmp` (a tmpfs of a few MiB) up to the last byte.
+fn fill_disk(t: &Remote) -> PathBuf {
+    let fill = t.host.path("/tmp/fill");
+    let mut file = std::fs::File::create(&fill).expect("fill file");
+    let chunk = vec![0u8; 64 * 1024];
+    let mut size = chunk.len();
+    while size > 0 {
+        use std::io::Write;
+        if file.write_all(&chunk[..size]).is_err() {
+            size /= 2;
+        }
+    }
+    fill
+}
+
+#[test]
+fn full_task_root_fails_dispatch_cleanly() {
+    let Some(t) = Remote::build("4m", None) else {
+        return;
+    };
+    // A task root that exists, as after earlier tasks.
+    let first = t.run_task("true");
+    t.env.wait_done(&first);
+    let fill = fill_disk(&t);
+    let run = t.env.run(&["run", "--executor", "box", "--cmd", "echo hi"]);
+    run.assert_error(5, "No space left on device");
+    let tasks: Vec<Value> = serde_json::from_str(&t.env.ok(&["list", "--json"])).expect("list");
+    let failed: Vec<&Value> = tasks.iter().filter(|t| t["task_id"] != first.as_str()).collect();
+    assert_eq!(failed.len(), 1, "{tasks:?}");
+    assert_eq!(failed[0]["status"], "failed", "{tasks:?}");
+    let id = failed[0]["task_id"].as_str().expect("id");
+    // Nothing half-written is left on the host.
+    assert!(!t.host_dir(id).exists(), "a partial task dir was left");
+    std::fs::remove_file(fill).expect("free the disk");
+    // Once there is room, dispatch works again.
+    let id = t.run_task("echo again");
+    assert_eq!(t.env.wait_done(&id)["status"], "completed");
+}
+
+#[test]
+fn log_filling_the_disk_fails_the_task_with_the_reason() {
+    let Some(t) = Remote::build("4m", None) else {
+        return;
+    };
+    let id = t.run_task("cat /dev/zero");
+    let run = t.env.run(&["wait", "--task-id", &id, "--timeout", "30"]);
+    let status = t.status(&id);
+    assert_eq!(status["status"], "failed", "{status}\n{}", run.stderr);
+    let reason = status["reason"].as_str().expect("reason");
+    assert!(reason.contains("no space left"), "{reason}");
+}
