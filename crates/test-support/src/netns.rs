@@ -312,6 +312,11 @@ impl NetnsHost {
             })
     }
 
+    /// A directory both sides see at the same path (outside the host's `/tmp`).
+    pub fn shared_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn sshd_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }

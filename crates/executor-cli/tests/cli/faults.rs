@@ -346,3 +346,101 @@ fn log_filling_the_disk_fails_the_task_with_the_reason() {
     let reason = status["reason"].as_str().expect("reason");
     assert!(reason.contains("no space left"), "{reason}");
 }
+
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// A host whose clock differs from this side's by `offset` (libfaketime's
+/// `FAKETIME`, e.g. `+1h`). The kernel clock cannot be offset per namespace
+/// (time namespaces leave CLOCK_REALTIME alone), and libfaketime on the host
+/// would fake `date` but not the mtimes `stat` reports (coreutils uses statx,
+/// which it does not intercept): an inconsistent host. So the skew is put on
+/// this side instead: the CLI (and its ssh) run under libfaketime, the host
+/// keeps one consistent clock. Skew is relative; `+1h` here is the host 1 h behind.
+fn skewed(offset: &str, extra_config: &str) -> Option<Remote> {
+    if !std::path::Path::new(FAKETIME_LIB).exists() {
+        test_support::missing("libfaketime: apt-get install libfaketime");
+        return None;
+    }
+    let mut t = Remote::new()?;
+    let mut prefix = t.host.client_prefix();
+    prefix.extend(
+        [
+            "env",
+            &format!("LD_PRELOAD={FAKETIME_LIB}"),
+            &format!("FAKETIME={offset}"),
+            // Timeouts and back-offs keep real time.
+            "DONT_FAKE_MONOTONIC=1",
+        ]
+        .map(str::to_owned),
+    );
+    t.env.set_prefix(prefix);
+    t.env.write_config(&format!(
+        "{extra_config}executors:\n{}",
+        t.host.executor_yaml("box", ROOT_USER)
+    ));
+    Some(t)
+}
+
+fn seconds_between(from: &Value, to: &Value) -> f64 {
+    let from: jiff::Timestamp = from.as_str().expect("time").parse().expect("rfc 3339");
+    let to: jiff::Timestamp = to.as_str().expect("time").parse().expect("rfc 3339");
+    to.duration_since(from).as_secs_f64()
+}
+
+/// An agent that says hello, is quiet for 4 s, and ends well.
+fn quiet_claude(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("claude");
+    crate::helpers::write_executable(
+        &path,
+        "#!/bin/sh\n\
+         echo '{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"0b5e2c49-7f0d-4a55-9d7e-0c1f5f6c2a11\"}'\n\
+         sleep 4\n\
+         echo '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"num_turns\":1,\"result\":\"ok\",\"total_cost_usd\":0,\"session_id\":\"0b5e2c49-7f0d-4a55-9d7e-0c1f5f6c2a11\"}'\n",
+    );
+    path
+}
+
+fn clock_skew(offset: &str) {
+    let defaults = "defaults:\n  stall_timeout: 60\n  kill_on_stall: true\n";
+    let Some(t) = skewed(offset, defaults) else {
+        return;
+    };
+    let claude = quiet_claude(t.host.shared_dir());
+    t.env.write_config(&format!(
+        "{defaults}executors:\n{}    claude_path: {}\n    allow_root: true\n",
+        t.host.executor_yaml("box", ROOT_USER),
+        claude.display()
+    ));
+
+    // Durations: a 2 s task lasts about 2 s, however far apart the clocks are.
+    let id = t.run_task("sleep 2");
+    let status = t.env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let took = seconds_between(&status["started_at"], &status["ended_at"]);
+    assert!((1.0..6.0).contains(&took), "lasted {took} s: {status}");
+
+    // Stall detection: a quiet agent 4 s into a 60 s stall timeout is not stalled.
+    let out = t.env.json(&[
+        "start", "--executor", "box", "--prompt", "hello", "--json",
+    ]);
+    let agent = out["task_id"].as_str().expect("id").to_owned();
+    assert!(eventually(Duration::from_secs(10), || {
+        t.log_size(&agent) > 0
+    }));
+    let list = t.env.ok(&["list"]);
+    assert!(!list.contains("stalled"), "{list}");
+    let status = t.env.wait_done(&agent);
+    assert_eq!(status["status"], "completed", "killed as stalled? {status}");
+    let took = seconds_between(&status["started_at"], &status["ended_at"]);
+    assert!((3.0..10.0).contains(&took), "lasted {took} s: {status}");
+}
+
+#[test]
+fn clock_skew_host_an_hour_behind() {
+    clock_skew("+1h");
+}
+
+#[test]
+fn clock_skew_host_an_hour_ahead() {
+    clock_skew("-1h");
+}
