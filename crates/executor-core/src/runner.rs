@@ -351,11 +351,10 @@ impl RunnerObservation {
                 state.status = TaskStatus::Lost;
                 // When it was noticed: the moment it ended is unknowable.
                 state.ended_at = Some(crate::time::now_rfc3339());
-                state.reason = Some(
-                    self.lost_reason
-                        .clone()
-                        .unwrap_or_else(|| "the task runner is gone without an exit record".into()),
-                );
+                state.reason =
+                    Some(self.lost_reason.clone().unwrap_or_else(|| {
+                        "the task runner is gone without an exit record".into()
+                    }));
             }
         }
         state

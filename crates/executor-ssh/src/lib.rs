@@ -364,7 +364,10 @@ mod tests {
 
     #[test]
     fn host_mtimes_move_onto_this_clock() {
-        assert_eq!(shift_mtime("12 1000 a/task.log", 3600), "12 4600 a/task.log");
+        assert_eq!(
+            shift_mtime("12 1000 a/task.log", 3600),
+            "12 4600 a/task.log"
+        );
         assert_eq!(shift_mtime("12 1000 a/task.log", 0), "12 1000 a/task.log");
         assert_eq!(shift_mtime("garbage", 5), "garbage");
         assert_eq!(clock_skew("not a number"), 0);

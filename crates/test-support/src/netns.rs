@@ -249,8 +249,7 @@ impl NetnsHost {
         let init = loop {
             // unshare forks the init; once it is perl, /tmp is mounted.
             let child = descendants(parent).into_iter().find(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| c.starts_with(b"perl"))
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"perl"))
             });
             if let Some(pid) = child {
                 break pid;
@@ -297,19 +296,17 @@ impl NetnsHost {
     /// This namespace's pid of the host's process `inner`.
     fn outer_pid(&self, inner: u32) -> Option<u32> {
         let init = self.init?;
-        std::iter::once(init)
-            .chain(descendants(init))
-            .find(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("NSpid:"))
-                            .and_then(|l| l.split_whitespace().last())
-                            .and_then(|p| p.parse::<u32>().ok())
-                    })
-                    == Some(inner)
-            })
+        std::iter::once(init).chain(descendants(init)).find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("NSpid:"))
+                        .and_then(|l| l.split_whitespace().last())
+                        .and_then(|p| p.parse::<u32>().ok())
+                })
+                == Some(inner)
+        })
     }
 
     /// A directory both sides see at the same path (outside the host's `/tmp`).
@@ -567,7 +564,10 @@ fn pipe_delayed(from: &TcpStream, to: &TcpStream, delay: Duration) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }

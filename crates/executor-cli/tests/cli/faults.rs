@@ -154,7 +154,10 @@ fn link_cut_for_30_seconds_mid_task() {
     let status = t.status(&id);
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["exit_code"], 0);
-    assert_eq!(t.env.ok(&["logs", "--task-id", &id, "-n", "100"]), ticks(40));
+    assert_eq!(
+        t.env.ok(&["logs", "--task-id", &id, "-n", "100"]),
+        ticks(40)
+    );
     assert_eq!(t.completions(&id), 1);
     let record = t.env.completion(&id).expect("completion record");
     assert_eq!(record["task_status"], "completed", "{record}");
@@ -273,8 +276,8 @@ fn delay_and_loss_every_command_completes_within_a_bound() {
     ]);
     let id = out.lines().next().expect("id").to_owned();
     timed(&["wait", "--task-id", &id, "--timeout", "30"]);
-    let status: Value = serde_json::from_str(&timed(&["status", "--task-id", &id, "--json"]))
-        .expect("status json");
+    let status: Value =
+        serde_json::from_str(&timed(&["status", "--task-id", &id, "--json"])).expect("status json");
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(
         timed(&["logs", "--task-id", &id]),
@@ -288,11 +291,7 @@ fn delay_and_loss_every_command_completes_within_a_bound() {
     timed(&["cleanup", "--task-id", &id]);
     timed(&["cleanup", "--task-id", &long]);
     assert!(!t.host_dir(&id).exists() && !t.host_dir(&long).exists());
-    assert!(
-        t.host.processes().is_empty(),
-        "{:?}",
-        t.host.processes()
-    );
+    assert!(t.host.processes().is_empty(), "{:?}", t.host.processes());
 }
 
 /// Fills the host's `/tmp` (a tmpfs of a few MiB) up to the last byte.
@@ -322,7 +321,10 @@ fn full_task_root_fails_dispatch_cleanly() {
     let run = t.env.run(&["run", "--executor", "box", "--cmd", "echo hi"]);
     run.assert_error(5, "No space left on device");
     let tasks: Vec<Value> = serde_json::from_str(&t.env.ok(&["list", "--json"])).expect("list");
-    let failed: Vec<&Value> = tasks.iter().filter(|t| t["task_id"] != first.as_str()).collect();
+    let failed: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| t["task_id"] != first.as_str())
+        .collect();
     assert_eq!(failed.len(), 1, "{tasks:?}");
     assert_eq!(failed[0]["status"], "failed", "{tasks:?}");
     let id = failed[0]["task_id"].as_str().expect("id");
@@ -420,9 +422,9 @@ fn clock_skew(offset: &str) {
     assert!((1.0..6.0).contains(&took), "lasted {took} s: {status}");
 
     // Stall detection: a quiet agent 4 s into a 60 s stall timeout is not stalled.
-    let out = t.env.json(&[
-        "start", "--executor", "box", "--prompt", "hello", "--json",
-    ]);
+    let out = t
+        .env
+        .json(&["start", "--executor", "box", "--prompt", "hello", "--json"]);
     let agent = out["task_id"].as_str().expect("id").to_owned();
     assert!(eventually(Duration::from_secs(10), || {
         t.log_size(&agent) > 0
@@ -558,12 +560,18 @@ fn sigkill_of_the_cli_at_every_point_of_remote_dispatch() {
     // Interrupted launches are taken up again after the dispatch window (30 s).
     std::thread::sleep(Duration::from_secs(31));
     let settled = eventually(Duration::from_secs(60), || {
-        t.tasks()
-            .iter()
-            .all(|task| !matches!(task["status"].as_str(), Some("queued" | "pending" | "running")))
+        t.tasks().iter().all(|task| {
+            !matches!(
+                task["status"].as_str(),
+                Some("queued" | "pending" | "running")
+            )
+        })
     });
     let tasks = t.tasks();
-    assert!(settled, "tasks stuck after interrupted dispatches: {tasks:#?}");
+    assert!(
+        settled,
+        "tasks stuck after interrupted dispatches: {tasks:#?}"
+    );
     for task in &tasks {
         let status = task["status"].as_str().expect("status");
         assert!(
