@@ -53,8 +53,10 @@ pub struct NetnsHost {
     dir: tempfile::TempDir,
     pub client_key: PathBuf,
     pub known_hosts: PathBuf,
-    /// Size of the host's `/tmp` tmpfs (e.g. `64m`).
-    tmp_size: String,
+    /// Size of the host's `/tmp` tmpfs (e.g. `64m`); `None`: the host sees
+    /// this machine's `/tmp` (a login node sharing a file system with the
+    /// compute nodes).
+    tmp_size: Option<String>,
     /// `ip netns exec … unshare …`: the parent of the host's init.
     spawner: Option<Child>,
     /// The host's init (pid 1 inside), as a pid of this namespace.
@@ -62,6 +64,7 @@ pub struct NetnsHost {
     /// The sshd listener, as a pid of this namespace.
     sshd: Option<u32>,
     relay: Option<Relay>,
+    forwards: Vec<Relay>,
 }
 
 /// Whether this machine can build namespace hosts; prints (or, in CI, fails
@@ -113,6 +116,15 @@ impl NetnsHost {
     /// Builds and boots a host with a `/tmp` of `tmp_size` (tmpfs `size=`);
     /// `None` (with a message) when the machine cannot, outside CI.
     pub fn start(tmp_size: &str) -> Option<Self> {
+        Self::build(Some(tmp_size))
+    }
+
+    /// A host that shares this machine's `/tmp` (no private tmpfs).
+    pub fn start_shared_tmp() -> Option<Self> {
+        Self::build(None)
+    }
+
+    fn build(tmp_size: Option<&str>) -> Option<Self> {
         if !available() {
             return None;
         }
@@ -160,11 +172,12 @@ impl NetnsHost {
             client_key: d.join("clientkey"),
             known_hosts,
             dir,
-            tmp_size: tmp_size.to_owned(),
+            tmp_size: tmp_size.map(str::to_owned),
             spawner: None,
             init: None,
             sshd: None,
             relay: None,
+            forwards: Vec::new(),
         };
         let veth_client = format!("ocvc{tag}");
         ip(&["netns", "add", &host.client_ns]);
@@ -214,10 +227,12 @@ impl NetnsHost {
     fn boot(&mut self) {
         // The init reaps what is reparented to it (runners, once their
         // launching shell has gone), as a real init does.
+        let mount = self.tmp_size.as_ref().map_or(String::new(), |size| {
+            format!("mount -t tmpfs -o size={size},mode=1777 openclaw-host-tmp /tmp && ")
+        });
         let script = format!(
-            "mount -t tmpfs -o size={size},mode=1777 openclaw-host-tmp /tmp && mkdir -p /run/sshd && \
-             exec perl -e '$SIG{{TERM}} = \"IGNORE\"; while (1) {{ sleep 1 if wait() == -1 }}'",
-            size = self.tmp_size
+            "{mount}mkdir -p /run/sshd && \
+             exec perl -e '$SIG{{TERM}} = \"IGNORE\"; while (1) {{ sleep 1 if wait() == -1 }}'"
         );
         let spawner = Command::new("ip")
             .args(["netns", "exec", &self.host_ns])
@@ -398,7 +413,34 @@ impl NetnsHost {
     /// listens on [`RELAY_PORT`] and forwards to sshd. Call before writing the
     /// executor config.
     pub fn delay(&mut self, one_way: Duration) {
-        self.relay = Some(Relay::start(&self.host_ns, one_way));
+        self.relay = Some(Relay::start(
+            &self.host_ns,
+            ("0.0.0.0", RELAY_PORT),
+            Target::HostLoopback(22),
+            one_way,
+        ));
+    }
+
+    /// Makes this machine's `127.0.0.1:port` (e.g. a slurmctld) reachable on
+    /// the host's own `127.0.0.1:port`, through the test process rather than
+    /// the link: it stays up when the link is cut.
+    pub fn forward_loopback(&mut self, port: u16) {
+        self.forwards.push(Relay::start(
+            &self.host_ns,
+            ("127.0.0.1", port),
+            Target::RootLoopback(port),
+            Duration::ZERO,
+        ));
+    }
+
+    /// Adds `NAME=value` to the environment of every SSH session on the host
+    /// (sshd's `SetEnv`), and restarts sshd to take it.
+    pub fn session_env(&mut self, assignment: &str) {
+        let config = self.dir.path().join("sshd_config");
+        let mut text = std::fs::read_to_string(&config).expect("sshd_config");
+        text.push_str(&format!("SetEnv {assignment}\n"));
+        std::fs::write(&config, text).expect("sshd_config");
+        self.restart_sshd();
     }
 
     /// Ends the sshd listener and every session it serves, then starts it again.
@@ -471,6 +513,9 @@ impl Drop for NetnsHost {
         if let Some(relay) = self.relay.take() {
             relay.stop();
         }
+        for forward in self.forwards.drain(..) {
+            forward.stop();
+        }
         self.halt();
         // What the client side started (ssh masters, webhook deliverers) and
         // anything left on the host side: all of it this test's.
@@ -500,33 +545,64 @@ fn enter_netns(ns: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A TCP relay inside the host namespace that holds every chunk for a fixed
-/// time before passing it on, in each direction: latency without netem.
+/// Where a [`Relay`] sends what it accepts.
+enum Target {
+    /// A port on the host's own loopback (its sshd).
+    HostLoopback(u16),
+    /// A port on this machine's loopback, outside every test namespace.
+    RootLoopback(u16),
+}
+
+/// A TCP relay listening inside the host namespace that holds every chunk for
+/// a fixed time before passing it on, in each direction: latency without netem.
+/// Also the forwarder to this machine's loopback (with no delay).
 pub struct Relay {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+type Connect = std::sync::mpsc::Sender<std::io::Result<TcpStream>>;
+
 impl Relay {
-    fn start(ns: &str, one_way: Duration) -> Self {
+    fn start(ns: &str, listen: (&'static str, u16), target: Target, one_way: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        // A socket belongs to the namespace of the thread that creates it:
+        // connections to this machine's loopback are made by a thread that
+        // stays here.
+        let (connect_tx, connect_rx) = std::sync::mpsc::channel::<Connect>();
+        if let Target::RootLoopback(port) = target {
+            std::thread::spawn(move || {
+                for reply in connect_rx {
+                    let _ = reply.send(TcpStream::connect(("127.0.0.1", port)));
+                }
+            });
+        }
         let ns = ns.to_owned();
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             enter_netns(&ns).expect("enter the host's network namespace");
-            let listener =
-                TcpListener::bind(("0.0.0.0", RELAY_PORT)).expect("relay listens on the host");
+            let listener = TcpListener::bind(listen).expect("relay listens on the host");
             listener.set_nonblocking(true).expect("nonblocking");
             ready_tx.send(()).expect("ready");
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((inbound, _)) => {
                         inbound.set_nonblocking(false).expect("blocking");
-                        // Created by this thread: inside the host's namespace.
-                        let Ok(outbound) = TcpStream::connect(("127.0.0.1", 22)) else {
-                            continue;
+                        let outbound = match target {
+                            // Created by this thread: inside the host's namespace.
+                            Target::HostLoopback(port) => TcpStream::connect(("127.0.0.1", port)),
+                            Target::RootLoopback(_) => {
+                                let (reply, answer) = std::sync::mpsc::channel();
+                                if connect_tx.send(reply).is_err() {
+                                    break;
+                                }
+                                answer.recv().unwrap_or_else(|_| {
+                                    Err(std::io::Error::other("connector gone"))
+                                })
+                            }
                         };
+                        let Ok(outbound) = outbound else { continue };
                         pipe_delayed(&inbound, &outbound, one_way);
                         pipe_delayed(&outbound, &inbound, one_way);
                     }
