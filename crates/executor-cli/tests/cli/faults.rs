@@ -665,9 +665,7 @@ fn slurm_login_node_link_cut_mid_task() {
     let Some(cluster) = test_support::slurm::cluster() else {
         return;
     };
-    let _node = crate::slurm::NODE
-        .read()
-        .unwrap_or_else(|e| e.into_inner());
+    let _node = crate::slurm::NODE.read().unwrap_or_else(|e| e.into_inner());
     let Some(mut host) = NetnsHost::start_shared_tmp() else {
         return;
     };
