@@ -114,6 +114,13 @@ fn link_cut_for_30_seconds_mid_task() {
     let cut = Instant::now();
 
     // Commands say the host cannot be reached, within a bound, and change nothing.
+    let waiting = {
+        let command = t.env.command(&["wait", "--task-id", &id, "--timeout", "3"]);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            (crate::helpers::run_bounded(command), started.elapsed())
+        })
+    };
     let started = Instant::now();
     let run = t.env.run(&["status", "--task-id", &id, "--json"]);
     let took = started.elapsed();
@@ -132,6 +139,10 @@ fn link_cut_for_30_seconds_mid_task() {
     let took = started.elapsed();
     eprintln!("logs against a cut link answered in {took:?}");
     assert!(took < UNREACHABLE_BOUND, "logs took {took:?}");
+
+    let (run, took) = waiting.join().expect("wait thread");
+    run.assert_error(5, "cannot reach");
+    assert!(took < UNREACHABLE_BOUND, "wait took {took:?}");
 
     // The task runs on at the host meanwhile.
     let before = t.log_size(&id);
