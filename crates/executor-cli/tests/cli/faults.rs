@@ -110,6 +110,12 @@ fn link_cut_for_30_seconds_mid_task() {
     let id = t.run_task(&counting_task(40));
     assert!(eventually(Duration::from_secs(10), || t.log_size(&id) > 0));
     assert_eq!(t.status(&id)["status"], "running");
+    // Follows the log across the cut, until the task ends.
+    let following = {
+        let command = t.env.command(&["logs", "--task-id", &id, "--follow"]);
+        std::thread::spawn(move || crate::helpers::run_bounded(command))
+    };
+    std::thread::sleep(Duration::from_secs(1));
     t.host.cut_link();
     let cut = Instant::now();
 
@@ -170,6 +176,10 @@ fn link_cut_for_30_seconds_mid_task() {
         ticks(40)
     );
     assert_eq!(t.completions(&id), 1);
+    let follow = following.join().expect("follow thread");
+    assert_eq!(follow.code, 0, "{}", follow.stderr);
+    assert_eq!(follow.stdout, ticks(40), "every line once, in order");
+    assert!(follow.stderr.contains("retrying"), "{}", follow.stderr);
     let record = t.env.completion(&id).expect("completion record");
     assert_eq!(record["task_status"], "completed", "{record}");
 }
