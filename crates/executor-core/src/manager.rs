@@ -313,6 +313,11 @@ impl TaskManager {
                 record.started_at = Some(started_at);
                 Ok(record)
             }
+            // The host may have started the runner before the link broke: the
+            // task stays claimed with no runner pid, and the first look after
+            // the dispatch window finds its runner or puts it back in the queue
+            // (a repeated launch starts no second runner).
+            Err(err @ ExecutorError::InDoubt { .. }) => Err(err.into()),
             Err(err) => {
                 let update = StatusUpdate {
                     status: TaskStatus::Failed,
@@ -343,7 +348,8 @@ impl TaskManager {
             match self.launch(task) {
                 Ok(_) => started += 1,
                 Err(TaskError::Executor(err)) => {
-                    if let Some(failed) = self.store.get(&id)? {
+                    // Not so when the launch is in doubt: the task stays pending.
+                    if let Some(failed) = self.store.get(&id)?.filter(|t| t.status.is_terminal()) {
                         report.finished.push(failed);
                     }
                     report.unreachable.push(err);

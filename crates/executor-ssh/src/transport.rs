@@ -279,10 +279,19 @@ impl Transport {
                  known_hosts (or connect once with ssh), or set `host_key_policy: accept-new`"
             ),
             Failure::Auth => format!("authentication to {target} failed: {detail}"),
-            Failure::Connection | Failure::Dropped => {
+            Failure::Connection => {
                 return ExecutorError::Unreachable {
                     executor: self.executor.clone(),
                     message: format!("cannot reach {target}: {detail}"),
+                };
+            }
+            Failure::Dropped => {
+                return ExecutorError::InDoubt {
+                    executor: self.executor.clone(),
+                    message: format!(
+                        "cannot reach {target}: {detail} (the link broke after the request \
+                         was sent; it may have been carried out)"
+                    ),
                 };
             }
             Failure::Other => format!("ssh to {target} failed: {detail}"),

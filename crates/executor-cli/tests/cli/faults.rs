@@ -763,3 +763,48 @@ fn slurm_login_node_link_cut_mid_task() {
     env.ok(&["cleanup", "--task-id", &id]);
     assert!(!task_root.join(&id).exists());
 }
+
+/// A launch whose answer is lost: the host started the runner, then the link
+/// went down before the reply came back (held 0.5 s in the relay). The task must
+/// not be recorded `failed` while it runs on the host.
+#[test]
+fn launch_answer_lost_to_a_cut_link_is_not_failed() {
+    let Some(t) = Remote::build("64m", Some(Duration::from_millis(500))) else {
+        return;
+    };
+    // A first command opens the shared connection.
+    t.env.ok(&["executors", "--check"]);
+    let runs = t.host.shared_dir().join("ran");
+    let command = t.env.command(&[
+        "run",
+        "--executor",
+        "box",
+        "--cmd",
+        &format!("echo ran >> {}; sleep 5", runs.display()),
+    ]);
+    let dispatch = std::thread::spawn(move || crate::helpers::run_bounded(command));
+    assert!(
+        eventually(Duration::from_secs(30), || runs.exists()),
+        "the runner never started"
+    );
+    t.host.cut_link();
+    let run = dispatch.join().expect("dispatch");
+    run.assert_error(5, "may have been carried out");
+    t.host.restore_link();
+    let tasks = t.tasks();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let id = tasks[0]["task_id"].as_str().expect("id").to_owned();
+    assert_ne!(
+        tasks[0]["status"], "failed",
+        "recorded failed while it ran on the host (run said: {})",
+        run.stderr
+    );
+    // Once the host answers again the task is seen as it is, and ran once.
+    std::thread::sleep(Duration::from_secs(31));
+    let status = t.env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        std::fs::read_to_string(t.host.shared_dir().join("ran")).expect("ran"),
+        "ran\n"
+    );
+}
