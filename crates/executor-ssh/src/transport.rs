@@ -265,7 +265,11 @@ impl Transport {
     }
 
     fn error(&self, failure: Failure, stderr: &str) -> ExecutorError {
-        let detail = last_line(stderr);
+        let detail = match failure {
+            // A mux client whose master died says nothing at all.
+            Failure::Dropped if stderr.trim().is_empty() => "the connection was lost".to_owned(),
+            _ => last_line(stderr),
+        };
         let target = self.target();
         let message = match failure {
             Failure::HostKey if stderr.contains("CHANGED") || stderr.contains("changed") => {
