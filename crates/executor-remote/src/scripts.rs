@@ -44,7 +44,7 @@ mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root{place}"
 owner=$(ls -ldn "$root" | awk '{{print $3}}')
 [ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
 chmod 700 "$root" || fail "cannot make task root $root private"
-mkdir -p "$dir" 2>/dev/null || fail "cannot create task directory $dir"
+out=$(mkdir -p "$dir" 2>&1) || fail "cannot create task directory $dir: $out"
 "#
     )
 }
@@ -57,12 +57,16 @@ pub fn need_base64(s: &mut String, place: &str) {
     ));
 }
 
-/// Writes `contents` to `$dir/<name>` from base64 (any bytes arrive intact);
-/// `on_error` is the shell command run when the write fails.
-pub fn put_file(s: &mut String, name: &str, contents: &[u8], on_error: &str) {
-    s.push_str(&format!(
-        "base64 -d > \"$dir/{name}\" <<'OPENCLAW_B64' || {on_error}\n"
-    ));
+/// Defines `put <name>`, which writes the base64 on its stdin to
+/// `$dir/<name>` (any bytes arrive intact); `on_error` runs when that fails,
+/// with base64's complaint in `$out`.
+pub fn put_fn(on_error: &str) -> String {
+    format!("put() {{ out=$(base64 -d 2>&1 >\"$dir/$1\") || {{ {on_error}; }}; }}\n")
+}
+
+/// Writes `contents` to `$dir/<name>` with `put` (see [`put_fn`]).
+pub fn put_file(s: &mut String, name: &str, contents: &[u8]) {
+    s.push_str(&format!("put '{name}' <<'OPENCLAW_B64'\n"));
     let encoded = BASE64.encode(contents);
     for chunk in encoded.as_bytes().chunks(76) {
         s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
@@ -135,13 +139,13 @@ pub fn launch(
             c = sh_quote(claude)
         ));
     }
+    // A failed write (a full disk) takes the task dir with it: nothing
+    // half-written stays on the host, and the error says why.
+    s.push_str(&put_fn(
+        "rm -rf -- \"$dir\"; fail \"cannot write $1 on the host: ${out:-write error}\"",
+    ));
     for file in files {
-        put_file(
-            &mut s,
-            file.name,
-            &file.contents,
-            &format!("fail \"cannot write {}\"", file.name),
-        );
+        put_file(&mut s, file.name, &file.contents);
     }
     export_env(&mut s, env);
     s.push_str(&format!(
@@ -211,10 +215,18 @@ probe() {{
     # is seen next time): its records need no look.
     if [ -n "$alive" ]; then
         say alive
+    elif [ ! -d "$d" ]; then
+        # Rebooted with the task root on a tmpfs, or the root wiped.
+        say gone
     else
         # Its mtime is when the payload ended.
         if [ -e "$d/{exit}" ]; then readf "$d/{exit}"; say "exit $v"; stats="$stats $1/{exit}"; fi
         if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; say "kill $v"; fi
+        # No exit record because there was no room for it: a full disk ended
+        # the task (its log filled it, or something else did).
+        if [ ! -s "$d/{exit}" ] && [ "$(df -P "$d" 2>/dev/null | awk 'NR == 2 {{print $4}}')" = 0 ]; then
+            say full
+        fi
     fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
         stats="$stats $1/{log}"
@@ -240,9 +252,11 @@ probe() {{
         ));
     }
     // Task ids are hex and hyphens: the paths in $stats are safe unquoted.
+    // The host's own "now" goes with its mtimes, so a host whose clock is off
+    // can be corrected for (one `date`, only when there is something to stat).
     s.push_str(
         "printf '%s' \"$o\"\n\
-         [ -n \"$stats\" ] && cd \"$root\" 2>/dev/null && stat -c 'L %s %Y %n' $stats 2>/dev/null\n\
+         [ -n \"$stats\" ] && cd \"$root\" 2>/dev/null && { echo \"N $(date +%s)\"; stat -c 'L %s %Y %n' $stats 2>/dev/null; }\n\
          exit 0\n",
     );
     s

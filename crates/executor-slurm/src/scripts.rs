@@ -11,7 +11,7 @@
 use executor_core::runner::{self, TaskFile, sh_quote};
 use executor_remote::scripts::{
     FAIL_FN, READ_FNS, claude_version, export_env, log_delta_line, make_task_dir, need_base64,
-    put_file,
+    put_file, put_fn,
 };
 
 /// Marks the line that reports a submitted job.
@@ -52,16 +52,6 @@ fi
 need() {{ command -v "$1" >/dev/null 2>&1 || fail "Slurm is not installed{place}: no \`$1\` on PATH (install slurm-client, or set PATH)"; }}
 "#
     )
-}
-
-/// Writes `contents` to `$dir/<name>` from base64 (any bytes arrive intact).
-fn write_file(s: &mut String, name: &str, contents: &[u8]) {
-    put_file(
-        s,
-        name,
-        contents,
-        &format!("fail \"cannot write $dir/{name}\""),
-    );
 }
 
 /// The batch script of a task whose directory is `task_dir`: it runs the core
@@ -134,12 +124,13 @@ pub fn launch(sub: &Submission<'_>) -> String {
             place = sub.place
         ));
     }
+    s.push_str(&put_fn("fail \"cannot write $dir/$1\""));
     if sub.task_root.is_some() {
         for file in sub.files {
-            write_file(&mut s, file.name, &file.contents);
+            put_file(&mut s, file.name, &file.contents);
         }
     }
-    write_file(&mut s, BATCH_FILE, batch_script(sub.task_dir).as_bytes());
+    put_file(&mut s, BATCH_FILE, batch_script(sub.task_dir).as_bytes());
     export_env(&mut s, sub.env);
     s.push_str("export OPENCLAW_UMASK=\"$mask\"\n");
     let args: Vec<String> = sub.sbatch_args.iter().map(|a| sh_quote(a)).collect();

@@ -167,7 +167,7 @@ impl Executor for SshExecutor {
                 ..RunnerObservation::default()
             })
             .collect();
-        read_observe(&text, &ids, &mut observations);
+        read_observe(&text, &ids, &mut observations, &self.target());
         Ok(observations)
     }
 
