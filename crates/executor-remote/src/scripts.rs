@@ -91,6 +91,16 @@ pub fn claude_version(claude_path: &str) -> String {
     )
 }
 
+/// Writes the kill marker (one line: `reason`) into `$d`, atomically: a runner
+/// that has not started the payload yet sees it and never does.
+pub fn write_kill_marker(reason: &str) -> String {
+    format!(
+        "printf '%s\\n' {reason} > \"$d/{kill}.tmp\" && mv -f \"$d/{kill}.tmp\" \"$d/{kill}\"",
+        reason = sh_quote(&reason.replace('\n', " ")),
+        kill = runner::KILL_MARKER,
+    )
+}
+
 /// A record line `delta <base64>`: at most one chunk of `$d/task.log` from `$off`.
 pub fn log_delta_line() -> String {
     format!(
@@ -331,7 +341,7 @@ pub fn kill(
     s.push_str(IDENTITY_FN);
     s.push_str(FIND_TASK);
     s.push_str(&format!(
-        r#"[ -d "$d" ] && printf '%s\n' {reason} > "$d/{kill}.tmp" && mv -f "$d/{kill}.tmp" "$d/{kill}"
+        r#"[ -d "$d" ] && {marker}
 i=0
 while [ -z "$pg" ] && [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null && [ $i -lt 20 ]; do
     sleep 0.1; i=$((i + 1)); pg=$(cat "$d/{pid}" 2>/dev/null)
@@ -382,8 +392,7 @@ i=0
 while [ -n "$(alive)" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
 exit 0
 "#,
-        reason = sh_quote(&reason.replace('\n', " ")),
-        kill = runner::KILL_MARKER,
+        marker = write_kill_marker(reason),
         pid = runner::PID_FILE,
         ticks = grace_secs * 10,
     ));

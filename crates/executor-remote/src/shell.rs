@@ -143,3 +143,69 @@ fn run_here(executor: &str, script: &str, limit: Duration) -> Result<Output, She
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scripts::{FAIL_FN, export_env, put_file, put_fn, write_kill_marker};
+    use executor_core::runner::{KILL_MARKER, sh_quote};
+
+    const LIMIT: Duration = Duration::from_secs(30);
+
+    /// The shared fragments, run here: files arrive byte for byte, the
+    /// environment is exported, the kill marker is written whole.
+    #[test]
+    fn fragments_write_files_env_and_the_kill_marker() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_str().expect("utf-8 path");
+        let bytes: Vec<u8> = (0..=255u8).chain(*b"'$(x)`\n").collect();
+        let mut script = format!("{FAIL_FN}dir={}\nd=\"$dir\"\n", sh_quote(path));
+        script.push_str(&put_fn("fail \"cannot write $1\""));
+        put_file(&mut script, "blob", &bytes);
+        export_env(
+            &mut script,
+            &[("OC_SECRET".to_owned(), "it's $HOME".to_owned())],
+        );
+        script.push_str("printf '%s' \"$OC_SECRET\" > \"$dir/env\"\n");
+        script.push_str(&write_kill_marker("stalled\nfor 10m"));
+        script.push('\n');
+        let out = Shell::Here
+            .stdout("t", &script, true, LIMIT)
+            .expect("the script runs");
+        assert!(out.is_empty());
+        assert_eq!(std::fs::read(dir.path().join("blob")).expect("blob"), bytes);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("env")).expect("env"),
+            "it's $HOME"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(KILL_MARKER)).expect("marker"),
+            "stalled for 10m\n"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_runs_its_handler_and_the_error_is_the_scripts() {
+        let mut script = format!("{FAIL_FN}dir=/nonexistent/openclaw-no-such-dir\n");
+        script.push_str(&put_fn("fail \"cannot write $1\""));
+        put_file(&mut script, "blob", b"x");
+        let err = Shell::Here
+            .stdout("t", &script, true, LIMIT)
+            .expect_err("the write fails");
+        assert_eq!(err.to_string(), "executor `t`: cannot write blob");
+    }
+
+    #[test]
+    fn a_script_past_its_limit_is_killed_and_says_who_did_not_answer() {
+        let err = Shell::Here
+            .run("t", "sleep 30\n", true, Duration::from_millis(200))
+            .expect_err("runs too long");
+        assert!(matches!(err, ShellError::TimedOut(_)), "{err}");
+        let err = err.into_error("t", "Slurm");
+        assert!(err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "executor `t`: Slurm did not answer within 0 s"
+        );
+    }
+}

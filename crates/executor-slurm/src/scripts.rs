@@ -11,7 +11,7 @@
 use executor_core::runner::{self, TaskFile, sh_quote};
 use executor_remote::scripts::{
     FAIL_FN, READ_FNS, claude_version, export_env, log_delta_line, make_task_dir, need_base64,
-    put_file, put_fn,
+    put_file, put_fn, write_kill_marker,
 };
 
 /// Marks the line that reports a submitted job.
@@ -268,7 +268,7 @@ pub fn kill(
     let mut s = prelude(place);
     s.push_str(&format!(
         r#"d={dir}; j={job}
-printf '%s\n' {reason} > "$d/{kill}.tmp" && mv -f "$d/{kill}.tmp" "$d/{kill}" || fail "cannot write the kill marker in $d"
+{marker} || fail "cannot write the kill marker in $d"
 [ -z "$j" ] && j=$(head -n 1 "$d/{JOB_ID_FILE}" 2>/dev/null)
 # Never submitted: the marker keeps a late runner from starting the payload.
 [ -n "$j" ] || exit 0
@@ -304,8 +304,7 @@ exit 0
 "#,
         dir = sh_quote(task_dir),
         job = sh_quote(job_id.unwrap_or_default()),
-        reason = sh_quote(&reason.replace('\n', " ")),
-        kill = runner::KILL_MARKER,
+        marker = write_kill_marker(reason),
         step_secs = grace_secs + SLURM_COMMAND_SECS,
     ));
     s

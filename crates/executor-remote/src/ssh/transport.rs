@@ -54,6 +54,7 @@ pub struct Transport {
 }
 
 /// What a remote script printed and how it exited.
+#[derive(Debug)]
 pub struct Output {
     pub status: i32,
     pub stdout: Vec<u8>,
