@@ -4,11 +4,12 @@
 //! validated per executor type so every error names the key and its line.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+
+pub use crate::model::ExecutorType;
 
 /// Name of the executor that exists even without a config file.
 pub const BUILTIN_LOCAL: &str = "local";
@@ -205,32 +206,6 @@ impl ContainerRuntime {
             Self::Docker => "docker",
             Self::Podman => "podman",
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorType {
-    Ssh,
-    Container,
-    Local,
-    Slurm,
-}
-
-impl ExecutorType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ssh => "ssh",
-            Self::Container => "container",
-            Self::Local => "local",
-            Self::Slurm => "slurm",
-        }
-    }
-}
-
-impl fmt::Display for ExecutorType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::task::{Payload, TaskStatus};
+use crate::model::{Payload, TaskStatus};
 
 /// The runner script, POSIX sh so it runs where openclaw-agent is not installed.
 pub const RUNNER_SCRIPT: &str = include_str!("runner.sh");

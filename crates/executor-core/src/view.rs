@@ -1,23 +1,24 @@
-//! The JSON shape of a task: `status --json`, `list --json(l)`, `dashboard
-//! --stream` (documented in `docs/task-files.md`). Ended tasks never change
-//! shape again, so the index keeps their rendering (`view_json`) and listings
-//! stream it instead of rebuilding it per row.
+//! The one JSON shape of a task (documented in `docs/task-files.md`). It
+//! serves `status --json` (with the detail fields), `list --json(l)`,
+//! `dashboard --stream`, `kill --json`, and the `task` part of completion
+//! records and webhook bodies. Ended tasks never change shape again, so the
+//! index keeps their rendering (`view_json`) and listings stream it.
+//!
+//! Stands on the model alone.
 
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::ser::SerializeMap;
 
 use crate::agent::AgentStats;
-use crate::manager::stalled_for;
-use crate::store::TaskRef;
-use crate::task::TaskType;
+use crate::model::{TaskRecord, TaskType};
 
-/// The JSON shape of a task in `status --json`, `list --json(l)` and `dashboard --stream`.
 #[derive(Debug, Serialize)]
 pub struct TaskView<'a> {
-    pub task_id: &'a str,
+    pub task_id: String,
     pub executor: &'a str,
-    pub executor_type: &'a str,
+    pub executor_type: &'static str,
     pub task_type: &'static str,
     pub status: &'static str,
     pub reason: Option<&'a str>,
@@ -34,7 +35,7 @@ pub struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_task_id: Option<&'a str>,
+    pub parent_task_id: Option<String>,
     #[serde(skip_serializing_if = "is_zero")]
     pub priority: i32,
     /// Agent tasks: whether it has been silent for longer than `stall_timeout`.
@@ -44,6 +45,20 @@ pub struct TaskView<'a> {
     pub agent: Option<AgentView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookView<'a>>,
+    // Details, shown by `status --json` only (see [`TaskView::with_details`]).
+    /// The full prompt of an agent task (`null` when its file is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Option<String>>,
+    /// The full command of a shell task (`null` when its file is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_dir: Option<String>,
+    /// What the backend knows beyond the status, under its type's name.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub executor_details: Option<ExecutorDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainView>,
 }
 
 fn is_zero(value: &i32) -> bool {
@@ -90,9 +105,43 @@ impl<'a> AgentView<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct WebhookView<'a> {
-    pub state: &'a str,
+    pub state: &'static str,
     pub attempts: u32,
     pub error: Option<&'a str>,
+}
+
+/// An executor's own facts about a task, shown as one object keyed by the
+/// executor's type (`"slurm": {"job_id": ...}`).
+#[derive(Debug)]
+pub struct ExecutorDetails {
+    pub key: &'static str,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ExecutorDetails {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.key, &self.fields)?;
+        map.end()
+    }
+}
+
+/// The follow-up chain of an agent task: ids before it (oldest first) and after it.
+#[derive(Debug, Serialize)]
+pub struct ChainView {
+    pub ancestors: Vec<String>,
+    pub followups: Vec<String>,
+}
+
+/// What `status --json` adds to the view.
+#[derive(Debug, Default)]
+pub struct TaskDetails {
+    /// The full prompt or command (`None` when its file is gone).
+    pub payload_text: Option<String>,
+    pub task_dir: String,
+    pub executor: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Ancestor and follow-up ids (shown for agent tasks).
+    pub chain: (Vec<String>, Vec<String>),
 }
 
 fn empty_stats() -> &'static AgentStats {
@@ -100,69 +149,111 @@ fn empty_stats() -> &'static AgentStats {
     EMPTY.get_or_init(AgentStats::default)
 }
 
-/// Agent stats of a task (empty for an agent that has said nothing yet).
-pub fn agent_stats<'r>(task: &'r TaskRef<'_>) -> Option<&'r AgentStats> {
-    match task.task_type {
-        TaskType::ClaudeCode => Some(task.agent.as_deref().unwrap_or(empty_stats())),
-        TaskType::ShellCommand => None,
-    }
-}
-
-/// How long the task has been silent, if it counts as stalled.
-pub fn stall(task: &TaskRef<'_>, stall_timeout: Duration) -> Option<Duration> {
-    let stats = agent_stats(task)?;
-    stalled_for(
-        task.task_type,
-        task.status,
-        task.started_at,
-        stats,
-        stall_timeout,
-    )
-}
-
 impl<'a> TaskView<'a> {
-    pub fn of(task: &'a TaskRef<'_>, stall_timeout: Duration) -> Self {
-        let agent = agent_stats(task);
+    /// The view of `task` now, judging stalls by `stall_timeout`.
+    pub fn of(task: &'a TaskRecord, stall_timeout: Duration) -> Self {
+        Self::at(task, stall_timeout, jiff::Timestamp::now())
+    }
+
+    /// The view of `task` at `now`.
+    pub fn at(task: &'a TaskRecord, stall_timeout: Duration, now: jiff::Timestamp) -> Self {
+        let agent = match task.task_type {
+            TaskType::ClaudeCode => Some(task.agent.as_ref().unwrap_or(empty_stats())),
+            TaskType::ShellCommand => None,
+        };
         Self {
-            task_id: &task.id,
-            executor: task.executor,
-            executor_type: task.executor_type,
+            task_id: task.id.to_string(),
+            executor: &task.executor,
+            executor_type: task.executor_type.as_str(),
             task_type: task.task_type.as_str(),
             status: task.status.as_str(),
-            reason: task.reason,
+            reason: task.reason.as_deref(),
             pid: task.pid,
             runner_pid: task.runner_pid,
-            created_at: task.created_at,
-            started_at: task.started_at,
-            ended_at: task.ended_at,
+            created_at: task.created_at.as_str(),
+            started_at: task.started_at.as_ref().map(|t| t.as_str()),
+            ended_at: task.ended_at.as_ref().map(|t| t.as_str()),
             exit_code: task.exit_code,
-            workspace: task.workspace,
-            summary: task.summary,
+            workspace: &task.workspace,
+            summary: &task.summary,
             max_turns: task.max_turns,
-            session_id: task.session_id,
-            parent_task_id: task.parent_id.as_deref(),
+            session_id: task.session_id.as_deref(),
+            parent_task_id: task.parent_id.map(|p| p.to_string()),
             priority: task.priority,
-            stalled: agent.map(|stats| {
-                stalled_for(
-                    task.task_type,
-                    task.status,
-                    task.started_at,
-                    stats,
-                    stall_timeout,
-                )
-                .is_some()
-            }),
+            stalled: agent.map(|_| task.stalled_for(stall_timeout, now).is_some()),
             agent: agent.map(AgentView::of),
             webhook: task.webhook_state.map(|state| WebhookView {
-                state,
+                state: state.as_str(),
                 attempts: task.webhook_attempts,
-                error: task.webhook_error,
+                error: task.webhook_error.as_deref(),
             }),
+            prompt: None,
+            command: None,
+            task_dir: None,
+            executor_details: None,
+            chain: None,
         }
+    }
+
+    /// The view of an ended task, which no longer depends on the clock: the
+    /// rendering the index keeps.
+    pub fn ended(task: &'a TaskRecord) -> Self {
+        Self::at(task, Duration::ZERO, jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// Adds what `status --json` shows beyond a listing.
+    pub fn with_details(mut self, task: &TaskRecord, details: TaskDetails) -> Self {
+        match task.task_type {
+            TaskType::ClaudeCode => self.prompt = Some(details.payload_text),
+            TaskType::ShellCommand => self.command = Some(details.payload_text),
+        }
+        self.task_dir = Some(details.task_dir);
+        self.executor_details = details.executor.map(|fields| ExecutorDetails {
+            key: task.executor_type.as_str(),
+            fields,
+        });
+        if task.task_type == TaskType::ClaudeCode {
+            let (ancestors, followups) = details.chain;
+            self.chain = Some(ChainView {
+                ancestors,
+                followups,
+            });
+        }
+        self
+    }
+
+    /// One line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
-/// The task as one line of JSON.
-pub fn task_json(task: &TaskRef<'_>, stall_timeout: Duration) -> String {
-    serde_json::to_string(&TaskView::of(task, stall_timeout)).unwrap_or_default()
+/// What `start`/`run --json` print about a task just dispatched.
+#[derive(Debug, Serialize)]
+pub struct DispatchedView<'a> {
+    pub task_id: String,
+    pub executor: &'a str,
+    pub executor_type: &'static str,
+    pub task_type: &'static str,
+    pub status: &'static str,
+    pub workspace: &'a str,
+    pub session_id: Option<&'a str>,
+    pub parent_task_id: Option<String>,
+    pub task_dir: String,
+}
+
+impl<'a> DispatchedView<'a> {
+    pub fn of(task: &'a TaskRecord, task_dir: String) -> Self {
+        Self {
+            task_id: task.id.to_string(),
+            executor: &task.executor,
+            executor_type: task.executor_type.as_str(),
+            task_type: task.task_type.as_str(),
+            status: task.status.as_str(),
+            workspace: &task.workspace,
+            session_id: task.session_id.as_deref(),
+            parent_task_id: task.parent_id.map(|p| p.to_string()),
+            task_dir,
+        }
+    }
 }

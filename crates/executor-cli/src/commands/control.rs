@@ -44,11 +44,7 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string(&TaskView::of(
-                &task.view(),
-                app.config.defaults.stall_timeout
-            ))
-            .unwrap_or_default()
+            TaskView::of(&task, app.config.defaults.stall_timeout).to_json()
         )?;
     } else {
         writeln!(out, "{} {}", task.id, task.status)?;

@@ -1,0 +1,189 @@
+//! The local side of a task on disk, and the one module that touches it: the
+//! task directory under the data dir (the "mirror": every file a task was
+//! dispatched with, its `.meta.json`, and for the local executor the runner's
+//! own records too) and the completion record under
+//! `~/.openclaw-agent/completions/`. The index is a cache of what is here;
+//! `reindex` reads it back.
+
+use std::path::{Path, PathBuf};
+
+use crate::completion::CompletionRecord;
+use crate::fsutil;
+use crate::model::{TaskId, TaskMeta, TaskRecord, TaskType};
+use crate::paths::Paths;
+use crate::runner::{self, TaskFile};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} task file {path}")]
+pub struct TaskDirError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn err<'p>(
+    action: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> TaskDirError + 'p {
+    move |source| TaskDirError {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The task directories and completion records of one data dir.
+#[derive(Debug, Clone)]
+pub struct TaskDirs {
+    paths: Paths,
+}
+
+/// A task directory found by [`TaskDirs::scan`].
+pub struct FoundDir {
+    pub id: TaskId,
+    pub path: PathBuf,
+}
+
+impl TaskDirs {
+    pub fn new(paths: Paths) -> Self {
+        Self { paths }
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    pub fn dir(&self, id: &TaskId) -> PathBuf {
+        self.paths.task_dir(id)
+    }
+
+    /// Creates the task dir of `id` holding `files`. The dir is new: a second
+    /// dispatch of the same id fails instead of mixing files.
+    pub fn create(&self, id: &TaskId, files: &[TaskFile]) -> Result<(), TaskDirError> {
+        let dir = self.dir(id);
+        fsutil::create_private_dir(&dir).map_err(err("create", &dir))?;
+        for file in files {
+            let path = dir.join(file.name);
+            fsutil::write_private(&path, &file.contents).map_err(err("write", &path))?;
+        }
+        Ok(())
+    }
+
+    /// The files a queued task was dispatched with, to launch it from: its
+    /// text, payload, runner and meta as dispatched (the executing side's
+    /// runner records carry the lifecycle from there).
+    pub fn launch_files(&self, record: &TaskRecord) -> Result<Vec<TaskFile>, TaskDirError> {
+        let dir = self.dir(&record.id);
+        let mut files = Vec::new();
+        for name in [
+            payload_file(record.task_type),
+            runner::PAYLOAD_FILE,
+            runner::RUNNER_FILE,
+            runner::META_FILE,
+        ] {
+            let path = dir.join(name);
+            let contents = std::fs::read(&path).map_err(err("read", &path))?;
+            files.push(TaskFile { name, contents });
+        }
+        Ok(files)
+    }
+
+    /// The full prompt or command of `record`.
+    pub fn payload_text(&self, record: &TaskRecord) -> Option<String> {
+        let path = self.dir(&record.id).join(payload_file(record.task_type));
+        let bytes = std::fs::read(path).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The `.meta.json` bytes of `record` with its full text, as dispatched.
+    pub fn meta_file(record: &TaskRecord, payload_text: &str) -> TaskFile {
+        TaskFile {
+            name: runner::META_FILE,
+            contents: record.to_meta(Some(payload_text.to_owned())).to_bytes(),
+        }
+    }
+
+    /// Rewrites `.meta.json` from `record`; returns the bytes. Callers hold the
+    /// index's write lock, so a slower process never writes an older state
+    /// over a newer one.
+    pub fn write_meta(&self, record: &TaskRecord) -> Result<Vec<u8>, TaskDirError> {
+        let bytes = record.to_meta(self.payload_text(record)).to_bytes();
+        let path = self.dir(&record.id).join(runner::META_FILE);
+        match fsutil::write_atomic(&path, &bytes) {
+            Ok(()) => Ok(bytes),
+            // The dir may have been cleaned up by another process meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(bytes),
+            Err(source) => Err(err("write", &path)(source)),
+        }
+    }
+
+    /// Reads the `.meta.json` of task `id`.
+    pub fn read_meta(&self, id: &TaskId) -> Result<TaskMeta, String> {
+        read_meta(&self.dir(id), id)
+    }
+
+    /// Writes the completion record of an ended task, atomically.
+    pub fn write_completion(&self, record: &TaskRecord) -> Result<(), TaskDirError> {
+        let dir = &self.paths.completions_dir;
+        fsutil::create_private_dir_all(dir).map_err(err("create", dir))?;
+        let path = self.paths.completion_path(&record.id);
+        fsutil::write_atomic(&path, &CompletionRecord::of(record).to_json())
+            .map_err(err("write", &path))
+    }
+
+    /// Removes the task dir of `id` (gone already is fine).
+    pub fn remove(&self, id: &TaskId) -> Result<(), TaskDirError> {
+        let dir = self.dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(err("remove", &dir)(source)),
+        }
+    }
+
+    /// Every task dir (entries not named by a task id, such as temp files, are
+    /// no task).
+    pub fn scan(&self) -> Result<Vec<FoundDir>, TaskDirError> {
+        let tasks_dir = self.paths.tasks_dir();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&tasks_dir).map_err(err("read", &tasks_dir))? {
+            let entry = entry.map_err(err("read", &tasks_dir))?;
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<TaskId>().ok())
+            else {
+                continue;
+            };
+            found.push(FoundDir {
+                id,
+                path: entry.path(),
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// The file holding a task's prompt or command.
+fn payload_file(task_type: TaskType) -> &'static str {
+    match task_type {
+        TaskType::ClaudeCode => runner::PROMPT_FILE,
+        TaskType::ShellCommand => runner::COMMAND_FILE,
+    }
+}
+
+fn read_meta(dir: &Path, id: &TaskId) -> Result<TaskMeta, String> {
+    let bytes = std::fs::read(dir.join(runner::META_FILE))
+        .map_err(|e| format!("cannot read {}: {e}", runner::META_FILE))?;
+    let meta: TaskMeta = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} does not parse: {e}", runner::META_FILE))?;
+    if meta.task_id != *id {
+        return Err(format!(
+            "{} names task {}, not its directory's",
+            runner::META_FILE,
+            meta.task_id
+        ));
+    }
+    Ok(meta)
+}
