@@ -135,3 +135,57 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod record_tests {
+    use super::CompletionRecord;
+    use crate::model::{
+        ExecutorType, Payload, TaskId, TaskRecord, TaskSpec, TaskStatus, WebhookState,
+    };
+
+    #[test]
+    fn the_record_keeps_its_fields_and_carries_the_task_as_it_ended() {
+        let spec = TaskSpec {
+            executor: "local".into(),
+            priority: 0,
+            workspace: "/w".into(),
+            payload: Payload::ShellCommand {
+                command: "exit 5".into(),
+            },
+            parent: None,
+        };
+        let mut task = TaskRecord::new(TaskId::new(), &spec, ExecutorType::Local);
+        task.status = TaskStatus::Failed;
+        task.exit_code = Some(5);
+        task.ended_at = Some("2026-01-01T00:00:00.000Z".into());
+        task.webhook_state = Some(WebhookState::Pending);
+        let written = CompletionRecord::of(&task).to_json();
+        let value: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "task_id",
+                "status",
+                "exit_code",
+                "completed_at",
+                "executor",
+                "task_status",
+                "task_type",
+                "task"
+            ]
+        );
+        assert_eq!(value["status"], "failure");
+        assert_eq!(value["task"]["exit_code"], 5);
+        assert_eq!(value["task"]["task_id"], task.id.to_string());
+        // Each delivery attempt changes the webhook state, never the body.
+        task.webhook_state = Some(WebhookState::Failed);
+        task.webhook_attempts = 3;
+        assert_eq!(CompletionRecord::of(&task).to_json(), written);
+    }
+}

@@ -257,3 +257,59 @@ impl<'a> DispatchedView<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ExecutorType, Payload, TaskId, TaskSpec};
+
+    fn agent_task() -> TaskRecord {
+        let spec = TaskSpec {
+            executor: "gpu".into(),
+            priority: 0,
+            workspace: "/w".into(),
+            payload: Payload::ClaudeCode {
+                prompt: "hi".into(),
+                max_turns: 3,
+                claude_path: "claude".into(),
+                session_id: uuid::Uuid::nil(),
+                resume: false,
+            },
+            parent: None,
+        };
+        TaskRecord::new(TaskId::new(), &spec, ExecutorType::Slurm)
+    }
+
+    /// `status --json` used to patch a `serde_json::Value`: the typed details
+    /// must come out as the same bytes, in the same order.
+    #[test]
+    fn details_serialize_as_the_patched_value_did() {
+        let task = agent_task();
+        let now = jiff::Timestamp::now();
+        let mut fields = serde_json::Map::new();
+        fields.insert("job_id".into(), "42".into());
+        let mut value =
+            serde_json::to_value(TaskView::at(&task, Duration::from_secs(60), now)).unwrap();
+        value["prompt"] = serde_json::Value::from(None::<String>);
+        value["task_dir"] = serde_json::Value::from("/d");
+        value["slurm"] = serde_json::Value::Object(fields.clone());
+        value["chain"] = serde_json::json!({"ancestors": ["a"], "followups": []});
+        let details = TaskDetails {
+            payload_text: None,
+            task_dir: "/d".into(),
+            executor: Some(fields),
+            chain: (vec!["a".into()], Vec::new()),
+        };
+        let view = TaskView::at(&task, Duration::from_secs(60), now).with_details(&task, details);
+        assert_eq!(view.to_json(), value.to_string());
+    }
+
+    #[test]
+    fn listings_carry_no_details() {
+        let task = agent_task();
+        let json = TaskView::of(&task, Duration::from_secs(60)).to_json();
+        for key in ["prompt", "command", "task_dir", "slurm", "chain"] {
+            assert!(!json.contains(&format!("\"{key}\":")), "{key} in {json}");
+        }
+    }
+}

@@ -10,121 +10,22 @@
 //! timeout, and conditional updates keep them from corrupting or
 //! double-counting anything.
 
+mod error;
 mod migrations;
+mod open;
 mod queue;
 mod rows;
 mod tasks;
 mod webhooks;
 mod write;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use rusqlite::Connection;
-
-use crate::paths::Paths;
-
+pub use error::StoreError;
+pub use open::Store;
 pub use queue::Capacities;
 pub use rows::TableRow;
 pub use tasks::Listed;
 pub use webhooks::{WebhookClaim, WebhookOutcome};
 pub use write::WriteTx;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot create data directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open task index {path}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error(
-        "task index {path} has schema version {found}, newer than this openclaw-agent ({supported}); upgrade openclaw-agent"
-    )]
-    TooNew {
-        path: PathBuf,
-        found: usize,
-        supported: usize,
-    },
-    #[error("task index query failed")]
-    Query(#[from] rusqlite::Error),
-    #[error("no task matches id `{0}`")]
-    NotFound(String),
-    #[error("task id `{prefix}` is ambiguous: it matches {}", .candidates.join(", "))]
-    Ambiguous {
-        prefix: String,
-        candidates: Vec<String>,
-    },
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-pub struct Store {
-    conn: Connection,
-    paths: Paths,
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let mut wal = self.paths.index_path().into_os_string();
-        wal.push("-wal");
-        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > migrations::WAL_MAX_KEPT_BYTES) {
-            // Best effort and brief: a busy store is checkpointed by a later process.
-            let _ = self.conn.busy_timeout(Duration::from_millis(50));
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        }
-    }
-}
-impl Store {
-    /// Opens (creating if needed) the store under `paths.data_dir`.
-    pub fn open(paths: &Paths) -> Result<Self, StoreError> {
-        let tasks_dir = paths.tasks_dir();
-        crate::fsutil::create_private_dir_all(&tasks_dir).map_err(|source| {
-            StoreError::CreateDir {
-                path: tasks_dir.clone(),
-                source,
-            }
-        })?;
-        let path = paths.index_path();
-        let open_err = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-        let mut conn = Connection::open(&path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(open_err)?;
-        // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        migrations::keep_wal_on_close(&conn).map_err(open_err)?;
-        migrations::migrate(&mut conn, &path)?;
-        Ok(Self {
-            conn,
-            paths: paths.clone(),
-        })
-    }
-
-    pub fn paths(&self) -> &Paths {
-        &self.paths
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -133,6 +34,7 @@ mod tests {
         ExecutorType, StatusUpdate, TaskId, TaskIdPrefix, TaskRecord, TaskStatus, TaskType,
         WebhookState,
     };
+    use crate::paths::Paths;
 
     fn record(id: TaskId) -> TaskRecord {
         TaskRecord {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 
+use super::error::StoreError;
+use super::open::Store;
 use super::rows::{COLUMNS, insert_record, record_from_row};
-use super::{Store, StoreError};
 use crate::model::{TaskId, TaskRecord, TaskStatus, Timestamp};
 
 /// Capacity per configured executor (`None`: unlimited). An executor missing

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, Row, params};
 
-use super::StoreError;
+use super::error::StoreError;
 use crate::agent::AgentStats;
 use crate::model::{
     ExecutorType, ListFilter, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp, WebhookState,

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
 
+use super::error::StoreError;
+use super::open::Store;
 use super::rows::{
     COLUMNS, LIVE, TABLE_COLUMNS, TableRow, agent_json, filter_sql, insert_record, opt_text,
     record_from_row, table_row_from, text,
 };
-use super::{Store, StoreError};
 use crate::agent::AgentStats;
 use crate::model::{
     ListFilter, StatusUpdate, TaskId, TaskIdPrefix, TaskRecord, TaskStatus, Timestamp,

@@ -3,8 +3,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::error::StoreError;
+use super::open::Store;
 use super::rows::{COLUMNS, record_from_row};
-use super::{Store, StoreError};
 use crate::model::TaskRecord;
 
 pub enum WebhookClaim {

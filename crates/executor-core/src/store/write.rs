@@ -7,9 +7,10 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::error::StoreError;
+use super::open::Store;
 use super::rows::{COLUMNS, LIVE, UNFINISHED, record_from_row};
 use super::webhooks::WebhookOutcome;
-use super::{Store, StoreError};
 use crate::model::{TaskId, TaskRecord, Timestamp, WebhookState};
 
 pub struct WriteTx<'s> {

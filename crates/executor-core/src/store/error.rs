@@ -1,0 +1,36 @@
+//! What can go wrong with the index.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open task index {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "task index {path} has schema version {found}, newer than this openclaw-agent ({supported}); upgrade openclaw-agent"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: usize,
+        supported: usize,
+    },
+    #[error("task index query failed")]
+    Query(#[from] rusqlite::Error),
+    #[error("no task matches id `{0}`")]
+    NotFound(String),
+    #[error("task id `{prefix}` is ambiguous: it matches {}", .candidates.join(", "))]
+    Ambiguous {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+}
