@@ -29,22 +29,16 @@ impl App {
         })
     }
 
-    /// Opens (creating it) the lock file `name` in the data dir. Callers take
-    /// the lock with `File::try_lock`: it is released when its holder dies.
+    /// Opens (creating it `0600`) the lock file `name` in the data dir. Callers
+    /// take the lock with `File::try_lock`: it is released when its holder dies.
     pub fn lock_file(&self, name: &str) -> Result<std::fs::File, CliError> {
         let path = self.paths.data_dir.join(name);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|err| {
-                CliError::new(
-                    crate::exit::code::STORE,
-                    format!("cannot open {}: {err}", path.display()),
-                )
-            })
+        executor_core::fsutil::open_private_file(&path).map_err(|err| {
+            CliError::new(
+                crate::exit::code::STORE,
+                format!("cannot open {}: {err}", path.display()),
+            )
+        })
     }
 
     /// The configured executor `name`, or the error that lists the known ones.
@@ -76,7 +70,8 @@ impl App {
     /// for tasks that just ended.
     pub fn settle(&self, manager: &TaskManager, report: &ReconcileReport) {
         for err in &report.unreachable {
-            eprintln!("warning: {}", error_chain(err));
+            // A host's own words may hold control characters.
+            eprintln!("warning: {}", crate::terminal::safe(&error_chain(err)));
         }
         if self.config.defaults.webhook_url.is_none() {
             return;

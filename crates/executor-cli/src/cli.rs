@@ -147,7 +147,8 @@ pub struct LogsArgs {
     /// (no value or 0: until the task ends)
     #[arg(long, short = 'f', value_name = "SECS", num_args = 0..=1, default_missing_value = "0")]
     pub follow: Option<u64>,
-    /// Agent tasks: print the raw stream-json lines instead of the readable rendering
+    /// Agent tasks: print the raw stream-json lines, byte for byte, instead of the readable
+    /// rendering (which shows control and bidi characters as escapes such as \e)
     #[arg(long)]
     pub raw: bool,
     /// Agent tasks: show Claude Code's session transcript (~/.claude/projects/...)

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod exit;
 mod output;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if !err.message.is_empty() {
-                eprintln!("error: {}", err.one_line());
+                eprintln!("error: {}", terminal::safe(&err.one_line()));
             }
             ExitCode::from(err.code)
         }

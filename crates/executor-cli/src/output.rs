@@ -28,8 +28,9 @@ fn char_count(text: &[u8]) -> usize {
     text.iter().filter(|b| (**b & 0xC0) != 0x80).count()
 }
 
-/// Writes `text` cut to `max` characters (ending in `…` when cut) and padded
-/// with spaces to `width` (left-aligned unless `right`).
+/// Writes `text`, its control and bidi characters made visible
+/// ([`crate::terminal`]), cut to `max` characters (ending in `…` when cut) and
+/// padded with spaces to `width` (left-aligned unless `right`).
 fn cell(
     out: &mut impl Write,
     text: &[u8],
@@ -38,6 +39,8 @@ fn cell(
     right: bool,
 ) -> std::io::Result<()> {
     const SPACES: &[u8] = &[b' '; 64];
+    let text = crate::terminal::safe_bytes(text);
+    let text = text.as_ref();
     let (shown, cut) = if text.len() <= max || char_count(text) <= max {
         (text, false)
     } else {

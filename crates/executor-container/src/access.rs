@@ -146,6 +146,10 @@ mod tests {
             Err(err) if err.raw_os_error() == Some(libc::EOPNOTSUPP) => return,
             Err(err) => panic!("{err}"),
         }
+        // The group bits are now the ACL's mask (rwx): still a usable task dir,
+        // though not a private dir (a data dir shared so would be refused).
+        executor_core::fsutil::check_task_dir(&dir).unwrap();
+        assert!(executor_core::fsutil::check_private_dir(&dir).is_err());
         // As a shell's `>` creates files: mode 0666 (the umask does not apply).
         std::fs::OpenOptions::new()
             .write(true)

@@ -14,19 +14,24 @@ use crate::paths::Paths;
 use crate::runner::{self, TaskFile};
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {action} task file {path}")]
-pub struct TaskDirError {
-    pub action: &'static str,
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
+pub enum TaskDirError {
+    #[error("cannot {action} task file {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory someone else could write into, or a link in its place.
+    #[error(transparent)]
+    Dir(#[from] fsutil::DirError),
 }
 
 fn err<'p>(
     action: &'static str,
     path: &'p Path,
 ) -> impl FnOnce(std::io::Error) -> TaskDirError + 'p {
-    move |source| TaskDirError {
+    move |source| TaskDirError::Io {
         action,
         path: path.to_owned(),
         source,
@@ -109,7 +114,18 @@ impl TaskDirs {
     /// over a newer one.
     pub fn write_meta(&self, record: &TaskRecord) -> Result<Vec<u8>, TaskDirError> {
         let bytes = record.to_meta(self.payload_text(record)).to_bytes();
-        let path = self.dir(&record.id).join(runner::META_FILE);
+        let dir = self.dir(&record.id);
+        match fsutil::check_task_dir(&dir) {
+            Ok(()) => {}
+            // The dir may have been cleaned up by another process meanwhile.
+            Err(fsutil::DirError::Stat { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(bytes);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let path = dir.join(runner::META_FILE);
         match fsutil::write_atomic(&path, &bytes) {
             Ok(()) => Ok(bytes),
             // The dir may have been cleaned up by another process meanwhile.
@@ -123,10 +139,12 @@ impl TaskDirs {
         read_meta(&self.dir(id), id)
     }
 
-    /// Writes the completion record of an ended task, atomically.
+    /// Writes the completion record of an ended task, atomically. The
+    /// completions dir is created `0700` if missing and refused if anyone
+    /// else could write into it.
     pub fn write_completion(&self, record: &TaskRecord) -> Result<(), TaskDirError> {
         let dir = &self.paths.completions_dir;
-        fsutil::create_private_dir_all(dir).map_err(err("create", dir))?;
+        fsutil::ensure_private_dir(dir)?;
         let path = self.paths.completion_path(&record.id);
         fsutil::write_atomic(&path, &CompletionRecord::of(record).to_json())
             .map_err(err("write", &path))

@@ -83,7 +83,10 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
             Ok(_) => writeln!(out, "removed {id}")?,
             Err(err) => {
                 failures += 1;
-                eprintln!("error: {}", CliError::from(err).one_line());
+                eprintln!(
+                    "error: {}",
+                    crate::terminal::safe(&CliError::from(err).one_line())
+                );
             }
         }
     }

@@ -12,7 +12,8 @@ use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use executor_core::error_chain;
+use executor_core::store::IndexFile;
+use executor_core::{TaskManager, error_chain};
 
 use crate::app::App;
 use crate::cli::DaemonArgs;
@@ -71,12 +72,14 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         interval.as_secs_f64()
     );
     let webhooks = app.config.defaults.webhook_url.is_some();
+    let mut index_missing = false;
     while !STOP.load(Ordering::SeqCst) {
         let round = Instant::now();
+        follow_index(&mut manager, app, &mut index_missing);
         match manager.reconcile(None) {
             Ok(report) => {
                 for err in &report.unreachable {
-                    eprintln!("warning: {}", error_chain(err));
+                    eprintln!("warning: {}", crate::terminal::safe(&error_chain(err)));
                 }
             }
             // The supervisor outlives a busy or briefly broken store.
@@ -91,4 +94,36 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
     }
     eprintln!("openclaw-agent daemon {}: stopped", std::process::id());
     Ok(code::OK)
+}
+
+/// Reopens the index when the file at its path is no longer the one open:
+/// after it was moved aside and rebuilt (`reindex`), this process would
+/// otherwise go on reading and writing a file nobody else sees. A missing
+/// index is not recreated here (a stale WAL beside it could be replayed into
+/// a fresh one); the first command or `reindex` that creates it is followed.
+fn follow_index(manager: &mut TaskManager, app: &App, missing: &mut bool) {
+    let index = app.paths.index_path();
+    match manager.store().index_file() {
+        IndexFile::Same => *missing = false,
+        IndexFile::Missing => {
+            if !*missing {
+                eprintln!(
+                    "warning: task index {} is missing; waiting for it to be rebuilt (openclaw-agent reindex)",
+                    index.display()
+                );
+                *missing = true;
+            }
+        }
+        IndexFile::Replaced => match manager.reopen_store() {
+            Ok(()) => {
+                *missing = false;
+                eprintln!(
+                    "openclaw-agent daemon {}: task index {} was replaced; reopened it",
+                    std::process::id(),
+                    index.display()
+                );
+            }
+            Err(err) => eprintln!("warning: {}", error_chain(&err)),
+        },
+    }
 }

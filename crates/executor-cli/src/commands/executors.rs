@@ -95,8 +95,9 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
             )?;
             if let Some(checks) = &checks {
                 match &checks[index] {
-                    Ok(summary) => writeln!(out, "  ✓ {summary}")?,
-                    Err(problem) => writeln!(out, "  ✗ {problem}")?,
+                    // What a host or engine answered: shown escaped.
+                    Ok(summary) => writeln!(out, "  ✓ {}", crate::terminal::safe(summary))?,
+                    Err(problem) => writeln!(out, "  ✗ {}", crate::terminal::safe(problem))?,
                 }
             }
         }

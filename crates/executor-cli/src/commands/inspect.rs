@@ -12,6 +12,7 @@ use crate::exit::{CliError, code};
 use executor_core::view::{TaskDetails, TaskView};
 
 use crate::output;
+use crate::terminal;
 
 pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
@@ -43,7 +44,10 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         return Ok(code::OK);
     }
 
-    let mut field = |name: &str, value: &dyn std::fmt::Display| writeln!(out, "{name:<11}{value}");
+    // Every value may hold text from the task or its host: shown escaped.
+    let mut field = |name: &str, value: &dyn std::fmt::Display| {
+        writeln!(out, "{name:<11}{}", terminal::safe(&value.to_string()))
+    };
     field("task", &task.id)?;
     let mut status = match (task.status.is_terminal(), task.pid) {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
@@ -163,7 +167,7 @@ impl LogPrinter {
         let complete: Vec<u8> = self.partial.drain(..=end).collect();
         for line in complete.split(|b| *b == b'\n') {
             if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(line)) {
-                writeln!(out, "{rendered}")?;
+                writeln!(out, "{}", terminal::safe_lines(&rendered))?;
             }
         }
         Ok(())
@@ -176,7 +180,7 @@ impl LogPrinter {
         let rest = std::mem::take(&mut self.partial);
         if self.render {
             if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(&rest)) {
-                writeln!(out, "{rendered}")?;
+                writeln!(out, "{}", terminal::safe_lines(&rendered))?;
             }
             Ok(())
         } else {
@@ -248,7 +252,10 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
             // A dropped link is ridden out: reconnect and go on from the same offset.
             Err(err) if err.is_transient() => {
                 if !link_down {
-                    eprintln!("warning: {}; retrying", executor_core::error_chain(&err));
+                    eprintln!(
+                        "warning: {}; retrying",
+                        terminal::safe(&executor_core::error_chain(&err))
+                    );
                     link_down = true;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -303,7 +310,7 @@ fn transcript(
     let mut out = std::io::stdout().lock();
     for line in &all[all.len().saturating_sub(lines)..] {
         if let Some(rendered) = agent::render_transcript_line(line) {
-            writeln!(out, "{rendered}")?;
+            writeln!(out, "{}", terminal::safe_lines(&rendered))?;
         }
     }
     Ok(code::OK)

@@ -399,3 +399,59 @@ fn executors_show_capacity_and_check_in_parallel() {
     assert!(started.elapsed() < Duration::from_secs(20));
     env.ok(&["kill", "--task-id", &id, "--grace", "1"]);
 }
+
+#[test]
+fn supervisor_follows_an_index_moved_aside_and_rebuilt() {
+    let env = TestEnv::new();
+    let (url, deliveries) = webhook_listener();
+    env.write_config(&format!(
+        "executors:\n  - name: local\n    type: local\ndefaults:\n  webhook_url: {url}\n"
+    ));
+    let log = env.home().join("daemon.log");
+    let mut command = env.command(&["daemon", "--interval", "0.2"]);
+    command.stdout(std::process::Stdio::null());
+    command.stderr(std::fs::File::create(&log).unwrap());
+    let _daemon = Daemon(command.spawn().unwrap());
+    let daemon_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let first = env.run_task("true");
+    assert!(eventually(Duration::from_secs(30), || env
+        .completion(&first)
+        .is_some()));
+
+    // The documented recovery: the index moved aside, then rebuilt.
+    let data = env.home().join(".local/share/openclaw");
+    let aside = env.home().join("aside");
+    std::fs::create_dir(&aside).unwrap();
+    for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        if data.join(name).exists() {
+            std::fs::rename(data.join(name), aside.join(name)).unwrap();
+        }
+    }
+    env.ok(&["reindex"]);
+    let id = env.run_task("sleep 1");
+    // From here on only the supervisor runs: it must see the new index.
+    assert!(
+        eventually(Duration::from_secs(30), || env.completion(&id).is_some()),
+        "no completion record from the supervisor; its log:\n{}",
+        daemon_log()
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || deliveries
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|d| d.body["task_id"] == id.as_str())),
+        "no webhook for {id}"
+    );
+    assert_eq!(env.completion(&id).unwrap()["task_status"], "completed");
+    let text = daemon_log();
+    assert_eq!(
+        text.matches("was replaced; reopened it").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains(&data.join("index.sqlite").display().to_string()),
+        "{text}"
+    );
+}

@@ -93,6 +93,12 @@ impl TaskManager {
         &self.store
     }
 
+    /// Opens the index afresh (after [`Store::index_file`] saw it replaced).
+    pub fn reopen_store(&mut self) -> Result<(), StoreError> {
+        self.store = Store::open(self.store.paths())?;
+        Ok(())
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

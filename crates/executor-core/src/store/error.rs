@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create data directory {path}")]
-    CreateDir {
+    #[error(transparent)]
+    Dir(#[from] crate::fsutil::DirError),
+    #[error("cannot open task index {path}")]
+    OpenFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,

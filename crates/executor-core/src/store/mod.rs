@@ -20,7 +20,7 @@ mod webhooks;
 mod write;
 
 pub use error::StoreError;
-pub use open::Store;
+pub use open::{IndexFile, Store};
 pub use queue::Capacities;
 pub use rows::TableRow;
 pub use tasks::Listed;
@@ -70,6 +70,18 @@ mod tests {
         let paths = Paths::new(dir.path().join("data"), dir.path().join("completions"));
         let store = Store::open(&paths).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn a_replaced_or_missing_index_is_noticed() {
+        let (dir, store) = store();
+        assert_eq!(store.index_file(), IndexFile::Same);
+        let index = store.paths().index_path();
+        std::fs::rename(&index, dir.path().join("aside")).unwrap();
+        assert_eq!(store.index_file(), IndexFile::Missing);
+        let rebuilt = Store::open(store.paths()).unwrap();
+        assert_eq!(store.index_file(), IndexFile::Replaced);
+        assert_eq!(rebuilt.index_file(), IndexFile::Same);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The index connection: opening (and creating or migrating) it, and closing it.
 
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -11,6 +12,41 @@ use crate::paths::Paths;
 pub struct Store {
     pub(super) conn: Connection,
     paths: Paths,
+    /// Device and inode of the index file this connection opened.
+    index_file: (u64, u64),
+}
+
+/// The index file at the store's path, compared with the one the store opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexFile {
+    /// Still the file this store opened.
+    Same,
+    /// Another file is there now (moved aside and rebuilt by `reindex`, say):
+    /// this store's connection reads and writes a file no one else sees.
+    Replaced,
+    /// No file is there now.
+    Missing,
+}
+
+/// Creates the index file `0600` before SQLite does (SQLite would create it
+/// `0644` less the umask, and gives its WAL and shared-memory files the index's
+/// own mode), narrows an older, wider index and its companions to `0600`, and
+/// returns the index's device and inode.
+fn private_index_file(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let file = crate::fsutil::open_private_file(path)?;
+    let meta = file.metadata()?;
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        if let Ok(m) = std::fs::symlink_metadata(&companion)
+            && m.is_file()
+            && m.mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&companion, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok((meta.dev(), meta.ino()))
 }
 
 impl Drop for Store {
@@ -28,15 +64,22 @@ impl Drop for Store {
 }
 impl Store {
     /// Opens (creating if needed) the store under `paths.data_dir`.
+    ///
+    /// Refuses a data, tasks or completions directory that someone else could
+    /// write into (see [`crate::fsutil::check_private_dir`]); creates missing
+    /// ones `0700` and the index `0600` (its WAL and shared-memory files take the
+    /// index's mode from SQLite).
     pub fn open(paths: &Paths) -> Result<Self, StoreError> {
-        let tasks_dir = paths.tasks_dir();
-        crate::fsutil::create_private_dir_all(&tasks_dir).map_err(|source| {
-            StoreError::CreateDir {
-                path: tasks_dir.clone(),
-                source,
-            }
-        })?;
+        crate::fsutil::ensure_private_dir(&paths.data_dir)?;
+        crate::fsutil::ensure_private_dir(&paths.tasks_dir())?;
+        if std::fs::symlink_metadata(&paths.completions_dir).is_ok() {
+            crate::fsutil::check_private_dir(&paths.completions_dir)?;
+        }
         let path = paths.index_path();
+        let index_file = private_index_file(&path).map_err(|source| StoreError::OpenFile {
+            path: path.clone(),
+            source,
+        })?;
         let open_err = |source| StoreError::Open {
             path: path.clone(),
             source,
@@ -52,7 +95,21 @@ impl Store {
         Ok(Self {
             conn,
             paths: paths.clone(),
+            index_file,
         })
+    }
+
+    /// Whether the index file at the store's path is still the one this store
+    /// opened: one `stat`, for a long-lived process to notice a replaced index.
+    pub fn index_file(&self) -> IndexFile {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(self.paths.index_path()) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.index_file => IndexFile::Same,
+            Ok(_) => IndexFile::Replaced,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => IndexFile::Missing,
+            // Cannot tell: keep what works.
+            Err(_) => IndexFile::Same,
+        }
     }
 
     pub fn paths(&self) -> &Paths {
