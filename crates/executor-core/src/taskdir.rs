@@ -205,3 +205,91 @@ fn read_meta(dir: &Path, id: &TaskId) -> Result<TaskMeta, String> {
     }
     Ok(meta)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ExecutorType, Payload, TaskSpec, TaskStatus};
+
+    fn dirs() -> (tempfile::TempDir, TaskDirs) {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path().join("data"), tmp.path().join("completions"));
+        fsutil::ensure_private_dir(&paths.tasks_dir()).unwrap();
+        (tmp, TaskDirs::new(paths))
+    }
+
+    fn record() -> TaskRecord {
+        let spec = TaskSpec {
+            executor: "local".into(),
+            priority: 0,
+            workspace: "/w".into(),
+            payload: Payload::ShellCommand {
+                command: "echo hi".into(),
+            },
+            parent: None,
+        };
+        TaskRecord::new(TaskId::new(), &spec, ExecutorType::Local)
+    }
+
+    #[test]
+    fn a_dispatched_dir_reads_back() {
+        let (_tmp, dirs) = dirs();
+        let task = record();
+        let files = runner::task_files(
+            &Payload::ShellCommand {
+                command: "echo hi".into(),
+            },
+            "/x",
+            "/w",
+        );
+        dirs.create(&task.id, &files).unwrap();
+        // A second dispatch of the same id must not mix its files in.
+        assert!(dirs.create(&task.id, &files).is_err());
+        assert_eq!(dirs.payload_text(&task).as_deref(), Some("echo hi"));
+        let written = dirs.write_meta(&task).unwrap();
+        assert_eq!(
+            std::fs::read(dirs.dir(&task.id).join(runner::META_FILE)).unwrap(),
+            written
+        );
+        let meta = dirs.read_meta(&task.id).unwrap();
+        assert_eq!(meta.command.as_deref(), Some("echo hi"));
+        assert_eq!(TaskRecord::from_meta(meta).summary, task.summary);
+        let found: Vec<TaskId> = dirs.scan().unwrap().into_iter().map(|f| f.id).collect();
+        assert_eq!(found, [task.id]);
+    }
+
+    #[test]
+    fn meta_of_a_removed_dir_is_no_error_and_writes_nothing() {
+        let (_tmp, dirs) = dirs();
+        let task = record();
+        dirs.write_meta(&task).unwrap();
+        assert!(!dirs.dir(&task.id).exists());
+        dirs.remove(&task.id).unwrap();
+    }
+
+    #[test]
+    fn a_meta_naming_another_task_is_refused() {
+        let (_tmp, dirs) = dirs();
+        let task = record();
+        let other = record();
+        dirs.create(&task.id, &[TaskDirs::meta_file(&other, "x")])
+            .unwrap();
+        let err = dirs.read_meta(&task.id).unwrap_err();
+        assert!(err.contains("names task"), "{err}");
+    }
+
+    #[test]
+    fn the_completion_record_lands_under_its_id() {
+        let (_tmp, dirs) = dirs();
+        let mut task = record();
+        task.status = TaskStatus::Completed;
+        task.exit_code = Some(0);
+        task.ended_at = Some("2026-01-01T00:00:00.000Z".into());
+        dirs.write_completion(&task).unwrap();
+        let path = dirs.paths().completion_path(&task.id);
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(value["status"], "success");
+        assert_eq!(value["task"]["status"], "completed");
+    }
+}

@@ -125,3 +125,39 @@ impl TaskRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.meta.json` as the version before typed record fields wrote it.
+    const OLD_META: &str = r#"{
+  "schema_version": 1,
+  "task_id": "01900000-0000-7000-8000-000000000001",
+  "executor": "gpu",
+  "executor_type": "slurm",
+  "task_type": "shell_command",
+  "status": "failed",
+  "reason": "exit code 3",
+  "pid": 12,
+  "runner_pid": 0,
+  "created_at": "2026-01-01T00:00:00.123Z",
+  "started_at": "2026-01-01T00:00:00.456Z",
+  "ended_at": "2026-11-27T09:00:00Z",
+  "workspace": "/w",
+  "command": "exit 3",
+  "exit_code": 3
+}
+"#;
+
+    #[test]
+    fn an_old_meta_reads_and_writes_back_byte_for_byte() {
+        let meta: TaskMeta = serde_json::from_str(OLD_META).unwrap();
+        assert_eq!(meta.executor_type, ExecutorType::Slurm);
+        let record = TaskRecord::from_meta(meta.clone());
+        assert_eq!(record.summary, "exit 3");
+        let again = record.to_meta(Some("exit 3".into()));
+        assert_eq!(again, meta);
+        assert_eq!(String::from_utf8(again.to_bytes()).unwrap(), OLD_META);
+    }
+}
