@@ -253,7 +253,7 @@ mod tests {
         );
         let meta = dirs.read_meta(&task.id).unwrap();
         assert_eq!(meta.command.as_deref(), Some("echo hi"));
-        assert_eq!(TaskRecord::from_meta(meta).summary, task.summary);
+        assert_eq!(meta.payload_text(), Some("echo hi"));
         let found: Vec<TaskId> = dirs.scan().unwrap().into_iter().map(|f| f.id).collect();
         assert_eq!(found, [task.id]);
     }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::{TaskError, TaskManager};
-use crate::model::{TaskId, TaskRecord};
+use crate::model::{TaskId, TaskRecord, summarize};
 use crate::view::TaskView;
 
 /// What a rebuild found.
@@ -32,7 +32,10 @@ impl TaskManager {
                 continue;
             }
             match self.dirs.read_meta(&found.id) {
-                Ok(meta) => records.push(TaskRecord::from_meta(meta)),
+                Ok(meta) => {
+                    let summary = summarize(meta.payload_text().unwrap_or_default());
+                    records.push(TaskRecord::from_meta(meta, &summary));
+                }
                 Err(reason) => report.skipped.push((found.path, reason)),
             }
         }

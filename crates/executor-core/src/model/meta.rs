@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::id::TaskId;
 use super::kinds::{ExecutorType, TaskStatus, TaskType};
-use super::record::{TaskRecord, summarize};
+use super::record::TaskRecord;
 use super::timestamp::Timestamp;
 
 /// Version of the `.meta.json` schema; bump it when a field changes meaning.
@@ -95,8 +95,8 @@ impl TaskRecord {
     /// (liveness then rests on the pid alone), agent stats (read again from a
     /// live task's log), and webhook state (an ended task is not announced
     /// again; its completion record was written when it ended).
-    pub fn from_meta(meta: TaskMeta) -> Self {
-        let summary = summarize(meta.payload_text().unwrap_or_default());
+    /// `summary` is the index's shortening of the meta's text ([`summarize`]).
+    pub fn from_meta(meta: TaskMeta, summary: &str) -> Self {
         Self {
             id: meta.task_id,
             executor: meta.executor,
@@ -112,7 +112,7 @@ impl TaskRecord {
             ended_at: meta.ended_at,
             exit_code: meta.exit_code,
             workspace: meta.workspace,
-            summary,
+            summary: summary.to_owned(),
             max_turns: meta.max_turns,
             session_id: meta.session_id,
             webhook_state: None,
@@ -129,6 +129,7 @@ impl TaskRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::summarize;
 
     /// A `.meta.json` as the version before typed record fields wrote it.
     const OLD_META: &str = r#"{
@@ -154,7 +155,7 @@ mod tests {
     fn an_old_meta_reads_and_writes_back_byte_for_byte() {
         let meta: TaskMeta = serde_json::from_str(OLD_META).unwrap();
         assert_eq!(meta.executor_type, ExecutorType::Slurm);
-        let record = TaskRecord::from_meta(meta.clone());
+        let record = TaskRecord::from_meta(meta.clone(), &summarize("exit 3"));
         assert_eq!(record.summary, "exit 3");
         let again = record.to_meta(Some("exit 3".into()));
         assert_eq!(again, meta);
