@@ -11,8 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::agent::AgentStats;
-use crate::model::{TaskRecord, TaskType};
+use crate::model::{AgentStats, TaskRecord, TaskType};
 
 #[derive(Debug, Serialize)]
 pub struct TaskView<'a> {

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{ReconcileReport, TaskError, TaskManager};
-use crate::agent::AgentStats;
 use crate::executor::LOG_READ_CHUNK;
 use crate::model::{
-    StatusUpdate, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp, stalled_for,
+    AgentStats, StatusUpdate, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp, stalled_for,
 };
 use crate::runner::RunnerObservation;
 

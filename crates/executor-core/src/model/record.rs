@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use crate::agent::AgentStats;
-
+use super::agent_stats::AgentStats;
 use super::id::TaskId;
 use super::kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
 use super::spec::{Payload, TaskSpec};

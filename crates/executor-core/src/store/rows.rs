@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use rusqlite::{Connection, Row, params};
 
 use super::error::StoreError;
-use crate::agent::AgentStats;
 use crate::model::{
-    ExecutorType, ListFilter, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp, WebhookState,
-    created_ms,
+    AgentStats, ExecutorType, ListFilter, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp,
+    WebhookState, created_ms,
 };
 
 pub(super) const COLUMNS: &str = "id, executor, executor_type, task_type, status, reason, pid, runner_pid, \

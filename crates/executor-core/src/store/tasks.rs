@@ -10,9 +10,8 @@ use super::rows::{
     COLUMNS, LIVE, TABLE_COLUMNS, TableRow, agent_json, filter_sql, insert_record, opt_text,
     record_from_row, table_row_from, text,
 };
-use crate::agent::AgentStats;
 use crate::model::{
-    ListFilter, StatusUpdate, TaskId, TaskIdPrefix, TaskRecord, TaskStatus, Timestamp,
+    AgentStats, ListFilter, StatusUpdate, TaskId, TaskIdPrefix, TaskRecord, TaskStatus, Timestamp,
 };
 
 /// One task of a JSON listing: an ended task's stored rendering, or the
