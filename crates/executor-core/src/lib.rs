@@ -22,7 +22,9 @@ pub mod view;
 pub use config::{Config, ExecutorConfig, ExecutorSettings};
 pub use executor::{Executor, ExecutorError, Launched, LogChunk};
 pub use manager::reindex::ReindexReport;
-pub use manager::{ExecutorFactory, ReconcileReport, TaskError, TaskManager, error_chain};
+pub use manager::{
+    ExecutorFactory, KillOutcome, ReconcileReport, TaskError, TaskManager, error_chain,
+};
 pub use model::{
     ExecutorType, ListFilter, Payload, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta, TaskRecord,
     TaskSpec, TaskStatus, TaskType, Timestamp, WebhookState,

@@ -120,6 +120,7 @@ impl Executor for SshExecutor {
             files,
             env,
             claude,
+            self.config.keep_background,
         );
         let stdout = self.run(&script, true)?;
         let stdout = String::from_utf8_lossy(&stdout);
@@ -208,10 +209,23 @@ impl Executor for SshExecutor {
         let script = scripts::kill(
             &self.dir(&task.id),
             task.runner_pid,
+            task.runner_start.as_deref(),
             grace.as_secs().max(1),
             reason,
         );
         self.run(&script, true).map(|_| ())
+    }
+
+    fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {
+        let script = scripts::live(
+            &self.dir(&task.id),
+            task.runner_pid,
+            task.runner_start.as_deref(),
+        );
+        let stdout = self.run(&script, true)?;
+        Ok(String::from_utf8_lossy(&stdout)
+            .lines()
+            .any(|l| l.trim() == "live"))
     }
 
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {

@@ -7,7 +7,7 @@ use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
 use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, TaskType, Timestamp};
 use crate::runner::{self, TaskFile};
-use crate::taskdir::TaskDirs;
+use crate::taskdir::{TaskDirError, TaskDirs};
 
 impl TaskManager {
     /// Picks the executor for a task that names labels instead of an executor:
@@ -88,23 +88,67 @@ impl TaskManager {
         let mut record = TaskRecord::new(id, &spec, executor_type);
 
         // The local dir holds every file, so a queued task can start later from
-        // it; for the local executor it *is* the task dir.
-        self.dirs.create(&id, &files)?;
-        record.status = self.store.insert_claiming(&record, limit)?;
+        // it; for the local executor it *is* the task dir. Order of writes
+        // (docs/ARCHITECTURE.md, "Dispatch"): dir, dispatch lock, payload
+        // files, then the row. Until the row exists the dir is an orphan that
+        // `cleanup --orphans` removes; once it exists every file a launch needs
+        // is there, and `.meta.json` is rebuilt from the row.
+        let lock = self.dirs.create(&id, &files)?;
+        record.status = match self.store.insert_claiming(&record, limit) {
+            Ok(status) => status,
+            Err(err) => {
+                // No row names the dir: nothing else would ever remove it.
+                drop(lock);
+                let _ = self.dirs.remove(&id);
+                return Err(err.into());
+            }
+        };
         if record.status == TaskStatus::Queued {
+            drop(lock);
             self.write_meta(&id)?;
             return Ok(record);
         }
         // Starting at once: the files are at hand, and the meta is written once
         // the runner is up.
         let mut files = files;
-        files.push(TaskDirs::meta_file(&record, spec.payload.text()));
-        self.launch_with(record, files)
+        files.push(TaskDirs::meta_file(
+            &record,
+            Some(spec.payload.text().to_owned()),
+        ));
+        let launched = self.launch_with(record, files);
+        drop(lock);
+        launched
     }
 
     /// Starts a task that holds a slot (`pending`), from the files in its dir.
+    /// A task whose files are missing cannot start: it ends `failed` with the
+    /// reason, and the failed record is returned.
     pub(super) fn launch(&mut self, record: TaskRecord) -> Result<TaskRecord, TaskError> {
-        let files = self.dirs.launch_files(&record)?;
+        let mut files = match self.dirs.launch_files(&record) {
+            Ok(files) => files,
+            Err(TaskDirError::Io { path, source, .. }) => {
+                let update = StatusUpdate {
+                    status: TaskStatus::Failed,
+                    pid: None,
+                    exit_code: None,
+                    ended_at: Some(Timestamp::now()),
+                    reason: Some(format!(
+                        "task files missing: cannot read {}: {source}",
+                        path.display()
+                    )),
+                };
+                self.finish(&record.id, &update)?;
+                return Ok(self.store.get(&record.id)?.unwrap_or(record));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        // The executing side gets the meta as dispatched, rebuilt from the row:
+        // a dispatch interrupted before writing it must still start. The
+        // runner's records (task.pid, exit.json) carry the lifecycle from there.
+        files.push(TaskDirs::meta_file(
+            &record,
+            self.dirs.payload_text(&record),
+        ));
         self.launch_with(record, files)
     }
 

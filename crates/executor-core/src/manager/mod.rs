@@ -1,7 +1,7 @@
 //! Task operations, one file per operation: dispatch (routing, launch),
 //! queue (slot claims), reconcile (observations, agent stats, stalls), finish
 //! (the exactly-once end), control (refresh, kill, cleanup, wait), chain
-//! (resume), webhooks (delivery) and reindex.
+//! (resume), webhooks (delivery), reindex and orphans (dirs no task owns).
 //!
 //! The manager joins the index (the cache, [`Store`]), the task directories
 //! ([`TaskDirs`]) and the executors (the truth). It holds no backend logic;
@@ -11,6 +11,7 @@ mod chain;
 mod control;
 mod dispatch;
 mod finish;
+pub mod orphans;
 mod queue;
 mod reconcile;
 pub mod reindex;
@@ -55,10 +56,23 @@ pub enum TaskError {
     },
     #[error("task {id} is still {status}; kill it first or pass --force")]
     StillLive { id: TaskId, status: TaskStatus },
+    #[error(
+        "task {id} has ended ({status}) but processes of it still run; kill it first or pass --force"
+    )]
+    ProcessesLeft { id: TaskId, status: TaskStatus },
     #[error("timed out after {seconds}s waiting for task {id}")]
     Timeout { id: TaskId, seconds: f64 },
     #[error(transparent)]
     Mirror(#[from] TaskDirError),
+}
+
+/// What `kill` did.
+#[derive(Debug)]
+pub struct KillOutcome {
+    pub record: TaskRecord,
+    pub report: ReconcileReport,
+    /// The task had already ended; processes it left running were ended.
+    pub ended_leftovers: bool,
 }
 
 /// What a reconciliation changed.
@@ -97,6 +111,12 @@ impl TaskManager {
     pub fn reopen_store(&mut self) -> Result<(), StoreError> {
         self.store = Store::open(self.store.paths())?;
         Ok(())
+    }
+
+    /// Whether the index was found empty while task dirs exist: they are
+    /// missing from it until `reindex`.
+    pub fn index_lost(&self) -> bool {
+        self.store.opened_empty() && self.dirs.holds_any()
     }
 
     pub fn config(&self) -> &Config {

@@ -10,13 +10,19 @@ use crate::model::{
     AgentStats, StatusUpdate, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp, stalled_for,
 };
 use crate::runner::RunnerObservation;
+use crate::taskdir::{DispatchLock, Probe};
 
-/// A task recorded as pending but without a runner is left alone this long: its
-/// dispatch may still be under way in another process.
+/// A task recorded as pending without a runner, whose dispatcher is gone, is
+/// left alone this long when its executor cannot see a runner that started but
+/// has not recorded itself yet (a remote one), or when it has no dispatch lock
+/// (dispatched by an older version): the runner may still come up.
 const DISPATCH_WINDOW_SECS: i64 = 30;
 
 /// Grace period when a stalled agent is killed (`kill_on_stall`).
 const STALL_KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Grace period for what a lost task left running (its runner is gone).
+const LEFTOVER_KILL_GRACE: Duration = Duration::from_secs(2);
 
 impl TaskManager {
     /// Reads the truth of live tasks (all, or just `only`) and updates the store.
@@ -37,12 +43,14 @@ impl TaskManager {
         };
         let mut report = ReconcileReport::default();
         let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
+        // Dispatch locks of abandoned launches, held until they are requeued.
+        let mut locks = Vec::new();
         for task in live {
-            let claimed = task.claimed_at.as_ref().unwrap_or(&task.created_at);
-            if task.runner_pid.is_none()
-                && claimed.seconds_since().unwrap_or(0) < DISPATCH_WINDOW_SECS
-            {
-                continue;
+            if task.runner_pid.is_none() {
+                match self.abandoned_dispatch(&task) {
+                    Some(lock) => locks.extend(lock),
+                    None => continue,
+                }
             }
             by_executor
                 .entry(task.executor.clone())
@@ -74,16 +82,63 @@ impl TaskManager {
                 {
                     continue;
                 }
-                if let Some(done) = self.apply(task, &observation)? {
-                    report.finished.push(done);
+                match self.apply(task, &observation) {
+                    Ok(Some(done)) => report.finished.push(done),
+                    Ok(None) => {}
+                    // A host that cannot be reached for one task's step (a stall
+                    // kill, say) is retried next time, like a failed observe;
+                    // the other tasks are served meanwhile.
+                    Err(TaskError::Executor(err)) if err.is_transient() => {
+                        report.unreachable.push(err);
+                    }
+                    Err(err) => return Err(err),
                 }
             }
         }
+        drop(locks);
         // Slots may have freed: start what waits for them.
         if self.store.has_queued()? {
             self.dispatch_queued(&mut report)?;
         }
         Ok(report)
+    }
+
+    /// For a task `pending` without a recorded runner: `None` while its
+    /// dispatch may still be under way; else the task's dispatch lock (when it
+    /// has one), held so that nobody launches it while it is looked at.
+    pub(super) fn abandoned_dispatch(&mut self, task: &TaskRecord) -> Option<Option<DispatchLock>> {
+        let claimed = task.claimed_at.as_ref().unwrap_or(&task.created_at);
+        let window_passed = claimed.seconds_since().unwrap_or(0) >= DISPATCH_WINDOW_SECS;
+        // With its dispatcher gone, a runner it started just before dying is
+        // seen by executors that see runners before they record themselves.
+        let sees_runners = self
+            .executor(&task.executor)
+            .is_ok_and(|e| e.sees_unrecorded_runners());
+        match self.dirs.try_lock(&task.id, false) {
+            Ok(Probe::Held) => None,
+            Ok(Probe::Taken(lock)) => (sees_runners || window_passed).then_some(Some(lock)),
+            Ok(Probe::Absent) if !self.dirs.exists(&task.id) => {
+                (sees_runners || window_passed).then_some(None)
+            }
+            Ok(Probe::Absent) | Err(_) => window_passed.then_some(None),
+        }
+    }
+
+    /// A lost task's payload may run on without its runner: once the task is
+    /// recorded as lost, whatever of it still runs is ended. Best effort: a
+    /// host that cannot be reached now leaves them to `kill` and `cleanup`,
+    /// which look again.
+    fn end_leftovers(&mut self, task: &TaskRecord) {
+        let Ok(executor) = self.executor(&task.executor) else {
+            return;
+        };
+        if executor.has_live_processes(task).unwrap_or(false) {
+            let _ = executor.kill(
+                task,
+                LEFTOVER_KILL_GRACE,
+                "the task runner was gone; its remaining processes were ended",
+            );
+        }
     }
 
     fn apply(
@@ -126,7 +181,11 @@ impl TaskManager {
             reason: state.reason,
         };
         if update.status.is_terminal() {
-            return self.finish(&task.id, &update);
+            let finished = self.finish(&task.id, &update)?;
+            if update.status == TaskStatus::Lost && finished.is_some() {
+                self.end_leftovers(task);
+            }
+            return Ok(finished);
         }
         // A launched runner that has not yet written task.pid is still running,
         // unless it waits in a scheduler's queue.

@@ -18,6 +18,8 @@ pub struct ReindexReport {
     pub already_indexed: usize,
     /// Task directories that could not be read back, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Orphan dirs (no row, no `.meta.json`, no live process) removed.
+    pub removed: Vec<PathBuf>,
 }
 
 impl TaskManager {
@@ -52,6 +54,15 @@ impl TaskManager {
             })
             .collect();
         self.store.insert_batch(&rows)?;
+        for orphan in self.remove_orphans()? {
+            report.skipped.retain(|(path, _)| *path != orphan.dir);
+            match orphan.removal {
+                Ok(()) => report.removed.push(orphan.dir),
+                Err(err) => report
+                    .skipped
+                    .push((orphan.dir, format!("orphan dir, cannot remove it: {err}"))),
+            }
+        }
         Ok(report)
     }
 }

@@ -35,4 +35,25 @@ pub enum StoreError {
         prefix: String,
         candidates: Vec<String>,
     },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether the index file itself is damaged (not a database, or
+    /// malformed): `reindex` moves it aside and rebuilds it.
+    pub fn is_damaged_index(&self) -> bool {
+        let source = match self {
+            Self::Open { source, .. } | Self::Query(source) => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        )
+    }
 }

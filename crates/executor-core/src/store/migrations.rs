@@ -79,10 +79,11 @@ pub(super) fn keep_wal_on_close(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
 }
-pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// Brings the schema up to date; returns the version found.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<usize, StoreError> {
     let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version == MIGRATIONS.len() {
-        return Ok(());
+        return Ok(version);
     }
     if version > MIGRATIONS.len() {
         return Err(StoreError::TooNew {
@@ -105,7 +106,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     }
     tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
     tx.commit()?;
-    Ok(())
+    Ok(version)
 }
 
 /// Retries an operation that SQLite refused with BUSY/LOCKED, for up to 10 s.

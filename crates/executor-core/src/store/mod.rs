@@ -89,8 +89,8 @@ mod tests {
         let (_dir, store) = store();
         let a: TaskId = "01900000-0000-7000-8000-000000000001".parse().unwrap();
         let b: TaskId = "01900000-0000-7000-8000-000000000002".parse().unwrap();
-        store.insert(&record(a), None).unwrap();
-        store.insert(&record(b), None).unwrap();
+        store.insert(&record(a)).unwrap();
+        store.insert(&record(b)).unwrap();
         let prefix = |s: &str| TaskIdPrefix::parse(s).unwrap();
         assert!(matches!(
             store.resolve(&prefix("0190")),
@@ -113,7 +113,7 @@ mod tests {
     fn finish_happens_once() {
         let (_dir, mut store) = store();
         let id = TaskId::new();
-        store.insert(&record(id), None).unwrap();
+        store.insert(&record(id)).unwrap();
         let update = StatusUpdate {
             status: TaskStatus::Completed,
             pid: Some(5),
@@ -145,7 +145,7 @@ mod tests {
     fn an_uncommitted_write_changes_nothing() {
         let (_dir, mut store) = store();
         let id = TaskId::new();
-        store.insert(&record(id), None).unwrap();
+        store.insert(&record(id)).unwrap();
         {
             let tx = store.begin_write().unwrap();
             let mut ended = tx.unfinished(&id).unwrap().unwrap();
@@ -158,14 +158,16 @@ mod tests {
 
     #[test]
     fn typed_fields_are_stored_as_text() {
-        let (_dir, store) = store();
+        let (_dir, mut store) = store();
         let id = TaskId::new();
         let mut task = record(id);
         task.executor_type = ExecutorType::Slurm;
         task.status = TaskStatus::Failed;
         task.webhook_state = Some(WebhookState::Delivered);
         task.ended_at = Some("2026-01-01T00:00:01.5Z".into());
-        store.insert(&task, Some("{}")).unwrap();
+        store
+            .insert_batch(&[(task.clone(), Some("{}".into()))])
+            .unwrap();
         let (kind, state, ended): (String, String, String) = store
             .conn
             .query_row(
@@ -180,14 +182,31 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_skips_a_task_it_cannot_hold() {
+        let (_dir, mut store) = store();
+        let (a, b) = (TaskId::new(), TaskId::new());
+        for id in [a, b] {
+            let mut task = record(id);
+            task.status = TaskStatus::Queued;
+            store.insert(&task).unwrap();
+        }
+        let capacities: Capacities = [("local".to_owned(), None)].into_iter().collect();
+        let tx = store.begin_write().unwrap();
+        // The caller could not take `a`'s dispatch lock: it passes it over.
+        let next = tx.next_claimable(&capacities, &[a]).unwrap().unwrap();
+        let claimed = tx.claim(next).unwrap().id;
+        tx.commit().unwrap();
+        assert_eq!(claimed, b);
+        assert_eq!(store.get(&a).unwrap().unwrap().status, TaskStatus::Queued);
+        assert_eq!(store.get(&b).unwrap().unwrap().status, TaskStatus::Pending);
+    }
+
+    #[test]
     fn reopening_keeps_schema() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::new(dir.path().join("data"), dir.path().join("c"));
         let id = TaskId::new();
-        Store::open(&paths)
-            .unwrap()
-            .insert(&record(id), None)
-            .unwrap();
+        Store::open(&paths).unwrap().insert(&record(id)).unwrap();
         let store = Store::open(&paths).unwrap();
         assert_eq!(store.get(&id).unwrap().unwrap().summary, "true");
     }

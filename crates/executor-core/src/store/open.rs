@@ -1,6 +1,6 @@
 //! The index connection: opening (and creating or migrating) it, and closing it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -14,6 +14,8 @@ pub struct Store {
     paths: Paths,
     /// Device and inode of the index file this connection opened.
     index_file: (u64, u64),
+    /// The index held no schema when opened: new, deleted or truncated to nothing.
+    opened_empty: bool,
 }
 
 /// The index file at the store's path, compared with the one the store opened.
@@ -91,12 +93,66 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         migrations::keep_wal_on_close(&conn).map_err(open_err)?;
-        migrations::migrate(&mut conn, &path)?;
+        let found = migrations::migrate(&mut conn, &path)?;
         Ok(Self {
             conn,
             paths: paths.clone(),
             index_file,
+            opened_empty: found == 0,
         })
+    }
+
+    /// Opens the index for a rebuild. An index that is not a database, is
+    /// malformed or fails SQLite's quick check is first moved aside (with its
+    /// WAL and shared-memory files) to `index.sqlite.damaged-<ms>`, kept for
+    /// inspection, and a new one is created. Returns the store and that copy.
+    pub fn open_for_rebuild(paths: &Paths) -> Result<(Self, Option<PathBuf>), StoreError> {
+        match Self::open(paths) {
+            Ok(store) => match store.quick_check() {
+                Ok(true) => return Ok((store, None)),
+                Ok(false) => {}
+                Err(err) if err.is_damaged_index() => {}
+                Err(err) => return Err(err),
+            },
+            Err(err) if err.is_damaged_index() => {}
+            Err(err) => return Err(err),
+        }
+        let index = paths.index_path();
+        let mut aside = index.clone().into_os_string();
+        aside.push(format!(".damaged-{}", crate::time::now_ms()));
+        let aside = PathBuf::from(aside);
+        // The main file last: its WAL must not be left beside a new index.
+        for suffix in ["-wal", "-shm", ""] {
+            let mut from = index.clone().into_os_string();
+            from.push(suffix);
+            let mut to = aside.clone().into_os_string();
+            to.push(suffix);
+            match std::fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StoreError::Write {
+                        path: PathBuf::from(to),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok((Self::open(paths)?, Some(aside)))
+    }
+
+    /// Whether the index held no schema when this store opened it (so every
+    /// task dir there may be missing from it until `reindex`).
+    pub fn opened_empty(&self) -> bool {
+        self.opened_empty
+    }
+
+    /// Whether SQLite's quick integrity check passes.
+    pub fn quick_check(&self) -> Result<bool, StoreError> {
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))?;
+        Ok(verdict == "ok")
     }
 
     /// Whether the index file at the store's path is still the one this store

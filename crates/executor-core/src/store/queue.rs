@@ -9,6 +9,7 @@ use rusqlite::{Connection, params};
 use super::error::StoreError;
 use super::open::Store;
 use super::rows::{COLUMNS, insert_record, record_from_row};
+use super::write::WriteTx;
 use crate::model::{TaskId, TaskRecord, TaskStatus, Timestamp};
 
 /// Capacity per configured executor (`None`: unlimited). An executor missing
@@ -42,49 +43,6 @@ impl Store {
         Ok(status)
     }
 
-    /// Moves the first queued task (highest priority, then oldest) whose
-    /// executor has a free slot to `pending` and returns it.
-    pub fn claim_next_queued(
-        &mut self,
-        capacities: &Capacities,
-    ) -> Result<Option<TaskRecord>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let queued = tx
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM tasks WHERE status = 'queued' \
-                 ORDER BY priority DESC, id LIMIT 1000"
-            ))?
-            .query_map([], record_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut full: Vec<String> = Vec::new();
-        for task in queued {
-            if full.contains(&task.executor) {
-                continue;
-            }
-            let Some(limit) = capacities.get(&task.executor) else {
-                continue;
-            };
-            if !has_free_slot(&tx, &task.executor, *limit)? {
-                full.push(task.executor.clone());
-                continue;
-            }
-            let now = Timestamp::now();
-            tx.execute(
-                "UPDATE tasks SET status = 'pending', claimed_at = ?2 \
-                 WHERE id = ?1 AND status = 'queued'",
-                params![task.id.to_string(), now.as_str()],
-            )?;
-            tx.commit()?;
-            let mut claimed = task;
-            claimed.status = TaskStatus::Pending;
-            claimed.claimed_at = Some(now);
-            return Ok(Some(claimed));
-        }
-        Ok(None)
-    }
-
     /// Puts a task whose launch never got its runner started back in the queue.
     pub fn requeue(&self, id: &TaskId) -> Result<bool, StoreError> {
         let changed = self.conn.execute(
@@ -100,6 +58,56 @@ impl Store {
             .conn
             .prepare_cached("SELECT 1 FROM tasks WHERE status = 'queued' LIMIT 1")?
             .exists([])?)
+    }
+}
+
+impl WriteTx<'_> {
+    /// The first queued task (highest priority, then oldest), not in `skip`,
+    /// whose executor has a free slot. The caller takes what it must hold
+    /// while the task launches (its dispatch lock), then [`WriteTx::claim`]s
+    /// it, or skips it when another process is handling it.
+    pub fn next_claimable(
+        &self,
+        capacities: &Capacities,
+        skip: &[TaskId],
+    ) -> Result<Option<TaskRecord>, StoreError> {
+        let queued = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM tasks WHERE status = 'queued' \
+                 ORDER BY priority DESC, id LIMIT 1000"
+            ))?
+            .query_map([], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut full: Vec<String> = Vec::new();
+        for task in queued {
+            if full.contains(&task.executor) || skip.contains(&task.id) {
+                continue;
+            }
+            let Some(limit) = capacities.get(&task.executor) else {
+                continue;
+            };
+            if !has_free_slot(&self.tx, &task.executor, *limit)? {
+                full.push(task.executor.clone());
+                continue;
+            }
+            return Ok(Some(task));
+        }
+        Ok(None)
+    }
+
+    /// Moves a queued task found by [`WriteTx::next_claimable`] to `pending`.
+    pub fn claim(&self, task: TaskRecord) -> Result<TaskRecord, StoreError> {
+        let now = Timestamp::now();
+        self.tx.execute(
+            "UPDATE tasks SET status = 'pending', claimed_at = ?2 \
+             WHERE id = ?1 AND status = 'queued'",
+            params![task.id.to_string(), now.as_str()],
+        )?;
+        let mut claimed = task;
+        claimed.status = TaskStatus::Pending;
+        claimed.claimed_at = Some(now);
+        Ok(claimed)
     }
 }
 

@@ -22,10 +22,9 @@ pub enum Listed<'a> {
 }
 
 impl Store {
-    /// Inserts `task`; an ended task comes with its rendering (`view_json`),
-    /// which listings stream.
-    pub fn insert(&self, task: &TaskRecord, view_json: Option<&str>) -> Result<(), StoreError> {
-        insert_record(&self.conn, task, view_json)
+    /// Inserts `task` (listings render it when they show it).
+    pub fn insert(&self, task: &TaskRecord) -> Result<(), StoreError> {
+        insert_record(&self.conn, task, None)
     }
 
     /// Inserts many records, each with its rendering when ended, in one

@@ -14,7 +14,7 @@ use super::webhooks::WebhookOutcome;
 use crate::model::{TaskId, TaskRecord, Timestamp, WebhookState};
 
 pub struct WriteTx<'s> {
-    tx: Transaction<'s>,
+    pub(super) tx: Transaction<'s>,
 }
 
 impl Store {

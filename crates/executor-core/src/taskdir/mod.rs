@@ -5,13 +5,23 @@
 //! `~/.openclaw-agent/completions/`. The index is a cache of what is here;
 //! `reindex` reads it back.
 
+mod lock;
+
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::completion::CompletionRecord;
 use crate::fsutil;
 use crate::model::{TaskId, TaskMeta, TaskRecord, TaskType};
 use crate::paths::Paths;
+use crate::procstat::Process;
 use crate::runner::{self, TaskFile};
+
+pub use lock::{DispatchLock, LOCK_FILE, Probe};
+
+/// A dir without a dispatch lock file this young may be a dispatch that has
+/// just created it (the lock file comes next).
+const YOUNG: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskDirError {
@@ -63,21 +73,41 @@ impl TaskDirs {
         self.paths.task_dir(id)
     }
 
-    /// Creates the task dir of `id` holding `files`. The dir is new: a second
-    /// dispatch of the same id fails instead of mixing files.
-    pub fn create(&self, id: &TaskId, files: &[TaskFile]) -> Result<(), TaskDirError> {
+    /// Creates the task dir of `id`, takes its dispatch lock, then writes
+    /// `files` (docs/ARCHITECTURE.md, "Dispatch": until the index row exists
+    /// the dir is an orphan that `cleanup --orphans` removes). The dir is new:
+    /// a second dispatch of the same id fails instead of mixing files. On an
+    /// error the dir is removed again, as no row will ever name it.
+    pub fn create(&self, id: &TaskId, files: &[TaskFile]) -> Result<DispatchLock, TaskDirError> {
         let dir = self.dir(id);
-        fsutil::create_private_dir(&dir).map_err(err("create", &dir))?;
-        for file in files {
-            let path = dir.join(file.name);
-            fsutil::write_private(&path, &file.contents).map_err(err("write", &path))?;
+        fsutil::create_private_dir(&dir).map_err(err("write", &dir))?;
+        let written = (|| {
+            let lock = DispatchLock::create(&dir).map_err(err("write", &dir.join(LOCK_FILE)))?;
+            for file in files {
+                let path = dir.join(file.name);
+                fsutil::write_private(&path, &file.contents).map_err(err("write", &path))?;
+            }
+            Ok(lock)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
         }
-        Ok(())
+        written
+    }
+
+    /// Takes the dispatch lock of task `id` if nobody holds it; with `create`,
+    /// making the lock file of a task an older version dispatched.
+    pub fn try_lock(&self, id: &TaskId, create: bool) -> std::io::Result<Probe> {
+        DispatchLock::try_take(&self.dir(id), create)
+    }
+
+    pub fn exists(&self, id: &TaskId) -> bool {
+        self.dir(id).exists()
     }
 
     /// The files a queued task was dispatched with, to launch it from: its
-    /// text, payload, runner and meta as dispatched (the executing side's
-    /// runner records carry the lifecycle from there).
+    /// text, payload and runner. (Its `.meta.json` is rebuilt from the row, so
+    /// a dispatch interrupted before writing it still starts.)
     pub fn launch_files(&self, record: &TaskRecord) -> Result<Vec<TaskFile>, TaskDirError> {
         let dir = self.dir(&record.id);
         let mut files = Vec::new();
@@ -85,7 +115,6 @@ impl TaskDirs {
             payload_file(record.task_type),
             runner::PAYLOAD_FILE,
             runner::RUNNER_FILE,
-            runner::META_FILE,
         ] {
             let path = dir.join(name);
             let contents = std::fs::read(&path).map_err(err("read", &path))?;
@@ -101,11 +130,11 @@ impl TaskDirs {
         Some(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// The `.meta.json` bytes of `record` with its full text, as dispatched.
-    pub fn meta_file(record: &TaskRecord, payload_text: &str) -> TaskFile {
+    /// The `.meta.json` of `record` with its full text, as a file to dispatch.
+    pub fn meta_file(record: &TaskRecord, payload_text: Option<String>) -> TaskFile {
         TaskFile {
             name: runner::META_FILE,
-            contents: record.to_meta(Some(payload_text.to_owned())).to_bytes(),
+            contents: record.to_meta(payload_text).to_bytes(),
         }
     }
 
@@ -152,12 +181,66 @@ impl TaskDirs {
 
     /// Removes the task dir of `id` (gone already is fine).
     pub fn remove(&self, id: &TaskId) -> Result<(), TaskDirError> {
-        let dir = self.dir(id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
+        self.remove_dir(id)
+            .map_err(|source| err("remove", &self.dir(id))(source))
+    }
+
+    /// [`TaskDirs::remove`], with the bare I/O error.
+    pub fn remove_dir(&self, id: &TaskId) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(self.dir(id)) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(err("remove", &dir)(source)),
+            other => other,
         }
+    }
+
+    /// Whether any dir under `tasks/` is named by a task id.
+    pub fn holds_any(&self) -> bool {
+        std::fs::read_dir(self.paths.tasks_dir()).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.parse::<TaskId>().is_ok())
+            })
+        })
+    }
+
+    /// Whether the dir of `id` is a candidate orphan: a dir without `.meta.json`.
+    pub fn lacks_meta(&self, id: &TaskId) -> bool {
+        let dir = self.dir(id);
+        dir.is_dir() && !dir.join(runner::META_FILE).exists()
+    }
+
+    /// Whether the dir of `id` was changed so recently that a dispatch may
+    /// just have created it.
+    pub fn is_young(&self, id: &TaskId) -> bool {
+        std::fs::metadata(self.dir(id))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < YOUNG))
+    }
+
+    /// Whether a live process of `table` is the dir's runner or in its
+    /// payload's group, or was started with a path inside the dir. A reused
+    /// pid keeps a dir: better left than removed under a running task.
+    pub fn in_use(&self, id: &TaskId, table: &[Process]) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = self.dir(id);
+        let pid_in = |name: &str| {
+            std::fs::read(dir.join(name))
+                .ok()
+                .and_then(|b| runner::parse_pid_file(&b))
+        };
+        let runner = pid_in(runner::RUNNER_PID_FILE);
+        let group = pid_in(runner::PID_FILE);
+        let prefix = dir.as_os_str().as_bytes();
+        table.iter().any(|p| {
+            Some(p.info.pid) == runner
+                || Some(p.info.pgrp) == group
+                || Some(p.info.pid) == group
+                || p.cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg.starts_with(prefix) && arg.get(prefix.len()) == Some(&b'/'))
+        })
     }
 
     /// Every task dir (entries not named by a task id, such as temp files, are
@@ -242,7 +325,12 @@ mod tests {
             "/x",
             "/w",
         );
-        dirs.create(&task.id, &files).unwrap();
+        let lock = dirs.create(&task.id, &files).unwrap();
+        assert!(matches!(
+            dirs.try_lock(&task.id, false).unwrap(),
+            Probe::Held
+        ));
+        drop(lock);
         // A second dispatch of the same id must not mix its files in.
         assert!(dirs.create(&task.id, &files).is_err());
         assert_eq!(dirs.payload_text(&task).as_deref(), Some("echo hi"));
@@ -272,7 +360,7 @@ mod tests {
         let (_tmp, dirs) = dirs();
         let task = record();
         let other = record();
-        dirs.create(&task.id, &[TaskDirs::meta_file(&other, "x")])
+        dirs.create(&task.id, &[TaskDirs::meta_file(&other, Some("x".into()))])
             .unwrap();
         let err = dirs.read_meta(&task.id).unwrap_err();
         assert!(err.contains("names task"), "{err}");
