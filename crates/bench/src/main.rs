@@ -39,7 +39,7 @@ fn populate(count: usize) -> Result<(), Box<dyn std::error::Error>> {
             TaskRecord {
                 id: TaskId::new(),
                 executor: "local".into(),
-                executor_type: ExecutorType::Local,
+                executor_type: ExecutorType::LOCAL,
                 task_type: TaskType::ShellCommand,
                 status: if exit_code == 0 {
                     TaskStatus::Completed

@@ -21,7 +21,7 @@ impl AgentStats {
                 self.count(&record);
             }
         }
-        self.parsed_offset += end as u64 + 1;
+        self.parsed_offset = self.parsed_offset.saturating_add(end as u64 + 1);
     }
 
     fn count(&mut self, record: &Value) {
@@ -35,18 +35,24 @@ impl AgentStats {
                 let message = &record["message"];
                 let id = message["id"].as_str().map(str::to_owned);
                 if id.is_none() || id != self.last_message_id {
-                    self.turns += 1;
+                    // Saturating: the numbers come from the agent's output.
+                    self.turns = self.turns.saturating_add(1);
                     let usage = &message["usage"];
-                    self.input_tokens += usage["input_tokens"].as_u64().unwrap_or(0);
-                    self.output_tokens += usage["output_tokens"].as_u64().unwrap_or(0);
-                    self.cache_creation_input_tokens +=
-                        usage["cache_creation_input_tokens"].as_u64().unwrap_or(0);
-                    self.cache_read_input_tokens +=
-                        usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
+                    let add = |total: &mut u64, key: &str| {
+                        *total = total.saturating_add(usage[key].as_u64().unwrap_or(0));
+                    };
+                    add(&mut self.input_tokens, "input_tokens");
+                    add(&mut self.output_tokens, "output_tokens");
+                    add(
+                        &mut self.cache_creation_input_tokens,
+                        "cache_creation_input_tokens",
+                    );
+                    add(&mut self.cache_read_input_tokens, "cache_read_input_tokens");
                     self.last_message_id = id;
                 }
-                self.tool_calls +=
-                    blocks(message).filter(|b| b["type"] == "tool_use").count() as u64;
+                self.tool_calls = self.tool_calls.saturating_add(
+                    blocks(message).filter(|b| b["type"] == "tool_use").count() as u64,
+                );
             }
             Some("result") => {
                 // The result's totals are authoritative; the stream's were provisional.

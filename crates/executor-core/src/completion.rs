@@ -154,7 +154,7 @@ mod record_tests {
             },
             parent: None,
         };
-        let mut task = TaskRecord::new(TaskId::new(), &spec, ExecutorType::Local);
+        let mut task = TaskRecord::new(TaskId::new(), &spec, ExecutorType::LOCAL);
         task.status = TaskStatus::Failed;
         task.exit_code = Some(5);
         task.ended_at = Some("2026-01-01T00:00:00.000Z".into());

@@ -5,6 +5,7 @@
 //! `docs/ARCHITECTURE.md` for how the modules stand on each other.
 
 pub mod agent;
+pub mod backend;
 pub mod completion;
 pub mod config;
 pub mod executor;

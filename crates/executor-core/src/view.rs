@@ -17,7 +17,7 @@ use crate::model::{AgentStats, TaskRecord, TaskType};
 pub struct TaskView<'a> {
     pub task_id: String,
     pub executor: &'a str,
-    pub executor_type: &'static str,
+    pub executor_type: &'a str,
     pub task_type: &'static str,
     pub status: &'static str,
     pub reason: Option<&'a str>,
@@ -113,14 +113,14 @@ pub struct WebhookView<'a> {
 /// executor's type (`"slurm": {"job_id": ...}`).
 #[derive(Debug)]
 pub struct ExecutorDetails {
-    pub key: &'static str,
+    pub key: String,
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Serialize for ExecutorDetails {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry(self.key, &self.fields)?;
+        map.serialize_entry(&self.key, &self.fields)?;
         map.end()
     }
 }
@@ -208,7 +208,7 @@ impl<'a> TaskView<'a> {
         }
         self.task_dir = Some(details.task_dir);
         self.executor_details = details.executor.map(|fields| ExecutorDetails {
-            key: task.executor_type.as_str(),
+            key: task.executor_type.as_str().to_owned(),
             fields,
         });
         if task.task_type == TaskType::ClaudeCode {
@@ -232,7 +232,7 @@ impl<'a> TaskView<'a> {
 pub struct DispatchedView<'a> {
     pub task_id: String,
     pub executor: &'a str,
-    pub executor_type: &'static str,
+    pub executor_type: &'a str,
     pub task_type: &'static str,
     pub status: &'static str,
     pub workspace: &'a str,
@@ -276,7 +276,7 @@ mod tests {
             },
             parent: None,
         };
-        TaskRecord::new(TaskId::new(), &spec, ExecutorType::Slurm)
+        TaskRecord::new(TaskId::new(), &spec, ExecutorType::from("slurm".to_owned()))
     }
 
     /// `status --json` used to patch a `serde_json::Value`: the typed details

@@ -94,6 +94,12 @@ impl Executor for LocalExecutor {
                 format!("workspace `{workspace}` is not a directory"),
             ));
         }
+        if !can_enter(&path) {
+            return Err(ExecutorError::failed(
+                &self.config.name,
+                format!("workspace `{workspace}` cannot be entered (no search permission)"),
+            ));
+        }
         path.into_os_string().into_string().map_err(|_| {
             ExecutorError::failed(
                 &self.config.name,
@@ -377,4 +383,14 @@ fn claude_version(claude: &str) -> Option<String> {
         .status
         .success()
         .then(|| text.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+/// Whether this process may `cd` into `dir` (search permission), as the payload must.
+fn can_enter(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c_path.as_ptr(), libc::X_OK) == 0 }
 }

@@ -195,7 +195,7 @@ fn local_tail_without_index(app: &App, args: &LogsArgs) -> Option<(TaskType, Log
     let id: executor_core::TaskId = args.id.task_id.trim().parse().ok()?;
     let dirs = executor_core::taskdir::TaskDirs::new(app.paths.clone());
     let meta = dirs.read_meta(&id).ok()?;
-    if meta.executor_type != executor_core::ExecutorType::Local {
+    if meta.executor_type != executor_core::ExecutorType::LOCAL {
         return None;
     }
     let dir = dirs.dir(&id);

@@ -161,21 +161,32 @@ impl TaskManager {
         Ok(self.store.resolve(&TaskIdPrefix::parse(id)?)?)
     }
 
-    /// Calls `visit` with the JSON view of each task matching `filter`, oldest
-    /// first. Ended tasks stream their stored rendering; the few others are
-    /// rendered now, judging stalls by `stall_timeout`.
+    /// Calls `visit` with the JSON view of each task matching `filter` (see
+    /// [`for_each_json`]).
     pub fn for_each_json(
         &self,
         filter: &ListFilter,
         stall_timeout: Duration,
-        mut visit: impl FnMut(&str) -> std::io::Result<()>,
+        visit: impl FnMut(&str) -> std::io::Result<()>,
     ) -> Result<Result<(), std::io::Error>, TaskError> {
-        let now = jiff::Timestamp::now();
-        Ok(self.store.for_each_listed(filter, |listed| match listed {
-            Listed::Rendered(json) => visit(json),
-            Listed::Live(record) => visit(&TaskView::at(&record, stall_timeout, now).to_json()),
-        })?)
+        Ok(for_each_json(&self.store, filter, stall_timeout, visit)?)
     }
+}
+
+/// Calls `visit` with the JSON view of each task matching `filter`, oldest
+/// first. Ended tasks stream their stored rendering; the few others are
+/// rendered now, judging stalls by `stall_timeout`.
+pub fn for_each_json(
+    store: &Store,
+    filter: &ListFilter,
+    stall_timeout: Duration,
+    mut visit: impl FnMut(&str) -> std::io::Result<()>,
+) -> Result<Result<(), std::io::Error>, StoreError> {
+    let now = jiff::Timestamp::now();
+    store.for_each_listed(filter, |listed| match listed {
+        Listed::Rendered(json) => visit(json),
+        Listed::Live(record) => visit(&TaskView::at(&record, stall_timeout, now).to_json()),
+    })
 }
 
 /// An error and its sources on one line: "a: b: c".

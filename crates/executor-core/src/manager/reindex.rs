@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use super::{TaskError, TaskManager};
 use crate::model::{TaskId, TaskRecord, summarize};
+use crate::store::Store;
+use crate::taskdir::TaskDirs;
 use crate::view::TaskView;
 
 /// What a rebuild found.
@@ -23,46 +25,52 @@ pub struct ReindexReport {
 }
 
 impl TaskManager {
-    /// Adds every task whose directory the index lacks. Never changes a task
-    /// the index already has, so it is safe to run at any time.
+    /// Adds every task whose directory the index lacks (see [`reindex`]).
     pub fn reindex(&mut self) -> Result<ReindexReport, TaskError> {
-        let mut report = ReindexReport::default();
-        let mut records = Vec::new();
-        for found in self.dirs.scan()? {
-            if self.store.get(&found.id)?.is_some() {
-                report.already_indexed += 1;
-                continue;
-            }
-            match self.dirs.read_meta(&found.id) {
-                Ok(meta) => {
-                    let summary = summarize(meta.payload_text().unwrap_or_default());
-                    records.push(TaskRecord::from_meta(meta, &summary));
-                }
-                Err(reason) => report.skipped.push((found.path, reason)),
-            }
-        }
-        records.sort_by_key(|r| r.id.to_string());
-        report.added = records.iter().map(|r| r.id).collect();
-        let rows: Vec<(TaskRecord, Option<String>)> = records
-            .into_iter()
-            .map(|record| {
-                let view = record
-                    .status
-                    .is_terminal()
-                    .then(|| TaskView::ended(&record).to_json());
-                (record, view)
-            })
-            .collect();
-        self.store.insert_batch(&rows)?;
-        for orphan in self.remove_orphans()? {
-            report.skipped.retain(|(path, _)| *path != orphan.dir);
-            match orphan.removal {
-                Ok(()) => report.removed.push(orphan.dir),
-                Err(err) => report
-                    .skipped
-                    .push((orphan.dir, format!("orphan dir, cannot remove it: {err}"))),
-            }
-        }
-        Ok(report)
+        reindex(&mut self.store, &self.dirs)
     }
+}
+
+/// Adds every task whose directory the index lacks, and removes orphan dirs.
+/// Never changes a task the index already has, so it is safe to run at any
+/// time.
+pub fn reindex(store: &mut Store, dirs: &TaskDirs) -> Result<ReindexReport, TaskError> {
+    let mut report = ReindexReport::default();
+    let mut records = Vec::new();
+    for found in dirs.scan()? {
+        if store.get(&found.id)?.is_some() {
+            report.already_indexed += 1;
+            continue;
+        }
+        match dirs.read_meta(&found.id) {
+            Ok(meta) => {
+                let summary = summarize(meta.payload_text().unwrap_or_default());
+                records.push(TaskRecord::from_meta(meta, &summary));
+            }
+            Err(reason) => report.skipped.push((found.path, reason)),
+        }
+    }
+    records.sort_by_key(|r| r.id.to_string());
+    report.added = records.iter().map(|r| r.id).collect();
+    let rows: Vec<(TaskRecord, Option<String>)> = records
+        .into_iter()
+        .map(|record| {
+            let view = record
+                .status
+                .is_terminal()
+                .then(|| TaskView::ended(&record).to_json());
+            (record, view)
+        })
+        .collect();
+    store.insert_batch(&rows)?;
+    for orphan in super::orphans::remove_all(store, dirs)? {
+        report.skipped.retain(|(path, _)| *path != orphan.dir);
+        match orphan.removal {
+            Ok(()) => report.removed.push(orphan.dir),
+            Err(err) => report
+                .skipped
+                .push((orphan.dir, format!("orphan dir, cannot remove it: {err}"))),
+        }
+    }
+    Ok(report)
 }

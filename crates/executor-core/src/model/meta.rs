@@ -71,7 +71,7 @@ impl TaskRecord {
             schema_version: META_SCHEMA_VERSION,
             task_id: self.id,
             executor: self.executor.clone(),
-            executor_type: self.executor_type,
+            executor_type: self.executor_type.clone(),
             task_type: self.task_type,
             status: self.status,
             reason: self.reason.clone(),
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn an_old_meta_reads_and_writes_back_byte_for_byte() {
         let meta: TaskMeta = serde_json::from_str(OLD_META).unwrap();
-        assert_eq!(meta.executor_type, ExecutorType::Slurm);
+        assert_eq!(meta.executor_type.as_str(), "slurm");
         let record = TaskRecord::from_meta(meta.clone(), &summarize("exit 3"));
         assert_eq!(record.summary, "exit 3");
         let again = record.to_meta(Some("exit 3".into()));

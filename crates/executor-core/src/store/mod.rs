@@ -40,7 +40,7 @@ mod tests {
         TaskRecord {
             id,
             executor: "local".into(),
-            executor_type: ExecutorType::Local,
+            executor_type: ExecutorType::LOCAL,
             task_type: TaskType::ShellCommand,
             status: TaskStatus::Pending,
             reason: None,
@@ -161,7 +161,7 @@ mod tests {
         let (_dir, mut store) = store();
         let id = TaskId::new();
         let mut task = record(id);
-        task.executor_type = ExecutorType::Slurm;
+        task.executor_type = ExecutorType::from("slurm".to_owned());
         task.status = TaskStatus::Failed;
         task.webhook_state = Some(WebhookState::Delivered);
         task.ended_at = Some("2026-01-01T00:00:01.5Z".into());

@@ -41,8 +41,7 @@ pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     Ok(TaskRecord {
         id: id.parse().map_err(|_| text_enum(0, id.clone()))?,
         executor: row.get(1)?,
-        executor_type: ExecutorType::parse(&executor_type)
-            .ok_or_else(|| text_enum(2, executor_type.clone()))?,
+        executor_type: ExecutorType::from(executor_type),
         task_type: TaskType::parse(&task_type).ok_or_else(|| text_enum(3, task_type.clone()))?,
         status: TaskStatus::parse(&status).ok_or_else(|| text_enum(4, status.clone()))?,
         reason: row.get(5)?,

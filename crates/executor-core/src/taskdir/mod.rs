@@ -311,7 +311,7 @@ mod tests {
             },
             parent: None,
         };
-        TaskRecord::new(TaskId::new(), &spec, ExecutorType::Local)
+        TaskRecord::new(TaskId::new(), &spec, ExecutorType::LOCAL)
     }
 
     #[test]
