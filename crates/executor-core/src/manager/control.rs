@@ -199,12 +199,19 @@ impl TaskManager {
         loop {
             let (record, step) = self.refresh(id)?;
             report.finished.extend(step.finished);
+            // Whether the last look reached the task's host.
+            report.unreachable = step.unreachable;
             if record.status.is_terminal() {
                 return Ok((record, report));
             }
             if let Some(limit) = timeout
                 && started.elapsed() >= limit
             {
+                // Out of time because the host cannot be asked, not because
+                // the task is still running: say so.
+                if let Some(err) = report.unreachable.pop() {
+                    return Err(TaskError::Executor(err));
+                }
                 return Err(TaskError::Timeout {
                     id: *id,
                     seconds: limit.as_secs_f64(),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
+use crate::executor::ExecutorError;
 use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, TaskType, Timestamp};
 use crate::runner::{self, TaskFile};
 use crate::taskdir::{TaskDirError, TaskDirs};
@@ -182,6 +183,11 @@ impl TaskManager {
                 record.started_at = Some(started_at);
                 Ok(record)
             }
+            // The host may have started the runner before the link broke: the
+            // task stays claimed with no runner pid, and the first look after
+            // the dispatch window finds its runner or puts it back in the queue
+            // (a repeated launch starts no second runner).
+            Err(err @ ExecutorError::InDoubt { .. }) => Err(err.into()),
             Err(err) => {
                 let update = StatusUpdate {
                     status: TaskStatus::Failed,

@@ -17,7 +17,8 @@ impl TaskManager {
                 Ok(task) if task.status.is_terminal() => report.finished.push(task),
                 Ok(_) => started += 1,
                 Err(TaskError::Executor(err)) => {
-                    if let Some(failed) = self.store.get(&id)? {
+                    // Not so when the launch is in doubt: the task stays pending.
+                    if let Some(failed) = self.store.get(&id)?.filter(|t| t.status.is_terminal()) {
                         report.finished.push(failed);
                     }
                     report.unreachable.push(err);
