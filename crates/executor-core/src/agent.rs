@@ -1,41 +1,14 @@
 //! Claude Code's `stream-json` output: the running totals shown by `status` and
 //! `list`, and the readable rendering shown by `logs`.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The numbers live in the model, which every layer stands on; counting them
+/// from the stream is this module's job.
+pub use crate::model::AgentStats;
 
 /// How much of a tool result `logs` shows.
 const RESULT_PREVIEW_CHARS: usize = 300;
-
-/// What an agent task has done so far, from its stream (and its final `result`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AgentStats {
-    pub session_id: Option<String>,
-    /// The agent's working directory, as claude reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
-    pub model: Option<String>,
-    pub turns: u64,
-    pub tool_calls: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_creation_input_tokens: u64,
-    pub cache_read_input_tokens: u64,
-    pub total_cost_usd: Option<f64>,
-    /// `success`, `error_max_turns`, `error_during_execution`, ... once the run ended.
-    pub result_subtype: Option<String>,
-    pub is_error: Option<bool>,
-    /// The final answer (or error text), shortened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-    /// When the log last grew (RFC 3339).
-    pub last_activity: Option<String>,
-    /// Bytes of the log already counted.
-    pub parsed_offset: u64,
-    /// The assistant message last counted: the stream repeats a message once per block.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_message_id: Option<String>,
-}
 
 impl AgentStats {
     /// Counts the complete lines of `bytes`, which continue the log at `parsed_offset`.

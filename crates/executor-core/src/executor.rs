@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use crate::config::ExecutorConfig;
+use crate::model::{TaskId, TaskRecord};
 use crate::runner::{RunnerObservation, TaskFile};
-use crate::store::TaskRecord;
-use crate::task::TaskId;
 
 /// Largest slice of log a backend returns from one `read_log`.
 pub const LOG_READ_CHUNK: usize = 1 << 20;
