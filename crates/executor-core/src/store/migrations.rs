@@ -59,6 +59,14 @@ ALTER TABLE tasks ADD COLUMN cost_usd REAL;
 CREATE INDEX tasks_listing
     ON tasks(id, executor, task_type, status, exit_code, summary, cost_usd, started_at);
 "#,
+    // Agent tasks stored before `cost_usd` existed (versions 2-3) keep their
+    // cost only in the stats JSON: copy it where the listing reads it.
+    // `json_valid` first: one damaged stats value must not stop the upgrade.
+    r#"
+UPDATE tasks SET cost_usd = json_extract(agent, '$.total_cost_usd')
+    WHERE cost_usd IS NULL AND agent IS NOT NULL AND json_valid(agent)
+      AND json_type(agent, '$.total_cost_usd') IN ('real', 'integer');
+"#,
 ];
 /// WAL frames after which a commit checkpoints them into the database.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;

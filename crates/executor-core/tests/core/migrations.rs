@@ -17,7 +17,7 @@ use executor_core::{TaskId, TaskMeta, TaskStatus, TaskType};
 use rusqlite::{Connection, params};
 
 /// The current schema version (`PRAGMA user_version` of a migrated index).
-const CURRENT_VERSION: u32 = 5;
+const CURRENT_VERSION: u32 = 6;
 
 /// The migrations as each earlier version shipped them (`git log -p
 /// crates/executor-core/src/store.rs`): a fixture of version N has the first N.
@@ -222,6 +222,7 @@ fn every_earlier_index_opens_migrated_with_its_rows() {
         }
 
         let mut listed = Vec::new();
+        let mut costs = Vec::new();
         store
             .for_each_table_row(&ListFilter::default(), |row| {
                 listed.push((
@@ -229,6 +230,7 @@ fn every_earlier_index_opens_migrated_with_its_rows() {
                     row.status,
                     row.exit_code,
                 ));
+                costs.push(row.cost_usd);
                 Ok(())
             })
             .expect("list")
@@ -238,6 +240,13 @@ fn every_earlier_index_opens_migrated_with_its_rows() {
             .map(|r| (r.id.to_string(), r.status, r.exit_code))
             .collect();
         assert_eq!(listed, wanted, "v{version}: listing");
+        // The listing's cost column holds what the stats say, whatever version
+        // stored them (versions 2-3 kept it only in the stats JSON).
+        let wanted_costs: Vec<_> = expected
+            .iter()
+            .map(|r| r.agent.as_ref().and_then(|a| a.total_cost_usd))
+            .collect();
+        assert_eq!(costs, wanted_costs, "v{version}: listed costs");
 
         let mut json = Vec::new();
         executor_core::manager::for_each_json(
