@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use executor_core::{
-    Config, ExecutorConfig, ExecutorFactory, ExecutorSettings, Paths, ReconcileReport, Store,
-    TaskError, TaskManager, error_chain,
+    BackendContext, BackendFactory, Config, ExecutorConfig, ExecutorFactory, ExecutorSettings,
+    Paths, ReconcileReport, Store, TaskError, TaskManager, error_chain,
 };
-use executor_local::LocalExecutor;
 
 use crate::exit::CliError;
 
@@ -108,16 +107,17 @@ impl App {
 /// Builds executors; `claude_default` is `defaults.claude_path`.
 pub fn executor_factory(claude_default: &str) -> ExecutorFactory {
     let claude_default = claude_default.to_owned();
-    Box::new(
-        move |config: &ExecutorConfig, paths: &Paths| match config.settings {
-            ExecutorSettings::Local => Ok(Box::new(LocalExecutor::new(
-                config.clone(),
-                paths.clone(),
-                &claude_default,
-            ))),
-            ExecutorSettings::Ssh(_) => executor_ssh::executor(config, paths, &claude_default),
-            ExecutorSettings::Container(_) => executor_container::executor(config, paths),
-            ExecutorSettings::Slurm(_) => executor_slurm::executor(config, paths, &claude_default),
-        },
-    )
+    Box::new(move |config: &ExecutorConfig, paths: &Paths| {
+        let build: BackendFactory = match config.settings {
+            ExecutorSettings::Local => executor_local::executor,
+            ExecutorSettings::Ssh(_) => executor_ssh::executor,
+            ExecutorSettings::Container(_) => executor_container::executor,
+            ExecutorSettings::Slurm(_) => executor_slurm::executor,
+        };
+        let ctx = BackendContext {
+            paths: paths.clone(),
+            claude_default: claude_default.clone(),
+        };
+        build(config, &ctx)
+    })
 }

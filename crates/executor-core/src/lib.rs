@@ -18,7 +18,10 @@ pub mod time;
 pub mod view;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings, ExecutorType};
-pub use executor::{Executor, ExecutorError, Launched, LogChunk};
+pub use executor::{
+    AgentLaunch, BackendContext, BackendFactory, Executor, ExecutorError, LaunchSpec, Launched,
+    LogChunk,
+};
 pub use manager::{ExecutorFactory, ReconcileReport, TaskError, TaskManager, error_chain};
 pub use paths::Paths;
 pub use runner::{RunnerObservation, TaskFile};

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::agent::AgentStats;
+use crate::agent::{AgentKind, AgentStats};
 use crate::completion;
 use crate::config::{Config, EnvEntry, ExecutorConfig};
-use crate::executor::{Executor, ExecutorError, LOG_READ_CHUNK};
+use crate::executor::{AgentLaunch, Executor, ExecutorError, LOG_READ_CHUNK, LaunchSpec};
 use crate::fsutil;
 use crate::paths::Paths;
 use crate::runner::{self, RunnerObservation};
@@ -191,16 +191,13 @@ impl TaskManager {
         let executor = self.executor(&spec.executor)?;
         spec.workspace = executor.resolve_workspace(&spec.workspace)?;
         let executor_type = executor.config().executor_type().as_str().to_owned();
-        if spec.payload.task_type() == crate::TaskType::ClaudeCode
+        if let Some(rule) = spec.payload.agent().and_then(|a| a.cli().root_rule())
             && executor.runs_as_root() == Some(true)
-            && !sandboxed(&payload_env(executor.config()))
+            && !rule.permitted(&payload_env(executor.config()))
         {
             return Err(TaskError::Refused {
                 executor: spec.executor.clone(),
-                message: "claude refuses --dangerously-skip-permissions as root; set \
-                          `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) \
-                          or run as a non-root user"
-                    .into(),
+                message: rule.refusal.into(),
             });
         }
         let id = TaskId::new();
@@ -212,7 +209,7 @@ impl TaskManager {
             .and_then(|e| self.config.capacity(e));
 
         let (max_turns, session_id) = match &spec.payload {
-            Payload::ClaudeCode {
+            Payload::Agent {
                 max_turns,
                 session_id,
                 ..
@@ -300,9 +297,21 @@ impl TaskManager {
         files: Vec<runner::TaskFile>,
     ) -> Result<TaskRecord, TaskError> {
         let id = record.id;
+        let agent = record.task_type.agent().and_then(|kind| {
+            let executor = self.config.executor(&record.executor)?;
+            Some(AgentLaunch::new(&self.config, executor, kind))
+        });
         let executor = self.executor(&record.executor)?;
         let env = payload_env(executor.config());
-        match executor.launch(&id, &files, &env) {
+        let spec = LaunchSpec {
+            id,
+            files: &files,
+            env: &env,
+            workspace: &record.workspace,
+            task_type: record.task_type,
+            agent: agent.as_ref(),
+        };
+        match executor.launch(&spec) {
             Ok(launched) => {
                 let started_at = time::now_rfc3339();
                 let mirror = self.store.task_dir(&id);
@@ -432,8 +441,8 @@ impl TaskManager {
         observation: &RunnerObservation,
     ) -> Result<Option<TaskRecord>, TaskError> {
         let mut state = observation.state();
-        if task.task_type == crate::TaskType::ClaudeCode {
-            let stats = match self.update_agent(task, observation) {
+        if let Some(agent) = task.task_type.agent() {
+            let stats = match self.update_agent(task, agent, observation) {
                 Ok(stats) => stats,
                 // Stats are a view of the log; a link drop only delays them.
                 Err(TaskError::Executor(err)) if err.is_transient() => {
@@ -489,12 +498,14 @@ impl TaskManager {
     fn update_agent(
         &mut self,
         task: &TaskRecord,
+        agent: AgentKind,
         observation: &RunnerObservation,
     ) -> Result<AgentStats, TaskError> {
+        let agent = agent.cli();
         let mut stats = task.agent.clone().unwrap_or_default();
         let before = stats.clone();
         if let Some(delta) = &observation.log_delta {
-            stats.feed(delta);
+            stats.feed(agent, delta);
         }
         if observation
             .log_size
@@ -504,7 +515,7 @@ impl TaskManager {
             loop {
                 let chunk = executor.read_log(task, stats.parsed_offset)?;
                 let consumed = stats.parsed_offset;
-                stats.feed(&chunk.bytes);
+                stats.feed(agent, &chunk.bytes);
                 if stats.parsed_offset == consumed {
                     if chunk.bytes.len() < LOG_READ_CHUNK {
                         break;
@@ -533,7 +544,7 @@ impl TaskManager {
         )
     }
 
-    /// A follow-up of a Claude Code task: the same session, executor and workspace.
+    /// A follow-up of an agent task: the same session, executor and workspace.
     pub fn resume_spec(
         &self,
         parent: &TaskRecord,
@@ -551,7 +562,7 @@ impl TaskManager {
                 status: parent.status,
             });
         }
-        let (crate::TaskType::ClaudeCode, Some(session_id)) = (parent.task_type, session) else {
+        let (Some(agent), Some(session_id)) = (parent.task_type.agent(), session) else {
             return Err(TaskError::NotResumable {
                 id: parent.id,
                 task_type: parent.task_type.as_str(),
@@ -573,12 +584,13 @@ impl TaskManager {
             priority: parent.priority,
             executor: parent.executor.clone(),
             workspace: parent.workspace.clone(),
-            payload: Payload::ClaudeCode {
+            payload: Payload::Agent {
+                agent,
                 prompt,
                 max_turns: max_turns
                     .or(parent.max_turns)
                     .unwrap_or(self.config.defaults.max_turns),
-                claude_path: self.config.claude_path(executor).to_owned(),
+                program: AgentLaunch::new(&self.config, executor, agent).program,
                 session_id,
                 resume: true,
             },
@@ -872,7 +884,7 @@ pub fn stalled_for(
     timeout: Duration,
 ) -> Option<Duration> {
     // Only a running agent can stall: time in a scheduler's queue is no silence.
-    if task_type != crate::TaskType::ClaudeCode || status != TaskStatus::Running {
+    if task_type.agent().is_none() || status != TaskStatus::Running {
         return None;
     }
     let since = stats.last_activity.as_deref().or(started_at)?;
@@ -891,14 +903,9 @@ fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
         })
         .collect();
     if executor.allow_root {
-        env.push(("IS_SANDBOX".into(), "1".into()));
+        env.extend(crate::agent::root_permits());
     }
     env
-}
-
-fn sandboxed(env: &[(String, String)]) -> bool {
-    env.iter().any(|(k, v)| k == "IS_SANDBOX" && v == "1")
-        || std::env::var("IS_SANDBOX").is_ok_and(|v| v == "1")
 }
 
 /// An error and its sources on one line: "a: b: c".

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::AgentKind;
+
 /// Version of the `.meta.json` schema; bump it when a field changes meaning.
 pub const META_SCHEMA_VERSION: u32 = 1;
 
@@ -104,15 +106,33 @@ impl TaskType {
             _ => None,
         }
     }
+
+    /// The agent CLI a task of this type runs; `None` for shell commands.
+    pub fn agent(self) -> Option<AgentKind> {
+        match self {
+            Self::ClaudeCode => Some(AgentKind::Claude),
+            Self::ShellCommand => None,
+        }
+    }
+
+    /// The task type of tasks that run `agent`.
+    pub fn of_agent(agent: AgentKind) -> Self {
+        match agent {
+            AgentKind::Claude => Self::ClaudeCode,
+        }
+    }
 }
 
 /// What a task runs, with everything needed to start it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
-    ClaudeCode {
+    /// A run of an agent CLI.
+    Agent {
+        agent: AgentKind,
         prompt: String,
         max_turns: u32,
-        claude_path: String,
+        /// The CLI's binary on the executing side (`claude_path` for Claude Code).
+        program: String,
         session_id: uuid::Uuid,
         /// Continue the existing session `session_id` instead of starting it.
         resume: bool,
@@ -125,15 +145,23 @@ pub enum Payload {
 impl Payload {
     pub fn task_type(&self) -> TaskType {
         match self {
-            Self::ClaudeCode { .. } => TaskType::ClaudeCode,
+            Self::Agent { agent, .. } => TaskType::of_agent(*agent),
             Self::ShellCommand { .. } => TaskType::ShellCommand,
+        }
+    }
+
+    /// The agent CLI the payload runs; `None` for a shell command.
+    pub fn agent(&self) -> Option<AgentKind> {
+        match self {
+            Self::Agent { agent, .. } => Some(*agent),
+            Self::ShellCommand { .. } => None,
         }
     }
 
     /// The prompt or command, as the user gave it.
     pub fn text(&self) -> &str {
         match self {
-            Self::ClaudeCode { prompt, .. } => prompt,
+            Self::Agent { prompt, .. } => prompt,
             Self::ShellCommand { command } => command,
         }
     }

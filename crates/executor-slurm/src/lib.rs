@@ -31,8 +31,10 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::config::{ExecutorSettings, SlurmSettings};
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation, TaskFile};
+use executor_core::executor::{
+    BackendContext, Executor, ExecutorError, LaunchSpec, Launched, LogChunk,
+};
+use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
 use executor_ssh::SshExecutor;
 use executor_ssh::transport::Transport;
@@ -51,11 +53,10 @@ pub const NO_RUNNER_PID: u32 = 0;
 /// How long a script may run here, beyond the time its own steps take.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(3 * scripts::SLURM_COMMAND_SECS + 30);
 
-/// Builds the executor for a `type: slurm` entry.
+/// Builds the executor for a `type: slurm` entry (the [`executor_core::BackendFactory`]).
 pub fn executor(
     config: &ExecutorConfig,
-    paths: &Paths,
-    claude_default: &str,
+    ctx: &BackendContext,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
     let ExecutorSettings::Slurm(settings) = &config.settings else {
         return Err(ExecutorError::failed(&config.name, "not a slurm executor"));
@@ -63,8 +64,8 @@ pub fn executor(
     Ok(Box::new(SlurmExecutor::new(
         config.clone(),
         settings.clone(),
-        paths.clone(),
-        claude_default,
+        ctx.paths.clone(),
+        &ctx.claude_default,
     )))
 }
 
@@ -257,17 +258,13 @@ impl Executor for SlurmExecutor {
             .then(|| unsafe { libc::geteuid() } == 0)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
+        let id = &spec.id;
+        // Here it was checked by resolve_workspace already.
         let workspace = if self.login.is_some() {
-            runner::payload_workspace(files).unwrap_or_default()
+            spec.workspace
         } else {
-            // Checked by resolve_workspace already.
-            String::new()
+            ""
         };
         let dir = self.dir(id);
         let place = self.shell.place();
@@ -276,9 +273,9 @@ impl Executor for SlurmExecutor {
             place: &place,
             task_root: self.task_root(),
             task_dir: &dir,
-            workspace: &workspace,
-            files,
-            env,
+            workspace,
+            files: spec.files,
+            env: spec.env,
             sbatch_args: &sbatch_args,
         });
         // Safe to repeat: a retried launch reports the job of the first attempt.
@@ -371,17 +368,12 @@ impl Executor for SlurmExecutor {
 
     /// From the home directory of the submitting user (here or on the login
     /// node), which the compute nodes are expected to share.
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         if let Some(login) = &self.login {
-            return login.read_transcript(task, cwd, session_id);
+            return login.read_transcript(task, path);
         }
         let home = std::env::var("HOME").unwrap_or_default();
-        let path = executor_core::agent::transcript_path(&home, cwd, session_id);
+        let path = executor_core::agent::under_home(&home, path);
         std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
     }
 

@@ -11,9 +11,11 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::config::{ExecutorSettings, SshSettings};
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{ExitRecord, FileStat, RunnerObservation, TaskFile};
-use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
+use executor_core::executor::{
+    BackendContext, Executor, ExecutorError, LaunchSpec, Launched, LogChunk,
+};
+use executor_core::runner::{ExitRecord, FileStat, RunnerObservation};
+use executor_core::{ExecutorConfig, TaskId, TaskRecord, TaskType};
 
 use crate::transport::Transport;
 
@@ -21,16 +23,16 @@ use crate::transport::Transport;
 /// holds enough lines.
 const TAIL_WINDOW: u64 = 256 * 1024;
 
+/// Builds the SSH executor of `config` (the [`executor_core::BackendFactory`]).
 pub fn executor(
     config: &ExecutorConfig,
-    _paths: &Paths,
-    claude_default: &str,
+    ctx: &BackendContext,
 ) -> Result<Box<dyn Executor>, ExecutorError> {
     let ExecutorSettings::Ssh(settings) = &config.settings else {
         return Err(ExecutorError::failed(&config.name, "not an ssh executor"));
     };
     let mut executor = SshExecutor::new(config.clone(), settings.clone());
-    executor.claude_default = claude_default.to_owned();
+    executor.claude_default = ctx.claude_default.clone();
     Ok(Box::new(executor))
 }
 
@@ -100,26 +102,14 @@ impl Executor for SshExecutor {
         self.dir(id)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
-        let claude = executor_core::runner::is_agent_task(files).then(|| {
-            self.config
-                .claude_path
-                .as_deref()
-                .unwrap_or(&self.claude_default)
-        });
-        let workspace = executor_core::runner::payload_workspace(files).unwrap_or_default();
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
         let script = scripts::launch(
             &self.task_root,
-            &self.dir(id),
-            &workspace,
-            files,
-            env,
-            claude,
+            &self.dir(&spec.id),
+            spec.workspace,
+            spec.files,
+            spec.env,
+            spec.agent.map(|agent| agent.program.as_str()),
         );
         let stdout = self.run(&script, true)?;
         let stdout = String::from_utf8_lossy(&stdout);
@@ -261,17 +251,9 @@ impl Executor for SshExecutor {
         ))
     }
 
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         let _ = task;
-        self.run(
-            &scripts::transcript(&executor_core::agent::escape_cwd(cwd), session_id),
-            true,
-        )
+        self.run(&scripts::transcript(path), true)
     }
 
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {

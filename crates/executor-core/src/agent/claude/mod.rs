@@ -1,0 +1,124 @@
+//! Claude Code (`claude -p --output-format stream-json`): its command line, its
+//! root rule, its stream and transcript formats.
+
+mod render;
+mod stream;
+
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, RootRule};
+
+/// claude refuses `--dangerously-skip-permissions` as root unless IS_SANDBOX=1;
+/// the payload says so plainly instead of leaving the user with claude's own refusal.
+const ROOT_CHECK: &str = "if [ \"$(id -u)\" = 0 ] && [ \"${IS_SANDBOX:-}\" != 1 ]; then \
+    echo 'openclaw-agent: claude refuses --dangerously-skip-permissions as root; set `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) or use a non-root user' >&2; exit 126; fi\n";
+
+const ROOT_RULE: RootRule = RootRule {
+    env_name: "IS_SANDBOX",
+    env_value: "1",
+    refusal: "claude refuses --dangerously-skip-permissions as root; set \
+              `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) \
+              or run as a non-root user",
+};
+
+/// Claude Code.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claude;
+
+impl AgentCli for Claude {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Claude
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Claude Code"
+    }
+
+    fn invocation(&self, run: &AgentRun<'_>) -> String {
+        format!(
+            "{ROOT_CHECK}exec {} --dangerously-skip-permissions --max-turns {} -p \
+             --output-format stream-json --verbose {} {} < {}\n",
+            crate::runner::sh_quote(run.program),
+            run.max_turns,
+            if run.resume {
+                "--resume"
+            } else {
+                "--session-id"
+            },
+            run.session_id,
+            crate::runner::sh_quote(run.prompt_file)
+        )
+    }
+
+    fn root_rule(&self) -> Option<RootRule> {
+        Some(ROOT_RULE)
+    }
+
+    fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
+        stream::parse_line(line, events);
+    }
+
+    fn render_log_line(&self, line: &str) -> Option<String> {
+        render::render_line(line)
+    }
+
+    fn transcript_path(&self, cwd: &str, session_id: &str) -> Option<String> {
+        Some(format!(
+            ".claude/projects/{}/{session_id}.jsonl",
+            escape_cwd(cwd)
+        ))
+    }
+
+    fn render_transcript_line(&self, line: &str) -> Option<String> {
+        render::render_transcript_line(line)
+    }
+}
+
+/// Claude Code's directory name for a working directory.
+fn escape_cwd(cwd: &str) -> String {
+    cwd.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcript_path_escapes_cwd() {
+        assert_eq!(
+            super::super::under_home(
+                "/root",
+                &Claude
+                    .transcript_path("/tmp/my repo.x", "s")
+                    .expect("claude keeps transcripts")
+            ),
+            "/root/.claude/projects/-tmp-my-repo-x/s.jsonl"
+        );
+    }
+
+    #[test]
+    fn the_command_line_reads_the_prompt_from_its_file() {
+        let run = AgentRun {
+            program: "/opt/claude code/claude",
+            max_turns: 7,
+            session_id: uuid::Uuid::nil(),
+            resume: false,
+            prompt_file: "/t/d/prompt.txt",
+        };
+        let line = Claude.invocation(&run);
+        assert!(line.starts_with(ROOT_CHECK), "{line}");
+        assert!(
+            line.ends_with(
+                "exec '/opt/claude code/claude' --dangerously-skip-permissions --max-turns 7 -p \
+                 --output-format stream-json --verbose --session-id \
+                 00000000-0000-0000-0000-000000000000 < '/t/d/prompt.txt'\n"
+            ),
+            "{line}"
+        );
+        let resumed = Claude.invocation(&AgentRun {
+            resume: true,
+            ..run
+        });
+        assert!(resumed.contains(" --resume 00000000-"), "{resumed}");
+    }
+}
