@@ -12,6 +12,7 @@ pub mod paths;
 pub mod procstat;
 pub mod reindex;
 pub mod runner;
+pub mod sh;
 pub mod store;
 pub mod task;
 pub mod time;

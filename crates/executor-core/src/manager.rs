@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::agent::{AgentKind, AgentStats};
+use crate::agent::{AgentKind, AgentSession, AgentStats};
 use crate::completion;
 use crate::config::{Config, EnvEntry, ExecutorConfig};
 use crate::executor::{AgentLaunch, Executor, ExecutorError, LOG_READ_CHUNK, LaunchSpec};
@@ -210,10 +210,8 @@ impl TaskManager {
 
         let (max_turns, session_id) = match &spec.payload {
             Payload::Agent {
-                max_turns,
-                session_id,
-                ..
-            } => (Some(*max_turns), Some(session_id.to_string())),
+                max_turns, session, ..
+            } => (Some(*max_turns), Some(session.id())),
             Payload::ShellCommand { .. } => (None, None),
         };
         let mut record = TaskRecord {
@@ -591,8 +589,7 @@ impl TaskManager {
                     .or(parent.max_turns)
                     .unwrap_or(self.config.defaults.max_turns),
                 program: AgentLaunch::new(&self.config, executor, agent).program,
-                session_id,
-                resume: true,
+                session: AgentSession::Resume(session_id.to_string()),
             },
             parent: Some(parent.id),
         })

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentRun;
+pub use crate::sh::sh_quote;
 use crate::task::{Payload, TaskStatus};
 
 /// The runner script, POSIX sh so it runs where openclaw-agent is not installed.
@@ -63,16 +64,14 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
             prompt,
             max_turns,
             program,
-            session_id,
-            resume,
+            session,
         } => (
             format!(
                 "{enter_workspace}{}",
                 agent.cli().invocation(&AgentRun {
                     program,
                     max_turns: *max_turns,
-                    session_id: *session_id,
-                    resume: *resume,
+                    session,
                     prompt_file: &format!("{task_dir}/{PROMPT_FILE}"),
                 })
             ),
@@ -93,21 +92,6 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
             contents: RUNNER_SCRIPT.as_bytes().to_vec(),
         },
     ]
-}
-
-/// Quotes `s` for a POSIX shell: single quotes, with embedded ones spliced in.
-pub fn sh_quote(s: &str) -> String {
-    let mut quoted = String::with_capacity(s.len() + 2);
-    quoted.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            quoted.push_str("'\\''");
-        } else {
-            quoted.push(c);
-        }
-    }
-    quoted.push('\'');
-    quoted
 }
 
 /// The runner's record of how the payload ended (`exit.json`).
@@ -398,12 +382,6 @@ mod tests {
     }
 
     #[test]
-    fn quoting_survives_hostile_text() {
-        assert_eq!(sh_quote("it's"), r"'it'\''s'");
-        assert_eq!(sh_quote(""), "''");
-    }
-
-    #[test]
     fn prompt_never_lands_in_the_payload_script() {
         let prompt = "rm -rf / $(whoami) `id` 'quoted'\n";
         let files = task_files(
@@ -412,8 +390,7 @@ mod tests {
                 prompt: prompt.into(),
                 max_turns: 7,
                 program: "/opt/claude code/claude".into(),
-                session_id: uuid::Uuid::nil(),
-                resume: false,
+                session: crate::agent::AgentSession::New(uuid::Uuid::nil()),
             },
             "/t/d",
             "/w",
@@ -436,8 +413,7 @@ mod tests {
                 prompt: "p".into(),
                 max_turns: 3,
                 program: "claude".into(),
-                session_id: uuid::Uuid::nil(),
-                resume: true,
+                session: crate::agent::AgentSession::Resume(uuid::Uuid::nil().to_string()),
             },
             "/t/d",
             "/it's",

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::AgentKind;
+use crate::agent::{AgentKind, AgentSession};
 
 /// Version of the `.meta.json` schema; bump it when a field changes meaning.
 pub const META_SCHEMA_VERSION: u32 = 1;
@@ -133,9 +133,7 @@ pub enum Payload {
         max_turns: u32,
         /// The CLI's binary on the executing side (`claude_path` for Claude Code).
         program: String,
-        session_id: uuid::Uuid,
-        /// Continue the existing session `session_id` instead of starting it.
-        resume: bool,
+        session: AgentSession,
     },
     ShellCommand {
         command: String,

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use executor_core::agent::AgentKind;
+use executor_core::agent::{AgentKind, AgentSession};
 use executor_core::{AgentLaunch, Payload, TaskSpec};
 use serde_json::json;
 
@@ -34,8 +34,7 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         prompt,
         max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
         program: AgentLaunch::new(&app.config, executor, agent).program,
-        session_id: uuid::Uuid::new_v4(),
-        resume: false,
+        session: AgentSession::New(uuid::Uuid::new_v4()),
     };
     dispatch(
         app,

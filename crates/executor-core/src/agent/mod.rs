@@ -6,7 +6,7 @@
 //! and [`AgentStats`] only. Adding an agent CLI is one more submodule, one more
 //! [`AgentKind`] variant and its arm in [`AgentKind::cli`].
 //!
-//! This module is a leaf: it imports nothing else of the core, so the task
+//! This module imports nothing else of the core but the `sh` leaf, so the task
 //! model, the runner and the views can all stand on it.
 
 mod claude;
@@ -40,12 +40,30 @@ pub struct AgentRun<'a> {
     /// The CLI's binary on the executing side (e.g. `claude_path`).
     pub program: &'a str,
     pub max_turns: u32,
-    /// The session to start (or to continue, with `resume`).
-    pub session_id: uuid::Uuid,
-    pub resume: bool,
+    pub session: &'a AgentSession,
     /// The 0600 file holding the prompt, on the executing side: the invocation
     /// reads it on stdin, so the prompt is never in argv nor seen by a shell.
     pub prompt_file: &'a str,
+}
+
+/// The session an agent run starts or continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentSession {
+    /// A new session under this id. A CLI that names its own sessions ignores
+    /// it; its stream then says the id ([`AgentEvent::Session`]).
+    New(uuid::Uuid),
+    /// Continue the session of an earlier run, by the id its CLI knows it by.
+    Resume(String),
+}
+
+impl AgentSession {
+    /// The id recorded for the task (`session_id`).
+    pub fn id(&self) -> String {
+        match self {
+            Self::New(id) => id.to_string(),
+            Self::Resume(id) => id.clone(),
+        }
+    }
 }
 
 /// Token counts as an agent reports them; a field the CLI did not report is

@@ -4,7 +4,8 @@
 mod render;
 mod stream;
 
-use super::{AgentCli, AgentEvent, AgentKind, AgentRun, RootRule};
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule};
+use crate::sh::sh_quote;
 
 /// claude refuses `--dangerously-skip-permissions` as root unless IS_SANDBOX=1;
 /// the payload says so plainly instead of leaving the user with claude's own refusal.
@@ -33,18 +34,16 @@ impl AgentCli for Claude {
     }
 
     fn invocation(&self, run: &AgentRun<'_>) -> String {
+        let (flag, session) = match run.session {
+            AgentSession::New(id) => ("--session-id", id.to_string()),
+            AgentSession::Resume(id) => ("--resume", word(id)),
+        };
         format!(
             "{ROOT_CHECK}exec {} --dangerously-skip-permissions --max-turns {} -p \
-             --output-format stream-json --verbose {} {} < {}\n",
-            crate::runner::sh_quote(run.program),
+             --output-format stream-json --verbose {flag} {session} < {}\n",
+            sh_quote(run.program),
             run.max_turns,
-            if run.resume {
-                "--resume"
-            } else {
-                "--session-id"
-            },
-            run.session_id,
-            crate::runner::sh_quote(run.prompt_file)
+            sh_quote(run.prompt_file)
         )
     }
 
@@ -70,6 +69,16 @@ impl AgentCli for Claude {
     fn render_transcript_line(&self, line: &str) -> Option<String> {
         render::render_transcript_line(line)
     }
+}
+
+/// `id` as one shell word: bare when it is a plain token (a UUID, as the
+/// payload scripts have always had it), quoted otherwise.
+fn word(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if plain { id.to_owned() } else { sh_quote(id) }
 }
 
 /// Claude Code's directory name for a working directory.
@@ -101,8 +110,7 @@ mod tests {
         let run = AgentRun {
             program: "/opt/claude code/claude",
             max_turns: 7,
-            session_id: uuid::Uuid::nil(),
-            resume: false,
+            session: &AgentSession::New(uuid::Uuid::nil()),
             prompt_file: "/t/d/prompt.txt",
         };
         let line = Claude.invocation(&run);
@@ -116,9 +124,14 @@ mod tests {
             "{line}"
         );
         let resumed = Claude.invocation(&AgentRun {
-            resume: true,
+            session: &AgentSession::Resume("0190-ab".into()),
+            ..run.clone()
+        });
+        assert!(resumed.contains(" --resume 0190-ab < "), "{resumed}");
+        let odd = Claude.invocation(&AgentRun {
+            session: &AgentSession::Resume("a b;c".into()),
             ..run
         });
-        assert!(resumed.contains(" --resume 00000000-"), "{resumed}");
+        assert!(odd.contains(" --resume 'a b;c' < "), "{odd}");
     }
 }
