@@ -58,11 +58,24 @@ impl App {
 
     pub fn manager(&self) -> Result<TaskManager, CliError> {
         let store = Store::open(&self.paths)?;
-        Ok(TaskManager::new(
+        if store.empty_with_tasks() {
+            eprintln!(
+                "warning: the task index {} is empty but {} holds task directories; \
+                 run `openclaw-agent reindex` to rebuild it",
+                self.paths.index_path().display(),
+                self.paths.tasks_dir().display()
+            );
+        }
+        Ok(self.manager_with(store))
+    }
+
+    /// A manager over a store opened by the caller.
+    pub fn manager_with(&self, store: Store) -> TaskManager {
+        TaskManager::new(
             store,
             self.config.clone(),
             executor_factory(&self.config.defaults.claude_path),
-        ))
+        )
     }
 
     /// Reports what a reconciliation could not reach and starts webhook delivery

@@ -36,7 +36,8 @@ pub enum Command {
     List(ListArgs),
     /// Block until a task ends; exits with the task's exit code
     Wait(WaitArgs),
-    /// End a task's whole process tree (SIGTERM, grace period, SIGKILL)
+    /// End a task's whole process tree (SIGTERM, grace period, SIGKILL), also
+    /// what an ended task left running
     Kill(KillArgs),
     /// Remove finished tasks: their directories and index entries
     Cleanup(CleanupArgs),
@@ -205,15 +206,21 @@ pub struct KillArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished"]))]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished", "orphans"]))]
 pub struct CleanupArgs {
     /// Task id, or a unique prefix of it (at least 4 characters)
     #[arg(long = "task-id", short = 't', value_name = "ID")]
     pub task_id: Option<String>,
-    /// Remove every task that has ended
+    /// Remove every task that has ended (skipping, with a warning, those whose
+    /// processes still run)
     #[arg(long)]
     pub finished: bool,
-    /// Kill the task first if it is still running
+    /// Remove orphan task dirs: dirs under tasks/ that no index row names, with
+    /// no .meta.json and no live process (left by a dispatch killed before it
+    /// recorded the task)
+    #[arg(long)]
+    pub orphans: bool,
+    /// Kill the task first if it, or something it left, is still running
     #[arg(long, requires = "task_id")]
     pub force: bool,
     /// Seconds between SIGTERM and SIGKILL when --force kills

@@ -62,7 +62,7 @@ impl From<StoreError> for CliError {
             StoreError::NotFound(_) | StoreError::Ambiguous { .. } => code::NO_SUCH_TASK,
             _ => code::STORE,
         };
-        Self::new(code, error_chain(&err))
+        Self::new(code, store_message(&err))
     }
 }
 
@@ -77,10 +77,25 @@ impl From<TaskError> for CliError {
             | TaskError::Refused { .. }
             | TaskError::NoExecutorForLabels { .. } => code::EXECUTOR,
             TaskError::NotResumable { .. } => code::TASK_STATE,
-            TaskError::AlreadyFinished { .. } | TaskError::StillLive { .. } => code::TASK_STATE,
+            TaskError::AlreadyFinished { .. }
+            | TaskError::StillLive { .. }
+            | TaskError::ProcessesLeft { .. } => code::TASK_STATE,
             TaskError::Timeout { .. } => code::TIMEOUT,
         };
-        Self::new(code, error_chain(&err))
+        match &err {
+            TaskError::Store(store) => Self::new(code, store_message(store)),
+            _ => Self::new(code, error_chain(&err)),
+        }
+    }
+}
+
+/// A store error, pointing to the recovery when the index itself is damaged.
+fn store_message(err: &StoreError) -> String {
+    let message = error_chain(err);
+    if err.is_damaged_index() {
+        format!("{message}; run `openclaw-agent reindex` to rebuild it")
+    } else {
+        message
     }
 }
 

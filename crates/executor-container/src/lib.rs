@@ -704,6 +704,7 @@ mod tests {
             env: Vec::new(),
             max_concurrent: None,
             allow_root: false,
+            keep_background: false,
             settings: ExecutorSettings::Container(settings.clone()),
             builtin: false,
         };

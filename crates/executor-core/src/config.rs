@@ -68,6 +68,9 @@ pub struct ExecutorConfig {
     /// Lets claude run as root by setting `IS_SANDBOX=1` (claude refuses
     /// `--dangerously-skip-permissions` as root otherwise).
     pub allow_root: bool,
+    /// Lets background jobs a payload leaves in its process group outlive the
+    /// task (local and SSH executors); by default they end with it.
+    pub keep_background: bool,
     pub settings: ExecutorSettings,
     /// Whether this executor was synthesised because the config did not define it.
     pub builtin: bool,
@@ -243,6 +246,7 @@ impl ExecutorConfig {
             env: Vec::new(),
             max_concurrent: None,
             allow_root: false,
+            keep_background: false,
             settings: ExecutorSettings::Local,
             builtin: true,
         }
@@ -638,6 +642,7 @@ struct RawExecutor {
     env: Vec<Spanned<String>>,
     #[serde(default)]
     allow_root: bool,
+    keep_background: Option<Spanned<bool>>,
     max_concurrent: Option<Spanned<u32>>,
     host: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
@@ -741,6 +746,12 @@ impl RawExecutor {
         };
         if let Some((key, Some(line))) = foreign.iter().find(|(_, line)| line.is_some()) {
             return not_for(key, *line);
+        }
+        // A container or a Slurm job ends everything in it with the task.
+        if matches!(kind, ExecutorType::Container | ExecutorType::Slurm)
+            && let Some(line) = line_of(&self.keep_background)
+        {
+            return not_for("keep_background", line);
         }
 
         if let Some(root) = &self.task_root
@@ -847,6 +858,7 @@ impl RawExecutor {
             max_concurrent: self.max_concurrent.map(|m| m.value),
             env,
             allow_root: self.allow_root,
+            keep_background: self.keep_background.is_some_and(|k| k.value),
             settings,
             builtin: false,
         })
@@ -988,6 +1000,23 @@ defaults:
         assert!(
             err.starts_with("c.yaml: line 3: key `webhook_url`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn keep_background_is_for_local_and_ssh_executors() {
+        let config = parse(
+            "executors:\n  - name: a\n    type: local\n    keep_background: true\n  - name: b\n    type: local\n",
+        )
+        .unwrap();
+        assert!(config.executor("a").unwrap().keep_background);
+        assert!(!config.executor("b").unwrap().keep_background);
+        let err = error_of(
+            "executors:\n  - name: c\n    type: container\n    image: x\n    keep_background: true\n",
+        );
+        assert_eq!(
+            err,
+            "c.yaml: line 5: key `keep_background` is not valid for an executor of type container"
         );
     }
 

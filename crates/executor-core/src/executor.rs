@@ -161,6 +161,14 @@ pub trait Executor: Send + Sync {
     /// from this process, with the spec's env added to the payload's environment.
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError>;
 
+    /// Whether `observe` reports a runner as alive from the moment it starts,
+    /// before it has recorded itself (`runner.pid`). Then a task whose
+    /// dispatcher died before recording the runner can be requeued at once
+    /// when none is seen; otherwise only after a time window.
+    fn sees_unrecorded_runners(&self) -> bool {
+        false
+    }
+
     /// Whether payloads run as root there, when the backend knows before launching.
     fn runs_as_root(&self) -> Option<bool> {
         None
@@ -173,6 +181,15 @@ pub trait Executor: Send + Sync {
     /// Records `reason` as the kill marker, then ends the payload's whole process
     /// tree: SIGTERM, `grace`, then SIGKILL.
     fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError>;
+
+    /// Whether any process of the task still runs, whatever its recorded
+    /// state: its runner, or members of its payload's process group (checked
+    /// against pid reuse where the backend can). Backends whose engine ends
+    /// everything of a task with it (containers, Slurm jobs) keep the default.
+    fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {
+        let _ = task;
+        Ok(false)
+    }
 
     /// The last `lines` lines of the task's log, and the offset where they end.
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError>;

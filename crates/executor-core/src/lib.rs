@@ -5,9 +5,11 @@
 pub mod agent;
 pub mod completion;
 pub mod config;
+pub mod dispatch_lock;
 pub mod executor;
 pub mod fsutil;
 pub mod manager;
+pub mod orphans;
 pub mod paths;
 pub mod procstat;
 pub mod reindex;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::agent::{AgentKind, AgentSession, AgentStats};
 use crate::completion;
 use crate::config::{Config, EnvEntry, ExecutorConfig};
+use crate::dispatch_lock::{self, DispatchLock, Probe};
 use crate::executor::{AgentLaunch, Executor, ExecutorError, LOG_READ_CHUNK, LaunchSpec};
 use crate::fsutil;
 use crate::paths::Paths;
@@ -18,12 +19,17 @@ use crate::store::{StatusUpdate, Store, StoreError, TaskRecord, summarize};
 use crate::task::{Payload, TaskId, TaskIdPrefix, TaskIdPrefixError, TaskSpec, TaskStatus};
 use crate::time;
 
-/// A task recorded as pending but without a runner is left alone this long: its
-/// dispatch may still be under way in another process.
+/// A task recorded as pending without a runner, whose dispatcher is gone, is
+/// left alone this long when its executor cannot see a runner that started but
+/// has not recorded itself yet (a remote one), or when it has no dispatch lock
+/// (dispatched by an older version): the runner may still come up.
 const DISPATCH_WINDOW_SECS: i64 = 30;
 
 /// Grace period when a stalled agent is killed (`kill_on_stall`).
 const STALL_KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Grace period for what a lost task left running (its runner is gone).
+const LEFTOVER_KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// Builds the executor for one configured entry (the binary wires in the backends).
 pub type ExecutorFactory =
@@ -52,6 +58,10 @@ pub enum TaskError {
     },
     #[error("task {id} is still {status}; kill it first or pass --force")]
     StillLive { id: TaskId, status: TaskStatus },
+    #[error(
+        "task {id} has ended ({status}) but processes of it still run; kill it first or pass --force"
+    )]
+    ProcessesLeft { id: TaskId, status: TaskStatus },
     #[error("timed out after {seconds}s waiting for task {id}")]
     Timeout { id: TaskId, seconds: f64 },
     #[error("cannot write task file {path}")]
@@ -60,6 +70,15 @@ pub enum TaskError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What `kill` did.
+#[derive(Debug)]
+pub struct KillOutcome {
+    pub record: TaskRecord,
+    pub report: ReconcileReport,
+    /// The task had already ended; processes it left running were ended.
+    pub ended_leftovers: bool,
 }
 
 /// What a reconciliation changed.
@@ -243,15 +262,34 @@ impl TaskManager {
 
         // The mirror holds every file, so a queued task can start later from it;
         // for the local executor the mirror *is* the task dir.
+        //
+        // Order of writes (docs/ARCHITECTURE.md, "Dispatch"): dir, dispatch
+        // lock, payload files, then the row. Until the row exists the dir is
+        // an orphan that `cleanup --orphans` removes; once it exists every file
+        // a launch needs is there, and `.meta.json` is rebuilt from the row.
         let mirror = self.store.task_dir(&id);
         let mirror_err = |path: PathBuf| move |source| TaskError::Mirror { path, source };
         fsutil::create_private_dir(&mirror).map_err(mirror_err(mirror.clone()))?;
-        for file in &files {
-            let path = mirror.join(file.name);
-            fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
-        }
-        record.status = self.store.insert_claiming(&record, limit)?;
+        let recorded = (|| {
+            let lock = DispatchLock::create(&mirror)
+                .map_err(mirror_err(mirror.join(dispatch_lock::LOCK_FILE)))?;
+            for file in &files {
+                let path = mirror.join(file.name);
+                fsutil::write_private(&path, &file.contents).map_err(mirror_err(path.clone()))?;
+            }
+            Ok::<_, TaskError>((lock, self.store.insert_claiming(&record, limit)?))
+        })();
+        let (lock, status) = match recorded {
+            Ok(recorded) => recorded,
+            Err(err) => {
+                // No row names the dir: nothing else would ever remove it.
+                let _ = std::fs::remove_dir_all(&mirror);
+                return Err(err);
+            }
+        };
+        record.status = status;
         if record.status == TaskStatus::Queued {
+            drop(lock);
             self.write_meta(&id)?;
             return Ok(record);
         }
@@ -262,30 +300,48 @@ impl TaskManager {
             name: runner::META_FILE,
             contents: meta_bytes(&record, Some(spec.payload.text().to_owned())),
         });
-        self.launch_with(record, files)
+        let launched = self.launch_with(record, files);
+        drop(lock);
+        launched
     }
 
     /// Starts a task that holds a slot (`pending`), from the files in its mirror.
+    /// A task whose files are missing cannot start: it ends `failed` with the
+    /// reason, and the failed record is returned.
     fn launch(&mut self, record: TaskRecord) -> Result<TaskRecord, TaskError> {
         let mirror = self.store.task_dir(&record.id);
         let payload_file = match record.task_type {
             crate::TaskType::ClaudeCode => runner::PROMPT_FILE,
             crate::TaskType::ShellCommand => runner::COMMAND_FILE,
         };
-        // The executing side gets the meta as dispatched; its runner's records
-        // (task.pid, exit.json) carry the lifecycle from there.
         let mut files = Vec::new();
-        for name in [
-            payload_file,
-            runner::PAYLOAD_FILE,
-            runner::RUNNER_FILE,
-            runner::META_FILE,
-        ] {
+        for name in [payload_file, runner::PAYLOAD_FILE, runner::RUNNER_FILE] {
             let path = mirror.join(name);
-            let contents =
-                std::fs::read(&path).map_err(|source| TaskError::Mirror { path, source })?;
-            files.push(runner::TaskFile { name, contents });
+            match std::fs::read(&path) {
+                Ok(contents) => files.push(runner::TaskFile { name, contents }),
+                Err(err) => {
+                    let update = StatusUpdate {
+                        status: TaskStatus::Failed,
+                        pid: None,
+                        exit_code: None,
+                        ended_at: Some(time::now_rfc3339()),
+                        reason: Some(format!(
+                            "task files missing: cannot read {}: {err}",
+                            path.display()
+                        )),
+                    };
+                    self.finish(&record.id, &update)?;
+                    return Ok(self.store.get(&record.id)?.unwrap_or(record));
+                }
+            }
         }
+        // The executing side gets the meta as dispatched, rebuilt from the row:
+        // a dispatch interrupted before writing it must still start. The
+        // runner's records (task.pid, exit.json) carry the lifecycle from there.
+        files.push(runner::TaskFile {
+            name: runner::META_FILE,
+            contents: meta_bytes(&record, payload_text(&mirror, &record)),
+        });
         self.launch_with(record, files)
     }
 
@@ -346,14 +402,24 @@ impl TaskManager {
         let mut started = 0;
         loop {
             let config = &self.config;
-            let claimed = self
-                .store
-                .claim_next_queued(|name| config.executor(name).map(|e| config.capacity(e)))?;
-            let Some(task) = claimed else {
+            let paths = self.store.paths().clone();
+            let claimed = self.store.claim_next_queued(
+                |name| config.executor(name).map(|e| config.capacity(e)),
+                // Held from before the claim commits, so no reconciler takes
+                // the launch under way for an abandoned one.
+                |task| match DispatchLock::try_take(&paths.task_dir(&task.id), true) {
+                    Ok(Probe::Held) => None,
+                    Ok(Probe::Taken(lock)) => Some(Some(lock)),
+                    // No dir: the launch finds its files missing and fails the task.
+                    Ok(Probe::Absent) | Err(_) => Some(None),
+                },
+            )?;
+            let Some((task, _lock)) = claimed else {
                 return Ok(started);
             };
             let id = task.id;
             match self.launch(task) {
+                Ok(task) if task.status.is_terminal() => report.finished.push(task),
                 Ok(_) => started += 1,
                 Err(TaskError::Executor(err)) => {
                     if let Some(failed) = self.store.get(&id)? {
@@ -384,12 +450,14 @@ impl TaskManager {
         };
         let mut report = ReconcileReport::default();
         let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
+        // Dispatch locks of abandoned launches, held until they are requeued.
+        let mut locks = Vec::new();
         for task in live {
-            let claimed = task.claimed_at.as_deref().unwrap_or(&task.created_at);
-            if task.runner_pid.is_none()
-                && time::seconds_since(claimed).unwrap_or(0) < DISPATCH_WINDOW_SECS
-            {
-                continue;
+            if task.runner_pid.is_none() {
+                match self.abandoned_dispatch(&task) {
+                    Some(lock) => locks.extend(lock),
+                    None => continue,
+                }
             }
             by_executor
                 .entry(task.executor.clone())
@@ -421,16 +489,100 @@ impl TaskManager {
                 {
                     continue;
                 }
-                if let Some(done) = self.apply(task, &observation)? {
-                    report.finished.push(done);
+                match self.apply(task, &observation) {
+                    Ok(Some(done)) => report.finished.push(done),
+                    Ok(None) => {}
+                    // A host that cannot be reached for one task's step (a stall
+                    // kill, say) is retried next time, like a failed observe;
+                    // the other tasks are served meanwhile.
+                    Err(TaskError::Executor(err)) if err.is_transient() => {
+                        report.unreachable.push(err);
+                    }
+                    Err(err) => return Err(err),
                 }
             }
         }
+        drop(locks);
         // Slots may have freed: start what waits for them.
         if self.store.has_queued()? {
             self.dispatch_queued(&mut report)?;
         }
         Ok(report)
+    }
+
+    /// For a task `pending` without a recorded runner: `None` while its
+    /// dispatch may still be under way; else the task's dispatch lock (when it
+    /// has one), held so that nobody launches it while it is looked at.
+    fn abandoned_dispatch(&mut self, task: &TaskRecord) -> Option<Option<DispatchLock>> {
+        let mirror = self.store.task_dir(&task.id);
+        let claimed = task.claimed_at.as_deref().unwrap_or(&task.created_at);
+        let window_passed = time::seconds_since(claimed).unwrap_or(0) >= DISPATCH_WINDOW_SECS;
+        // With its dispatcher gone, a runner it started just before dying is
+        // seen by executors that see runners before they record themselves.
+        let sees_runners = self
+            .executor(&task.executor)
+            .is_ok_and(|e| e.sees_unrecorded_runners());
+        match DispatchLock::try_take(&mirror, false) {
+            Ok(Probe::Held) => None,
+            Ok(Probe::Taken(lock)) => (sees_runners || window_passed).then_some(Some(lock)),
+            Ok(Probe::Absent) if !mirror.exists() => {
+                (sees_runners || window_passed).then_some(None)
+            }
+            Ok(Probe::Absent) | Err(_) => window_passed.then_some(None),
+        }
+    }
+
+    /// Ends a task that never started (queued, or abandoned mid-dispatch with
+    /// no runner) as killed, under its dispatch lock so nobody launches it
+    /// meanwhile. `None` when the task may be starting or running.
+    fn kill_unstarted(&mut self, id: &TaskId) -> Result<Option<TaskRecord>, TaskError> {
+        let Some(task) = self.store.get(id)? else {
+            return Ok(None);
+        };
+        let _lock = match task.status {
+            TaskStatus::Queued => match DispatchLock::try_take(&self.store.task_dir(id), false) {
+                Ok(Probe::Held) => return Ok(None),
+                Ok(Probe::Taken(lock)) => Some(lock),
+                Ok(Probe::Absent) | Err(_) => None,
+            },
+            TaskStatus::Pending if task.runner_pid.is_none() => {
+                let Some(lock) = self.abandoned_dispatch(&task) else {
+                    return Ok(None);
+                };
+                let Ok(observed) = self.executor(&task.executor)?.observe(&[&task]) else {
+                    return Ok(None);
+                };
+                if observed
+                    .first()
+                    .is_none_or(|o| o.runner_started || o.runner_alive || o.exit.is_some())
+                {
+                    return Ok(None);
+                }
+                lock
+            }
+            _ => return Ok(None),
+        };
+        // Another process may have claimed and started it between the read
+        // above and taking its lock: only a task still as it was ends here.
+        let now = self.store.get(id)?;
+        if now
+            .as_ref()
+            .is_none_or(|now| now.status != task.status || now.runner_pid.is_some())
+        {
+            return Ok(None);
+        }
+        let reason = match task.status {
+            TaskStatus::Queued => "killed while queued",
+            _ => "killed before it started",
+        };
+        let update = StatusUpdate {
+            status: TaskStatus::Killed,
+            pid: None,
+            exit_code: None,
+            ended_at: Some(time::now_rfc3339()),
+            reason: Some(reason.into()),
+        };
+        self.finish(id, &update)
     }
 
     fn apply(
@@ -473,7 +625,11 @@ impl TaskManager {
             reason: state.reason,
         };
         if update.status.is_terminal() {
-            return self.finish(&task.id, &update);
+            let finished = self.finish(&task.id, &update)?;
+            if update.status == TaskStatus::Lost && finished.is_some() {
+                self.end_leftovers(task);
+            }
+            return Ok(finished);
         }
         // A launched runner that has not yet written task.pid is still running,
         // unless it waits in a scheduler's queue.
@@ -673,17 +829,59 @@ impl TaskManager {
         Ok((record, report))
     }
 
-    /// Ends a live task's process tree and records it as killed.
-    pub fn kill(
-        &mut self,
-        id: &TaskId,
-        grace: Duration,
-    ) -> Result<(TaskRecord, ReconcileReport), TaskError> {
+    /// A lost task's payload may run on without its runner: once the task is
+    /// recorded as lost, whatever of it still runs is ended. Best effort: a
+    /// host that cannot be reached now leaves them to `kill` and `cleanup`,
+    /// which look again.
+    fn end_leftovers(&mut self, task: &TaskRecord) {
+        let Ok(executor) = self.executor(&task.executor) else {
+            return;
+        };
+        if executor.has_live_processes(task).unwrap_or(false) {
+            let _ = executor.kill(
+                task,
+                LEFTOVER_KILL_GRACE,
+                "the task runner was gone; its remaining processes were ended",
+            );
+        }
+    }
+
+    /// Ends a live task's process tree and records it as killed. A task that
+    /// has ended but left processes running (a lost task's payload, background
+    /// jobs kept by `keep_background`) has them ended; its record stays.
+    pub fn kill(&mut self, id: &TaskId, grace: Duration) -> Result<KillOutcome, TaskError> {
+        if let Some(killed) = self.kill_unstarted(id)? {
+            let record = self.store.get(id)?.unwrap_or_else(|| killed.clone());
+            let report = ReconcileReport {
+                finished: vec![killed],
+                unreachable: Vec::new(),
+            };
+            return Ok(KillOutcome {
+                record,
+                report,
+                ended_leftovers: false,
+            });
+        }
         let (record, _) = self.refresh(id)?;
         if record.status.is_terminal() {
-            return Err(TaskError::AlreadyFinished {
-                id: *id,
-                status: record.status,
+            let live = match self.executor(&record.executor) {
+                Ok(executor) => executor.has_live_processes(&record)?,
+                // An executor no longer configured cannot be asked; nothing to end then.
+                Err(TaskError::UnknownExecutor { .. }) => false,
+                Err(err) => return Err(err),
+            };
+            if !live {
+                return Err(TaskError::AlreadyFinished {
+                    id: *id,
+                    status: record.status,
+                });
+            }
+            self.executor(&record.executor)?
+                .kill(&record, grace, "killed by request")?;
+            return Ok(KillOutcome {
+                record,
+                report: ReconcileReport::default(),
+                ended_leftovers: true,
             });
         }
         if record.status == TaskStatus::Queued {
@@ -701,7 +899,11 @@ impl TaskManager {
                 finished: finished.into_iter().collect(),
                 unreachable: Vec::new(),
             };
-            return Ok((record, report));
+            return Ok(KillOutcome {
+                record,
+                report,
+                ended_leftovers: false,
+            });
         }
         self.executor(&record.executor)?
             .kill(&record, grace, "killed by request")?;
@@ -713,7 +915,11 @@ impl TaskManager {
             report.finished.extend(step.finished);
             report.unreachable.extend(step.unreachable);
             if record.status.is_terminal() || Instant::now() >= deadline {
-                return Ok((record, report));
+                return Ok(KillOutcome {
+                    record,
+                    report,
+                    ended_leftovers: false,
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -727,16 +933,28 @@ impl TaskManager {
         grace: Duration,
     ) -> Result<ReconcileReport, TaskError> {
         let (mut record, mut report) = self.refresh(id)?;
-        if !record.status.is_terminal() {
+        // Never a directory from under processes still running in it.
+        let live = !record.status.is_terminal()
+            || self
+                .executor(&record.executor)?
+                .has_live_processes(&record)?;
+        if live {
             if !force {
-                return Err(TaskError::StillLive {
-                    id: *id,
-                    status: record.status,
+                return Err(if record.status.is_terminal() {
+                    TaskError::ProcessesLeft {
+                        id: *id,
+                        status: record.status,
+                    }
+                } else {
+                    TaskError::StillLive {
+                        id: *id,
+                        status: record.status,
+                    }
                 });
             }
-            let (killed, kill_report) = self.kill(id, grace)?;
-            record = killed;
-            report.finished.extend(kill_report.finished);
+            let killed = self.kill(id, grace)?;
+            record = killed.record;
+            report.finished.extend(killed.report.finished);
         }
         self.executor(&record.executor)?.remove(&record)?;
         let mirror = self.store.task_dir(id);

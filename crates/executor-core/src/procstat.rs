@@ -6,6 +6,8 @@ pub struct ProcessInfo {
     pub pid: u32,
     pub ppid: u32,
     pub pgrp: u32,
+    /// Session id: a task's payload leads its own session and process group.
+    pub session: u32,
     pub zombie: bool,
     /// Start time in clock ticks since boot: with the boot id, a process's identity.
     pub start_ticks: u64,
@@ -29,6 +31,7 @@ pub fn parse(stat: &str) -> Option<ProcessInfo> {
         zombie: matches!(*fields.first()?, "Z" | "X"),
         ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
     })
 }
@@ -40,8 +43,14 @@ mod tests {
         let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 98765 0 0";
         let info = super::parse(stat).unwrap();
         assert_eq!(
-            (info.pid, info.ppid, info.pgrp, info.start_ticks),
-            (42, 1, 42, 98765)
+            (
+                info.pid,
+                info.ppid,
+                info.pgrp,
+                info.session,
+                info.start_ticks
+            ),
+            (42, 1, 42, 42, 98765)
         );
         assert!(!info.zombie);
         assert_eq!(info.identity("b"), "b:98765");

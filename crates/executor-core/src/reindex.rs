@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::paths::Paths;
 use crate::runner;
 use crate::store::{Store, StoreError, TaskRecord, summarize};
 use crate::task::{TaskId, TaskMeta, TaskType};
@@ -18,6 +19,48 @@ pub struct ReindexReport {
     pub already_indexed: usize,
     /// Task directories that could not be read back, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Orphan dirs (no row, no `.meta.json`, no live process) removed.
+    pub removed: Vec<PathBuf>,
+}
+
+/// Opens the index for a rebuild. An index that is not a database, is
+/// malformed or fails SQLite's quick check is first moved aside (with its WAL
+/// and shared-memory files) to `index.sqlite.damaged-<ms>`, kept for
+/// inspection, and a new one is created. Returns the store and that copy.
+pub fn open_for_rebuild(paths: &Paths) -> Result<(Store, Option<PathBuf>), StoreError> {
+    let damaged = match Store::open(paths) {
+        Ok(store) => match store.quick_check() {
+            Ok(true) => return Ok((store, None)),
+            Ok(false) => true,
+            Err(err) if err.is_damaged_index() => true,
+            Err(err) => return Err(err),
+        },
+        Err(err) if err.is_damaged_index() => true,
+        Err(err) => return Err(err),
+    };
+    debug_assert!(damaged);
+    let index = paths.index_path();
+    let mut aside = index.clone().into_os_string();
+    aside.push(format!(".damaged-{}", crate::time::now_ms()));
+    let aside = PathBuf::from(aside);
+    // The main file last: its WAL must not be left beside a new index.
+    for suffix in ["-wal", "-shm", ""] {
+        let mut from = index.clone().into_os_string();
+        from.push(suffix);
+        let mut to = aside.clone().into_os_string();
+        to.push(suffix);
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Write {
+                    path: PathBuf::from(to),
+                    source,
+                });
+            }
+        }
+    }
+    Ok((Store::open(paths)?, Some(aside)))
 }
 
 /// Adds every task whose directory the index lacks. Never changes a task the
@@ -52,6 +95,15 @@ pub fn reindex(store: &mut Store) -> Result<ReindexReport, StoreError> {
     records.sort_by_key(|r| r.id.to_string());
     store.insert_batch(&records)?;
     report.added = records.iter().map(|r| r.id).collect();
+    for orphan in crate::orphans::remove_all(store)? {
+        report.skipped.retain(|(path, _)| *path != orphan.dir);
+        match orphan.removal {
+            Ok(()) => report.removed.push(orphan.dir),
+            Err(err) => report
+                .skipped
+                .push((orphan.dir, format!("orphan dir, cannot remove it: {err}"))),
+        }
+    }
     Ok(report)
 }
 

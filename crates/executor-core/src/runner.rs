@@ -23,6 +23,13 @@ pub const RUNNER_FILE: &str = "runner.sh";
 pub const PAYLOAD_FILE: &str = "payload.sh";
 pub const COMMAND_FILE: &str = "command.sh";
 pub const PROMPT_FILE: &str = "prompt.txt";
+/// The runner's third argument when background jobs may outlive the payload
+/// (`keep_background`); an empty argument otherwise.
+pub fn keep_background_arg(keep: bool) -> &'static str {
+    if keep { KEEP_BACKGROUND } else { "" }
+}
+pub const KEEP_BACKGROUND: &str = "keep-background";
+
 /// Written by `kill` before it signals, so the exit that follows is recorded as killed.
 pub const KILL_MARKER: &str = "kill.requested";
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# openclaw-agent task runner, protocol 2.  Usage: sh runner.sh TASK_DIR
+# openclaw-agent task runner, protocol 3.
+# Usage: sh runner.sh TASK_DIR [UMASK [keep-background]]
 #
 # Starts TASK_DIR/payload.sh in a session of its own (stdin closed, all output
 # appended to task.log), writes the payload's pid to task.pid, and records the
@@ -10,8 +11,15 @@
 # is whole once it ends in a newline and exit.json once it is valid JSON
 # (readers wait for that), so no temp file and no `mv` process are needed.
 # Plain POSIX sh: remote hosts and container images do not have openclaw-agent.
+#
+# The payload runs with UMASK (the dispatching side's), else with the umask
+# this runner started with; the runner's own files are private. Once the
+# payload has exited, whatever it left in its process group (background jobs)
+# is ended before exit.json is written, unless the third argument is
+# `keep-background`.
 dir=$1
 cd "$dir" || exit 120
+mask=${2:-$(umask)}
 umask 077
 echo "$$" >runner.pid
 record_exit() {
@@ -22,16 +30,17 @@ if [ -e kill.requested ]; then
     record_exit 143
     exit 0
 fi
+# The redirections happen before `umask`: task.log stays private.
 if command -v setsid >/dev/null 2>&1; then
-    setsid /bin/sh ./payload.sh </dev/null >>task.log 2>&1 &
+    { umask "$mask" 2>/dev/null; exec setsid /bin/sh ./payload.sh; } </dev/null >>task.log 2>&1 &
 else
-    /bin/sh ./payload.sh </dev/null >>task.log 2>&1 &
+    { umask "$mask" 2>/dev/null; exec /bin/sh ./payload.sh; } </dev/null >>task.log 2>&1 &
 fi
 child=$!
 echo "$child" >task.pid
 # A signal aimed at the runner goes on to the payload's group; the runner stays
 # to record how the payload ended.
-trap 'interrupted=1; kill -s TERM -- "-$child" 2>/dev/null || kill -s TERM "$child" 2>/dev/null' HUP INT TERM
+trap 'interrupted=1; kill -TERM "-$child" 2>/dev/null || kill -s TERM "$child" 2>/dev/null' HUP INT TERM
 while :; do
     interrupted=
     wait "$child"
@@ -39,4 +48,14 @@ while :; do
     # wait returns early when a trapped signal arrives; keep waiting for the payload then.
     [ -n "$interrupted" ] && kill -0 "$child" 2>/dev/null || break
 done
+# The payload's group outlives it only while background jobs hold it: they get
+# SIGTERM, up to 2 s, then SIGKILL. An empty group costs no process here.
+if [ "$3" != keep-background ] && kill -TERM "-$child" 2>/dev/null; then
+    i=0
+    while [ $i -lt 20 ] && kill -0 "-$child" 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -KILL "-$child" 2>/dev/null
+fi
 record_exit "$code"

@@ -119,6 +119,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the index file itself is damaged (not a database, or
+    /// malformed): `reindex` moves it aside and rebuilds it.
+    pub fn is_damaged_index(&self) -> bool {
+        let source = match self {
+            Self::Open { source, .. } | Self::Query(source) => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        )
+    }
+}
+
 /// One task as the index knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
@@ -316,6 +331,9 @@ pub struct Store {
     paths: Paths,
     /// Device and inode of the index file this connection opened.
     index_file: (u64, u64),
+    /// The index was empty when opened (new, deleted or truncated to nothing)
+    /// while `tasks/` held task dirs: they are missing from it until `reindex`.
+    empty_with_tasks: bool,
 }
 
 /// The index file at the store's path, compared with the one the store opened.
@@ -569,11 +587,12 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         keep_wal_on_close(&conn).map_err(open_err)?;
-        migrate(&mut conn, &path)?;
+        let found = migrate(&mut conn, &path)?;
         Ok(Self {
             conn,
             paths: paths.clone(),
             index_file,
+            empty_with_tasks: found == 0 && holds_task_dir(&paths.tasks_dir()),
         })
     }
 
@@ -592,6 +611,19 @@ impl Store {
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// Whether this open found the index empty while task dirs exist.
+    pub fn empty_with_tasks(&self) -> bool {
+        self.empty_with_tasks
+    }
+
+    /// Whether SQLite's quick integrity check passes.
+    pub fn quick_check(&self) -> Result<bool, StoreError> {
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))?;
+        Ok(verdict == "ok")
     }
 
     pub fn task_dir(&self, id: &TaskId) -> PathBuf {
@@ -628,10 +660,14 @@ impl Store {
     /// Moves the first queued task (highest priority, then oldest) whose
     /// executor has a free slot to `pending` and returns it. `limit_of` gives an
     /// executor's capacity, or `None` for an executor no longer configured.
-    pub fn claim_next_queued(
+    /// `hold` is called before the claim commits and returns what must be held
+    /// while the task launches (its dispatch lock); `None` skips a task that
+    /// another process is handling.
+    pub fn claim_next_queued<L>(
         &mut self,
         limit_of: impl Fn(&str) -> Option<Option<u32>>,
-    ) -> Result<Option<TaskRecord>, StoreError> {
+        mut hold: impl FnMut(&TaskRecord) -> Option<L>,
+    ) -> Result<Option<(TaskRecord, L)>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -654,6 +690,9 @@ impl Store {
                 full.push(task.executor.clone());
                 continue;
             }
+            let Some(held) = hold(&task) else {
+                continue;
+            };
             let now = crate::time::now_rfc3339();
             tx.execute(
                 "UPDATE tasks SET status = 'pending', claimed_at = ?2 \
@@ -664,7 +703,7 @@ impl Store {
             let mut claimed = task;
             claimed.status = TaskStatus::Pending;
             claimed.claimed_at = Some(now);
-            return Ok(Some(claimed));
+            return Ok(Some((claimed, held)));
         }
         Ok(None)
     }
@@ -1164,10 +1203,23 @@ fn agent_json(agent: &AgentStats) -> String {
     serde_json::to_string(agent).unwrap_or_default()
 }
 
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// Whether `tasks_dir` holds a dir named by a task id.
+fn holds_task_dir(tasks_dir: &Path) -> bool {
+    std::fs::read_dir(tasks_dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.parse::<TaskId>().is_ok())
+        })
+    })
+}
+
+/// Brings the schema up to date; returns the version found.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<usize, StoreError> {
     let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version == MIGRATIONS.len() {
-        return Ok(());
+        return Ok(version);
     }
     if version > MIGRATIONS.len() {
         return Err(StoreError::TooNew {
@@ -1190,7 +1242,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
     tx.commit()?;
-    Ok(())
+    Ok(version)
 }
 
 /// Retries an operation that SQLite refused with BUSY/LOCKED, for up to 10 s.
@@ -1321,6 +1373,24 @@ mod tests {
         );
         assert_eq!(calls, 1);
         assert!(store.has_pending_webhooks().unwrap());
+    }
+
+    #[test]
+    fn a_claim_skips_a_task_it_cannot_hold() {
+        let (_dir, mut store) = store();
+        let (a, b) = (TaskId::new(), TaskId::new());
+        for id in [a, b] {
+            let mut task = record(id);
+            task.status = TaskStatus::Queued;
+            store.insert(&task).unwrap();
+        }
+        let claimed = store
+            .claim_next_queued(|_| Some(None), |task| (task.id != a).then_some(()))
+            .unwrap()
+            .map(|(task, ())| task.id);
+        assert_eq!(claimed, Some(b));
+        assert_eq!(store.get(&a).unwrap().unwrap().status, TaskStatus::Queued);
+        assert_eq!(store.get(&b).unwrap().unwrap().status, TaskStatus::Pending);
     }
 
     #[test]

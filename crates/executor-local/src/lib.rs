@@ -14,6 +14,7 @@ use executor_core::executor::{
 use executor_core::runner::{self, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
+use process::PayloadGroup;
 pub use process::{is_same_live_process, read_process};
 
 pub struct LocalExecutor {
@@ -55,17 +56,39 @@ impl LocalExecutor {
     }
 
     fn observe_one(&self, task: &TaskRecord) -> RunnerObservation {
-        let dir = self.dir(&task.id);
         // Liveness first, records second: see `RunnerObservation`.
-        let runner_alive = match task.runner_pid {
+        let runner_alive = self.runner_alive(task);
+        RunnerObservation::read_task_dir(&self.dir(&task.id), runner_alive)
+    }
+
+    fn runner_alive(&self, task: &TaskRecord) -> bool {
+        match task.runner_pid {
             Some(pid) => is_same_live_process(pid, task.runner_start.as_deref()),
-            // The launcher died before recording the runner; the runner wrote its own pid.
-            None => std::fs::read(dir.join(runner::RUNNER_PID_FILE))
+            // The launcher died before recording the runner; the runner wrote its
+            // own pid, or is a process running this dir's runner script that has
+            // not written it (whole) yet.
+            None => {
+                let dir = self.dir(&task.id);
+                match std::fs::read(dir.join(runner::RUNNER_PID_FILE))
+                    .ok()
+                    .and_then(|b| runner::parse_pid_file(&b))
+                {
+                    Some(pid) => is_same_live_process(pid, None),
+                    None => process::runs_script(&dir.join(runner::RUNNER_FILE)),
+                }
+            }
+        }
+    }
+
+    /// The payload's process group, once the runner has recorded it.
+    fn payload_group(&self, task: &TaskRecord) -> Option<PayloadGroup> {
+        let pgid = task.pid.or_else(|| {
+            std::fs::read(self.dir(&task.id).join(runner::PID_FILE))
                 .ok()
                 .and_then(|b| runner::parse_pid_file(&b))
-                .is_some_and(|pid| is_same_live_process(pid, None)),
-        };
-        RunnerObservation::read_task_dir(&dir, runner_alive)
+        })?;
+        let since = process::started_after(task.runner_start.as_deref())?;
+        Some(PayloadGroup { pgid, since })
     }
 }
 
@@ -97,6 +120,10 @@ impl Executor for LocalExecutor {
         self.dir(id).to_string_lossy().into_owned()
     }
 
+    fn sees_unrecorded_runners(&self) -> bool {
+        true
+    }
+
     fn runs_as_root(&self) -> Option<bool> {
         // SAFETY: geteuid has no preconditions.
         Some(unsafe { libc::geteuid() } == 0)
@@ -119,6 +146,10 @@ impl Executor for LocalExecutor {
         command
             .arg(dir.join(runner::RUNNER_FILE))
             .arg(&dir)
+            // The runner inherits this process's umask too, but would need a
+            // process of its own to read it.
+            .arg(process::own_umask().unwrap_or_default())
+            .arg(runner::keep_background_arg(self.config.keep_background))
             .current_dir(&dir)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -159,17 +190,15 @@ impl Executor for LocalExecutor {
         };
         // The runner writes task.pid right after starting the payload.
         let started = Instant::now();
-        let pgid = loop {
-            let pgid = std::fs::read(dir.join(runner::PID_FILE))
-                .ok()
-                .and_then(|b| runner::parse_pid_file(&b));
-            if pgid.is_some() || !runner_alive() || started.elapsed() > Duration::from_secs(2) {
-                break pgid;
+        let group = loop {
+            let group = self.payload_group(task);
+            if group.is_some() || !runner_alive() || started.elapsed() > Duration::from_secs(2) {
+                break group;
             }
             std::thread::sleep(Duration::from_millis(5));
         };
         let root = task.runner_pid.filter(|_| runner_alive());
-        let mut tree = TreeKill::new(root, pgid);
+        let mut tree = TreeKill::new(root, group);
         tree.signal_new(libc::SIGTERM);
         let deadline = Instant::now() + grace;
         while tree.any_alive() && Instant::now() < deadline {
@@ -184,6 +213,23 @@ impl Executor for LocalExecutor {
             std::thread::sleep(Duration::from_millis(10));
         }
         Ok(())
+    }
+
+    fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {
+        // A runner that has written exit.json has nothing left to do but exit.
+        if self.runner_alive(task) && !self.dir(&task.id).join(runner::EXIT_FILE).exists() {
+            return Ok(true);
+        }
+        let Some(group) = self.payload_group(task) else {
+            return Ok(false);
+        };
+        // Most ended tasks left nothing: one signal-0 says so without reading /proc.
+        let pgid = libc::pid_t::try_from(group.pgid).unwrap_or(0);
+        // SAFETY: kill with signal 0 only checks for the group's existence.
+        if pgid <= 0 || unsafe { libc::kill(-pgid, 0) } != 0 {
+            return Ok(false);
+        }
+        Ok(!process::task_tree(&process::process_table(), None, Some(group)).is_empty())
     }
 
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {
@@ -228,16 +274,16 @@ impl Executor for LocalExecutor {
 /// parent died first is reparented away from the runner but must still end.
 struct TreeKill {
     root: Option<u32>,
-    pgid: Option<u32>,
+    group: Option<PayloadGroup>,
     seen: Vec<process::ProcessInfo>,
     signalled: usize,
 }
 
 impl TreeKill {
-    fn new(root: Option<u32>, pgid: Option<u32>) -> Self {
+    fn new(root: Option<u32>, group: Option<PayloadGroup>) -> Self {
         Self {
             root,
-            pgid,
+            group,
             seen: Vec::new(),
             signalled: 0,
         }
@@ -245,7 +291,7 @@ impl TreeKill {
 
     fn collect(&mut self) {
         let table = process::process_table();
-        for info in process::task_tree(&table, self.root, self.pgid) {
+        for info in process::task_tree(&table, self.root, self.group) {
             if !self
                 .seen
                 .iter()
@@ -294,7 +340,8 @@ impl TreeKill {
     fn signal_group(&self, signal: libc::c_int) {
         // Only a group that still holds a process of this task: the id may have been reused.
         let live_group = self
-            .pgid
+            .group
+            .map(|g| g.pgid)
             .filter(|pgid| self.seen.iter().any(|p| p.pgrp == *pgid) && !self.alive().is_empty());
         if let Some(pgid) = live_group.and_then(|p| libc::pid_t::try_from(p).ok()) {
             // SAFETY: kill has no memory-safety preconditions.

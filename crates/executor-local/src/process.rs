@@ -24,6 +24,20 @@ pub fn identity(info: &ProcessInfo) -> String {
     info.identity(boot_id())
 }
 
+/// The start time (clock ticks since boot) in an identity from [`identity`]:
+/// `Some(0)` when there is none to go by, `None` when it is of another boot
+/// (no process of that boot is alive).
+pub fn started_after(identity: Option<&str>) -> Option<u64> {
+    let Some(identity) = identity else {
+        return Some(0);
+    };
+    let (boot, ticks) = identity.rsplit_once(':')?;
+    if boot != boot_id() {
+        return None;
+    }
+    ticks.parse().ok()
+}
+
 /// Whether `pid` is still the process recorded as `expected_identity`, and running.
 pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
     match read_process(pid) {
@@ -32,6 +46,40 @@ pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
         }
         _ => false,
     }
+}
+
+/// This process's umask as `umask` prints it (`0022`), from /proc.
+pub fn own_umask() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))?
+        .trim();
+    (!mask.is_empty() && mask.bytes().all(|b| (b'0'..=b'7').contains(&b))).then(|| mask.to_owned())
+}
+
+/// Whether a live process was started with `script` as an argument (how the
+/// runner is started: `/bin/sh <task dir>/runner.sh <task dir>`). Until it
+/// execs, a forked runner still holds its launcher's dispatch lock.
+pub fn runs_script(script: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let script = script.as_os_str().as_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            cmdline.split(|b| *b == 0).any(|arg| arg == script)
+                && read_process(pid).is_some_and(|p| !p.zombie)
+        })
+    })
 }
 
 /// Every process visible in /proc.
@@ -47,8 +95,28 @@ pub fn process_table() -> Vec<ProcessInfo> {
         .collect()
 }
 
-/// Live processes that are in process group `pgrp` or descend from `root` (not `root` itself).
-pub fn task_tree(table: &[ProcessInfo], root: Option<u32>, pgrp: Option<u32>) -> Vec<ProcessInfo> {
+/// The process group a task's payload leads: its id (the payload's pid), and
+/// the start time its members cannot predate (the runner's), so that a group
+/// id reused after the task's group emptied is not taken for it.
+#[derive(Debug, Clone, Copy)]
+pub struct PayloadGroup {
+    pub pgid: u32,
+    pub since: u64,
+}
+
+impl PayloadGroup {
+    /// The payload's group did setsid: its members share its session too.
+    fn holds(&self, info: &ProcessInfo) -> bool {
+        info.pgrp == self.pgid && info.session == self.pgid && info.start_ticks >= self.since
+    }
+}
+
+/// Live processes that are in the payload's group or descend from `root` (not `root` itself).
+pub fn task_tree(
+    table: &[ProcessInfo],
+    root: Option<u32>,
+    group: Option<PayloadGroup>,
+) -> Vec<ProcessInfo> {
     let mut members: Vec<ProcessInfo> = Vec::new();
     let mut frontier: Vec<u32> = root.into_iter().collect();
     while let Some(parent) = frontier.pop() {
@@ -59,8 +127,8 @@ pub fn task_tree(table: &[ProcessInfo], root: Option<u32>, pgrp: Option<u32>) ->
             }
         }
     }
-    if let Some(pgrp) = pgrp {
-        for info in table.iter().filter(|p| p.pgrp == pgrp) {
+    if let Some(group) = group {
+        for info in table.iter().filter(|p| group.holds(p)) {
             if !members.iter().any(|m| m.pid == info.pid) {
                 members.push(*info);
             }

@@ -561,6 +561,7 @@ mod tests {
             env: Vec::new(),
             max_concurrent: None,
             allow_root: false,
+            keep_background: false,
             settings: ExecutorSettings::Slurm(settings.clone()),
             builtin: false,
         }

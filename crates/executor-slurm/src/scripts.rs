@@ -37,7 +37,8 @@ const JOBS_PER_CALL: usize = 500;
 
 fn prelude(place: &str) -> String {
     format!(
-        r#"umask 077
+        r#"mask=$(umask)
+umask 077
 fail() {{ echo "openclaw-agent: $*" >&2; exit 3; }}
 slfail() {{ echo "{SLURM_FAILED}$1 $2" >&2; exit 4; }}
 # Slurm commands retry for a long time when the controller or its config is missing.
@@ -76,7 +77,10 @@ pub fn batch_script(task_dir: &str) -> String {
 # (runner.sh), which records the payload's exit in exit.json, and exits with
 # that code so that Slurm's records show it too.
 dir={dir}
-/bin/sh "$dir/{runner}" "$dir" &
+# The payload gets the umask of the submitting shell (the job's is private).
+mask=${{OPENCLAW_UMASK:-}}
+unset OPENCLAW_UMASK
+/bin/sh "$dir/{runner}" "$dir" "$mask" &
 runner=$!
 # Slurm signals every process of the job; the runner must outlive the payload
 # to record its end, so this shell waits for it whatever arrives.
@@ -144,6 +148,7 @@ pub fn launch(sub: &Submission<'_>) -> String {
     for (name, value) in sub.env {
         s.push_str(&format!("export {name}={}\n", sh_quote(value)));
     }
+    s.push_str("export OPENCLAW_UMASK=\"$mask\"\n");
     let args: Vec<String> = sub.sbatch_args.iter().map(|a| sh_quote(a)).collect();
     s.push_str(&format!(
         r#"cd "$dir" || fail "cannot enter $dir"
@@ -276,7 +281,7 @@ pub fn kill(
     grace_secs: u64,
     reason: &str,
 ) -> String {
-    let tree_kill = executor_ssh::scripts::kill(task_dir, None, grace_secs, reason);
+    let tree_kill = executor_ssh::scripts::kill(task_dir, None, None, grace_secs, reason);
     let mut s = prelude(place);
     s.push_str(&format!(
         r#"d={dir}; j={job}

@@ -110,6 +110,7 @@ impl Executor for SshExecutor {
             spec.files,
             spec.env,
             spec.agent.map(|agent| agent.program.as_str()),
+            self.config.keep_background,
         );
         let stdout = self.run(&script, true)?;
         let stdout = String::from_utf8_lossy(&stdout);
@@ -198,10 +199,23 @@ impl Executor for SshExecutor {
         let script = scripts::kill(
             &self.dir(&task.id),
             task.runner_pid,
+            task.runner_start.as_deref(),
             grace.as_secs().max(1),
             reason,
         );
         self.run(&script, true).map(|_| ())
+    }
+
+    fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {
+        let script = scripts::live(
+            &self.dir(&task.id),
+            task.runner_pid,
+            task.runner_start.as_deref(),
+        );
+        let stdout = self.run(&script, true)?;
+        Ok(String::from_utf8_lossy(&stdout)
+            .lines()
+            .any(|l| l.trim() == "live"))
     }
 
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {

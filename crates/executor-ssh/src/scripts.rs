@@ -54,8 +54,10 @@ pub fn launch(
     files: &[TaskFile],
     env: &[(String, String)],
     claude_path: Option<&str>,
+    keep_background: bool,
 ) -> String {
-    let mut s = String::from("umask 077\n");
+    // The payload gets the login shell's umask back; the task dir stays private.
+    let mut s = String::from("mask=$(umask)\numask 077\n");
     s.push_str(FAIL_FN);
     s.push_str(IDENTITY_FN);
     s.push_str(&format!(
@@ -102,15 +104,16 @@ pub fn launch(
     s.push_str(&format!(
         r#"cd "$dir" || fail "cannot enter $dir"
 if command -v setsid >/dev/null 2>&1; then
-    setsid /bin/sh ./{runner} "$dir" </dev/null >>{log} 2>&1 &
+    setsid /bin/sh ./{runner} "$dir" "$mask" {keep} </dev/null >>{log} 2>&1 &
 else
-    nohup /bin/sh ./{runner} "$dir" </dev/null >>{log} 2>&1 &
+    nohup /bin/sh ./{runner} "$dir" "$mask" {keep} </dev/null >>{log} 2>&1 &
 fi
 p=$!
 echo "{LAUNCHED} $p $(identity "$p")"
 "#,
         runner = runner::RUNNER_FILE,
         log = runner::LOG_FILE,
+        keep = sh_quote(runner::keep_background_arg(keep_background)),
     ));
     s
 }
@@ -202,24 +205,89 @@ probe() {{
     s
 }
 
+/// Finds a task's runner and payload group on the host: `$rp` (empty once the
+/// runner is gone or its pid was reused, when its identity `$rs` is known),
+/// `$pg` and `$since`, the start time (clock ticks) no member of the group can
+/// predate: a group id reused after the task's group emptied is not the task's.
+/// Needs `$d`, `$rp`, `$rs` and `identity`.
+const FIND_TASK: &str = r#"[ -z "$rp" ] && [ -r "$d/runner.pid" ] && rp=$(cat "$d/runner.pid")
+pg=$(cat "$d/task.pid" 2>/dev/null)
+since=0
+# A zombie runner has ended (where nothing reaps orphans, it stays one).
+case "$(awk '{print $3}' "/proc/$rp/stat" 2>/dev/null)" in Z | X) rp= ;; esac
+if [ -n "$rs" ]; then
+    [ -n "$rp" ] && [ "$(identity "$rp")" != "$rs" ] && rp=
+    case "$rs" in
+        "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)":*) since=${rs##*:} ;;
+        # Recorded before the host rebooted: nothing of the task can run now.
+        *) pg= ;;
+    esac
+fi
+# Processes of the payload's group (it leads its own session), one a line.
+group_members() {
+    [ -n "$pg" ] || return 0
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v group="$pg" -v since="$since" '
+        $5 == group && $6 == group && $22 + 0 >= since + 0 && $3 != "Z" { print $1 }'
+}
+"#;
+
+/// Prints `live` when the task's runner or a process of its payload's group
+/// still runs on the host, `none` otherwise.
+pub fn live(task_dir: &str, runner_pid: Option<u32>, runner_start: Option<&str>) -> String {
+    let mut s = format!(
+        "d={dir}; rp='{rp}'; rs={rs}\n",
+        dir = sh_quote(task_dir),
+        rp = runner_pid.map(|p| p.to_string()).unwrap_or_default(),
+        rs = sh_quote(runner_start.unwrap_or_default()),
+    );
+    s.push_str(IDENTITY_FN);
+    s.push_str(FIND_TASK);
+    s.push_str(&format!(
+        r#"# A runner that has written exit.json has nothing left to do but exit.
+if [ -n "$rp" ] && [ ! -e "$d/{exit}" ] && {{ [ -n "$rs" ] || [ "$d/{log}" -ef "/proc/$rp/fd/1" ]; }}; then echo live
+elif [ -n "$(group_members)" ]; then echo live
+else echo none
+fi
+exit 0
+"#,
+        log = runner::LOG_FILE,
+        exit = runner::EXIT_FILE,
+    ));
+    s
+}
+
 /// Marks the task killed, then ends its process tree: SIGTERM, grace, SIGKILL.
-pub fn kill(task_dir: &str, runner_pid: Option<u32>, grace_secs: u64, reason: &str) -> String {
-    format!(
-        r#"d={dir}; rp='{rp}'
-printf '%s\n' {reason} > "$d/{kill}.tmp" && mv -f "$d/{kill}.tmp" "$d/{kill}"
-[ -z "$rp" ] && [ -r "$d/{runner_pid}" ] && rp=$(cat "$d/{runner_pid}")
+/// Works on a task that has ended too: whatever of it still runs ends.
+pub fn kill(
+    task_dir: &str,
+    runner_pid: Option<u32>,
+    runner_start: Option<&str>,
+    grace_secs: u64,
+    reason: &str,
+) -> String {
+    let mut s = format!(
+        "d={dir}; rp='{rp}'; rs={rs}\n",
+        dir = sh_quote(task_dir),
+        rp = runner_pid.map(|p| p.to_string()).unwrap_or_default(),
+        rs = sh_quote(runner_start.unwrap_or_default()),
+    );
+    s.push_str(IDENTITY_FN);
+    s.push_str(FIND_TASK);
+    s.push_str(&format!(
+        r#"[ -d "$d" ] && printf '%s\n' {reason} > "$d/{kill}.tmp" && mv -f "$d/{kill}.tmp" "$d/{kill}"
 i=0
-while [ ! -s "$d/{pid}" ] && [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
-pg=$(cat "$d/{pid}" 2>/dev/null)
+while [ -z "$pg" ] && [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null && [ $i -lt 20 ]; do
+    sleep 0.1; i=$((i + 1)); pg=$(cat "$d/{pid}" 2>/dev/null)
+done
 # The tree: descendants of the runner (by parentage) and the payload's group.
 # cat, not awk, opens the files: mawk gives up on one that vanished meanwhile.
 targets() {{
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$rp" -v group="$pg" '
-        {{ parent[$1] = $4; grp[$1] = $5 }}
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$rp" -v group="$pg" -v since="$since" '
+        {{ parent[$1] = $4; grp[$1] = $5; sess[$1] = $6; start[$1] = $22 }}
         END {{
             for (p in parent) {{
                 if (p == root) continue
-                if (group != "" && grp[p] == group) {{ print p; continue }}
+                if (group != "" && grp[p] == group && sess[p] == group && start[p] + 0 >= since + 0) {{ print p; continue }}
                 q = parent[p]
                 while (q > 1 && root != "") {{ if (q == root) {{ print p; break }} q = parent[q] }}
             }}
@@ -241,7 +309,7 @@ alive() {{
     done
 }}
 collect
-[ -n "$pg" ] && [ -n "$seen" ] && kill -s TERM -- "-$pg" 2>/dev/null
+[ -n "$pg" ] && [ -n "$seen" ] && kill -TERM "-$pg" 2>/dev/null
 for p in $seen; do kill -s TERM "$p" 2>/dev/null; done
 i=0
 while [ -n "$(alive)" ] && [ $i -lt {ticks} ]; do
@@ -251,20 +319,18 @@ while [ -n "$(alive)" ] && [ $i -lt {ticks} ]; do
     for p in $new; do kill -s TERM "$p" 2>/dev/null; done
 done
 collect
-[ -n "$pg" ] && [ -n "$(alive)" ] && kill -s KILL -- "-$pg" 2>/dev/null
+[ -n "$pg" ] && [ -n "$(alive)" ] && kill -KILL "-$pg" 2>/dev/null
 for p in $(alive); do kill -s KILL "$p" 2>/dev/null; done
 i=0
 while [ -n "$(alive)" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
 exit 0
 "#,
-        dir = sh_quote(task_dir),
-        rp = runner_pid.map(|p| p.to_string()).unwrap_or_default(),
         reason = sh_quote(&reason.replace('\n', " ")),
         kill = runner::KILL_MARKER,
-        runner_pid = runner::RUNNER_PID_FILE,
         pid = runner::PID_FILE,
         ticks = grace_secs * 10,
-    )
+    ));
+    s
 }
 
 /// Prints the log's size on the first line, then the bytes of the window

@@ -1,12 +1,15 @@
-//! Test harness shared by the executor test suites: a mock Anthropic Messages
-//! API on loopback that the real Claude Code CLI talks to, and the location of
-//! that CLI (installed by `scripts/test`).
+//! Test harness shared by the executor test suites: a fake in-memory executor
+//! for tests of the task logic, a mock Anthropic Messages API on loopback that
+//! the real Claude Code CLI talks to, and the location of that CLI (installed
+//! by `scripts/test`).
 
 pub mod claude;
+pub mod fake_executor;
 pub mod mock_anthropic;
 pub mod slurm;
 pub mod sshd;
 
+pub use fake_executor::{Failure, Fake, FakeExecutor, FakeHost, FakeTask};
 pub use mock_anthropic::{MockAnthropic, Reply, Script, Usage};
 
 /// Reports a missing component: a failure in CI (`CI=true`), a skip elsewhere.

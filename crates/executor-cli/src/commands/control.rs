@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use executor_core::{ListFilter, TaskStatus};
+use executor_core::{ListFilter, TaskError, TaskStatus};
 
 use crate::app::App;
 use crate::cli::{CleanupArgs, KillArgs, WaitArgs};
@@ -37,7 +37,8 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
     let grace = seconds(args.grace, "--grace")?;
     let mut manager = app.manager()?;
     let task = manager.resolve(&args.id.task_id)?;
-    let (task, report) = manager.kill(&task.id, grace)?;
+    let killed = manager.kill(&task.id, grace)?;
+    let (task, report) = (killed.record, killed.report);
     app.settle(&manager, &report);
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -49,6 +50,12 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
                 app.config.defaults.stall_timeout
             ))
             .unwrap_or_default()
+        )?;
+    } else if killed.ended_leftovers {
+        writeln!(
+            out,
+            "{} {}; ended the processes it had left running",
+            task.id, task.status
         )?;
     } else {
         writeln!(out, "{} {}", task.id, task.status)?;
@@ -66,6 +73,9 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
         app.settle(&manager, &report);
         writeln!(out, "removed {}", task.id)?;
         return Ok(code::OK);
+    }
+    if args.orphans {
+        return cleanup_orphans(&manager, &mut out);
     }
 
     let report = manager.reconcile(None)?;
@@ -85,6 +95,10 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     for id in &finished {
         match manager.cleanup(id, false, grace) {
             Ok(_) => writeln!(out, "removed {id}")?,
+            // Not a failure of `--finished`: the task is kept until its processes end.
+            Err(err @ TaskError::ProcessesLeft { .. }) => {
+                eprintln!("warning: skipped: {}", CliError::from(err).one_line());
+            }
             Err(err) => {
                 failures += 1;
                 eprintln!(
@@ -96,6 +110,32 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     }
     if finished.is_empty() {
         writeln!(out, "no finished tasks")?;
+    }
+    Ok(if failures > 0 {
+        code::FAILURE
+    } else {
+        code::OK
+    })
+}
+
+/// `cleanup --orphans`: removes the task dirs that no task owns.
+fn cleanup_orphans(
+    manager: &executor_core::TaskManager,
+    out: &mut impl Write,
+) -> Result<u8, CliError> {
+    let orphans = executor_core::orphans::remove_all(manager.store())?;
+    let mut failures = 0;
+    for orphan in &orphans {
+        match &orphan.removal {
+            Ok(()) => writeln!(out, "removed orphan dir {}", orphan.dir.display())?,
+            Err(err) => {
+                failures += 1;
+                eprintln!("error: cannot remove {}: {err}", orphan.dir.display());
+            }
+        }
+    }
+    if orphans.is_empty() {
+        writeln!(out, "no orphan task dirs")?;
     }
     Ok(if failures > 0 {
         code::FAILURE

@@ -7,7 +7,8 @@ use crate::cli::ReindexArgs;
 use crate::exit::{CliError, code};
 
 pub fn reindex(app: &App, args: ReindexArgs) -> Result<u8, CliError> {
-    let mut manager = app.manager()?;
+    let (store, damaged) = executor_core::reindex::open_for_rebuild(&app.paths)?;
+    let mut manager = app.manager_with(store);
     let report = manager.reindex()?;
     // Live tasks come back as their meta last saw them; their runners' records
     // bring them up to date (and announce those that ended meanwhile).
@@ -26,9 +27,20 @@ pub fn reindex(app: &App, args: ReindexArgs) -> Result<u8, CliError> {
             "added": added,
             "already_indexed": report.already_indexed,
             "skipped": skipped,
+            "removed_orphans": report.removed,
+            "damaged_index_kept_at": damaged,
         });
         writeln!(out, "{json}")?;
     } else {
+        if let Some(copy) = &damaged {
+            eprintln!(
+                "warning: the task index was damaged; kept it as {} and built a new one",
+                copy.display()
+            );
+        }
+        for path in &report.removed {
+            writeln!(out, "removed orphan dir {}", path.display())?;
+        }
         for (path, reason) in &report.skipped {
             eprintln!("warning: skipped {}: {reason}", path.display());
         }

@@ -10,6 +10,7 @@ mod claude;
 mod concurrency;
 mod config;
 mod container;
+mod crash;
 mod errors;
 mod escapes;
 mod lifecycle;

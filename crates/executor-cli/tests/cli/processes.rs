@@ -83,15 +83,37 @@ fn task_survives_the_cli_being_sigkilled() {
     assert!(env.completion(&id).is_some());
 }
 
+/// A payload that records its pid and starts two children in its process group.
+const PAYLOAD_WITH_CHILDREN: &str = "echo $$ >> pids; sleep 300 & echo $! >> pids; \
+    sh -c 'echo $$ >> pids; sleep 301' & wait";
+
+/// Starts `command` on the local executor and waits for the `count` pids it writes to `pids`.
+fn started_with_pids(env: &TestEnv, command: &str, count: usize) -> (String, Vec<u32>) {
+    let id = env.run_task(command);
+    let pids_file = env.work.join("pids");
+    assert!(
+        eventually(Duration::from_secs(10), || read_pids(&pids_file).len()
+            >= count),
+        "the payload did not start its processes"
+    );
+    let pids = read_pids(&pids_file);
+    assert!(pids.iter().all(|p| process_alive(*p)), "{pids:?}");
+    (id, pids)
+}
+
+fn assert_all_gone(pids: &[u32], what: &str) {
+    for pid in pids {
+        assert!(
+            eventually(Duration::from_secs(10), || !process_alive(*pid)),
+            "pid {pid} survived: {what}"
+        );
+    }
+}
+
 #[test]
-fn sigkilled_runner_makes_the_task_lost() {
+fn sigkilled_runner_makes_the_task_lost_and_ends_its_payload() {
     let env = TestEnv::new();
-    let id = env.run_task("echo $$ > payload-pid; sleep 300");
-    let payload_pid_file = env.work.join("payload-pid");
-    assert!(eventually(Duration::from_secs(10), || !read_pids(
-        &payload_pid_file
-    )
-    .is_empty()));
+    let (id, pids) = started_with_pids(&env, PAYLOAD_WITH_CHILDREN, 3);
     let status = env.status(&id);
     assert_eq!(status["status"], "running");
     let runner = status["runner_pid"].as_u64().unwrap() as u32;
@@ -104,9 +126,151 @@ fn sigkilled_runner_makes_the_task_lost() {
     assert_eq!(status["status"], "lost", "{status}");
     assert!(status["reason"].as_str().unwrap().contains("runner"));
     assert_eq!(env.completion(&id).unwrap()["task_status"], "lost");
-    // The orphaned payload is ours to end.
-    for pid in read_pids(&payload_pid_file) {
-        kill_pid(pid, libc::SIGKILL);
+    // Found lost, the task's payload and its children end with it.
+    assert_all_gone(&pids, "the task was found lost");
+    // Nothing of it runs any more: `kill` says it has ended, `cleanup` removes it.
+    env.run(&["kill", "--task-id", &id])
+        .assert_error(7, "already ended");
+    env.ok(&["cleanup", "--task-id", &id]);
+    assert!(!env.task_dir(&id).exists());
+}
+
+#[test]
+fn sigkilled_payload_takes_its_children_along() {
+    let env = TestEnv::new();
+    let (id, pids) = started_with_pids(&env, PAYLOAD_WITH_CHILDREN, 3);
+    kill_pid(pids[0], libc::SIGKILL);
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["exit_code"], 137);
+    // The runner ended the payload's group before recording the exit.
+    for pid in &pids[1..] {
+        assert!(!process_alive(*pid), "child {pid} outlived the task");
+    }
+}
+
+#[test]
+fn background_jobs_end_with_the_task_unless_kept() {
+    let env = TestEnv::new();
+    let (id, pids) = started_with_pids(
+        &env,
+        "sleep 300 & echo $! > pids; trap '' TERM; sh -c 'trap \"\" TERM; echo $$ >> pids; exec sleep 301' & sleep 0.5; exit 0",
+        2,
+    );
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    // Even the one that ignores SIGTERM: it gets SIGKILL after the grace.
+    for pid in &pids {
+        assert!(
+            !process_alive(*pid),
+            "background job {pid} outlived the task"
+        );
+    }
+
+    // With `keep_background`, the user asked for them to outlive it.
+    let env = TestEnv::new();
+    env.write_config("executors:\n  - name: local\n    type: local\n    keep_background: true\n");
+    let (id, pids) = started_with_pids(&env, "sleep 300 & echo $! > pids; exit 0", 1);
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(process_alive(pids[0]), "the kept background job ended");
+    // A dir with live processes is not removed from under them.
+    env.run(&["cleanup", "--task-id", &id])
+        .assert_error(7, "still run");
+    assert!(env.task_dir(&id).exists());
+    let finished = env.run(&["cleanup", "--finished"]);
+    assert_eq!(finished.code, 0, "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("warning: skipped"),
+        "{}",
+        finished.stderr
+    );
+    assert!(env.task_dir(&id).exists());
+    // `kill` works on it although it has ended, and keeps its recorded state.
+    let out = env.ok(&["kill", "--task-id", &id, "--grace", "1"]);
+    assert_eq!(
+        out,
+        format!("{id} completed; ended the processes it had left running\n")
+    );
+    assert!(!process_alive(pids[0]));
+    assert_eq!(env.status(&id)["status"], "completed");
+    env.run(&["kill", "--task-id", &id])
+        .assert_error(7, "already ended");
+
+    // `cleanup --force` ends them first.
+    let (id, pids) = {
+        std::fs::remove_file(env.work.join("pids")).unwrap();
+        started_with_pids(&env, "sleep 300 & echo $! > pids; exit 0", 1)
+    };
+    env.wait_done(&id);
+    env.ok(&["cleanup", "--task-id", &id, "--force", "--grace", "1"]);
+    assert!(!process_alive(pids[0]));
+    assert!(!env.task_dir(&id).exists());
+}
+
+#[test]
+fn kill_ends_the_processes_of_a_task_recorded_as_lost() {
+    let env = TestEnv::new();
+    let (id, mut pids) = started_with_pids(&env, PAYLOAD_WITH_CHILDREN, 3);
+    let runner = env.status(&id)["runner_pid"].as_u64().unwrap() as u32;
+    // Recorded lost while all of it still runs: a crash between recording the
+    // loss and ending what was left, or a record from an older version.
+    let index = env.home().join(".local/share/openclaw/index.sqlite");
+    let db = rusqlite::Connection::open(&index).expect("open the index");
+    let changed = db
+        .execute(
+            "UPDATE tasks SET status = 'lost', ended_at = created_at WHERE id = ?1",
+            [&id],
+        )
+        .expect("mark lost");
+    assert_eq!(changed, 1);
+    drop(db);
+    assert_eq!(env.status(&id)["status"], "lost");
+
+    env.run(&["cleanup", "--task-id", &id])
+        .assert_error(7, "still run");
+    assert!(env.task_dir(&id).exists());
+    let out = env.ok(&["kill", "--task-id", &id, "--grace", "1"]);
+    assert_eq!(
+        out,
+        format!("{id} lost; ended the processes it had left running\n")
+    );
+    // The runner, spared, records the payload's end and exits.
+    pids.push(runner);
+    assert_all_gone(&pids, "kill of a lost task");
+    env.ok(&["cleanup", "--task-id", &id]);
+}
+
+#[test]
+fn payload_runs_with_the_callers_umask_and_task_files_stay_private() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new();
+    for mask in [0o022, 0o027] {
+        let mut command =
+            env.command(&["run", "--executor", "local", "--cmd", "umask; : > created"]);
+        // SAFETY: umask is async-signal-safe and only changes the child's mask.
+        unsafe {
+            command.pre_exec(move || {
+                libc::umask(mask);
+                Ok(())
+            });
+        }
+        let run = crate::helpers::run_bounded(command);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let id = run.stdout.lines().next().unwrap().to_owned();
+        assert_eq!(env.wait_done(&id)["status"], "completed");
+        let log = env.ok(&["logs", "--task-id", &id]);
+        assert_eq!(log.trim(), format!("{mask:04o}"), "{log}");
+        let created = std::fs::metadata(env.work.join("created")).unwrap();
+        assert_eq!(created.permissions().mode() & 0o777, 0o666 & !mask);
+        std::fs::remove_file(env.work.join("created")).unwrap();
+        for entry in std::fs::read_dir(env.task_dir(&id)).unwrap() {
+            let entry = entry.unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{:?} is {mode:o}", entry.file_name());
+        }
     }
 }
 

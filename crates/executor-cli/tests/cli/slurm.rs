@@ -712,3 +712,43 @@ fn login_node_over_ssh() {
         assert!(!t.env.task_dir(id).exists());
     }
 }
+
+#[test]
+fn payload_gets_the_callers_umask_and_leaves_nothing_running() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let Some(t) = setup(&slurm_executor("hpc", ""), false) else {
+        return;
+    };
+    let bg = t.env.work.join("bg");
+    let mut command = t.env.command(&[
+        "run",
+        "--executor",
+        "hpc",
+        "--cmd",
+        &format!("umask; sleep 300 & echo $! > {}; exit 0", bg.display()),
+    ]);
+    // SAFETY: umask is async-signal-safe and only changes the child's mask.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0o027);
+            Ok(())
+        });
+    }
+    let run = run_bounded(command);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.stdout.lines().next().unwrap().to_owned();
+    let status = t.wait(&id, 90);
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(t.env.ok(&["logs", "--task-id", &id]), "0027\n");
+    // The runner's files stay private.
+    let dir = t.env.task_dir(&id);
+    for name in ["task.pid", "runner.pid", "exit.json", "task.log"] {
+        let mode = std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    assert_gone(&read_pids(&bg));
+}

@@ -567,7 +567,11 @@ fn a_runner_killed_on_the_host_is_lost() {
     let Some(t) = SshTest::new(TEST_USER) else {
         return;
     };
-    let id = t.run_task("sleep 300");
+    let child_file = t.workspace.join("child");
+    let id = t.run_task(&format!(
+        "sleep 300 & echo $! > {}; wait",
+        child_file.display()
+    ));
     let dir = t.remote_dir(&id);
     let read_pid = |name: &str| -> Option<i32> {
         let text = std::fs::read_to_string(dir.join(name)).ok()?;
@@ -585,10 +589,14 @@ fn a_runner_killed_on_the_host_is_lost() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(t.env.status(&id)["status"], "running");
-    // SAFETY: kill has no memory-safety preconditions; these processes are this test's.
+    assert!(eventually(Duration::from_secs(10), || !read_pids(
+        &child_file
+    )
+    .is_empty()));
+    let child = read_pids(&child_file)[0];
+    // SAFETY: kill has no memory-safety preconditions; this process is this test's.
     unsafe {
         libc::kill(runner, libc::SIGKILL);
-        libc::kill(-payload, libc::SIGKILL);
     }
     let started = std::time::Instant::now();
     loop {
@@ -604,6 +612,69 @@ fn a_runner_killed_on_the_host_is_lost() {
         assert!(started.elapsed() < Duration::from_secs(10), "{status}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Found lost, the payload and its child end on the host.
+    for pid in [payload as u32, child] {
+        assert!(
+            eventually(Duration::from_secs(10), || !process_alive(pid)),
+            "pid {pid} of the lost task survived"
+        );
+    }
+}
+
+/// The umask this process (and so the test's sshd and its sessions) runs with.
+fn own_umask() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn remote_tasks_leave_nothing_running_and_get_the_login_umask() {
+    let Some(t) = SshTest::new(TEST_USER) else {
+        return;
+    };
+    let env = &t.env;
+    let created = t.workspace.join("created");
+    let id = t.run_task(&format!("umask; : > {}", created.display()));
+    assert_eq!(env.wait_done(&id)["status"], "completed");
+    assert_eq!(env.ok(&["logs", "--task-id", &id]).trim(), own_umask());
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    let mask = u32::from_str_radix(&own_umask(), 8).unwrap();
+    assert_eq!(mode(&created), 0o666 & !mask);
+    for entry in std::fs::read_dir(t.remote_dir(&id)).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+
+    // A background job ends with the task.
+    let pids = t.workspace.join("pids");
+    let id = t.run_task(&format!("sleep 300 & echo $! > {}; exit 0", pids.display()));
+    assert_eq!(env.wait_done(&id)["status"], "completed");
+    let job = read_pids(&pids)[0];
+    assert!(!process_alive(job), "the background job outlived the task");
+
+    // Unless the executor keeps them: then kill and cleanup still reach them.
+    t.write_config("    keep_background: true\n");
+    std::fs::remove_file(&pids).unwrap();
+    let id = t.run_task(&format!("sleep 300 & echo $! > {}; exit 0", pids.display()));
+    assert_eq!(env.wait_done(&id)["status"], "completed");
+    let job = read_pids(&pids)[0];
+    assert!(process_alive(job), "the kept background job ended");
+    env.run(&["cleanup", "--task-id", &id])
+        .assert_error(7, "still run");
+    assert!(t.remote_dir(&id).exists());
+    let out = env.ok(&["kill", "--task-id", &id, "--grace", "1"]);
+    assert!(out.contains("ended the processes"), "{out}");
+    assert!(eventually(Duration::from_secs(5), || !process_alive(job)));
+    env.ok(&["cleanup", "--task-id", &id]);
+    assert!(!t.remote_dir(&id).exists());
 }
 
 #[test]
