@@ -705,18 +705,21 @@ impl TaskManager {
         prompt: String,
         max_turns: Option<u32>,
     ) -> Result<TaskSpec, TaskError> {
-        let session = parent
-            .session_id
-            .as_deref()
-            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        let session = parent.task_type.agent().and_then(|agent| {
+            let reported = parent.agent.as_ref().and_then(|s| s.session_id.as_deref());
+            let session = agent
+                .cli()
+                .resume_session(parent.session_id.as_deref(), reported)?;
+            Some((agent, session))
+        });
         if !parent.status.is_terminal() {
-            // Two claude processes must not write the same session.
+            // Two agent processes must not write the same session.
             return Err(TaskError::StillLive {
                 id: parent.id,
                 status: parent.status,
             });
         }
-        let (Some(agent), Some(session_id)) = (parent.task_type.agent(), session) else {
+        let Some((agent, session_id)) = session else {
             return Err(TaskError::NotResumable {
                 id: parent.id,
                 task_type: parent.task_type.as_str(),
@@ -745,7 +748,7 @@ impl TaskManager {
                     .or(parent.max_turns)
                     .unwrap_or(self.config.defaults.max_turns),
                 program: AgentLaunch::new(&self.config, executor, agent).program,
-                session: AgentSession::Resume(session_id.to_string()),
+                session: AgentSession::Resume(session_id),
             },
             parent: Some(parent.id),
         })

@@ -169,6 +169,10 @@ pub trait AgentCli: Send + Sync {
 
     /// One line of a transcript as `logs --transcript` shows it.
     fn render_transcript_line(&self, line: &str) -> Option<String>;
+
+    /// The session a follow-up continues, from the id recorded at dispatch and
+    /// the one the stream reported; `None`: the run cannot be resumed.
+    fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String>;
 }
 
 /// The environment settings that let every known agent CLI run as root, for

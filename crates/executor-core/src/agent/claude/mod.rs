@@ -69,6 +69,12 @@ impl AgentCli for Claude {
     fn render_transcript_line(&self, line: &str) -> Option<String> {
         render::render_transcript_line(line)
     }
+
+    /// The session id chosen at dispatch (`--session-id`), which claude keeps.
+    fn resume_session(&self, recorded: Option<&str>, _reported: Option<&str>) -> Option<String> {
+        let id = uuid::Uuid::parse_str(recorded?).ok()?;
+        Some(id.to_string())
+    }
 }
 
 /// `id` as one shell word: bare when it is a plain token (a UUID, as the
@@ -103,6 +109,17 @@ mod tests {
             ),
             "/root/.claude/projects/-tmp-my-repo-x/s.jsonl"
         );
+    }
+
+    #[test]
+    fn only_a_recorded_uuid_is_resumed() {
+        let id = "0190f0e4-6a5e-7c3b-9d2a-1b2c3d4e5f60";
+        assert_eq!(
+            Claude.resume_session(Some(id), Some("other")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(Claude.resume_session(None, Some(id)), None);
+        assert_eq!(Claude.resume_session(Some("x; rm -rf"), None), None);
     }
 
     #[test]
