@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use executor_core::{
-    BackendContext, BackendFactory, Config, ExecutorConfig, ExecutorFactory, ExecutorSettings,
-    Paths, ReconcileReport, Store, TaskError, TaskManager, error_chain,
+    Config, ExecutorConfig, ExecutorFactory, Paths, ReconcileReport, Store, TaskError, TaskManager,
+    error_chain,
 };
+use executor_local::LocalExecutor;
 
 use crate::exit::CliError;
 
@@ -20,7 +21,7 @@ pub struct App {
 impl App {
     pub fn load(explicit_config: Option<&Path>) -> Result<Self, CliError> {
         let (config_path, required) = executor_core::paths::config_path(explicit_config)?;
-        let config = Config::load(&config_path, required)?;
+        let config = Config::load::<AllBackends>(&config_path, required)?;
         Ok(Self {
             config,
             config_path,
@@ -117,20 +118,29 @@ impl App {
     }
 }
 
+// The backends besides `local`, for the config and the executor factory. A new
+// backend is its crate plus one entry here.
+executor_core::backends!(
+    pub AllBackends: executor_ssh::Ssh,
+    executor_container::Container,
+    executor_slurm::Slurm,
+);
+
 /// Builds executors; `claude_default` is `defaults.claude_path`.
 pub fn executor_factory(claude_default: &str) -> ExecutorFactory {
     let claude_default = claude_default.to_owned();
     Box::new(move |config: &ExecutorConfig, paths: &Paths| {
-        let build: BackendFactory = match config.settings {
-            ExecutorSettings::Local => executor_local::executor,
-            ExecutorSettings::Ssh(_) => executor_ssh::executor,
-            ExecutorSettings::Container(_) => executor_container::executor,
-            ExecutorSettings::Slurm(_) => executor_slurm::executor,
-        };
-        let ctx = BackendContext {
-            paths: paths.clone(),
-            claude_default: claude_default.clone(),
-        };
-        build(config, &ctx)
+        match AllBackends::executor(config, paths, &claude_default) {
+            Some(built) => built,
+            None if config.settings.is_local() => Ok(Box::new(LocalExecutor::new(
+                config.clone(),
+                paths.clone(),
+                &claude_default,
+            ))),
+            None => Err(executor_core::ExecutorError::failed(
+                &config.name,
+                format!("no backend for type {}", config.executor_type()),
+            )),
+        }
     })
 }

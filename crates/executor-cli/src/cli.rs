@@ -220,8 +220,9 @@ pub struct CleanupArgs {
     /// recorded the task)
     #[arg(long)]
     pub orphans: bool,
-    /// Kill the task first if it, or something it left, is still running
-    #[arg(long, requires = "task_id")]
+    /// Kill the task first if it, or something it left, is still running (only
+    /// with --task-id)
+    #[arg(long, requires = "task_id", conflicts_with_all = ["finished", "orphans"])]
     pub force: bool,
     /// Seconds between SIGTERM and SIGKILL when --force kills
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]

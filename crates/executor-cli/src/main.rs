@@ -4,6 +4,8 @@
 mod app;
 mod cli;
 mod commands;
+#[cfg(test)]
+mod config_tests;
 mod exit;
 mod output;
 mod terminal;

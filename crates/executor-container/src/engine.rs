@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::config::ContainerRuntime;
 use executor_core::ExecutorError;
-use executor_core::config::ContainerRuntime;
 
 /// How long a quick engine call (inspect, start, rm) may take before it counts as hung.
 pub const QUICK: Duration = Duration::from_secs(120);

@@ -9,7 +9,10 @@
 //! when the runner could not write its record (killed, OOM, removed).
 
 mod access;
+pub mod config;
 mod engine;
+#[cfg(test)]
+mod parser_props;
 mod state;
 
 use std::collections::HashMap;
@@ -18,12 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use executor_core::config::{ContainerRuntime, ContainerSettings};
-use executor_core::executor::{
-    BackendContext, Executor, ExecutorError, LaunchSpec, Launched, LogChunk,
-};
+use crate::config::{ContainerRuntime, ContainerSettings};
+use executor_core::backend::Backend;
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, RunnerObservation};
-use executor_core::{ExecutorConfig, ExecutorSettings, Paths, TaskId, TaskRecord, fsutil};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use engine::{Call, Engine};
 use state::{ContainerState, INSPECT_FORMAT};
@@ -45,22 +47,24 @@ pub fn container_name(id: &TaskId) -> String {
     format!("openclaw-{id}")
 }
 
-/// Builds the executor for a `type: container` entry (the [`executor_core::BackendFactory`]).
-pub fn executor(
-    config: &ExecutorConfig,
-    ctx: &BackendContext,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    let ExecutorSettings::Container(settings) = &config.settings else {
-        return Err(ExecutorError::failed(
-            &config.name,
-            "not a container executor",
-        ));
-    };
-    Ok(Box::new(ContainerExecutor::new(
-        config.clone(),
-        settings.clone(),
-        ctx.paths.clone(),
-    )))
+/// The container backend, `type: container`.
+pub struct Container;
+
+impl Backend for Container {
+    type Section = config::ContainerSection;
+
+    fn executor(
+        config: &ExecutorConfig,
+        settings: &ContainerSettings,
+        paths: &Paths,
+        _claude_default: &str,
+    ) -> Result<Box<dyn Executor>, ExecutorError> {
+        Ok(Box::new(ContainerExecutor::new(
+            config.clone(),
+            settings.clone(),
+            paths.clone(),
+        )))
+    }
 }
 
 pub struct ContainerExecutor {
@@ -694,7 +698,6 @@ fn absolute(executor: &str, path: &str, what: &str) -> Result<String, ExecutorEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use executor_core::config::ContainerRuntime;
 
     fn executor_with(settings: ContainerSettings) -> ContainerExecutor {
         let config = ExecutorConfig {
@@ -705,7 +708,7 @@ mod tests {
             max_concurrent: None,
             allow_root: false,
             keep_background: false,
-            settings: ExecutorSettings::Container(settings.clone()),
+            settings: executor_core::ExecutorSettings::new(settings.clone()),
             builtin: false,
         };
         let paths = Paths::new("/data/openclaw".into(), "/data/completions".into());

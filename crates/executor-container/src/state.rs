@@ -74,7 +74,8 @@ pub fn engine_time(text: &str) -> Option<String> {
             // Podman: "DATE TIME OFFSET ZONE-NAME"; the numeric offset is what counts.
             let mut parts = text.split_whitespace();
             let (date, time, offset) = (parts.next()?, parts.next()?, parts.next()?);
-            let offset = if offset.len() == 5 {
+            // `is_ascii`: the engine's text may cut a character at any byte.
+            let offset = if offset.len() == 5 && offset.is_ascii() {
                 format!("{}:{}", &offset[..3], &offset[3..])
             } else {
                 offset.to_owned()

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::agent::AgentKind;
 use crate::config::{Config, ExecutorConfig};
-use crate::paths::Paths;
 use crate::runner::{RunnerObservation, TaskFile};
 use crate::store::TaskRecord;
 use crate::task::{TaskId, TaskType};
@@ -73,18 +72,6 @@ impl AgentLaunch {
         Self { kind, program }
     }
 }
-
-/// What every backend's factory gets besides its own configuration.
-#[derive(Debug, Clone)]
-pub struct BackendContext {
-    pub paths: Paths,
-    /// `defaults.claude_path`: the claude binary when an executor names none.
-    pub claude_default: String,
-}
-
-/// The one signature of every backend's factory.
-pub type BackendFactory =
-    fn(&ExecutorConfig, &BackendContext) -> Result<Box<dyn Executor>, ExecutorError>;
 
 /// What a backend reports once the runner is running.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -245,7 +245,8 @@ fn tail_of_file(file: &mut std::fs::File, len: u64, lines: usize) -> std::io::Re
     let mut end = len;
     let mut collected: Vec<u8> = Vec::new();
     // A final newline ends the last line; it does not start another one.
-    let mut newlines_needed = lines + 1;
+    // Saturating: `logs --lines` takes any number.
+    let mut newlines_needed = lines.saturating_add(1);
     let mut skip_trailing = true;
     while end > 0 {
         let start = end.saturating_sub(chunk_size);
@@ -313,6 +314,14 @@ mod tests {
         assert_eq!(tail_of("a\n\n\n", 2), "\n\n");
         assert_eq!(tail_of("", 3), "");
         assert_eq!(tail_of("x\n", 0), "");
+    }
+
+    /// `logs --lines 18446744073709551615` used to overflow (a panic in debug
+    /// builds).
+    #[test]
+    fn tail_of_any_count_is_the_whole_file() {
+        assert_eq!(tail_of("a\nb\n", usize::MAX), "a\nb\n");
+        assert_eq!(tail_of("a\nb", usize::MAX - 1), "a\nb");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! [`Executor`] trait that backends implement.
 
 pub mod agent;
+pub mod backend;
 pub mod completion;
 pub mod config;
 pub mod dispatch_lock;
@@ -21,10 +22,7 @@ pub mod time;
 pub mod view;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings, ExecutorType};
-pub use executor::{
-    AgentLaunch, BackendContext, BackendFactory, Executor, ExecutorError, LaunchSpec, Launched,
-    LogChunk,
-};
+pub use executor::{AgentLaunch, Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 pub use manager::{ExecutorFactory, ReconcileReport, TaskError, TaskManager, error_chain};
 pub use paths::Paths;
 pub use runner::{RunnerObservation, TaskFile};

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use executor_core::executor::{
-    BackendContext, Executor, ExecutorError, LaunchSpec, Launched, LogChunk,
-};
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{self, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
@@ -22,18 +20,6 @@ pub struct LocalExecutor {
     paths: Paths,
     /// The claude binary when the executor names none (`defaults.claude_path`).
     claude_default: String,
-}
-
-/// Builds the local executor of `config` (the [`executor_core::BackendFactory`]).
-pub fn executor(
-    config: &ExecutorConfig,
-    ctx: &BackendContext,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    Ok(Box::new(LocalExecutor::new(
-        config.clone(),
-        ctx.paths.clone(),
-        &ctx.claude_default,
-    )))
 }
 
 impl LocalExecutor {
@@ -106,6 +92,12 @@ impl Executor for LocalExecutor {
             return Err(ExecutorError::failed(
                 &self.config.name,
                 format!("workspace `{workspace}` is not a directory"),
+            ));
+        }
+        if !can_enter(&path) {
+            return Err(ExecutorError::failed(
+                &self.config.name,
+                format!("workspace `{workspace}` cannot be entered (no search permission)"),
             ));
         }
         path.into_os_string().into_string().map_err(|_| {
@@ -381,4 +373,14 @@ fn claude_version(claude: &str) -> Option<String> {
         .status
         .success()
         .then(|| text.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+/// Whether this process may `cd` into `dir` (search permission), as the payload must.
+fn can_enter(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c_path.as_ptr(), libc::X_OK) == 0 }
 }

@@ -69,7 +69,12 @@ impl JobRow {
         Some(Self {
             job_id,
             state,
-            exit_code: Some(if signal != 0 { 128 + signal } else { code }),
+            // Saturating: the signal number is Slurm's text.
+            exit_code: Some(if signal != 0 {
+                128i32.saturating_add(signal)
+            } else {
+                code
+            }),
             time_limit: None,
             name: String::new(),
             reason: String::new(),

@@ -20,9 +20,13 @@
 //!   of openclaw-agent. (Slurm itself keeps a job's environment in the
 //!   controller's state directory until the job ends.)
 
+pub mod config;
 pub mod jobs;
 pub mod scripts;
 mod shell;
+
+#[cfg(test)]
+mod parser_props;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,15 +34,14 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::config::{ExecutorSettings, SlurmSettings};
-use executor_core::executor::{
-    BackendContext, Executor, ExecutorError, LaunchSpec, Launched, LogChunk,
-};
+use executor_core::backend::Backend;
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
 use executor_ssh::SshExecutor;
 use executor_ssh::transport::Transport;
 
+use crate::config::SlurmSettings;
 use crate::jobs::JobRow;
 use crate::shell::Shell;
 
@@ -53,20 +56,25 @@ pub const NO_RUNNER_PID: u32 = 0;
 /// How long a script may run here, beyond the time its own steps take.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(3 * scripts::SLURM_COMMAND_SECS + 30);
 
-/// Builds the executor for a `type: slurm` entry (the [`executor_core::BackendFactory`]).
-pub fn executor(
-    config: &ExecutorConfig,
-    ctx: &BackendContext,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    let ExecutorSettings::Slurm(settings) = &config.settings else {
-        return Err(ExecutorError::failed(&config.name, "not a slurm executor"));
-    };
-    Ok(Box::new(SlurmExecutor::new(
-        config.clone(),
-        settings.clone(),
-        ctx.paths.clone(),
-        &ctx.claude_default,
-    )))
+/// The Slurm backend, `type: slurm`.
+pub struct Slurm;
+
+impl Backend for Slurm {
+    type Section = config::SlurmSection;
+
+    fn executor(
+        config: &ExecutorConfig,
+        settings: &SlurmSettings,
+        paths: &Paths,
+        claude_default: &str,
+    ) -> Result<Box<dyn Executor>, ExecutorError> {
+        Ok(Box::new(SlurmExecutor::new(
+            config.clone(),
+            settings.clone(),
+            paths.clone(),
+            claude_default,
+        )))
+    }
 }
 
 pub struct SlurmExecutor {
@@ -536,7 +544,7 @@ fn read_record(observation: &mut RunnerObservation, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use executor_core::config::SshSettings;
+    use executor_ssh::config::SshSettings;
 
     fn settings() -> SlurmSettings {
         SlurmSettings {
@@ -562,7 +570,7 @@ mod tests {
             max_concurrent: None,
             allow_root: false,
             keep_background: false,
-            settings: ExecutorSettings::Slurm(settings.clone()),
+            settings: executor_core::ExecutorSettings::new(settings.clone()),
             builtin: false,
         }
     }

@@ -3,37 +3,45 @@
 //!
 //! See `transport` for why the system `ssh` client is used.
 
+pub mod config;
 pub mod scripts;
 pub mod transport;
+
+#[cfg(test)]
+mod parser_props;
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::config::{ExecutorSettings, SshSettings};
-use executor_core::executor::{
-    BackendContext, Executor, ExecutorError, LaunchSpec, Launched, LogChunk,
-};
+use executor_core::backend::Backend;
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{ExitRecord, FileStat, RunnerObservation};
-use executor_core::{ExecutorConfig, TaskId, TaskRecord, TaskType};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
 
+use crate::config::SshSettings;
 use crate::transport::Transport;
 
 /// First window read from the end of a log for `tail_log`; doubled until it
 /// holds enough lines.
 const TAIL_WINDOW: u64 = 256 * 1024;
 
-/// Builds the SSH executor of `config` (the [`executor_core::BackendFactory`]).
-pub fn executor(
-    config: &ExecutorConfig,
-    ctx: &BackendContext,
-) -> Result<Box<dyn Executor>, ExecutorError> {
-    let ExecutorSettings::Ssh(settings) = &config.settings else {
-        return Err(ExecutorError::failed(&config.name, "not an ssh executor"));
-    };
-    let mut executor = SshExecutor::new(config.clone(), settings.clone());
-    executor.claude_default = ctx.claude_default.clone();
-    Ok(Box::new(executor))
+/// The SSH backend, `type: ssh`.
+pub struct Ssh;
+
+impl Backend for Ssh {
+    type Section = config::SshSection;
+
+    fn executor(
+        config: &ExecutorConfig,
+        settings: &SshSettings,
+        _paths: &Paths,
+        claude_default: &str,
+    ) -> Result<Box<dyn Executor>, ExecutorError> {
+        let mut executor = SshExecutor::new(config.clone(), settings.clone());
+        executor.claude_default = claude_default.to_owned();
+        Ok(Box::new(executor))
+    }
 }
 
 pub struct SshExecutor {
@@ -161,37 +169,7 @@ impl Executor for SshExecutor {
                 ..RunnerObservation::default()
             })
             .collect();
-        let mut current: Option<usize> = None;
-        for line in text.lines() {
-            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-            match key {
-                "@@" => current = ids.iter().position(|id| id == value),
-                "L" => {
-                    // "L size mtime <id>/<file>" (relative to the task root), after all probes.
-                    if let Some(stat) = FileStat::parse(value)
-                        && let Some(index) = ids.iter().position(|id| stat.dir == id)
-                    {
-                        observations[index].apply_stat(&stat);
-                    }
-                }
-                _ => {
-                    let Some(index) = current else { continue };
-                    let observation = &mut observations[index];
-                    match key {
-                        "alive" => observation.runner_alive = true,
-                        "started" => observation.runner_started = true,
-                        "pid" => observation.payload_pid = value.trim().parse().ok(),
-                        "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
-                        "kill" => {
-                            observation.kill_reason =
-                                Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
-                        }
-                        "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
-                        _ => {}
-                    }
-                }
-            }
-        }
+        read_observe(&text, &ids, &mut observations);
         Ok(observations)
     }
 
@@ -238,7 +216,7 @@ impl Executor for SshExecutor {
                     next_offset: size,
                 });
             }
-            window *= 4;
+            window = grow_window(window);
         }
     }
 
@@ -274,6 +252,50 @@ impl Executor for SshExecutor {
         self.run(&scripts::remove(&self.dir(&task.id)), true)
             .map(|_| ())
     }
+}
+
+/// Reads the observe script's report into `observations` (one per id, in the
+/// order of `ids`). The host's output is outside input: a line that does not
+/// parse is skipped, and the record it would have carried counts as absent
+/// until the next look.
+pub fn read_observe(text: &str, ids: &[String], observations: &mut [RunnerObservation]) {
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "@@" => current = ids.iter().position(|id| id == value),
+            "L" => {
+                // "L size mtime <id>/<file>" (relative to the task root), after all probes.
+                if let Some(stat) = FileStat::parse(value)
+                    && let Some(index) = ids.iter().position(|id| stat.dir == id)
+                {
+                    observations[index].apply_stat(&stat);
+                }
+            }
+            _ => {
+                let Some(index) = current else { continue };
+                let observation = &mut observations[index];
+                match key {
+                    "alive" => observation.runner_alive = true,
+                    "started" => observation.runner_started = true,
+                    "pid" => observation.payload_pid = value.trim().parse().ok(),
+                    "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
+                    "kill" => {
+                        observation.kill_reason =
+                            Some(executor_core::runner::parse_kill_marker(value.as_bytes()))
+                    }
+                    "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The next, larger window of `tail_log`. Saturating: the size comes from the
+/// host, and at `u64::MAX` the window covers any file, which ends the loop.
+fn grow_window(window: u64) -> u64 {
+    window.saturating_mul(4)
 }
 
 /// The last `lines` lines of `window`; `None` when the window may have cut them

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::config::{HostKeyPolicy, SshSettings};
 use executor_core::ExecutorError;
-use executor_core::config::{HostKeyPolicy, SshSettings};
 
 /// How long a new connection may take before ssh gives up.
 const CONNECT_TIMEOUT_SECS: u32 = 10;

@@ -5,6 +5,7 @@
 
 pub mod claude;
 pub mod fake_executor;
+pub mod fuzz;
 pub mod mock_anthropic;
 pub mod slurm;
 pub mod sshd;

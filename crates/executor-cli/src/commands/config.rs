@@ -20,7 +20,7 @@ pub fn config(explicit: Option<&Path>, args: ConfigArgs) -> Result<u8, CliError>
     match args.action.unwrap_or(ConfigAction::Check) {
         ConfigAction::Path => writeln!(out, "{}", path.display())?,
         ConfigAction::Check => {
-            let config = Config::load(&path, required)?;
+            let config = Config::load::<crate::app::AllBackends>(&path, required)?;
             match &config.source {
                 Some(source) => writeln!(out, "{}: ok", source.display())?,
                 None => writeln!(
@@ -51,7 +51,9 @@ pub fn config(explicit: Option<&Path>, args: ConfigArgs) -> Result<u8, CliError>
                 "defaults: max_turns {}, claude_path {}, webhook {}",
                 d.max_turns,
                 d.claude_path,
-                d.webhook_url.as_deref().unwrap_or("none")
+                d.webhook_url
+                    .as_deref()
+                    .map_or_else(|| "none".to_owned(), executor_core::config::redact_url)
             )?;
         }
     }

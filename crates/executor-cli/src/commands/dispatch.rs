@@ -44,7 +44,7 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
-    if args.cmd.is_empty() {
+    if args.cmd.trim().is_empty() {
         return Err(CliError::new(code::USAGE, "the command is empty"));
     }
     let payload = Payload::ShellCommand { command: args.cmd };

@@ -208,7 +208,7 @@ fn local_tail_without_index(app: &App, args: &LogsArgs) -> Option<(TaskType, Log
     let meta: executor_core::TaskMeta =
         serde_json::from_slice(&std::fs::read(dir.join(runner::META_FILE)).ok()?).ok()?;
     let local =
-        meta.executor_type == executor_core::ExecutorType::Local.as_str() && meta.task_id == id;
+        meta.executor_type == executor_core::ExecutorType::LOCAL.as_str() && meta.task_id == id;
     if !local {
         return None;
     }

@@ -131,3 +131,122 @@ fn empty_openclaw_config_means_unset() {
             .contains("built-in `local` executor")
     );
 }
+
+/// `config check` on `text` fails with exit 3 and one line; returns that line.
+fn config_error(env: &TestEnv, text: &str) -> String {
+    env.write_config(text);
+    let run = env.run(&["config", "check"]);
+    run.assert_error(3, "coding-agent.yaml: line ");
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    run.stderr
+}
+
+#[test]
+fn unusable_webhook_urls_are_rejected_without_credentials() {
+    let env = TestEnv::new();
+    for url in [
+        "http://",
+        "\"http://[::1\"",
+        "\"http://exa mple.com/hook\"",
+        "http://example.com:99999/hook",
+    ] {
+        let err = config_error(&env, &format!("defaults:\n  webhook_url: {url}\n"));
+        assert!(err.contains("line 2: key `webhook_url`"), "{url}: {err}");
+    }
+    let err = config_error(
+        &env,
+        "defaults:\n  webhook_url: https://alice:s3cret@example.com:99999/hook\n",
+    );
+    assert!(err.contains("port"), "{err}");
+    assert!(
+        !err.contains("s3cret") && !err.contains("alice"),
+        "credentials printed: {err}"
+    );
+    // A good URL with credentials is accepted, and the summary hides them too.
+    env.write_config("defaults:\n  webhook_url: https://alice:s3cret@example.com/hook\n");
+    let check = env.ok(&["config", "check"]);
+    assert!(
+        check.contains("webhook https://***@example.com/hook"),
+        "{check}"
+    );
+    assert!(!check.contains("s3cret"), "{check}");
+}
+
+#[test]
+fn executor_names_that_cannot_be_names_are_rejected() {
+    let env = TestEnv::new();
+    for name in ["a/b", "\"..\"", "\"a\\u0007b\"", "\"x\\ty\""] {
+        let err = config_error(
+            &env,
+            &format!("executors:\n  - name: {name}\n    type: local\n"),
+        );
+        assert!(err.contains("line 2: key `name`"), "{name}: {err}");
+        assert!(!err.contains('\u{7}'), "control character printed: {err:?}");
+    }
+}
+
+#[test]
+fn config_files_must_be_regular_and_small() {
+    let env = TestEnv::new();
+    let big = env.home().join("big.yaml");
+    let mut text = String::from("executors: []\n");
+    while text.len() <= 5 * 1024 * 1024 {
+        text.push_str("# padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&big, &text).expect("write big config");
+    env.run(&["--config", big.to_str().expect("utf-8"), "config", "check"])
+        .assert_error(3, "larger than 4194304 bytes");
+
+    let fifo = env.home().join("fifo.yaml");
+    let c_path = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: a valid C string; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let started = std::time::Instant::now();
+    env.run(&["--config", fifo.to_str().expect("utf-8"), "list"])
+        .assert_error(3, "is a FIFO, not a regular file");
+    assert!(started.elapsed().as_secs() < 5, "hung on the FIFO");
+    env.run(&["--config", "/dev/zero", "list"])
+        .assert_error(3, "is a device, not a regular file");
+    env.run(&["--config", env.home().to_str().expect("utf-8"), "list"])
+        .assert_error(3, "is a directory");
+}
+
+#[test]
+fn parser_internals_stay_out_of_messages() {
+    let env = TestEnv::new();
+    for (text, ours) in [
+        (
+            "executors:\n  - name: a\n    type: local\n    type: ssh\n",
+            "line 4: key `type` is given twice",
+        ),
+        (
+            "defaults:\n  max_turns: 3\n  max_turns: 4\n",
+            "line 3: key `max_turns` is given twice",
+        ),
+        (
+            "defaults:\n  stall_timeout: [1]\n",
+            "line 2: key `stall_timeout`: not a duration",
+        ),
+        (
+            "executors:\n  - name: a\n    type: slurm\n    time_limit: {a: 1}\n",
+            "line 4: key `time_limit`: not a duration",
+        ),
+        ("executors:\n  - name: a\n    type: [local\n", "line 3"),
+        ("executors: {a: 1}\n", "key `executors`: expected a list"),
+        (
+            "defaults:\n  stall_timeout: 99999999999999999h\n",
+            "key `stall_timeout`",
+        ),
+    ] {
+        let err = config_error(&env, text);
+        assert!(err.contains(ours), "{text:?}: {err}");
+        for theirs in [
+            "DuplicateKeyPolicy",
+            "untagged enum",
+            "RawDuration",
+            "Options",
+        ] {
+            assert!(!err.contains(theirs), "{text:?}: {err}");
+        }
+    }
+}

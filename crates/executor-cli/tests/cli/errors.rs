@@ -160,3 +160,76 @@ fn usage_errors_exit_2() {
     env.run(&["run", "--executor", "local", "--cmd", ""])
         .assert_error(2, "empty");
 }
+
+#[test]
+fn whitespace_only_command_is_a_usage_error() {
+    let env = TestEnv::new();
+    env.run(&["run", "--executor", "local", "--cmd", "   "])
+        .assert_error(2, "the command is empty");
+    env.run(&["run", "--executor", "local", "--cmd", "\n\t "])
+        .assert_error(2, "the command is empty");
+    assert_eq!(env.ok(&["list", "--json"]).trim(), "[]");
+}
+
+#[test]
+fn force_without_a_task_is_a_usage_error() {
+    let env = TestEnv::new();
+    let id = env.run_task("true");
+    env.wait_done(&id);
+    let run = env.run(&["cleanup", "--finished", "--force"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    // Nothing was removed.
+    assert_eq!(env.status(&id)["status"], "completed");
+    assert_eq!(env.run(&["config", "--force"]).code, 2);
+}
+
+/// A workspace without search permission for the dispatching user is refused at
+/// dispatch (exit 5) and nothing is recorded. Root may enter any directory, so
+/// as root the CLI runs as `nobody` (setpriv) in a home that user owns.
+#[test]
+fn workspace_that_cannot_be_entered_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = unsafe { libc::geteuid() } == 0;
+    let home = tempfile::tempdir().expect("temp home");
+    let locked = home.path().join("locked");
+    std::fs::create_dir(&locked).expect("locked dir");
+    if root {
+        for dir in [home.path(), &locked] {
+            std::os::unix::fs::chown(dir, Some(65534), Some(65534)).expect("chown to nobody");
+        }
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    let run_as = |args: &[&str]| {
+        let mut command = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(crate::helpers::BIN);
+            c
+        } else {
+            std::process::Command::new(crate::helpers::BIN)
+        };
+        let out = command
+            .args(args)
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("OPENCLAW_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run the CLI");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let workspace = locked.to_str().expect("utf-8");
+    let (code, _, stderr) = run_as(&["run", "-e", "local", "-c", "true", "-w", workspace]);
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("cannot be entered"), "{stderr}");
+    let (code, stdout, stderr) = run_as(&["list", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "[]");
+}

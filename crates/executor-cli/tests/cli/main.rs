@@ -19,5 +19,6 @@ mod private_files;
 mod processes;
 mod slurm;
 mod ssh;
+mod upgrades;
 mod views;
 mod webhooks;

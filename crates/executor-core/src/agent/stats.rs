@@ -54,7 +54,7 @@ impl AgentStats {
                 self.apply(event);
             }
         }
-        self.parsed_offset += end as u64 + 1;
+        self.parsed_offset = self.parsed_offset.saturating_add(end as u64 + 1);
     }
 
     /// Takes one event of the stream into the totals.
@@ -67,15 +67,19 @@ impl AgentStats {
             }
             AgentEvent::Turn { message_id, usage } => {
                 if message_id.is_none() || message_id != self.last_message_id {
-                    self.turns += 1;
-                    self.input_tokens += usage.input.unwrap_or(0);
-                    self.output_tokens += usage.output.unwrap_or(0);
-                    self.cache_creation_input_tokens += usage.cache_creation.unwrap_or(0);
-                    self.cache_read_input_tokens += usage.cache_read.unwrap_or(0);
+                    // Saturating: the numbers come from the agent's output.
+                    let add = |total: &mut u64, n: Option<u64>| {
+                        *total = total.saturating_add(n.unwrap_or(0));
+                    };
+                    self.turns = self.turns.saturating_add(1);
+                    add(&mut self.input_tokens, usage.input);
+                    add(&mut self.output_tokens, usage.output);
+                    add(&mut self.cache_creation_input_tokens, usage.cache_creation);
+                    add(&mut self.cache_read_input_tokens, usage.cache_read);
                     self.last_message_id = message_id;
                 }
             }
-            AgentEvent::ToolCall { .. } => self.tool_calls += 1,
+            AgentEvent::ToolCall { .. } => self.tool_calls = self.tool_calls.saturating_add(1),
             AgentEvent::End(end) => self.end(end),
         }
     }

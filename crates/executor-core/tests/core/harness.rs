@@ -103,7 +103,8 @@ impl Harness {
 }
 
 pub fn config(yaml: &str) -> Config {
-    Config::parse(yaml, Path::new("/test/coding-agent.yaml")).expect("the test config parses")
+    Config::parse::<crate::AllBackends>(yaml, Path::new("/test/coding-agent.yaml"))
+        .expect("the test config parses")
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
