@@ -188,7 +188,7 @@ pub struct ListArgs {
 pub struct WaitArgs {
     #[command(flatten)]
     pub id: TaskIdArg,
-    /// Give up after S seconds (exit code 124)
+    /// Give up after S seconds (exit code 124; 5 if the host cannot be reached then)
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
 }

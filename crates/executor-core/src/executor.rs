@@ -103,6 +103,10 @@ pub enum ExecutorError {
     /// The host could not be reached right now; the same call may work later.
     #[error("executor `{executor}`: {message}")]
     Unreachable { executor: String, message: String },
+    /// The link broke after the request may have reached the host: whether it
+    /// was carried out is unknown until the host answers again.
+    #[error("executor `{executor}`: {message}")]
+    InDoubt { executor: String, message: String },
     #[error("executor `{executor}`: {kind} executors are not implemented yet")]
     Unsupported { executor: String, kind: String },
 }
@@ -119,7 +123,7 @@ impl ExecutorError {
     /// Whether retrying later may succeed (a dropped link), as opposed to a
     /// failure that needs the user (bad key, missing binary).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable { .. })
+        matches!(self, Self::Unreachable { .. } | Self::InDoubt { .. })
     }
 
     pub fn failed(executor: &str, message: impl Into<String>) -> Self {

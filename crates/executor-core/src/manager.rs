@@ -382,6 +382,11 @@ impl TaskManager {
                 record.started_at = Some(started_at);
                 Ok(record)
             }
+            // The host may have started the runner before the link broke: the
+            // task stays claimed with no runner pid, and the first look after
+            // the dispatch window finds its runner or puts it back in the queue
+            // (a repeated launch starts no second runner).
+            Err(err @ ExecutorError::InDoubt { .. }) => Err(err.into()),
             Err(err) => {
                 let update = StatusUpdate {
                     status: TaskStatus::Failed,
@@ -422,7 +427,8 @@ impl TaskManager {
                 Ok(task) if task.status.is_terminal() => report.finished.push(task),
                 Ok(_) => started += 1,
                 Err(TaskError::Executor(err)) => {
-                    if let Some(failed) = self.store.get(&id)? {
+                    // Not so when the launch is in doubt: the task stays pending.
+                    if let Some(failed) = self.store.get(&id)?.filter(|t| t.status.is_terminal()) {
                         report.finished.push(failed);
                     }
                     report.unreachable.push(err);
@@ -987,12 +993,19 @@ impl TaskManager {
         loop {
             let (record, step) = self.refresh(id)?;
             report.finished.extend(step.finished);
+            // Whether the last look reached the task's host.
+            report.unreachable = step.unreachable;
             if record.status.is_terminal() {
                 return Ok((record, report));
             }
             if let Some(limit) = timeout
                 && started.elapsed() >= limit
             {
+                // Out of time because the host cannot be asked, not because
+                // the task is still running: say so.
+                if let Some(err) = report.unreachable.pop() {
+                    return Err(TaskError::Executor(err));
+                }
                 return Err(TaskError::Timeout {
                     id: *id,
                     seconds: limit.as_secs_f64(),

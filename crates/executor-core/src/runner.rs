@@ -163,6 +163,9 @@ pub struct RunnerObservation {
     /// scheduler's time limit, a failed node): the end is `failed` with this
     /// reason, unless the task was killed.
     pub end_reason: Option<String>,
+    /// Why the task is lost when its runner is gone without an exit record and
+    /// the backend can say more (a remote host that lost the task directory).
+    pub lost_reason: Option<String>,
 }
 
 impl RunnerObservation {
@@ -185,6 +188,7 @@ impl RunnerObservation {
             log_modified: log.as_ref().and_then(modified_rfc3339),
             queued: false,
             end_reason: None,
+            lost_reason: None,
         }
     }
 
@@ -316,7 +320,10 @@ impl RunnerObservation {
                 state.status = TaskStatus::Lost;
                 // When it was noticed: the moment it ended is unknowable.
                 state.ended_at = Some(crate::time::now_rfc3339());
-                state.reason = Some("the task runner is gone without an exit record".into());
+                state.reason =
+                    Some(self.lost_reason.clone().unwrap_or_else(|| {
+                        "the task runner is gone without an exit record".into()
+                    }));
             }
         }
         state

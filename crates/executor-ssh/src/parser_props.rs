@@ -42,7 +42,7 @@ proptest! {
     fn observe_reports_never_panic(text in fuzz::mutated_text(&[&report()], VOCABULARY)) {
         let ids = vec![A.to_owned(), B.to_owned()];
         let mut observations = vec![RunnerObservation::default(); 2];
-        fuzz::bounded(|| read_observe(&text, &ids, &mut observations))?;
+        fuzz::bounded(|| read_observe(&text, &ids, &mut observations, "host"))?;
         prop_assert_eq!(observations.len(), 2);
         for observation in &observations {
             let delta = observation.log_delta.as_ref().map_or(0, Vec::len);
@@ -55,7 +55,7 @@ proptest! {
 fn observe_reports_are_read() {
     let ids = vec![A.to_owned(), B.to_owned()];
     let mut observations = vec![RunnerObservation::default(); 2];
-    read_observe(&report(), &ids, &mut observations);
+    read_observe(&report(), &ids, &mut observations, "host");
     assert!(observations[0].runner_alive && observations[0].runner_started);
     assert_eq!(observations[0].payload_pid, Some(4242));
     assert_eq!(observations[0].log_size, Some(120));

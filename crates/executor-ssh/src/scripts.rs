@@ -40,7 +40,7 @@ mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root{place}"
 owner=$(ls -ldn "$root" | awk '{{print $3}}')
 [ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
 chmod 700 "$root" || fail "cannot make task root $root private"
-mkdir -p "$dir" 2>/dev/null || fail "cannot create task directory $dir"
+out=$(mkdir -p "$dir" 2>&1) || fail "cannot create task directory $dir: $out"
 "#
     )
 }
@@ -86,11 +86,13 @@ pub fn launch(
             c = sh_quote(claude)
         ));
     }
+    // A failed write (a full disk) takes the task dir with it: nothing
+    // half-written stays on the host, and the error says why.
+    s.push_str(
+        "put() { out=$(base64 -d 2>&1 >\"$dir/$1\") || { rm -rf -- \"$dir\"; fail \"cannot write $1 on the host: ${out:-write error}\"; }; }\n",
+    );
     for file in files {
-        s.push_str(&format!(
-            "base64 -d > \"$dir/{}\" <<'OPENCLAW_B64' || fail \"cannot write {0}\"\n",
-            file.name
-        ));
+        s.push_str(&format!("put '{}' <<'OPENCLAW_B64'\n", file.name));
         let encoded = BASE64.encode(&file.contents);
         for chunk in encoded.as_bytes().chunks(76) {
             s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
@@ -168,10 +170,18 @@ probe() {{
     # is seen next time): its records need no look.
     if [ -n "$alive" ]; then
         say alive
+    elif [ ! -d "$d" ]; then
+        # Rebooted with the task root on a tmpfs, or the root wiped.
+        say gone
     else
         # Its mtime is when the payload ended.
         if [ -e "$d/{exit}" ]; then readf "$d/{exit}"; say "exit $v"; stats="$stats $1/{exit}"; fi
         if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; say "kill $v"; fi
+        # No exit record because there was no room for it: a full disk ended
+        # the task (its log filled it, or something else did).
+        if [ ! -s "$d/{exit}" ] && [ "$(df -P "$d" 2>/dev/null | awk 'NR == 2 {{print $4}}')" = 0 ]; then
+            say full
+        fi
     fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
         stats="$stats $1/{log}"
@@ -197,9 +207,11 @@ probe() {{
         ));
     }
     // Task ids are hex and hyphens: the paths in $stats are safe unquoted.
+    // The host's own "now" goes with its mtimes, so a host whose clock is off
+    // can be corrected for (one `date`, only when there is something to stat).
     s.push_str(
         "printf '%s' \"$o\"\n\
-         [ -n \"$stats\" ] && cd \"$root\" 2>/dev/null && stat -c 'L %s %Y %n' $stats 2>/dev/null\n\
+         [ -n \"$stats\" ] && cd \"$root\" 2>/dev/null && { echo \"N $(date +%s)\"; stat -c 'L %s %Y %n' $stats 2>/dev/null; }\n\
          exit 0\n",
     );
     s

@@ -21,6 +21,15 @@ const CONNECT_TIMEOUT_SECS: u32 = 10;
 const CONTROL_PERSIST_SECS: u32 = 300;
 /// Attempts for a connection that fails before the remote side ran anything.
 const CONNECT_ATTEMPTS: u32 = 5;
+/// No new attempt starts this long after the first one began: a host whose
+/// link is down must be reported unreachable in bounded time (a timed-out
+/// connect alone takes `CONNECT_TIMEOUT_SECS`), not after five of them.
+const RETRY_BUDGET: Duration = Duration::from_secs(12);
+/// Keep-alive probes of an idle connection, and how many may go unanswered:
+/// a dead link (packets vanish, nothing is told) ends the connection, and
+/// every command multiplexed on it, within about 10 s instead of hanging.
+const SERVER_ALIVE_INTERVAL_SECS: u32 = 3;
+const SERVER_ALIVE_COUNT_MAX: u32 = 3;
 /// How long a process waits for another one that is opening the shared
 /// connection before it connects on its own.
 const CONNECT_LOCK_WAIT: Duration = Duration::from_secs(CONNECT_TIMEOUT_SECS as u64 + 5);
@@ -113,8 +122,8 @@ impl Transport {
             // Never prompt: a password or passphrase prompt would hang a script.
             "BatchMode=yes".to_owned(),
             format!("ConnectTimeout={CONNECT_TIMEOUT_SECS}"),
-            "ServerAliveInterval=15".to_owned(),
-            "ServerAliveCountMax=3".to_owned(),
+            format!("ServerAliveInterval={SERVER_ALIVE_INTERVAL_SECS}"),
+            format!("ServerAliveCountMax={SERVER_ALIVE_COUNT_MAX}"),
             format!(
                 "StrictHostKeyChecking={}",
                 match self.settings.host_key_policy {
@@ -166,6 +175,7 @@ impl Transport {
     /// when the link drops midway.
     pub fn run(&self, script: &str, idempotent: bool) -> Result<Output, ExecutorError> {
         let mut attempt = 0;
+        let started = Instant::now();
         loop {
             attempt += 1;
             let output = self.run_once(script)?;
@@ -178,7 +188,7 @@ impl Transport {
                 Failure::Dropped => idempotent,
                 Failure::Auth | Failure::HostKey | Failure::Other => false,
             };
-            if !retry || attempt >= CONNECT_ATTEMPTS {
+            if !retry || attempt >= CONNECT_ATTEMPTS || started.elapsed() >= RETRY_BUDGET {
                 return Err(self.error(failure, &output.stderr));
             }
             // Back off exponentially, spread out across concurrent invocations.
@@ -255,7 +265,11 @@ impl Transport {
     }
 
     fn error(&self, failure: Failure, stderr: &str) -> ExecutorError {
-        let detail = last_line(stderr);
+        let detail = match failure {
+            // A mux client whose master died says nothing at all.
+            Failure::Dropped if stderr.trim().is_empty() => "the connection was lost".to_owned(),
+            _ => last_line(stderr),
+        };
         let target = self.target();
         let message = match failure {
             Failure::HostKey if stderr.contains("CHANGED") || stderr.contains("changed") => {
@@ -269,10 +283,19 @@ impl Transport {
                  known_hosts (or connect once with ssh), or set `host_key_policy: accept-new`"
             ),
             Failure::Auth => format!("authentication to {target} failed: {detail}"),
-            Failure::Connection | Failure::Dropped => {
+            Failure::Connection => {
                 return ExecutorError::Unreachable {
                     executor: self.executor.clone(),
                     message: format!("cannot reach {target}: {detail}"),
+                };
+            }
+            Failure::Dropped => {
+                return ExecutorError::InDoubt {
+                    executor: self.executor.clone(),
+                    message: format!(
+                        "cannot reach {target}: {detail} (the link broke after the request \
+                         was sent; it may have been carried out)"
+                    ),
                 };
             }
             Failure::Other => format!("ssh to {target} failed: {detail}"),

@@ -167,6 +167,7 @@ impl FakeHost {
             log_modified: task.log_modified.clone(),
             queued: task.queued,
             end_reason: task.end_reason.clone(),
+            lost_reason: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod claude;
 pub mod fake_executor;
 pub mod fuzz;
 pub mod mock_anthropic;
+pub mod netns;
 pub mod slurm;
 pub mod sshd;
 

@@ -29,7 +29,7 @@ fn sshd_binary() -> Option<PathBuf> {
     found
 }
 
-fn run(command: &mut Command) {
+pub(crate) fn run(command: &mut Command) {
     let output = command
         .stdin(Stdio::null())
         .output()
@@ -149,21 +149,7 @@ impl Sshd {
 
     /// Lets `user` log in with the client key, creating the account if needed.
     pub fn allow(&self, user: &str, useradd_args: &[&str]) -> PathBuf {
-        let home = PathBuf::from(format!("/home/{user}"));
-        if !home.exists()
-            || Command::new("id")
-                .arg(user)
-                .output()
-                .map_or(true, |o| !o.status.success())
-        {
-            let _ = Command::new("useradd")
-                .args(["-m", "-s", "/bin/sh"])
-                .args(useradd_args)
-                .arg(user)
-                .status();
-            // A locked account (`!`) is refused by sshd even with a key.
-            run(Command::new("usermod").args(["-p", "*", user]));
-        }
+        let home = ensure_account(user, useradd_args);
         let ssh_dir = home.join(".ssh");
         std::fs::create_dir_all(&ssh_dir).expect(".ssh");
         let key = std::fs::read_to_string(self.dir.path().join("clientkey.pub")).expect("key");
@@ -188,13 +174,34 @@ impl Sshd {
     }
 }
 
+/// Creates `user` (unlocked, so sshd lets it in with a key) unless it exists;
+/// returns its home.
+pub fn ensure_account(user: &str, useradd_args: &[&str]) -> PathBuf {
+    let home = PathBuf::from(format!("/home/{user}"));
+    if !home.exists()
+        || Command::new("id")
+            .arg(user)
+            .output()
+            .map_or(true, |o| !o.status.success())
+    {
+        let _ = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh"])
+            .args(useradd_args)
+            .arg(user)
+            .status();
+        // A locked account (`!`) is refused by sshd even with a key.
+        run(Command::new("usermod").args(["-p", "*", user]));
+    }
+    home
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
-fn signal(pid: u32, signal: libc::c_int) {
+pub(crate) fn signal(pid: u32, signal: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill has no memory-safety preconditions; these are our processes.
         unsafe { libc::kill(pid, signal) };
@@ -202,7 +209,7 @@ fn signal(pid: u32, signal: libc::c_int) {
 }
 
 /// Processes below `root` in the process tree.
-fn descendants(root: u32) -> Vec<u32> {
+pub(crate) fn descendants(root: u32) -> Vec<u32> {
     let mut parents = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {

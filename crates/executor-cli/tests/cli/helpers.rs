@@ -17,6 +17,8 @@ pub struct TestEnv {
     /// A workspace directory for tasks.
     pub work: PathBuf,
     extra_env: Vec<(String, String)>,
+    /// A command the CLI runs under (e.g. `ip netns exec NS`), empty for none.
+    prefix: Vec<String>,
 }
 
 pub struct Run {
@@ -65,6 +67,7 @@ impl TestEnv {
             home,
             work,
             extra_env: Vec::new(),
+            prefix: Vec::new(),
         }
     }
 
@@ -76,8 +79,20 @@ impl TestEnv {
         self.extra_env.push((key.to_owned(), value.to_owned()));
     }
 
+    /// Runs every CLI command under `prefix` (e.g. `ip netns exec NS`).
+    pub fn set_prefix(&mut self, prefix: Vec<String>) {
+        self.prefix = prefix;
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = match self.prefix.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
         command
             .args(args)
             .current_dir(&self.work)

@@ -13,6 +13,7 @@ mod container;
 mod crash;
 mod errors;
 mod escapes;
+mod faults;
 mod lifecycle;
 mod payloads;
 mod private_files;

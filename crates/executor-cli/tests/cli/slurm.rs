@@ -18,7 +18,7 @@ use test_support::{MockAnthropic, Script};
 
 use crate::helpers::{TestEnv, eventually, process_alive, read_pids, run_bounded};
 
-static NODE: RwLock<()> = RwLock::new(());
+pub(crate) static NODE: RwLock<()> = RwLock::new(());
 
 enum Guard {
     Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),

@@ -604,7 +604,10 @@ fn a_runner_killed_on_the_host_is_lost() {
         if status["status"] == "lost" {
             assert_eq!(
                 status["reason"],
-                "the task runner is gone without an exit record"
+                format!(
+                    "the task runner is gone from {TEST_USER}@127.0.0.1:{} without an exit record",
+                    t.sshd.port
+                )
             );
             break;
         }
