@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use crate::agent::AgentKind;
 use crate::config::{Config, ExecutorConfig};
+use crate::model::{AgentKind, TaskId, TaskRecord, TaskType};
 use crate::runner::{RunnerObservation, TaskFile};
-use crate::store::TaskRecord;
-use crate::task::{TaskId, TaskType};
 
 /// Largest slice of log a backend returns from one `read_log`.
 pub const LOG_READ_CHUNK: usize = 1 << 20;
@@ -189,7 +187,7 @@ pub trait Executor: Send + Sync {
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;
 
     /// An agent's transcript of `task`: the file at `path` (as the agent's
-    /// [`crate::agent::AgentCli::transcript_path`] gives it) below the home
+    /// `AgentCli::transcript_path` gives it) below the home
     /// directory of the user the task ran as.
     fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         let _ = (task, path);

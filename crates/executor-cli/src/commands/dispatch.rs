@@ -3,8 +3,8 @@
 use std::io::{Read, Write};
 
 use executor_core::agent::{AgentKind, AgentSession};
+use executor_core::view::DispatchedView;
 use executor_core::{AgentLaunch, Payload, TaskSpec};
-use serde_json::json;
 
 use crate::app::App;
 use crate::cli::{RunArgs, StartArgs};
@@ -113,18 +113,9 @@ fn dispatch(app: &App, spec: TaskSpec, json: bool) -> Result<u8, CliError> {
     };
     let mut out = std::io::stdout().lock();
     if json {
-        let object = json!({
-            "task_id": task.id.to_string(),
-            "executor": task.executor,
-            "executor_type": task.executor_type,
-            "task_type": task.task_type.as_str(),
-            "status": task.status.as_str(),
-            "workspace": task.workspace,
-            "session_id": task.session_id,
-            "parent_task_id": task.parent_id.map(|p| p.to_string()),
-            "task_dir": manager.store().task_dir(&task.id),
-        });
-        writeln!(out, "{object}")?;
+        let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
+        let view = DispatchedView::of(&task, task_dir);
+        writeln!(out, "{}", serde_json::to_string(&view).unwrap_or_default())?;
     } else {
         writeln!(out, "{}", task.id)?;
     }

@@ -9,7 +9,7 @@ use executor_core::{LogChunk, TaskRecord, TaskType, runner};
 use crate::app::App;
 use crate::cli::{LogsArgs, StatusArgs};
 use crate::exit::{CliError, code};
-use executor_core::view::{self, TaskView};
+use executor_core::view::{TaskDetails, TaskView};
 
 use crate::output;
 use crate::terminal;
@@ -20,34 +20,27 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     let (task, report) = manager.refresh(&task.id)?;
     app.settle(&manager, &report);
     let stall_timeout = app.config.defaults.stall_timeout;
-    let task_dir = manager.store().task_dir(&task.id);
+    let task_dir = manager.task_dir(&task.id);
     let payload_text = manager.payload_text(&task);
     let (ancestors, followups) = manager.chain(&task)?;
+    let executor_details = match manager.executor(&task.executor) {
+        Ok(executor) => executor.details(&task),
+        Err(_) => None,
+    };
+    let now = jiff::Timestamp::now();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut value =
-            serde_json::to_value(TaskView::of(&task.view(), stall_timeout)).unwrap_or_default();
-        let key = match task.task_type {
-            TaskType::ClaudeCode => "prompt",
-            TaskType::ShellCommand => "command",
+        let ids = |tasks: &[TaskRecord]| -> Vec<String> {
+            tasks.iter().map(|t| t.id.to_string()).collect()
         };
-        value[key] = serde_json::Value::from(payload_text);
-        value["task_dir"] = serde_json::Value::from(task_dir.to_string_lossy());
-        if let Ok(executor) = manager.executor(&task.executor)
-            && let Some(details) = executor.details(&task)
-        {
-            value[task.executor_type.as_str()] = serde_json::Value::Object(details);
-        }
-        if task.task_type == TaskType::ClaudeCode {
-            let ids = |tasks: &[TaskRecord]| -> Vec<String> {
-                tasks.iter().map(|t| t.id.to_string()).collect()
-            };
-            value["chain"] = serde_json::json!({
-                "ancestors": ids(&ancestors),
-                "followups": ids(&followups),
-            });
-        }
-        writeln!(out, "{value}")?;
+        let details = TaskDetails {
+            payload_text,
+            task_dir: task_dir.to_string_lossy().into_owned(),
+            executor: executor_details,
+            chain: (ids(&ancestors), ids(&followups)),
+        };
+        let view = TaskView::at(&task, stall_timeout, now).with_details(&task, details);
+        writeln!(out, "{}", view.to_json())?;
         return Ok(code::OK);
     }
 
@@ -60,8 +53,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
         _ => task.status.to_string(),
     };
-    let view = task.view();
-    if let Some(quiet) = view::stall(&view, stall_timeout) {
+    if let Some(quiet) = task.stalled_for(stall_timeout, now) {
         status.push_str(&format!(", stalled: no output for {}s", quiet.as_secs()));
     }
     field("status", &status)?;
@@ -72,9 +64,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         "executor",
         &format!("{} ({})", task.executor, task.executor_type),
     )?;
-    if let Ok(executor) = manager.executor(&task.executor)
-        && let Some(details) = executor.details(&task)
-    {
+    if let Some(details) = &executor_details {
         let text: Vec<String> = details
             .iter()
             .map(|(key, value)| match value {
@@ -82,7 +72,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
                 other => format!("{key} {other}"),
             })
             .collect();
-        field(&task.executor_type, &text.join(", "))?;
+        field(task.executor_type.as_str(), &text.join(", "))?;
     }
     field(
         "type",
@@ -105,8 +95,8 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     if let Some(session) = &task.session_id {
         field("session", session)?;
     }
-    if let Some(stats) = view::agent_stats(&view) {
-        field("agent", &agent_summary(stats))?;
+    if let Some(stats) = task.agent_stats() {
+        field("agent", &agent_summary(&stats))?;
         if let Some(subtype) = &stats.result_subtype {
             field("result", subtype)?;
         }
@@ -204,14 +194,12 @@ impl LogPrinter {
 /// so the tail is read without opening the index (the costliest step here).
 fn local_tail_without_index(app: &App, args: &LogsArgs) -> Option<(TaskType, LogChunk)> {
     let id: executor_core::TaskId = args.id.task_id.trim().parse().ok()?;
-    let dir = app.paths.task_dir(&id);
-    let meta: executor_core::TaskMeta =
-        serde_json::from_slice(&std::fs::read(dir.join(runner::META_FILE)).ok()?).ok()?;
-    let local =
-        meta.executor_type == executor_core::ExecutorType::LOCAL.as_str() && meta.task_id == id;
-    if !local {
+    let dirs = executor_core::taskdir::TaskDirs::new(app.paths.clone());
+    let meta = dirs.read_meta(&id).ok()?;
+    if meta.executor_type != executor_core::ExecutorType::LOCAL {
         return None;
     }
+    let dir = dirs.dir(&id);
     let tail = executor_core::executor::tail_local_log(&dir, args.lines).ok()?;
     Some((meta.task_type, tail))
 }

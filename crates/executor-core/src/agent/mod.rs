@@ -6,26 +6,21 @@
 //! and [`AgentStats`] only. Adding an agent CLI is one more submodule, one more
 //! [`AgentKind`] variant and its arm in [`AgentKind::cli`].
 //!
-//! This module imports nothing else of the core but the `sh` leaf, so the task
-//! model, the runner and the views can all stand on it.
+//! This module stands on the model (which names the agents and holds the
+//! stats) and the `sh` leaf only, so the runner and the views can stand on it.
 
 mod claude;
 mod stats;
 mod text;
 
 pub use claude::Claude;
-pub use stats::AgentStats;
 pub use text::shorten;
 
-/// Which agent CLI a task runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AgentKind {
-    Claude,
-}
+/// The agent CLIs and sessions are named in the model, which every layer
+/// stands on; what each CLI does is this module's.
+pub use crate::model::{AgentKind, AgentSession, AgentStats};
 
 impl AgentKind {
-    pub const ALL: [AgentKind; 1] = [Self::Claude];
-
     /// The CLI's own behaviour.
     pub fn cli(self) -> &'static dyn AgentCli {
         match self {
@@ -44,26 +39,6 @@ pub struct AgentRun<'a> {
     /// The 0600 file holding the prompt, on the executing side: the invocation
     /// reads it on stdin, so the prompt is never in argv nor seen by a shell.
     pub prompt_file: &'a str,
-}
-
-/// The session an agent run starts or continues.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentSession {
-    /// A new session under this id. A CLI that names its own sessions ignores
-    /// it; its stream then says the id ([`AgentEvent::Session`]).
-    New(uuid::Uuid),
-    /// Continue the session of an earlier run, by the id its CLI knows it by.
-    Resume(String),
-}
-
-impl AgentSession {
-    /// The id recorded for the task (`session_id`).
-    pub fn id(&self) -> String {
-        match self {
-            Self::New(id) => id.to_string(),
-            Self::Resume(id) => id.clone(),
-        }
-    }
 }
 
 /// Token counts as an agent reports them; a field the CLI did not report is

@@ -1,44 +1,11 @@
-//! The running totals of an agent task, shown by `status` and `list` and kept
-//! in the index as JSON. They are agent-neutral: every CLI's parser feeds them
-//! through [`AgentEvent`]s, and the JSON field names stay as they were so that
-//! old index rows read back.
+//! Counting an agent task's totals (the model's [`AgentStats`], shown by
+//! `status` and `list` and kept in the index as JSON) from the events of its
+//! stream. Agent-neutral: every CLI's parser feeds them through [`AgentEvent`]s.
 
-use serde::{Deserialize, Serialize};
-
-use super::{AgentCli, AgentEvent, RunEnd, Usage, shorten};
+use super::{AgentCli, AgentEvent, AgentStats, RunEnd, Usage, shorten};
 
 /// How much of the final answer the stats keep.
 const RESULT_PREVIEW_CHARS: usize = 300;
-
-/// What an agent task has done so far, from its stream (and its final record).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AgentStats {
-    pub session_id: Option<String>,
-    /// The agent's working directory, as the agent reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
-    pub model: Option<String>,
-    pub turns: u64,
-    pub tool_calls: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_creation_input_tokens: u64,
-    pub cache_read_input_tokens: u64,
-    pub total_cost_usd: Option<f64>,
-    /// `success`, `error_max_turns`, `error_during_execution`, ... once the run ended.
-    pub result_subtype: Option<String>,
-    pub is_error: Option<bool>,
-    /// The final answer (or error text), shortened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-    /// When the log last grew (RFC 3339).
-    pub last_activity: Option<String>,
-    /// Bytes of the log already counted.
-    pub parsed_offset: u64,
-    /// The model message last counted: a stream may repeat a message once per block.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_message_id: Option<String>,
-}
 
 impl AgentStats {
     /// Counts the complete lines of `bytes`, which continue the log at

@@ -95,7 +95,7 @@ impl Harness {
         record.runner_start = None;
         record.started_at = None;
         record.pid = None;
-        record.claimed_at = Some(ago(claimed_secs_ago));
+        record.claimed_at = Some(ago(claimed_secs_ago).into());
         store.delete(id).expect("delete the row");
         store.insert(&record).expect("insert the interrupted row");
         self.fake.host().tasks.remove(id);
