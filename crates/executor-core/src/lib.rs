@@ -15,13 +15,14 @@ pub mod model;
 pub mod paths;
 pub mod procstat;
 pub mod runner;
+pub mod sh;
 pub mod store;
 pub mod taskdir;
 pub mod time;
 pub mod view;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings};
-pub use executor::{Executor, ExecutorError, Launched, LogChunk};
+pub use executor::{AgentLaunch, Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 pub use manager::reindex::ReindexReport;
 pub use manager::{
     ExecutorFactory, KillOutcome, ReconcileReport, TaskError, TaskManager, error_chain,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::model::{AgentStats, TaskRecord, TaskType};
+use crate::model::{AgentStats, TaskRecord};
 
 #[derive(Debug, Serialize)]
 pub struct TaskView<'a> {
@@ -156,10 +156,10 @@ impl<'a> TaskView<'a> {
 
     /// The view of `task` at `now`.
     pub fn at(task: &'a TaskRecord, stall_timeout: Duration, now: jiff::Timestamp) -> Self {
-        let agent = match task.task_type {
-            TaskType::ClaudeCode => Some(task.agent.as_ref().unwrap_or(empty_stats())),
-            TaskType::ShellCommand => None,
-        };
+        let agent = task
+            .task_type
+            .agent()
+            .map(|_| task.agent.as_ref().unwrap_or(empty_stats()));
         Self {
             task_id: task.id.to_string(),
             executor: &task.executor,
@@ -202,16 +202,16 @@ impl<'a> TaskView<'a> {
 
     /// Adds what `status --json` shows beyond a listing.
     pub fn with_details(mut self, task: &TaskRecord, details: TaskDetails) -> Self {
-        match task.task_type {
-            TaskType::ClaudeCode => self.prompt = Some(details.payload_text),
-            TaskType::ShellCommand => self.command = Some(details.payload_text),
+        match task.task_type.agent() {
+            Some(_) => self.prompt = Some(details.payload_text),
+            None => self.command = Some(details.payload_text),
         }
         self.task_dir = Some(details.task_dir);
         self.executor_details = details.executor.map(|fields| ExecutorDetails {
             key: task.executor_type.as_str().to_owned(),
             fields,
         });
-        if task.task_type == TaskType::ClaudeCode {
+        if task.task_type.agent().is_some() {
             let (ancestors, followups) = details.chain;
             self.chain = Some(ChainView {
                 ancestors,
@@ -260,19 +260,19 @@ impl<'a> DispatchedView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ExecutorType, Payload, TaskId, TaskSpec};
+    use crate::model::{AgentKind, AgentSession, ExecutorType, Payload, TaskId, TaskSpec};
 
     fn agent_task() -> TaskRecord {
         let spec = TaskSpec {
             executor: "gpu".into(),
             priority: 0,
             workspace: "/w".into(),
-            payload: Payload::ClaudeCode {
+            payload: Payload::Agent {
+                agent: AgentKind::Claude,
                 prompt: "hi".into(),
                 max_turns: 3,
-                claude_path: "claude".into(),
-                session_id: uuid::Uuid::nil(),
-                resume: false,
+                program: "claude".into(),
+                session: AgentSession::New(uuid::Uuid::nil()),
             },
             parent: None,
         };

@@ -2,8 +2,9 @@
 
 use std::io::{Read, Write};
 
+use executor_core::agent::{AgentKind, AgentSession};
 use executor_core::view::DispatchedView;
-use executor_core::{Payload, TaskSpec};
+use executor_core::{AgentLaunch, Payload, TaskSpec};
 
 use crate::app::App;
 use crate::cli::{RunArgs, StartArgs};
@@ -27,12 +28,13 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
     }
     let name = choose_executor(app, args.executor, &args.routing.label)?;
     let executor = app.executor_config(&name)?;
-    let payload = Payload::ClaudeCode {
+    let agent = AgentKind::Claude;
+    let payload = Payload::Agent {
+        agent,
         prompt,
         max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
-        claude_path: app.config.claude_path(executor).to_owned(),
-        session_id: uuid::Uuid::new_v4(),
-        resume: false,
+        program: AgentLaunch::new(&app.config, executor, agent).program,
+        session: AgentSession::New(uuid::Uuid::new_v4()),
     };
     dispatch(
         app,

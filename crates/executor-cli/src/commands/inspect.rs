@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use executor_core::agent::{self, AgentStats};
+use executor_core::agent::{AgentCli, AgentStats};
 use executor_core::{LogChunk, TaskRecord, TaskType, runner};
 
 use crate::app::App;
@@ -150,23 +150,24 @@ fn agent_summary(stats: &AgentStats) -> String {
 
 /// Turns log bytes into what `logs` prints: raw, or rendered agent records.
 struct LogPrinter {
-    render: bool,
+    /// The agent whose records are rendered; `None`: raw bytes.
+    render: Option<&'static dyn AgentCli>,
     /// An incomplete last line, kept until its newline arrives.
     partial: Vec<u8>,
 }
 
 impl LogPrinter {
     fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
-        if !self.render {
+        let Some(agent) = self.render else {
             return out.write_all(bytes);
-        }
+        };
         self.partial.extend_from_slice(bytes);
         let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else {
             return Ok(());
         };
         let complete: Vec<u8> = self.partial.drain(..=end).collect();
         for line in complete.split(|b| *b == b'\n') {
-            if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(line)) {
+            if let Some(rendered) = agent.render_log_line(&String::from_utf8_lossy(line)) {
                 writeln!(out, "{}", terminal::safe_lines(&rendered))?;
             }
         }
@@ -178,8 +179,8 @@ impl LogPrinter {
             return Ok(());
         }
         let rest = std::mem::take(&mut self.partial);
-        if self.render {
-            if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(&rest)) {
+        if let Some(agent) = self.render {
+            if let Some(rendered) = agent.render_log_line(&String::from_utf8_lossy(&rest)) {
                 writeln!(out, "{}", terminal::safe_lines(&rendered))?;
             }
             Ok(())
@@ -209,7 +210,7 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
         && let Some((task_type, tail)) = local_tail_without_index(app, &args)
     {
         let mut printer = LogPrinter {
-            render: task_type == TaskType::ClaudeCode && !args.raw,
+            render: renderer(task_type, args.raw),
             partial: Vec::new(),
         };
         let mut out = std::io::stdout().lock();
@@ -220,12 +221,11 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
     }
     let mut manager = app.manager()?;
     let task = manager.resolve(&args.id.task_id)?;
-    let is_agent = task.task_type == TaskType::ClaudeCode;
     if args.transcript {
         return transcript(&mut manager, &task, args.lines);
     }
     let mut printer = LogPrinter {
-        render: is_agent && !args.raw,
+        render: renderer(task.task_type, args.raw),
         partial: Vec::new(),
     };
     let tail = manager
@@ -283,33 +283,44 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
     }
 }
 
-/// Renders Claude Code's own session transcript, which also holds the prompts
+/// The agent whose log records `logs` renders, unless `--raw`.
+fn renderer(task_type: TaskType, raw: bool) -> Option<&'static dyn AgentCli> {
+    task_type.agent().filter(|_| !raw).map(|agent| agent.cli())
+}
+
+/// Renders the agent's own session transcript, which also holds the prompts
 /// and a timestamp for every step.
 fn transcript(
     manager: &mut executor_core::TaskManager,
     task: &TaskRecord,
     lines: usize,
 ) -> Result<u8, CliError> {
-    if task.task_type != TaskType::ClaudeCode {
+    let Some(agent) = task.task_type.agent().map(|a| a.cli()) else {
         return Err(CliError::new(
             code::TASK_STATE,
             "--transcript is for Claude Code tasks",
         ));
-    }
+    };
     let stats = task.agent.clone().unwrap_or_default();
     let session = stats
         .session_id
         .or_else(|| task.session_id.clone())
         .unwrap_or_default();
     let cwd = stats.cwd.unwrap_or_else(|| task.workspace.clone());
+    let Some(path) = agent.transcript_path(&cwd, &session) else {
+        return Err(CliError::new(
+            code::TASK_STATE,
+            format!("{} keeps no transcript", agent.display_name()),
+        ));
+    };
     let bytes = manager
         .executor(&task.executor)?
-        .read_transcript(task, &cwd, &session)?;
+        .read_transcript(task, &path)?;
     let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     let mut out = std::io::stdout().lock();
     for line in &all[all.len().saturating_sub(lines)..] {
-        if let Some(rendered) = agent::render_transcript_line(line) {
+        if let Some(rendered) = agent.render_transcript_line(line) {
             writeln!(out, "{}", terminal::safe_lines(&rendered))?;
         }
     }

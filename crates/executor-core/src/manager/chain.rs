@@ -2,31 +2,35 @@
 //! tasks that one session runs through.
 
 use super::{TaskError, TaskManager};
-use crate::model::{Payload, TaskRecord, TaskSpec, TaskType};
+use crate::executor::AgentLaunch;
+use crate::model::{AgentSession, Payload, TaskRecord, TaskSpec};
 
 /// Longest chain walked either way (a guard against a cycle in a damaged index).
 const MAX_CHAIN: usize = 1000;
 
 impl TaskManager {
-    /// A follow-up of a Claude Code task: the same session, executor and workspace.
+    /// A follow-up of an agent task: the same session, executor and workspace.
     pub fn resume_spec(
         &self,
         parent: &TaskRecord,
         prompt: String,
         max_turns: Option<u32>,
     ) -> Result<TaskSpec, TaskError> {
-        let session = parent
-            .session_id
-            .as_deref()
-            .and_then(|s| uuid::Uuid::parse_str(s).ok());
+        let session = parent.task_type.agent().and_then(|agent| {
+            let reported = parent.agent.as_ref().and_then(|s| s.session_id.as_deref());
+            let session = agent
+                .cli()
+                .resume_session(parent.session_id.as_deref(), reported)?;
+            Some((agent, session))
+        });
         if !parent.status.is_terminal() {
-            // Two claude processes must not write the same session.
+            // Two agent processes must not write the same session.
             return Err(TaskError::StillLive {
                 id: parent.id,
                 status: parent.status,
             });
         }
-        let (TaskType::ClaudeCode, Some(session_id)) = (parent.task_type, session) else {
+        let Some((agent, session_id)) = session else {
             return Err(TaskError::NotResumable {
                 id: parent.id,
                 task_type: parent.task_type.as_str(),
@@ -40,14 +44,14 @@ impl TaskManager {
             priority: parent.priority,
             executor: parent.executor.clone(),
             workspace: parent.workspace.clone(),
-            payload: Payload::ClaudeCode {
+            payload: Payload::Agent {
+                agent,
                 prompt,
                 max_turns: max_turns
                     .or(parent.max_turns)
                     .unwrap_or(self.config.defaults.max_turns),
-                claude_path: self.config.claude_path(executor).to_owned(),
-                session_id,
-                resume: true,
+                program: AgentLaunch::new(&self.config, executor, agent).program,
+                session: AgentSession::Resume(session_id),
             },
             parent: Some(parent.id),
         })

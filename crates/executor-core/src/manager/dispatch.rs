@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
 use crate::executor::ExecutorError;
-use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, TaskType, Timestamp};
+use crate::executor::{AgentLaunch, LaunchSpec};
+use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp};
 use crate::runner::{self, TaskFile};
 use crate::taskdir::{TaskDirError, TaskDirs};
 
@@ -67,16 +68,13 @@ impl TaskManager {
         let executor = self.executor(&spec.executor)?;
         spec.workspace = executor.resolve_workspace(&spec.workspace)?;
         let executor_type = executor.config().executor_type();
-        if spec.payload.task_type() == TaskType::ClaudeCode
+        if let Some(rule) = spec.payload.agent().and_then(|a| a.cli().root_rule())
             && executor.runs_as_root() == Some(true)
-            && !sandboxed(&payload_env(executor.config()))
+            && !rule.permitted(&payload_env(executor.config()))
         {
             return Err(TaskError::Refused {
                 executor: spec.executor.clone(),
-                message: "claude refuses --dangerously-skip-permissions as root; set \
-                          `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) \
-                          or run as a non-root user"
-                    .into(),
+                message: rule.refusal.into(),
             });
         }
         let id = TaskId::new();
@@ -159,9 +157,21 @@ impl TaskManager {
         files: Vec<TaskFile>,
     ) -> Result<TaskRecord, TaskError> {
         let id = record.id;
+        let agent = record.task_type.agent().and_then(|kind| {
+            let executor = self.config.executor(&record.executor)?;
+            Some(AgentLaunch::new(&self.config, executor, kind))
+        });
         let executor = self.executor(&record.executor)?;
         let env = payload_env(executor.config());
-        match executor.launch(&id, &files, &env) {
+        let spec = LaunchSpec {
+            id,
+            files: &files,
+            env: &env,
+            workspace: &record.workspace,
+            task_type: record.task_type,
+            agent: agent.as_ref(),
+        };
+        match executor.launch(&spec) {
             Ok(launched) => {
                 let started_at = Timestamp::now();
                 // One write does both: the index learns of the runner, and the
@@ -214,12 +224,7 @@ fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
         })
         .collect();
     if executor.allow_root {
-        env.push(("IS_SANDBOX".into(), "1".into()));
+        env.extend(crate::agent::root_permits());
     }
     env
-}
-
-fn sandboxed(env: &[(String, String)]) -> bool {
-    env.iter().any(|(k, v)| k == "IS_SANDBOX" && v == "1")
-        || std::env::var("IS_SANDBOX").is_ok_and(|v| v == "1")
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{ReconcileReport, TaskError, TaskManager};
 use crate::executor::LOG_READ_CHUNK;
 use crate::model::{
-    AgentStats, StatusUpdate, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp, stalled_for,
+    AgentKind, AgentStats, StatusUpdate, TaskId, TaskRecord, TaskStatus, Timestamp, stalled_for,
 };
 use crate::runner::RunnerObservation;
 use crate::taskdir::{DispatchLock, Probe};
@@ -147,8 +147,8 @@ impl TaskManager {
         observation: &RunnerObservation,
     ) -> Result<Option<TaskRecord>, TaskError> {
         let mut state = observation.state();
-        if task.task_type == TaskType::ClaudeCode {
-            let stats = match self.update_agent(task, observation) {
+        if let Some(agent) = task.task_type.agent() {
+            let stats = match self.update_agent(task, agent, observation) {
                 Ok(stats) => stats,
                 // Stats are a view of the log; a link drop only delays them.
                 Err(TaskError::Executor(err)) if err.is_transient() => {
@@ -208,12 +208,14 @@ impl TaskManager {
     fn update_agent(
         &mut self,
         task: &TaskRecord,
+        agent: AgentKind,
         observation: &RunnerObservation,
     ) -> Result<AgentStats, TaskError> {
+        let agent = agent.cli();
         let mut stats = task.agent.clone().unwrap_or_default();
         let before = stats.clone();
         if let Some(delta) = &observation.log_delta {
-            stats.feed(delta);
+            stats.feed(agent, delta);
         }
         if observation
             .log_size
@@ -223,7 +225,7 @@ impl TaskManager {
             loop {
                 let chunk = executor.read_log(task, stats.parsed_offset)?;
                 let consumed = stats.parsed_offset;
-                stats.feed(&chunk.bytes);
+                stats.feed(agent, &chunk.bytes);
                 if stats.parsed_offset == consumed {
                     if chunk.bytes.len() < LOG_READ_CHUNK {
                         break;

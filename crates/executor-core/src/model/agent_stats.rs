@@ -4,11 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What an agent task has done so far, from its stream (and its final `result`).
+/// What an agent task has done so far, from its stream (and its final record).
+/// Agent-neutral: every CLI's parser feeds it through `agent::AgentEvent`s.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentStats {
     pub session_id: Option<String>,
-    /// The agent's working directory, as claude reported it.
+    /// The agent's working directory, as the agent reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     pub model: Option<String>,
@@ -29,7 +30,7 @@ pub struct AgentStats {
     pub last_activity: Option<String>,
     /// Bytes of the log already counted.
     pub parsed_offset: u64,
-    /// The assistant message last counted: the stream repeats a message once per block.
+    /// The model message last counted: a stream may repeat a message once per block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_id: Option<String>,
 }

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::agent_kind::AgentKind;
+
 /// Which kind of work a task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +30,21 @@ impl TaskType {
             "claude_code" => Some(Self::ClaudeCode),
             "shell_command" => Some(Self::ShellCommand),
             _ => None,
+        }
+    }
+
+    /// The agent CLI a task of this type runs; `None` for shell commands.
+    pub fn agent(self) -> Option<AgentKind> {
+        match self {
+            Self::ClaudeCode => Some(AgentKind::Claude),
+            Self::ShellCommand => None,
+        }
+    }
+
+    /// The task type of tasks that run `agent`.
+    pub fn of_agent(agent: AgentKind) -> Self {
+        match agent {
+            AgentKind::Claude => Self::ClaudeCode,
         }
     }
 

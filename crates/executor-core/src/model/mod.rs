@@ -2,6 +2,7 @@
 //! runs and how it is shown. A leaf: it stands on nothing of this crate but
 //! the clock helper (`time`), which imports nothing.
 
+mod agent_kind;
 mod agent_stats;
 mod id;
 mod kinds;
@@ -10,6 +11,7 @@ mod record;
 mod spec;
 mod timestamp;
 
+pub use agent_kind::{AgentKind, AgentSession};
 pub use agent_stats::AgentStats;
 pub use id::{MIN_ID_PREFIX, TaskId, TaskIdPrefix, TaskIdPrefixError, created_ms};
 pub use kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};

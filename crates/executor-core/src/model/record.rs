@@ -36,7 +36,7 @@ pub struct TaskRecord {
     pub webhook_state: Option<WebhookState>,
     pub webhook_attempts: u32,
     pub webhook_error: Option<String>,
-    /// What a Claude Code agent has done, parsed from its stream.
+    /// What an agent has done, parsed from its stream.
     pub agent: Option<AgentStats>,
     /// The task this one follows up (`start --resume`).
     pub parent_id: Option<TaskId>,
@@ -50,11 +50,9 @@ impl TaskRecord {
     /// A task about to be dispatched: queued, nothing run yet.
     pub fn new(id: TaskId, spec: &TaskSpec, executor_type: ExecutorType) -> Self {
         let (max_turns, session_id) = match &spec.payload {
-            Payload::ClaudeCode {
-                max_turns,
-                session_id,
-                ..
-            } => (Some(*max_turns), Some(session_id.to_string())),
+            Payload::Agent {
+                max_turns, session, ..
+            } => (Some(*max_turns), Some(session.id())),
             Payload::ShellCommand { .. } => (None, None),
         };
         Self {
@@ -88,13 +86,11 @@ impl TaskRecord {
     /// Agent stats of an agent task (empty for one that has said nothing yet);
     /// `None` for a shell task.
     pub fn agent_stats(&self) -> Option<std::borrow::Cow<'_, AgentStats>> {
-        match self.task_type {
-            TaskType::ClaudeCode => Some(match &self.agent {
-                Some(stats) => std::borrow::Cow::Borrowed(stats),
-                None => std::borrow::Cow::Owned(AgentStats::default()),
-            }),
-            TaskType::ShellCommand => None,
-        }
+        self.task_type.agent()?;
+        Some(match &self.agent {
+            Some(stats) => std::borrow::Cow::Borrowed(stats),
+            None => std::borrow::Cow::Owned(AgentStats::default()),
+        })
     }
 
     /// How long the task has been silent at `now`, if it counts as stalled.
@@ -131,7 +127,7 @@ pub fn stalled_for(
     now: jiff::Timestamp,
 ) -> Option<Duration> {
     // Only a running agent can stall: time in a scheduler's queue is no silence.
-    if task_type != TaskType::ClaudeCode || status != TaskStatus::Running {
+    if task_type.agent().is_none() || status != TaskStatus::Running {
         return None;
     }
     let since: jiff::Timestamp = stats

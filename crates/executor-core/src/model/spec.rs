@@ -1,18 +1,20 @@
 //! What a task runs, before it has an id.
 
+use super::agent_kind::{AgentKind, AgentSession};
 use super::id::TaskId;
 use super::kinds::TaskType;
 
 /// What a task runs, with everything needed to start it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
-    ClaudeCode {
+    /// A run of an agent CLI.
+    Agent {
+        agent: AgentKind,
         prompt: String,
         max_turns: u32,
-        claude_path: String,
-        session_id: uuid::Uuid,
-        /// Continue the existing session `session_id` instead of starting it.
-        resume: bool,
+        /// The CLI's binary on the executing side (`claude_path` for Claude Code).
+        program: String,
+        session: AgentSession,
     },
     ShellCommand {
         command: String,
@@ -22,15 +24,23 @@ pub enum Payload {
 impl Payload {
     pub fn task_type(&self) -> TaskType {
         match self {
-            Self::ClaudeCode { .. } => TaskType::ClaudeCode,
+            Self::Agent { agent, .. } => TaskType::of_agent(*agent),
             Self::ShellCommand { .. } => TaskType::ShellCommand,
+        }
+    }
+
+    /// The agent CLI the payload runs; `None` for a shell command.
+    pub fn agent(&self) -> Option<AgentKind> {
+        match self {
+            Self::Agent { agent, .. } => Some(*agent),
+            Self::ShellCommand { .. } => None,
         }
     }
 
     /// The prompt or command, as the user gave it.
     pub fn text(&self) -> &str {
         match self {
-            Self::ClaudeCode { prompt, .. } => prompt,
+            Self::Agent { prompt, .. } => prompt,
             Self::ShellCommand { command } => command,
         }
     }

@@ -1,7 +1,9 @@
 //! The files of a task directory: their names, and the payload script and text
 //! a task is dispatched with.
 
+use crate::agent::AgentRun;
 use crate::model::Payload;
+pub use crate::sh::sh_quote;
 
 /// The runner script, POSIX sh so it runs where openclaw-agent is not installed.
 pub const RUNNER_SCRIPT: &str = include_str!("../runner.sh");
@@ -59,20 +61,21 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
                 contents: command.as_bytes().to_vec(),
             },
         ),
-        Payload::ClaudeCode {
+        Payload::Agent {
+            agent,
             prompt,
             max_turns,
-            claude_path,
-            session_id,
-            resume,
+            program,
+            session,
         } => (
-            // The prompt arrives on stdin from a 0600 file: never in argv, never through a shell.
             format!(
-                "{enter_workspace}{ROOT_CHECK}exec {} --dangerously-skip-permissions --max-turns {max_turns} -p \
-                 --output-format stream-json --verbose {} {session_id} < {}\n",
-                sh_quote(claude_path),
-                if *resume { "--resume" } else { "--session-id" },
-                sh_quote(&format!("{task_dir}/{PROMPT_FILE}"))
+                "{enter_workspace}{}",
+                agent.cli().invocation(&AgentRun {
+                    program,
+                    max_turns: *max_turns,
+                    session,
+                    prompt_file: &format!("{task_dir}/{PROMPT_FILE}"),
+                })
             ),
             TaskFile {
                 name: PROMPT_FILE,
@@ -93,67 +96,20 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
     ]
 }
 
-/// claude refuses `--dangerously-skip-permissions` as root unless IS_SANDBOX=1;
-/// say so plainly instead of leaving the user with claude's own refusal.
-const ROOT_CHECK: &str = "if [ \"$(id -u)\" = 0 ] && [ \"${IS_SANDBOX:-}\" != 1 ]; then \
-    echo 'openclaw-agent: claude refuses --dangerously-skip-permissions as root; set `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) or use a non-root user' >&2; exit 126; fi\n";
-
-/// The workspace a task's payload script enters (empty: the home directory), for
-/// backends that check it on the executing side before starting the runner.
-pub fn payload_workspace(files: &[TaskFile]) -> Option<String> {
-    let payload = files.iter().find(|f| f.name == PAYLOAD_FILE)?;
-    let first = std::str::from_utf8(&payload.contents)
-        .ok()?
-        .lines()
-        .next()?;
-    if first.starts_with("cd ||") {
-        return Some(String::new());
-    }
-    let quoted = first.strip_prefix("cd -- '")?;
-    let end = quoted.find("' ||")?;
-    Some(quoted[..end].replace("'\\''", "'"))
-}
-
-/// Whether the files are those of a Claude Code task.
-pub fn is_agent_task(files: &[TaskFile]) -> bool {
-    files.iter().any(|f| f.name == PROMPT_FILE)
-}
-
-/// Quotes `s` for a POSIX shell: single quotes, with embedded ones spliced in.
-pub fn sh_quote(s: &str) -> String {
-    let mut quoted = String::with_capacity(s.len() + 2);
-    quoted.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            quoted.push_str("'\\''");
-        } else {
-            quoted.push(c);
-        }
-    }
-    quoted.push('\'');
-    quoted
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn quoting_survives_hostile_text() {
-        assert_eq!(sh_quote("it's"), r"'it'\''s'");
-        assert_eq!(sh_quote(""), "''");
-    }
-
-    #[test]
     fn prompt_never_lands_in_the_payload_script() {
         let prompt = "rm -rf / $(whoami) `id` 'quoted'\n";
         let files = task_files(
-            &Payload::ClaudeCode {
+            &Payload::Agent {
+                agent: crate::model::AgentKind::Claude,
                 prompt: prompt.into(),
                 max_turns: 7,
-                claude_path: "/opt/claude code/claude".into(),
-                session_id: uuid::Uuid::nil(),
-                resume: false,
+                program: "/opt/claude code/claude".into(),
+                session: crate::model::AgentSession::New(uuid::Uuid::nil()),
             },
             "/t/d",
             "/w",
@@ -167,20 +123,40 @@ mod tests {
     }
 
     #[test]
-    fn workspace_is_read_back() {
-        let payload = |ws: &str| {
-            task_files(
-                &Payload::ShellCommand {
-                    command: "x".into(),
-                },
-                "/t",
-                ws,
-            )
-        };
-        assert_eq!(
-            payload_workspace(&payload("/it's here")).as_deref(),
-            Some("/it's here")
+    fn payload_scripts_keep_their_bytes() {
+        // Task dirs written before the agent seam must read the same: these
+        // are the bytes the runner has always been given.
+        let agent = task_files(
+            &Payload::Agent {
+                agent: crate::model::AgentKind::Claude,
+                prompt: "p".into(),
+                max_turns: 3,
+                program: "claude".into(),
+                session: crate::model::AgentSession::Resume(uuid::Uuid::nil().to_string()),
+            },
+            "/t/d",
+            "/it's",
         );
-        assert_eq!(payload_workspace(&payload("")).as_deref(), Some(""));
+        assert_eq!(
+            String::from_utf8_lossy(&agent[1].contents),
+            concat!(
+                "cd -- '/it'\\''s' || { echo \"openclaw-agent: cannot enter workspace \"'/it'\\''s' >&2; exit 126; }\n",
+                "if [ \"$(id -u)\" = 0 ] && [ \"${IS_SANDBOX:-}\" != 1 ]; then ",
+                "echo 'openclaw-agent: claude refuses --dangerously-skip-permissions as root; set `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) or use a non-root user' >&2; exit 126; fi\n",
+                "exec 'claude' --dangerously-skip-permissions --max-turns 3 -p --output-format stream-json --verbose ",
+                "--resume 00000000-0000-0000-0000-000000000000 < '/t/d/prompt.txt'\n",
+            )
+        );
+        let shell = task_files(
+            &Payload::ShellCommand {
+                command: "x".into(),
+            },
+            "/t/d",
+            "",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&shell[1].contents),
+            "cd || { echo \"openclaw-agent: cannot enter the home directory\" >&2; exit 126; }\n. '/t/d/command.sh'\n"
+        );
     }
 }
