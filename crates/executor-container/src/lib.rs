@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use crate::config::{ContainerRuntime, ContainerSettings};
 use executor_core::backend::Backend;
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{self, ExitRecord, RunnerObservation, TaskFile};
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+use executor_core::runner::{self, ExitRecord, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use engine::{Call, Engine};
@@ -501,13 +501,9 @@ impl Executor for ContainerExecutor {
         }
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        _files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
         // The files are already in place: the task dir is the store's mirror.
+        let id = &spec.id;
         let dir = self.dir(id);
         if dir.as_os_str().as_encoded_bytes().contains(&b':') {
             return Err(ExecutorError::failed(
@@ -518,7 +514,7 @@ impl Executor for ContainerExecutor {
                 ),
             ));
         }
-        let create = self.create_call(id, &dir, env);
+        let create = self.create_call(id, &dir, spec.env);
         let answer = self.engine.call(Call {
             args: create.args,
             input: create.input,
@@ -639,14 +635,9 @@ impl Executor for ContainerExecutor {
     }
 
     /// Copied out of the task's container, which is kept until `cleanup`.
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         let home = self.container_home(&task.id)?;
-        let path = executor_core::agent::transcript_path(&home, cwd, session_id);
+        let path = executor_core::agent::under_home(&home, path);
         self.copy_out(&task.id, &path)
     }
 

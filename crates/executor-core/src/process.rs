@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// The most bytes kept of one stream (stdout or stderr) of one child: 128 MiB.
 /// Far above any answer a backend expects (a log read is one
-/// [`LOG_READ_CHUNK`](crate::executor::LOG_READ_CHUNK); the largest reads are
+/// `executor::LOG_READ_CHUNK`; the largest reads are
 /// Claude Code transcripts and `tail` windows), low enough to be survivable.
 pub const OUTPUT_CAP: usize = 128 << 20;
 

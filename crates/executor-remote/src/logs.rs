@@ -69,16 +69,16 @@ pub fn read(
     })
 }
 
-/// A Claude Code transcript below the home of the user the shell runs as.
+/// An agent's transcript, at `home_relative` below the home of the user the
+/// shell runs as.
 pub fn transcript(
     shell: &Shell,
     executor: &str,
-    cwd: &str,
-    session_id: &str,
+    home_relative: &str,
 ) -> Result<Vec<u8>, ExecutorError> {
     shell.stdout(
         executor,
-        &scripts::transcript(&executor_core::agent::escape_cwd(cwd), session_id),
+        &scripts::transcript(home_relative),
         true,
         READ_LIMIT,
     )

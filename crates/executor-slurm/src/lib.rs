@@ -33,8 +33,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use executor_core::backend::Backend;
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{self, FileStat, RunnerObservation, TaskFile};
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+use executor_core::runner::{FileStat, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
 use executor_remote::observe::read_record;
 use executor_remote::ssh::Transport;
@@ -267,18 +267,10 @@ impl Executor for SlurmExecutor {
         (!self.over_ssh()).then(|| unsafe { libc::geteuid() } == 0)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
-        let workspace = if self.over_ssh() {
-            runner::payload_workspace(files).unwrap_or_default()
-        } else {
-            // Checked by resolve_workspace already.
-            String::new()
-        };
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
+        let id = &spec.id;
+        // Here it was checked by resolve_workspace already.
+        let workspace = if self.over_ssh() { spec.workspace } else { "" };
         let dir = self.dir(id);
         let place = shell::place(&self.shell);
         let sbatch_args = self.sbatch_args(id);
@@ -286,9 +278,9 @@ impl Executor for SlurmExecutor {
             place: &place,
             task_root: self.task_root(),
             task_dir: &dir,
-            workspace: &workspace,
-            files,
-            env,
+            workspace,
+            files: spec.files,
+            env: spec.env,
             sbatch_args: &sbatch_args,
         });
         // Safe to repeat: a retried launch reports the job of the first attempt.
@@ -381,18 +373,13 @@ impl Executor for SlurmExecutor {
 
     /// From the home directory of the submitting user (here or on the login
     /// node), which the compute nodes are expected to share.
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         if self.over_ssh() {
             let _ = task;
-            return logs::transcript(&self.shell, self.name(), cwd, session_id);
+            return logs::transcript(&self.shell, self.name(), path);
         }
         let home = std::env::var("HOME").unwrap_or_default();
-        let path = executor_core::agent::transcript_path(&home, cwd, session_id);
+        let path = executor_core::agent::under_home(&home, path);
         std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
     }
 

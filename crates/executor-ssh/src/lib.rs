@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use executor_core::backend::Backend;
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{RunnerObservation, TaskFile};
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+use executor_core::runner::RunnerObservation;
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
 use executor_remote::observe::read_observe;
 use executor_remote::ssh::Transport;
@@ -96,26 +96,14 @@ impl Executor for SshExecutor {
         self.dir(id)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
-        let claude = executor_core::runner::is_agent_task(files).then(|| {
-            self.config
-                .claude_path
-                .as_deref()
-                .unwrap_or(&self.claude_default)
-        });
-        let workspace = executor_core::runner::payload_workspace(files).unwrap_or_default();
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
         let script = scripts::launch(
             &self.task_root,
-            &self.dir(id),
-            &workspace,
-            files,
-            env,
-            claude,
+            &self.dir(&spec.id),
+            spec.workspace,
+            spec.files,
+            spec.env,
+            spec.agent.map(|agent| agent.program.as_str()),
             self.config.keep_background,
         );
         let stdout = self.run(&script, true)?;
@@ -217,14 +205,9 @@ impl Executor for SshExecutor {
         ))
     }
 
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         let _ = task;
-        logs::transcript(&self.shell, &self.config.name, cwd, session_id)
+        logs::transcript(&self.shell, &self.config.name, path)
     }
 
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
