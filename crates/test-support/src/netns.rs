@@ -24,6 +24,10 @@
 //!   this machine's kernel has no `sch_netem`, so `tc qdisc … netem` is not
 //!   available ("Specified qdisc kind is unknown").
 //!
+//! A Slurm login node ([`NetnsHost::start_keeping`]) keeps seeing chosen
+//! directories of this machine's `/tmp` (the test cluster's config and munge
+//! socket) through its private one, bound in again at every boot.
+//!
 //! Everything is torn down in `Drop`: processes in both namespaces by PID, the
 //! namespaces (and with them the veth pair and the tmpfs), the temp dir.
 
@@ -53,10 +57,12 @@ pub struct NetnsHost {
     dir: tempfile::TempDir,
     pub client_key: PathBuf,
     pub known_hosts: PathBuf,
-    /// Size of the host's `/tmp` tmpfs (e.g. `64m`); `None`: the host sees
-    /// this machine's `/tmp` (a login node sharing a file system with the
-    /// compute nodes).
-    tmp_size: Option<String>,
+    /// Size of the host's `/tmp` tmpfs (e.g. `64m`).
+    tmp_size: String,
+    /// Paths of this machine's `/tmp` the host keeps seeing through its own
+    /// `/tmp` (bound in at every boot): a login node's Slurm config and munge
+    /// socket, which a real one has on its own disk.
+    keep: Vec<PathBuf>,
     /// `ip netns exec … unshare …`: the parent of the host's init.
     spawner: Option<Child>,
     /// The host's init (pid 1 inside), as a pid of this namespace.
@@ -116,15 +122,16 @@ impl NetnsHost {
     /// Builds and boots a host with a `/tmp` of `tmp_size` (tmpfs `size=`);
     /// `None` (with a message) when the machine cannot, outside CI.
     pub fn start(tmp_size: &str) -> Option<Self> {
-        Self::build(Some(tmp_size))
+        Self::build(tmp_size, &[])
     }
 
-    /// A host that shares this machine's `/tmp` (no private tmpfs).
-    pub fn start_shared_tmp() -> Option<Self> {
-        Self::build(None)
+    /// A host with a private `/tmp` of `tmp_size` (gone at each reboot) that
+    /// still sees `keep`, directories of this machine's `/tmp`, at the same paths.
+    pub fn start_keeping(tmp_size: &str, keep: &[PathBuf]) -> Option<Self> {
+        Self::build(tmp_size, keep)
     }
 
-    fn build(tmp_size: Option<&str>) -> Option<Self> {
+    fn build(tmp_size: &str, keep: &[PathBuf]) -> Option<Self> {
         if !available() {
             return None;
         }
@@ -172,7 +179,8 @@ impl NetnsHost {
             client_key: d.join("clientkey"),
             known_hosts,
             dir,
-            tmp_size: tmp_size.map(str::to_owned),
+            tmp_size: tmp_size.to_owned(),
+            keep: keep.to_vec(),
             spawner: None,
             init: None,
             sshd: None,
@@ -227,9 +235,28 @@ impl NetnsHost {
     fn boot(&mut self) {
         // The init reaps what is reparented to it (runners, once their
         // launching shell has gone), as a real init does.
-        let mount = self.tmp_size.as_ref().map_or(String::new(), |size| {
-            format!("mount -t tmpfs -o size={size},mode=1777 openclaw-host-tmp /tmp && ")
-        });
+        let mut mount = format!(
+            "mount -t tmpfs -o size={},mode=1777 openclaw-host-tmp /tmp && ",
+            self.tmp_size
+        );
+        if !self.keep.is_empty() {
+            // Bound aside before the tmpfs hides them, moved back in after.
+            let (mut aside, mut back) = (String::new(), String::new());
+            for (i, path) in self.keep.iter().enumerate() {
+                let stage = self.dir.path().join(format!("keep{i}"));
+                aside.push_str(&format!(
+                    "mkdir -p '{s}' && mount --bind '{p}' '{s}' && ",
+                    s = stage.display(),
+                    p = path.display()
+                ));
+                back.push_str(&format!(
+                    "mkdir -p '{p}' && mount --move '{s}' '{p}' && ",
+                    s = stage.display(),
+                    p = path.display()
+                ));
+            }
+            mount = format!("{aside}{mount}{back}");
+        }
         let script = format!(
             "{mount}mkdir -p /run/sshd && \
              exec perl -e '$SIG{{TERM}} = \"IGNORE\"; while (1) {{ sleep 1 if wait() == -1 }}'"
