@@ -5,7 +5,10 @@
 
 use std::process::ExitCode;
 
-use executor_core::{Paths, Store, TaskId, TaskRecord, TaskStatus, TaskType};
+use executor_core::view::TaskView;
+use executor_core::{
+    ExecutorType, Paths, Store, TaskId, TaskRecord, TaskStatus, TaskType, Timestamp,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -29,14 +32,14 @@ fn main() -> ExitCode {
 fn populate(count: usize) -> Result<(), Box<dyn std::error::Error>> {
     let paths = Paths::from_env()?;
     let mut store = Store::open(&paths)?;
-    let now = executor_core::time::now_rfc3339();
+    let now = Timestamp::now();
     let batch: Vec<TaskRecord> = (0..count)
         .map(|i| {
             let exit_code = i32::from(i % 10 == 0);
             TaskRecord {
                 id: TaskId::new(),
                 executor: "local".into(),
-                executor_type: "local".into(),
+                executor_type: ExecutorType::LOCAL,
                 task_type: TaskType::ShellCommand,
                 status: if exit_code == 0 {
                     TaskStatus::Completed
@@ -66,7 +69,11 @@ fn populate(count: usize) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     for chunk in batch.chunks(10_000) {
-        store.insert_batch(chunk)?;
+        let rows: Vec<(TaskRecord, Option<String>)> = chunk
+            .iter()
+            .map(|record| (record.clone(), Some(TaskView::ended(record).to_json())))
+            .collect();
+        store.insert_batch(&rows)?;
     }
     Ok(())
 }

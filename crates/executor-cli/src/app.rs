@@ -58,8 +58,8 @@ impl App {
     }
 
     pub fn manager(&self) -> Result<TaskManager, CliError> {
-        let store = Store::open(&self.paths)?;
-        if store.empty_with_tasks() {
+        let manager = self.manager_with(Store::open(&self.paths)?);
+        if manager.index_lost() {
             eprintln!(
                 "warning: the task index {} is empty but {} holds task directories; \
                  run `openclaw-agent reindex` to rebuild it",
@@ -67,7 +67,7 @@ impl App {
                 self.paths.tasks_dir().display()
             );
         }
-        Ok(self.manager_with(store))
+        Ok(manager)
     }
 
     /// A manager over a store opened by the caller.

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use executor_core::manager::stalled_for;
+use executor_core::model::stalled_for;
 use executor_core::store::TableRow;
 use executor_core::{TaskType, time};
 
@@ -73,12 +73,12 @@ fn cell(
 pub fn table_row(
     out: &mut impl Write,
     task: &TableRow<'_>,
-    now_ms: i64,
+    now: jiff::Timestamp,
     stall_timeout: Duration,
 ) -> std::io::Result<()> {
     let age = task
         .created_ms()
-        .map(|created| time::human_age((now_ms - created) / 1000))
+        .map(|created| time::human_age((now.as_millisecond() - created) / 1000))
         .unwrap_or_default();
     let mut exit = itoa_buffer();
     let exit = task
@@ -96,6 +96,7 @@ pub fn table_row(
             task.started_at,
             stats,
             stall_timeout,
+            now,
         )
         .is_some()
     });

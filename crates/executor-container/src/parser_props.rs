@@ -74,12 +74,12 @@ proptest! {
             &["77777777777", "\0", "0", "5", ":", "\n"],
         ),
     ) {
-        if let Some(file) = fuzz::bounded(|| crate::tar_file(&tar))? {
+        if let Some(file) = fuzz::bounded(|| crate::files::tar_file(&tar))? {
             prop_assert!(file.len() <= tar.len());
             let passwd = String::from_utf8_lossy(&file);
             fuzz::bounded(|| {
-                let _ = crate::passwd_field(&passwd, "u", 5);
-                let _ = crate::passwd_field(&passwd, "root", 2);
+                let _ = crate::files::passwd_field(&passwd, "u", 5);
+                let _ = crate::files::passwd_field(&passwd, "root", 2);
             })?;
         }
     }
@@ -96,7 +96,7 @@ fn offsets_with_wide_characters_are_refused() {
 #[test]
 fn the_tar_sample_is_a_tar_of_its_file() {
     assert_eq!(
-        crate::tar_file(&tar_of(b"abc\n")).as_deref(),
+        crate::files::tar_file(&tar_of(b"abc\n")).as_deref(),
         Some(&b"abc\n"[..])
     );
 }

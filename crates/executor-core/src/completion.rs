@@ -1,29 +1,36 @@
-//! Completion records and webhook delivery.
+//! Completion records: their shape, and their delivery to the webhook over HTTP.
+//! Writing the record file is the task directory owner's job (`taskdir`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::store::TaskRecord;
+use crate::model::{TaskRecord, Timestamp};
+use crate::view::TaskView;
 
-/// The JSON written to `~/.openclaw-agent/completions/<id>.json` and POSTed to the webhook.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CompletionRecord {
+/// The JSON written to `~/.openclaw-agent/completions/<id>.json` and POSTed to
+/// the webhook. The top-level fields are the record's own; `task` is the
+/// task's view as it ended (without its webhook state: that is the delivery
+/// of this very record), so the file and every delivery carry the same bytes.
+#[derive(Debug, Serialize)]
+pub struct CompletionRecord<'a> {
     pub task_id: String,
     /// `success` for a task that completed, `failure` for every other end.
     pub status: &'static str,
     pub exit_code: Option<i32>,
     pub completed_at: String,
-    pub executor: String,
+    pub executor: &'a str,
     pub task_status: &'static str,
     pub task_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<&'a str>,
+    pub task: TaskView<'a>,
 }
 
-impl CompletionRecord {
-    pub fn of(task: &TaskRecord) -> Self {
+impl<'a> CompletionRecord<'a> {
+    pub fn of(task: &'a TaskRecord) -> Self {
+        let mut view = TaskView::ended(task);
+        view.webhook = None;
         Self {
             task_id: task.id.to_string(),
             status: if task.status.is_success() {
@@ -35,11 +42,13 @@ impl CompletionRecord {
             completed_at: task
                 .ended_at
                 .clone()
-                .unwrap_or_else(crate::time::now_rfc3339),
-            executor: task.executor.clone(),
+                .unwrap_or_else(Timestamp::now)
+                .into_string(),
+            executor: &task.executor,
             task_status: task.status.as_str(),
             task_type: task.task_type.as_str(),
-            reason: task.reason.clone(),
+            reason: task.reason.as_deref(),
+            task: view,
         }
     }
 
@@ -48,14 +57,6 @@ impl CompletionRecord {
         bytes.push(b'\n');
         bytes
     }
-}
-
-/// Writes the completion record of `task` into `dir`, atomically; `dir` is
-/// created `0700` if missing and refused if anyone else could write into it.
-pub fn write_record(dir: &Path, task: &TaskRecord) -> std::io::Result<()> {
-    crate::fsutil::ensure_private_dir(dir).map_err(crate::fsutil::DirError::into_io)?;
-    let path = dir.join(format!("{}.json", task.id));
-    crate::fsutil::write_atomic(&path, &CompletionRecord::of(task).to_json())
 }
 
 /// How long one webhook request may take.
@@ -88,7 +89,8 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// POSTs one completion record, signed when `secret` is set; a 2xx answer is success.
+/// POSTs the completion record of `task`, signed when `secret` is set; a 2xx
+/// answer is success.
 pub fn post_webhook(
     url: &str,
     secret: Option<&str>,
@@ -131,5 +133,59 @@ mod tests {
             super::signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::CompletionRecord;
+    use crate::model::{
+        ExecutorType, Payload, TaskId, TaskRecord, TaskSpec, TaskStatus, WebhookState,
+    };
+
+    #[test]
+    fn the_record_keeps_its_fields_and_carries_the_task_as_it_ended() {
+        let spec = TaskSpec {
+            executor: "local".into(),
+            priority: 0,
+            workspace: "/w".into(),
+            payload: Payload::ShellCommand {
+                command: "exit 5".into(),
+            },
+            parent: None,
+        };
+        let mut task = TaskRecord::new(TaskId::new(), &spec, ExecutorType::LOCAL);
+        task.status = TaskStatus::Failed;
+        task.exit_code = Some(5);
+        task.ended_at = Some("2026-01-01T00:00:00.000Z".into());
+        task.webhook_state = Some(WebhookState::Pending);
+        let written = CompletionRecord::of(&task).to_json();
+        let value: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "task_id",
+                "status",
+                "exit_code",
+                "completed_at",
+                "executor",
+                "task_status",
+                "task_type",
+                "task"
+            ]
+        );
+        assert_eq!(value["status"], "failure");
+        assert_eq!(value["task"]["exit_code"], 5);
+        assert_eq!(value["task"]["task_id"], task.id.to_string());
+        // Each delivery attempt changes the webhook state, never the body.
+        task.webhook_state = Some(WebhookState::Failed);
+        task.webhook_attempts = 3;
+        assert_eq!(CompletionRecord::of(&task).to_json(), written);
     }
 }

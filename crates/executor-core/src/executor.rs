@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use crate::config::ExecutorConfig;
+use crate::config::{Config, ExecutorConfig};
+use crate::model::{AgentKind, TaskId, TaskRecord, TaskType};
 use crate::runner::{RunnerObservation, TaskFile};
-use crate::store::TaskRecord;
-use crate::task::TaskId;
 
 /// Largest slice of log a backend returns from one `read_log`.
 pub const LOG_READ_CHUNK: usize = 1 << 20;
@@ -32,6 +31,44 @@ pub fn read_local_log(task_dir: &std::path::Path, offset: u64) -> std::io::Resul
         next_offset: offset + bytes.len() as u64,
         bytes,
     })
+}
+
+/// Everything a backend needs to start one task: it never has to read facts
+/// back out of the files.
+#[derive(Debug, Clone, Copy)]
+pub struct LaunchSpec<'a> {
+    pub id: TaskId,
+    /// The files of the task dir (the runner, the payload script, the prompt or
+    /// command, the meta). Backends whose task dir is the store's mirror find
+    /// them in place already.
+    pub files: &'a [TaskFile],
+    /// Added to the payload's environment. It may hold secrets: it must never
+    /// be written to disk or put in argv.
+    pub env: &'a [(String, String)],
+    /// The workspace the payload enters, as `resolve_workspace` returned it
+    /// (empty: the home directory of the user the task runs as).
+    pub workspace: &'a str,
+    pub task_type: TaskType,
+    /// The agent CLI the payload runs, for agent tasks.
+    pub agent: Option<&'a AgentLaunch>,
+}
+
+/// The agent CLI of an agent task, as the executing side must find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLaunch {
+    pub kind: AgentKind,
+    /// Its binary on the executing side.
+    pub program: String,
+}
+
+impl AgentLaunch {
+    /// `kind` as `executor` runs it, under `config`'s defaults.
+    pub fn new(config: &Config, executor: &ExecutorConfig, kind: AgentKind) -> Self {
+        let program = match kind {
+            AgentKind::Claude => config.claude_path(executor).to_owned(),
+        };
+        Self { kind, program }
+    }
 }
 
 /// What a backend reports once the runner is running.
@@ -109,15 +146,9 @@ pub trait Executor: Send + Sync {
     /// The task directory of `id` on the executing side.
     fn task_dir(&self, id: &TaskId) -> String;
 
-    /// Creates the task dir with `files` and starts the runner detached from this
-    /// process, with `env` added to the payload's environment. `env` may hold
-    /// secrets: it must never be written to disk or put in argv.
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError>;
+    /// Creates the task dir with the spec's files and starts the runner detached
+    /// from this process, with the spec's env added to the payload's environment.
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError>;
 
     /// Whether `observe` reports a runner as alive from the moment it starts,
     /// before it has recorded itself (`runner.pid`). Then a task whose
@@ -155,18 +186,14 @@ pub trait Executor: Send + Sync {
     /// Log bytes from `offset` on (for following).
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;
 
-    /// Claude Code's transcript of `session_id` run in `cwd`, from the home of the
-    /// user the task ran as.
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
-        let _ = (task, cwd, session_id);
+    /// An agent's transcript of `task`: the file at `path` (as the agent's
+    /// `AgentCli::transcript_path` gives it) below the home
+    /// directory of the user the task ran as.
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
+        let _ = (task, path);
         Err(ExecutorError::failed(
             &self.config().name,
-            "this executor cannot read Claude Code transcripts",
+            "this executor cannot read agent transcripts",
         ))
     }
 

@@ -53,11 +53,11 @@ impl Paths {
         self.data_dir.join("index.sqlite")
     }
 
-    pub fn task_dir(&self, id: &crate::TaskId) -> PathBuf {
+    pub fn task_dir(&self, id: &crate::model::TaskId) -> PathBuf {
         self.tasks_dir().join(id.to_string())
     }
 
-    pub fn completion_path(&self, id: &crate::TaskId) -> PathBuf {
+    pub fn completion_path(&self, id: &crate::model::TaskId) -> PathBuf {
         self.completions_dir.join(format!("{id}.json"))
     }
 }

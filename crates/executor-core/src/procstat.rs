@@ -36,6 +36,28 @@ pub fn parse(stat: &str) -> Option<ProcessInfo> {
     })
 }
 
+/// A live process of this machine, with its command line.
+pub struct Process {
+    pub info: ProcessInfo,
+    pub cmdline: Vec<u8>,
+}
+
+/// The live (not zombie) processes of this machine.
+pub fn process_table() -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let info = parse(&stat).filter(|i| !i.zombie)?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            Some(Process { info, cmdline })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

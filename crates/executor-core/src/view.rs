@@ -1,21 +1,21 @@
-//! The JSON shape of a task: `status --json`, `list --json(l)`, `dashboard
-//! --stream` (documented in `docs/task-files.md`). Ended tasks never change
-//! shape again, so the index keeps their rendering (`view_json`) and listings
-//! stream it instead of rebuilding it per row.
+//! The one JSON shape of a task (documented in `docs/task-files.md`). It
+//! serves `status --json` (with the detail fields), `list --json(l)`,
+//! `dashboard --stream`, `kill --json`, and the `task` part of completion
+//! records and webhook bodies. Ended tasks never change shape again, so the
+//! index keeps their rendering (`view_json`) and listings stream it.
+//!
+//! Stands on the model alone.
 
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::ser::SerializeMap;
 
-use crate::agent::AgentStats;
-use crate::manager::stalled_for;
-use crate::store::TaskRef;
-use crate::task::TaskType;
+use crate::model::{AgentStats, TaskRecord};
 
-/// The JSON shape of a task in `status --json`, `list --json(l)` and `dashboard --stream`.
 #[derive(Debug, Serialize)]
 pub struct TaskView<'a> {
-    pub task_id: &'a str,
+    pub task_id: String,
     pub executor: &'a str,
     pub executor_type: &'a str,
     pub task_type: &'static str,
@@ -34,7 +34,7 @@ pub struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_task_id: Option<&'a str>,
+    pub parent_task_id: Option<String>,
     #[serde(skip_serializing_if = "is_zero")]
     pub priority: i32,
     /// Agent tasks: whether it has been silent for longer than `stall_timeout`.
@@ -44,6 +44,20 @@ pub struct TaskView<'a> {
     pub agent: Option<AgentView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookView<'a>>,
+    // Details, shown by `status --json` only (see [`TaskView::with_details`]).
+    /// The full prompt of an agent task (`null` when its file is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Option<String>>,
+    /// The full command of a shell task (`null` when its file is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_dir: Option<String>,
+    /// What the backend knows beyond the status, under its type's name.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub executor_details: Option<ExecutorDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainView>,
 }
 
 fn is_zero(value: &i32) -> bool {
@@ -90,9 +104,43 @@ impl<'a> AgentView<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct WebhookView<'a> {
-    pub state: &'a str,
+    pub state: &'static str,
     pub attempts: u32,
     pub error: Option<&'a str>,
+}
+
+/// An executor's own facts about a task, shown as one object keyed by the
+/// executor's type (`"slurm": {"job_id": ...}`).
+#[derive(Debug)]
+pub struct ExecutorDetails {
+    pub key: String,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Serialize for ExecutorDetails {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&self.key, &self.fields)?;
+        map.end()
+    }
+}
+
+/// The follow-up chain of an agent task: ids before it (oldest first) and after it.
+#[derive(Debug, Serialize)]
+pub struct ChainView {
+    pub ancestors: Vec<String>,
+    pub followups: Vec<String>,
+}
+
+/// What `status --json` adds to the view.
+#[derive(Debug, Default)]
+pub struct TaskDetails {
+    /// The full prompt or command (`None` when its file is gone).
+    pub payload_text: Option<String>,
+    pub task_dir: String,
+    pub executor: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Ancestor and follow-up ids (shown for agent tasks).
+    pub chain: (Vec<String>, Vec<String>),
 }
 
 fn empty_stats() -> &'static AgentStats {
@@ -100,69 +148,167 @@ fn empty_stats() -> &'static AgentStats {
     EMPTY.get_or_init(AgentStats::default)
 }
 
-/// Agent stats of a task (empty for an agent that has said nothing yet).
-pub fn agent_stats<'r>(task: &'r TaskRef<'_>) -> Option<&'r AgentStats> {
-    match task.task_type {
-        TaskType::ClaudeCode => Some(task.agent.as_deref().unwrap_or(empty_stats())),
-        TaskType::ShellCommand => None,
+impl<'a> TaskView<'a> {
+    /// The view of `task` now, judging stalls by `stall_timeout`.
+    pub fn of(task: &'a TaskRecord, stall_timeout: Duration) -> Self {
+        Self::at(task, stall_timeout, jiff::Timestamp::now())
+    }
+
+    /// The view of `task` at `now`.
+    pub fn at(task: &'a TaskRecord, stall_timeout: Duration, now: jiff::Timestamp) -> Self {
+        let agent = task
+            .task_type
+            .agent()
+            .map(|_| task.agent.as_ref().unwrap_or(empty_stats()));
+        Self {
+            task_id: task.id.to_string(),
+            executor: &task.executor,
+            executor_type: task.executor_type.as_str(),
+            task_type: task.task_type.as_str(),
+            status: task.status.as_str(),
+            reason: task.reason.as_deref(),
+            pid: task.pid,
+            runner_pid: task.runner_pid,
+            created_at: task.created_at.as_str(),
+            started_at: task.started_at.as_ref().map(|t| t.as_str()),
+            ended_at: task.ended_at.as_ref().map(|t| t.as_str()),
+            exit_code: task.exit_code,
+            workspace: &task.workspace,
+            summary: &task.summary,
+            max_turns: task.max_turns,
+            session_id: task.session_id.as_deref(),
+            parent_task_id: task.parent_id.map(|p| p.to_string()),
+            priority: task.priority,
+            stalled: agent.map(|_| task.stalled_for(stall_timeout, now).is_some()),
+            agent: agent.map(AgentView::of),
+            webhook: task.webhook_state.map(|state| WebhookView {
+                state: state.as_str(),
+                attempts: task.webhook_attempts,
+                error: task.webhook_error.as_deref(),
+            }),
+            prompt: None,
+            command: None,
+            task_dir: None,
+            executor_details: None,
+            chain: None,
+        }
+    }
+
+    /// The view of an ended task, which no longer depends on the clock: the
+    /// rendering the index keeps.
+    pub fn ended(task: &'a TaskRecord) -> Self {
+        Self::at(task, Duration::ZERO, jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// Adds what `status --json` shows beyond a listing.
+    pub fn with_details(mut self, task: &TaskRecord, details: TaskDetails) -> Self {
+        match task.task_type.agent() {
+            Some(_) => self.prompt = Some(details.payload_text),
+            None => self.command = Some(details.payload_text),
+        }
+        self.task_dir = Some(details.task_dir);
+        self.executor_details = details.executor.map(|fields| ExecutorDetails {
+            key: task.executor_type.as_str().to_owned(),
+            fields,
+        });
+        if task.task_type.agent().is_some() {
+            let (ancestors, followups) = details.chain;
+            self.chain = Some(ChainView {
+                ancestors,
+                followups,
+            });
+        }
+        self
+    }
+
+    /// One line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
-/// How long the task has been silent, if it counts as stalled.
-pub fn stall(task: &TaskRef<'_>, stall_timeout: Duration) -> Option<Duration> {
-    let stats = agent_stats(task)?;
-    stalled_for(
-        task.task_type,
-        task.status,
-        task.started_at,
-        stats,
-        stall_timeout,
-    )
+/// What `start`/`run --json` print about a task just dispatched.
+#[derive(Debug, Serialize)]
+pub struct DispatchedView<'a> {
+    pub task_id: String,
+    pub executor: &'a str,
+    pub executor_type: &'a str,
+    pub task_type: &'static str,
+    pub status: &'static str,
+    pub workspace: &'a str,
+    pub session_id: Option<&'a str>,
+    pub parent_task_id: Option<String>,
+    pub task_dir: String,
 }
 
-impl<'a> TaskView<'a> {
-    pub fn of(task: &'a TaskRef<'_>, stall_timeout: Duration) -> Self {
-        let agent = agent_stats(task);
+impl<'a> DispatchedView<'a> {
+    pub fn of(task: &'a TaskRecord, task_dir: String) -> Self {
         Self {
-            task_id: &task.id,
-            executor: task.executor,
-            executor_type: task.executor_type,
+            task_id: task.id.to_string(),
+            executor: &task.executor,
+            executor_type: task.executor_type.as_str(),
             task_type: task.task_type.as_str(),
             status: task.status.as_str(),
-            reason: task.reason,
-            pid: task.pid,
-            runner_pid: task.runner_pid,
-            created_at: task.created_at,
-            started_at: task.started_at,
-            ended_at: task.ended_at,
-            exit_code: task.exit_code,
-            workspace: task.workspace,
-            summary: task.summary,
-            max_turns: task.max_turns,
-            session_id: task.session_id,
-            parent_task_id: task.parent_id.as_deref(),
-            priority: task.priority,
-            stalled: agent.map(|stats| {
-                stalled_for(
-                    task.task_type,
-                    task.status,
-                    task.started_at,
-                    stats,
-                    stall_timeout,
-                )
-                .is_some()
-            }),
-            agent: agent.map(AgentView::of),
-            webhook: task.webhook_state.map(|state| WebhookView {
-                state,
-                attempts: task.webhook_attempts,
-                error: task.webhook_error,
-            }),
+            workspace: &task.workspace,
+            session_id: task.session_id.as_deref(),
+            parent_task_id: task.parent_id.map(|p| p.to_string()),
+            task_dir,
         }
     }
 }
 
-/// The task as one line of JSON.
-pub fn task_json(task: &TaskRef<'_>, stall_timeout: Duration) -> String {
-    serde_json::to_string(&TaskView::of(task, stall_timeout)).unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgentKind, AgentSession, ExecutorType, Payload, TaskId, TaskSpec};
+
+    fn agent_task() -> TaskRecord {
+        let spec = TaskSpec {
+            executor: "gpu".into(),
+            priority: 0,
+            workspace: "/w".into(),
+            payload: Payload::Agent {
+                agent: AgentKind::Claude,
+                prompt: "hi".into(),
+                max_turns: 3,
+                program: "claude".into(),
+                session: AgentSession::New(uuid::Uuid::nil()),
+            },
+            parent: None,
+        };
+        TaskRecord::new(TaskId::new(), &spec, ExecutorType::from("slurm".to_owned()))
+    }
+
+    /// `status --json` used to patch a `serde_json::Value`: the typed details
+    /// must come out as the same bytes, in the same order.
+    #[test]
+    fn details_serialize_as_the_patched_value_did() {
+        let task = agent_task();
+        let now = jiff::Timestamp::now();
+        let mut fields = serde_json::Map::new();
+        fields.insert("job_id".into(), "42".into());
+        let mut value =
+            serde_json::to_value(TaskView::at(&task, Duration::from_secs(60), now)).unwrap();
+        value["prompt"] = serde_json::Value::from(None::<String>);
+        value["task_dir"] = serde_json::Value::from("/d");
+        value["slurm"] = serde_json::Value::Object(fields.clone());
+        value["chain"] = serde_json::json!({"ancestors": ["a"], "followups": []});
+        let details = TaskDetails {
+            payload_text: None,
+            task_dir: "/d".into(),
+            executor: Some(fields),
+            chain: (vec!["a".into()], Vec::new()),
+        };
+        let view = TaskView::at(&task, Duration::from_secs(60), now).with_details(&task, details);
+        assert_eq!(view.to_json(), value.to_string());
+    }
+
+    #[test]
+    fn listings_carry_no_details() {
+        let task = agent_task();
+        let json = TaskView::of(&task, Duration::from_secs(60)).to_json();
+        for key in ["prompt", "command", "task_dir", "slurm", "chain"] {
+            assert!(!json.contains(&format!("\"{key}\":")), "{key} in {json}");
+        }
+    }
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{self, RunnerObservation, TaskFile};
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+use executor_core::runner::{self, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use process::PayloadGroup;
@@ -121,14 +121,9 @@ impl Executor for LocalExecutor {
         Some(unsafe { libc::geteuid() } == 0)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        _files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
         // The files are already in place: this executor's task dir is the store's mirror.
-        let dir = self.dir(id);
+        let dir = self.dir(&spec.id);
         use std::os::unix::fs::OpenOptionsExt;
         let log = std::fs::OpenOptions::new()
             .mode(0o600)
@@ -148,7 +143,7 @@ impl Executor for LocalExecutor {
             .arg(process::own_umask().unwrap_or_default())
             .arg(runner::keep_background_arg(self.config.keep_background))
             .current_dir(&dir)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
@@ -251,14 +246,9 @@ impl Executor for LocalExecutor {
         })
     }
 
-    fn read_transcript(
-        &self,
-        _task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, _task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         let home = std::env::var("HOME").unwrap_or_default();
-        let path = executor_core::agent::transcript_path(&home, cwd, session_id);
+        let path = executor_core::agent::under_home(&home, path);
         std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
     }
 

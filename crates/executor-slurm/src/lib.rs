@@ -36,8 +36,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::backend::Backend;
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation, TaskFile};
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
 use executor_ssh::SshExecutor;
 use executor_ssh::transport::Transport;
@@ -267,17 +267,13 @@ impl Executor for SlurmExecutor {
             .then(|| unsafe { libc::geteuid() } == 0)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
+        let id = &spec.id;
+        // Here it was checked by resolve_workspace already.
         let workspace = if self.login.is_some() {
-            runner::payload_workspace(files).unwrap_or_default()
+            spec.workspace
         } else {
-            // Checked by resolve_workspace already.
-            String::new()
+            ""
         };
         let dir = self.dir(id);
         let place = self.shell.place();
@@ -286,9 +282,9 @@ impl Executor for SlurmExecutor {
             place: &place,
             task_root: self.task_root(),
             task_dir: &dir,
-            workspace: &workspace,
-            files,
-            env,
+            workspace,
+            files: spec.files,
+            env: spec.env,
             sbatch_args: &sbatch_args,
         });
         // Safe to repeat: a retried launch reports the job of the first attempt.
@@ -382,17 +378,12 @@ impl Executor for SlurmExecutor {
 
     /// From the home directory of the submitting user (here or on the login
     /// node), which the compute nodes are expected to share.
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         if let Some(login) = &self.login {
-            return login.read_transcript(task, cwd, session_id);
+            return login.read_transcript(task, path);
         }
         let home = std::env::var("HOME").unwrap_or_default();
-        let path = executor_core::agent::transcript_path(&home, cwd, session_id);
+        let path = executor_core::agent::under_home(&home, path);
         std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
     }
 

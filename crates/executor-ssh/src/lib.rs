@@ -15,8 +15,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::backend::Backend;
-use executor_core::executor::{Executor, ExecutorError, Launched, LogChunk};
-use executor_core::runner::{ExitRecord, FileStat, RunnerObservation, TaskFile};
+use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+use executor_core::runner::{ExitRecord, FileStat, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
 
 use crate::config::SshSettings;
@@ -110,26 +110,14 @@ impl Executor for SshExecutor {
         self.dir(id)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
-        let claude = executor_core::runner::is_agent_task(files).then(|| {
-            self.config
-                .claude_path
-                .as_deref()
-                .unwrap_or(&self.claude_default)
-        });
-        let workspace = executor_core::runner::payload_workspace(files).unwrap_or_default();
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
         let script = scripts::launch(
             &self.task_root,
-            &self.dir(id),
-            &workspace,
-            files,
-            env,
-            claude,
+            &self.dir(&spec.id),
+            spec.workspace,
+            spec.files,
+            spec.env,
+            spec.agent.map(|agent| agent.program.as_str()),
             self.config.keep_background,
         );
         let stdout = self.run(&script, true)?;
@@ -255,17 +243,9 @@ impl Executor for SshExecutor {
         ))
     }
 
-    fn read_transcript(
-        &self,
-        task: &TaskRecord,
-        cwd: &str,
-        session_id: &str,
-    ) -> Result<Vec<u8>, ExecutorError> {
+    fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
         let _ = task;
-        self.run(
-            &scripts::transcript(&executor_core::agent::escape_cwd(cwd), session_id),
-            true,
-        )
+        self.run(&scripts::transcript(path), true)
     }
 
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {

@@ -376,12 +376,11 @@ pub fn remove(task_dir: &str) -> String {
     format!("rm -rf -- {}\n", sh_quote(task_dir))
 }
 
-/// Prints a Claude Code transcript below the remote user's home.
-pub fn transcript(escaped_cwd: &str, session_id: &str) -> String {
+/// Prints an agent's transcript, at `home_relative` below the remote user's home.
+pub fn transcript(home_relative: &str) -> String {
     format!(
-        "f=\"$HOME/.claude/projects/\"{}/{}.jsonl\n[ -r \"$f\" ] || {{ echo \"openclaw-agent: no transcript at $f\" >&2; exit 3; }}\ncat \"$f\"\n",
-        sh_quote(escaped_cwd),
-        sh_quote(session_id)
+        "f=\"$HOME/\"{}\n[ -r \"$f\" ] || {{ echo \"openclaw-agent: no transcript at $f\" >&2; exit 3; }}\ncat \"$f\"\n",
+        sh_quote(home_relative)
     )
 }
 

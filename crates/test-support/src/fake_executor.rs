@@ -14,8 +14,8 @@ use std::time::Duration;
 use executor_core::executor::LOG_READ_CHUNK;
 use executor_core::runner::ExitRecord;
 use executor_core::{
-    Executor, ExecutorConfig, ExecutorError, ExecutorFactory, Launched, LogChunk, Paths,
-    RunnerObservation, TaskFile, TaskId, TaskRecord,
+    AgentLaunch, Executor, ExecutorConfig, ExecutorError, ExecutorFactory, LaunchSpec, Launched,
+    LogChunk, Paths, RunnerObservation, TaskFile, TaskId, TaskRecord, TaskType,
 };
 
 /// Workspace the fake resolves an empty workspace to (the user's home there).
@@ -52,6 +52,9 @@ pub struct LaunchCall {
     pub id: TaskId,
     pub files: Vec<TaskFile>,
     pub env: Vec<(String, String)>,
+    pub workspace: String,
+    pub task_type: TaskType,
+    pub agent: Option<AgentLaunch>,
     /// Whether the launch succeeded (a scripted failure is recorded too).
     pub ok: bool,
 }
@@ -384,19 +387,18 @@ impl Executor for FakeExecutor {
         format!("/fake/{}/tasks/{id}", self.config.name)
     }
 
-    fn launch(
-        &self,
-        id: &TaskId,
-        files: &[TaskFile],
-        env: &[(String, String)],
-    ) -> Result<Launched, ExecutorError> {
+    fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
+        let id = &spec.id;
         let mut host = self.host();
         let failure = host.launch_failure.get(&self.config.name).cloned();
         host.launches.push(LaunchCall {
             executor: self.config.name.clone(),
             id: *id,
-            files: files.to_vec(),
-            env: env.to_vec(),
+            files: spec.files.to_vec(),
+            env: spec.env.to_vec(),
+            workspace: spec.workspace.to_owned(),
+            task_type: spec.task_type,
+            agent: spec.agent.cloned(),
             ok: failure.is_none(),
         });
         if let Some(failure) = failure {

@@ -45,11 +45,7 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string(&TaskView::of(
-                &task.view(),
-                app.config.defaults.stall_timeout
-            ))
-            .unwrap_or_default()
+            TaskView::of(&task, app.config.defaults.stall_timeout).to_json()
         )?;
     } else if killed.ended_leftovers {
         writeln!(
@@ -123,7 +119,7 @@ fn cleanup_orphans(
     manager: &executor_core::TaskManager,
     out: &mut impl Write,
 ) -> Result<u8, CliError> {
-    let orphans = executor_core::orphans::remove_all(manager.store())?;
+    let orphans = manager.remove_orphans()?;
     let mut failures = 0;
     for orphan in &orphans {
         match &orphan.removal {

@@ -2,8 +2,9 @@
 
 use std::io::{Read, Write};
 
-use executor_core::{Payload, TaskSpec};
-use serde_json::json;
+use executor_core::agent::{AgentKind, AgentSession};
+use executor_core::view::DispatchedView;
+use executor_core::{AgentLaunch, Payload, TaskSpec};
 
 use crate::app::App;
 use crate::cli::{RunArgs, StartArgs};
@@ -27,12 +28,13 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
     }
     let name = choose_executor(app, args.executor, &args.routing.label)?;
     let executor = app.executor_config(&name)?;
-    let payload = Payload::ClaudeCode {
+    let agent = AgentKind::Claude;
+    let payload = Payload::Agent {
+        agent,
         prompt,
         max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
-        claude_path: app.config.claude_path(executor).to_owned(),
-        session_id: uuid::Uuid::new_v4(),
-        resume: false,
+        program: AgentLaunch::new(&app.config, executor, agent).program,
+        session: AgentSession::New(uuid::Uuid::new_v4()),
     };
     dispatch(
         app,
@@ -111,18 +113,9 @@ fn dispatch(app: &App, spec: TaskSpec, json: bool) -> Result<u8, CliError> {
     };
     let mut out = std::io::stdout().lock();
     if json {
-        let object = json!({
-            "task_id": task.id.to_string(),
-            "executor": task.executor,
-            "executor_type": task.executor_type,
-            "task_type": task.task_type.as_str(),
-            "status": task.status.as_str(),
-            "workspace": task.workspace,
-            "session_id": task.session_id,
-            "parent_task_id": task.parent_id.map(|p| p.to_string()),
-            "task_dir": manager.store().task_dir(&task.id),
-        });
-        writeln!(out, "{object}")?;
+        let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
+        let view = DispatchedView::of(&task, task_dir);
+        writeln!(out, "{}", serde_json::to_string(&view).unwrap_or_default())?;
     } else {
         writeln!(out, "{}", task.id)?;
     }

@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use executor_core::agent::{self, AgentStats};
+use executor_core::agent::{AgentCli, AgentStats};
 use executor_core::{LogChunk, TaskRecord, TaskType, runner};
 
 use crate::app::App;
 use crate::cli::{LogsArgs, StatusArgs};
 use crate::exit::{CliError, code};
-use executor_core::view::{self, TaskView};
+use executor_core::view::{TaskDetails, TaskView};
 
 use crate::output;
 use crate::terminal;
@@ -20,34 +20,27 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     let (task, report) = manager.refresh(&task.id)?;
     app.settle(&manager, &report);
     let stall_timeout = app.config.defaults.stall_timeout;
-    let task_dir = manager.store().task_dir(&task.id);
+    let task_dir = manager.task_dir(&task.id);
     let payload_text = manager.payload_text(&task);
     let (ancestors, followups) = manager.chain(&task)?;
+    let executor_details = match manager.executor(&task.executor) {
+        Ok(executor) => executor.details(&task),
+        Err(_) => None,
+    };
+    let now = jiff::Timestamp::now();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut value =
-            serde_json::to_value(TaskView::of(&task.view(), stall_timeout)).unwrap_or_default();
-        let key = match task.task_type {
-            TaskType::ClaudeCode => "prompt",
-            TaskType::ShellCommand => "command",
+        let ids = |tasks: &[TaskRecord]| -> Vec<String> {
+            tasks.iter().map(|t| t.id.to_string()).collect()
         };
-        value[key] = serde_json::Value::from(payload_text);
-        value["task_dir"] = serde_json::Value::from(task_dir.to_string_lossy());
-        if let Ok(executor) = manager.executor(&task.executor)
-            && let Some(details) = executor.details(&task)
-        {
-            value[task.executor_type.as_str()] = serde_json::Value::Object(details);
-        }
-        if task.task_type == TaskType::ClaudeCode {
-            let ids = |tasks: &[TaskRecord]| -> Vec<String> {
-                tasks.iter().map(|t| t.id.to_string()).collect()
-            };
-            value["chain"] = serde_json::json!({
-                "ancestors": ids(&ancestors),
-                "followups": ids(&followups),
-            });
-        }
-        writeln!(out, "{value}")?;
+        let details = TaskDetails {
+            payload_text,
+            task_dir: task_dir.to_string_lossy().into_owned(),
+            executor: executor_details,
+            chain: (ids(&ancestors), ids(&followups)),
+        };
+        let view = TaskView::at(&task, stall_timeout, now).with_details(&task, details);
+        writeln!(out, "{}", view.to_json())?;
         return Ok(code::OK);
     }
 
@@ -60,8 +53,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
         _ => task.status.to_string(),
     };
-    let view = task.view();
-    if let Some(quiet) = view::stall(&view, stall_timeout) {
+    if let Some(quiet) = task.stalled_for(stall_timeout, now) {
         status.push_str(&format!(", stalled: no output for {}s", quiet.as_secs()));
     }
     field("status", &status)?;
@@ -72,9 +64,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         "executor",
         &format!("{} ({})", task.executor, task.executor_type),
     )?;
-    if let Ok(executor) = manager.executor(&task.executor)
-        && let Some(details) = executor.details(&task)
-    {
+    if let Some(details) = &executor_details {
         let text: Vec<String> = details
             .iter()
             .map(|(key, value)| match value {
@@ -82,7 +72,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
                 other => format!("{key} {other}"),
             })
             .collect();
-        field(&task.executor_type, &text.join(", "))?;
+        field(task.executor_type.as_str(), &text.join(", "))?;
     }
     field(
         "type",
@@ -105,8 +95,8 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     if let Some(session) = &task.session_id {
         field("session", session)?;
     }
-    if let Some(stats) = view::agent_stats(&view) {
-        field("agent", &agent_summary(stats))?;
+    if let Some(stats) = task.agent_stats() {
+        field("agent", &agent_summary(&stats))?;
         if let Some(subtype) = &stats.result_subtype {
             field("result", subtype)?;
         }
@@ -160,23 +150,24 @@ fn agent_summary(stats: &AgentStats) -> String {
 
 /// Turns log bytes into what `logs` prints: raw, or rendered agent records.
 struct LogPrinter {
-    render: bool,
+    /// The agent whose records are rendered; `None`: raw bytes.
+    render: Option<&'static dyn AgentCli>,
     /// An incomplete last line, kept until its newline arrives.
     partial: Vec<u8>,
 }
 
 impl LogPrinter {
     fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
-        if !self.render {
+        let Some(agent) = self.render else {
             return out.write_all(bytes);
-        }
+        };
         self.partial.extend_from_slice(bytes);
         let Some(end) = self.partial.iter().rposition(|b| *b == b'\n') else {
             return Ok(());
         };
         let complete: Vec<u8> = self.partial.drain(..=end).collect();
         for line in complete.split(|b| *b == b'\n') {
-            if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(line)) {
+            if let Some(rendered) = agent.render_log_line(&String::from_utf8_lossy(line)) {
                 writeln!(out, "{}", terminal::safe_lines(&rendered))?;
             }
         }
@@ -188,8 +179,8 @@ impl LogPrinter {
             return Ok(());
         }
         let rest = std::mem::take(&mut self.partial);
-        if self.render {
-            if let Some(rendered) = agent::render_line(&String::from_utf8_lossy(&rest)) {
+        if let Some(agent) = self.render {
+            if let Some(rendered) = agent.render_log_line(&String::from_utf8_lossy(&rest)) {
                 writeln!(out, "{}", terminal::safe_lines(&rendered))?;
             }
             Ok(())
@@ -203,14 +194,12 @@ impl LogPrinter {
 /// so the tail is read without opening the index (the costliest step here).
 fn local_tail_without_index(app: &App, args: &LogsArgs) -> Option<(TaskType, LogChunk)> {
     let id: executor_core::TaskId = args.id.task_id.trim().parse().ok()?;
-    let dir = app.paths.task_dir(&id);
-    let meta: executor_core::TaskMeta =
-        serde_json::from_slice(&std::fs::read(dir.join(runner::META_FILE)).ok()?).ok()?;
-    let local =
-        meta.executor_type == executor_core::ExecutorType::LOCAL.as_str() && meta.task_id == id;
-    if !local {
+    let dirs = executor_core::taskdir::TaskDirs::new(app.paths.clone());
+    let meta = dirs.read_meta(&id).ok()?;
+    if meta.executor_type != executor_core::ExecutorType::LOCAL {
         return None;
     }
+    let dir = dirs.dir(&id);
     let tail = executor_core::executor::tail_local_log(&dir, args.lines).ok()?;
     Some((meta.task_type, tail))
 }
@@ -221,7 +210,7 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
         && let Some((task_type, tail)) = local_tail_without_index(app, &args)
     {
         let mut printer = LogPrinter {
-            render: task_type == TaskType::ClaudeCode && !args.raw,
+            render: renderer(task_type, args.raw),
             partial: Vec::new(),
         };
         let mut out = std::io::stdout().lock();
@@ -232,12 +221,11 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
     }
     let mut manager = app.manager()?;
     let task = manager.resolve(&args.id.task_id)?;
-    let is_agent = task.task_type == TaskType::ClaudeCode;
     if args.transcript {
         return transcript(&mut manager, &task, args.lines);
     }
     let mut printer = LogPrinter {
-        render: is_agent && !args.raw,
+        render: renderer(task.task_type, args.raw),
         partial: Vec::new(),
     };
     let tail = manager
@@ -295,33 +283,44 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
     }
 }
 
-/// Renders Claude Code's own session transcript, which also holds the prompts
+/// The agent whose log records `logs` renders, unless `--raw`.
+fn renderer(task_type: TaskType, raw: bool) -> Option<&'static dyn AgentCli> {
+    task_type.agent().filter(|_| !raw).map(|agent| agent.cli())
+}
+
+/// Renders the agent's own session transcript, which also holds the prompts
 /// and a timestamp for every step.
 fn transcript(
     manager: &mut executor_core::TaskManager,
     task: &TaskRecord,
     lines: usize,
 ) -> Result<u8, CliError> {
-    if task.task_type != TaskType::ClaudeCode {
+    let Some(agent) = task.task_type.agent().map(|a| a.cli()) else {
         return Err(CliError::new(
             code::TASK_STATE,
             "--transcript is for Claude Code tasks",
         ));
-    }
+    };
     let stats = task.agent.clone().unwrap_or_default();
     let session = stats
         .session_id
         .or_else(|| task.session_id.clone())
         .unwrap_or_default();
     let cwd = stats.cwd.unwrap_or_else(|| task.workspace.clone());
+    let Some(path) = agent.transcript_path(&cwd, &session) else {
+        return Err(CliError::new(
+            code::TASK_STATE,
+            format!("{} keeps no transcript", agent.display_name()),
+        ));
+    };
     let bytes = manager
         .executor(&task.executor)?
-        .read_transcript(task, &cwd, &session)?;
+        .read_transcript(task, &path)?;
     let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     let mut out = std::io::stdout().lock();
     for line in &all[all.len().saturating_sub(lines)..] {
-        if let Some(rendered) = agent::render_transcript_line(line) {
+        if let Some(rendered) = agent.render_transcript_line(line) {
             writeln!(out, "{}", terminal::safe_lines(&rendered))?;
         }
     }

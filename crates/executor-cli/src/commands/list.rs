@@ -64,35 +64,31 @@ fn write_tasks(
     let mut count = 0u64;
     let written = match format {
         Format::Table => {
-            let now_ms = executor_core::time::now_ms();
+            let now = jiff::Timestamp::now();
             manager.store().for_each_table_row(filter, |task| {
                 if count == 0 {
                     output::table_header(out)?;
                 }
                 count += 1;
-                output::table_row(out, task, now_ms, stall_timeout)
+                output::table_row(out, task, now, stall_timeout)
             })?
         }
         Format::JsonArray => {
             out.write_all(b"[")?;
-            manager
-                .store()
-                .for_each_json(filter, stall_timeout, |json| {
-                    if count > 0 {
-                        out.write_all(b",")?;
-                    }
-                    count += 1;
-                    out.write_all(b"\n")?;
-                    out.write_all(json.as_bytes())
-                })?
-        }
-        Format::JsonLines => manager
-            .store()
-            .for_each_json(filter, stall_timeout, |json| {
+            manager.for_each_json(filter, stall_timeout, |json| {
+                if count > 0 {
+                    out.write_all(b",")?;
+                }
                 count += 1;
-                out.write_all(json.as_bytes())?;
-                out.write_all(b"\n")
-            })?,
+                out.write_all(b"\n")?;
+                out.write_all(json.as_bytes())
+            })?
+        }
+        Format::JsonLines => manager.for_each_json(filter, stall_timeout, |json| {
+            count += 1;
+            out.write_all(json.as_bytes())?;
+            out.write_all(b"\n")
+        })?,
     };
     written?;
     match format {

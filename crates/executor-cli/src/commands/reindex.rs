@@ -7,7 +7,7 @@ use crate::cli::ReindexArgs;
 use crate::exit::{CliError, code};
 
 pub fn reindex(app: &App, args: ReindexArgs) -> Result<u8, CliError> {
-    let (store, damaged) = executor_core::reindex::open_for_rebuild(&app.paths)?;
+    let (store, damaged) = executor_core::Store::open_for_rebuild(&app.paths)?;
     let mut manager = app.manager_with(store);
     let report = manager.reindex()?;
     // Live tasks come back as their meta last saw them; their runners' records

@@ -1,5 +1,5 @@
 //! Faults on remote hosts, for real: each test builds a "host" out of network
-//! namespaces (test-support `netns.rs`: its own netns, veth link, address, PID
+//! namespaces (test-support `netns/`: its own netns, veth link, address, PID
 //! and mount namespaces, sshd and a tmpfs `/tmp`) and runs the CLI in a client
 //! namespace on the other end of the link, so that the link can really fail.
 //!

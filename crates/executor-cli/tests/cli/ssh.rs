@@ -679,3 +679,44 @@ fn remote_tasks_leave_nothing_running_and_get_the_login_umask() {
     env.ok(&["cleanup", "--task-id", &id]);
     assert!(!t.remote_dir(&id).exists());
 }
+
+#[test]
+fn a_workspace_missing_on_the_host_fails_the_launch() {
+    // The host checks the workspace the task was dispatched with, whether the
+    // task starts at once or later from the queue.
+    let Some(t) = SshTest::with_config(ROOT_USER, "    max_concurrent: 1\n") else {
+        return;
+    };
+    let gone = t.workspace.join("gone");
+    let gone = gone.to_str().expect("a UTF-8 path");
+    let run = |json: bool| {
+        let mut args = vec!["run", "--executor", "box", "--cmd", "touch here"];
+        args.extend(["--workspace", gone]);
+        if json {
+            args.push("--json");
+        }
+        t.env.run(&args)
+    };
+    run(false).assert_error(5, &format!("workspace {gone} does not exist on the host"));
+    let tasks = t.env.json(&["list", "--json"]);
+    let failed = &tasks.as_array().expect("a list")[0];
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let id = failed["task_id"].as_str().expect("an id");
+    assert!(!t.remote_dir(id).exists(), "the host keeps no task dir");
+
+    let blocker = t.run_task("sleep 300");
+    let queued = run(true);
+    assert_eq!(queued.code, 0, "{}", queued.stderr);
+    let queued: Value = serde_json::from_str(&queued.stdout).expect("json");
+    assert_eq!(queued["status"], "queued");
+    let id = queued["task_id"].as_str().expect("an id");
+    t.env.ok(&["kill", "--task-id", &blocker, "--grace", "1"]);
+    let status = t.env.wait_done(id);
+    assert_eq!(status["status"], "failed", "{status}");
+    let reason = status["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("workspace {gone} does not exist on the host")),
+        "{status}"
+    );
+    assert!(!t.remote_dir(id).exists(), "the host keeps no task dir");
+}

@@ -10,6 +10,10 @@ use super::backend::{
     Backends, ExecutorSettingsArc, Named, ReadSection, SectionError as Invalid, Settings,
 };
 use super::values::EnvEntry;
+pub use crate::model::ExecutorType;
+
+/// The `type` of the executor core runs itself.
+const LOCAL_TYPE: &str = "local";
 
 /// Name of the executor that exists even without a config file.
 pub const BUILTIN_LOCAL: &str = "local";
@@ -55,7 +59,7 @@ impl ExecutorSettings {
     }
 
     pub fn executor_type(&self) -> ExecutorType {
-        ExecutorType(self.0.as_ref().map_or(ExecutorType::LOCAL.0, |s| s.kind()))
+        ExecutorType::from_static(self.0.as_ref().map_or(LOCAL_TYPE, |s| s.kind()))
     }
 
     pub fn is_local(&self) -> bool {
@@ -70,24 +74,6 @@ impl PartialEq for ExecutorSettings {
             (Some(a), Some(b)) => a.same_as(b.as_ref()),
             _ => false,
         }
-    }
-}
-
-/// An executor's `type`: `local`, or the type of a backend's [`Settings`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExecutorType(&'static str);
-
-impl ExecutorType {
-    pub const LOCAL: Self = Self("local");
-
-    pub fn as_str(self) -> &'static str {
-        self.0
-    }
-}
-
-impl fmt::Display for ExecutorType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
     }
 }
 
@@ -254,7 +240,7 @@ impl<'de, B: Backends> Visitor<'de> for ExecutorSeed<B> {
         let mut common = CommonKeys::default();
         let mut foreign = None;
         let kind = self.kind.as_deref();
-        let local = kind == Some(ExecutorType::LOCAL.as_str());
+        let local = kind == Some(LOCAL_TYPE);
         let known = local || kind.is_some_and(|k| B::types().contains(&k));
         let mut keys = SectionKeys::<A, B> {
             map: &mut map,
@@ -297,9 +283,9 @@ impl RawExecutor {
     /// Checks the `type`, then the keys and values.
     pub fn validate<B: Backends>(self) -> Result<ExecutorConfig, Invalid> {
         let kind = self.kind.value.as_str();
-        let local = kind == ExecutorType::LOCAL.as_str();
+        let local = kind == LOCAL_TYPE;
         if !local && !B::types().contains(&kind) {
-            let known: Vec<&str> = [ExecutorType::LOCAL.as_str()]
+            let known: Vec<&str> = [LOCAL_TYPE]
                 .into_iter()
                 .chain(B::types().iter().copied())
                 .collect();

@@ -23,7 +23,7 @@ pub fn write_sample(path: &Path, force: bool) -> Result<(), ConfigError> {
 
 pub const SAMPLE_CONFIG: &str = r#"# openclaw-agent configuration (YAML).
 #
-# Each executor is a place where tasks run. `type` is one of: ssh, container, local.
+# Each executor is a place where tasks run. `type` is one of: ssh, container, slurm, local.
 # `labels` describe what an executor is good for. A built-in executor named `local`
 # exists even when this file does not define one.
 executors:

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use executor_core::agent::{AgentKind, AgentSession};
 use executor_core::{
     Config, Paths, Payload, Store, TaskId, TaskManager, TaskRecord, TaskSpec, TaskStatus,
 };
@@ -94,7 +95,7 @@ impl Harness {
         record.runner_start = None;
         record.started_at = None;
         record.pid = None;
-        record.claimed_at = Some(ago(claimed_secs_ago));
+        record.claimed_at = Some(ago(claimed_secs_ago).into());
         store.delete(id).expect("delete the row");
         store.insert(&record).expect("insert the interrupted row");
         self.fake.host().tasks.remove(id);
@@ -141,12 +142,12 @@ pub fn agent(executor: &str, prompt: &str) -> TaskSpec {
         executor: executor.to_owned(),
         priority: 0,
         workspace: "/work/repo".to_owned(),
-        payload: Payload::ClaudeCode {
+        payload: Payload::Agent {
+            agent: AgentKind::Claude,
             prompt: prompt.to_owned(),
             max_turns: 7,
-            claude_path: "/opt/claude".to_owned(),
-            session_id: uuid::Uuid::new_v4(),
-            resume: false,
+            program: "/opt/claude".to_owned(),
+            session: AgentSession::New(uuid::Uuid::new_v4()),
         },
         parent: None,
     }

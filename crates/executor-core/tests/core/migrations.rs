@@ -7,14 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use executor_core::agent::AgentStats;
+use executor_core::model::{ExecutorType, WebhookState};
 use executor_core::runner::{ExitRecord, RunnerObservation};
-use executor_core::store::{ListFilter, Store, TaskRecord};
-use executor_core::task::{TaskId, TaskMeta, TaskStatus, TaskType};
+use executor_core::taskdir::TaskDirs;
+use executor_core::view::TaskView;
+use executor_core::{ListFilter, Store, TaskRecord};
 use executor_core::{Paths, TaskIdPrefix};
+use executor_core::{TaskId, TaskMeta, TaskStatus, TaskType};
 use rusqlite::{Connection, params};
 
 /// The current schema version (`PRAGMA user_version` of a migrated index).
-const CURRENT_VERSION: u32 = 5;
+const CURRENT_VERSION: u32 = 6;
 
 /// The migrations as each earlier version shipped them (`git log -p
 /// crates/executor-core/src/store.rs`): a fixture of version N has the first N.
@@ -137,16 +140,18 @@ fn rows(version: u32) -> Vec<TaskRecord> {
                 // Queued tasks wait for an executor the CLI tests leave
                 // unconfigured: opening the index must not launch them.
                 executor: if claude || !launched { "crib" } else { "local" }.to_owned(),
-                executor_type: if claude || !launched { "ssh" } else { "local" }.to_owned(),
+                executor_type: ExecutorType::from(
+                    if claude || !launched { "ssh" } else { "local" }.to_owned(),
+                ),
                 task_type,
                 status,
                 reason,
                 pid: started.then_some(40_000 + u32::from(n)),
                 runner_pid: launched.then_some(30_000 + u32::from(n)),
                 runner_start: launched.then(|| format!("boot-{n}:{}", 1000 + u32::from(n))),
-                created_at: format!("2026-11-27T06:30:{n:02}.000Z"),
-                started_at: started.then(|| format!("2026-11-27T06:30:{n:02}.100Z")),
-                ended_at: ended.then(|| format!("2026-11-27T06:31:{n:02}.000Z")),
+                created_at: format!("2026-11-27T06:30:{n:02}.000Z").into(),
+                started_at: started.then(|| format!("2026-11-27T06:30:{n:02}.100Z").into()),
+                ended_at: ended.then(|| format!("2026-11-27T06:31:{n:02}.000Z").into()),
                 exit_code,
                 workspace: "/home/u/w".to_owned(),
                 summary: if claude {
@@ -157,7 +162,7 @@ fn rows(version: u32) -> Vec<TaskRecord> {
                 max_turns: claude.then_some(100),
                 session_id: (claude && started)
                     .then(|| "5f0c7e52-6d8a-4c43-9a8e-0b6a3c2d1e0f".to_owned()),
-                webhook_state: webhook_state.map(str::to_owned),
+                webhook_state: webhook_state.and_then(WebhookState::parse),
                 webhook_attempts,
                 webhook_error: webhook_error.map(str::to_owned),
                 agent: if claude && started {
@@ -174,7 +179,7 @@ fn rows(version: u32) -> Vec<TaskRecord> {
                     0
                 },
                 claimed_at: (version >= 3 && launched)
-                    .then(|| format!("2026-11-27T06:30:{n:02}.050Z")),
+                    .then(|| format!("2026-11-27T06:30:{n:02}.050Z").into()),
             });
         }
     }
@@ -217,6 +222,7 @@ fn every_earlier_index_opens_migrated_with_its_rows() {
         }
 
         let mut listed = Vec::new();
+        let mut costs = Vec::new();
         store
             .for_each_table_row(&ListFilter::default(), |row| {
                 listed.push((
@@ -224,6 +230,7 @@ fn every_earlier_index_opens_migrated_with_its_rows() {
                     row.status,
                     row.exit_code,
                 ));
+                costs.push(row.cost_usd);
                 Ok(())
             })
             .expect("list")
@@ -233,15 +240,26 @@ fn every_earlier_index_opens_migrated_with_its_rows() {
             .map(|r| (r.id.to_string(), r.status, r.exit_code))
             .collect();
         assert_eq!(listed, wanted, "v{version}: listing");
+        // The listing's cost column holds what the stats say, whatever version
+        // stored them (versions 2-3 kept it only in the stats JSON).
+        let wanted_costs: Vec<_> = expected
+            .iter()
+            .map(|r| r.agent.as_ref().and_then(|a| a.total_cost_usd))
+            .collect();
+        assert_eq!(costs, wanted_costs, "v{version}: listed costs");
 
         let mut json = Vec::new();
-        store
-            .for_each_json(&ListFilter::default(), Duration::from_secs(600), |line| {
+        executor_core::manager::for_each_json(
+            &store,
+            &ListFilter::default(),
+            Duration::from_secs(600),
+            |line| {
                 json.push(serde_json::from_str::<serde_json::Value>(line).expect("json"));
                 Ok(())
-            })
-            .expect("list --json")
-            .expect("visit");
+            },
+        )
+        .expect("list --json")
+        .expect("visit");
         assert_eq!(json.len(), expected.len(), "v{version}: json listing");
         for (value, record) in json.iter().zip(&expected) {
             assert_eq!(value["task_id"], record.id.to_string());
@@ -354,29 +372,29 @@ fn insert_as(conn: &Connection, version: u32, r: &TaskRecord) {
         params![
             r.id.to_string(),
             r.executor,
-            r.executor_type,
+            r.executor_type.as_str(),
             r.task_type.as_str(),
             r.status.as_str(),
             r.reason,
             r.pid,
             r.runner_pid,
             r.runner_start,
-            r.created_at,
-            r.started_at,
-            r.ended_at,
+            r.created_at.as_str(),
+            r.started_at.as_ref().map(|t| t.as_str()),
+            r.ended_at.as_ref().map(|t| t.as_str()),
             r.exit_code,
             r.workspace,
             r.summary,
             r.max_turns,
             r.session_id,
-            r.webhook_state,
+            r.webhook_state.map(|s| s.as_str()),
             r.webhook_attempts,
             r.webhook_error,
         ],
     )
     .expect("insert");
     let id = r.id.to_string();
-    if r.webhook_state.as_deref() == Some("pending") {
+    if r.webhook_state == Some(WebhookState::Pending) {
         conn.execute(
             "UPDATE tasks SET webhook_next_at = 0 WHERE id = ?1",
             params![id],
@@ -398,13 +416,13 @@ fn insert_as(conn: &Connection, version: u32, r: &TaskRecord) {
     if version >= 3 {
         conn.execute(
             "UPDATE tasks SET priority = ?2, claimed_at = ?3 WHERE id = ?1",
-            params![id, r.priority, r.claimed_at],
+            params![id, r.priority, r.claimed_at.as_ref().map(|t| t.as_str())],
         )
         .expect("queue columns");
     }
     if version >= 4 && r.status.is_terminal() {
         // view.rs is unchanged since version 4: today's rendering is that version's.
-        let view = executor_core::view::task_json(&r.view(), Duration::ZERO);
+        let view = TaskView::ended(r).to_json();
         let cost = r.agent.as_ref().and_then(|a| a.total_cost_usd);
         conn.execute(
             "UPDATE tasks SET view_json = ?2, cost_usd = ?3 WHERE id = ?1",
@@ -432,7 +450,9 @@ fn reindex_reads_old_meta_and_names_where_a_damaged_one_breaks() {
     // Cut short mid-write, after its second line.
     std::fs::write(broken_dir.join(".meta.json"), &old[..40]).expect("write meta");
 
-    let report = executor_core::reindex::reindex(&mut store).expect("reindex");
+    let report =
+        executor_core::manager::reindex::reindex(&mut store, &TaskDirs::new(paths.clone()))
+            .expect("reindex");
     assert_eq!(report.added, vec![meta.task_id]);
     let [(path, reason)] = report.skipped.as_slice() else {
         panic!("skipped: {:?}", report.skipped);
@@ -444,4 +464,28 @@ fn reindex_reads_old_meta_and_names_where_a_damaged_one_breaks() {
     );
     let record = store.get(&meta.task_id).expect("get").expect("added");
     assert_eq!(record.summary, "echo task 1");
+}
+
+/// The JSON of an ended task that version 4 stored (`view_json`) is, byte for
+/// byte, what the task view renders today: listings mix stored and fresh
+/// renderings, and scripts compare them.
+#[test]
+fn stored_renderings_are_todays_byte_for_byte() {
+    let (_temp, paths) = open_fixture(4);
+    let store = Store::open(&paths).expect("the v4 index opens");
+    let conn = Connection::open(paths.index_path()).expect("open the index");
+    let mut compared = 0;
+    for record in rows(4).iter().filter(|r| r.status.is_terminal()) {
+        let stored: String = conn
+            .query_row(
+                "SELECT view_json FROM tasks WHERE id = ?1",
+                [record.id.to_string()],
+                |row| row.get(0),
+            )
+            .expect("an ended row keeps its rendering");
+        let read = store.get(&record.id).expect("read").expect("the row");
+        assert_eq!(TaskView::ended(&read).to_json(), stored, "{}", record.id);
+        compared += 1;
+    }
+    assert!(compared >= 4, "only {compared} ended rows");
 }

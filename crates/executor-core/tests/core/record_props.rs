@@ -2,10 +2,9 @@
 //! kill marker), `stat` and `/proc/<pid>/stat` lines and task ids, as read
 //! from disk or from a host: never a panic, errors with a line and column.
 
+use executor_core::model::{TaskId, TaskIdPrefix, TaskMeta, TaskRecord, created_ms, summarize};
 use executor_core::procstat;
 use executor_core::runner::{ExitRecord, FileStat, parse_kill_marker, parse_pid_file};
-use executor_core::store::{TaskRecord, created_ms, summarize};
-use executor_core::task::{TaskId, TaskIdPrefix, TaskMeta};
 use proptest::prelude::*;
 use test_support::fuzz;
 
@@ -72,7 +71,7 @@ proptest! {
             Ok(meta) => {
                 let text = meta.prompt.clone().or_else(|| meta.command.clone()).unwrap_or_default();
                 let summary = summarize(&text);
-                prop_assert!(summary.chars().count() <= executor_core::store::SUMMARY_CHARS);
+                prop_assert!(summary.chars().count() <= executor_core::model::SUMMARY_CHARS);
                 prop_assert!(!summary.chars().any(char::is_control));
                 let record = TaskRecord::from_meta(meta, &summary);
                 let _ = record.to_meta(Some(text));

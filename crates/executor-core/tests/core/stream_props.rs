@@ -2,7 +2,7 @@
 //! anything else that writes to the task log) produced them: the stats and
 //! the rendering never panic, whatever the numbers.
 
-use executor_core::agent::{AgentStats, render_line, render_transcript_line};
+use executor_core::agent::{AgentCli, AgentStats, Claude};
 use proptest::prelude::*;
 use test_support::fuzz;
 
@@ -68,16 +68,16 @@ fn check_stream(bytes: &[u8]) -> Result<(), TestCaseError> {
     let mut stats = AgentStats::default();
     // In two pieces, as the log is read while it grows.
     let cut = bytes.len() / 2;
-    fuzz::bounded(|| stats.feed(&bytes[..cut]))?;
+    fuzz::bounded(|| stats.feed(&Claude, &bytes[..cut]))?;
     let consumed = usize::try_from(stats.parsed_offset).expect("offset fits");
     prop_assert!(consumed <= cut);
-    fuzz::bounded(|| stats.feed(&bytes[consumed..]))?;
+    fuzz::bounded(|| stats.feed(&Claude, &bytes[consumed..]))?;
     prop_assert!(stats.parsed_offset as usize <= bytes.len());
     fuzz::bounded(|| stats.failure_reason())?;
     let text = String::from_utf8_lossy(bytes);
     for line in text.lines() {
-        fuzz::bounded(|| render_line(line))?;
-        fuzz::bounded(|| render_transcript_line(line))?;
+        fuzz::bounded(|| Claude.render_log_line(line))?;
+        fuzz::bounded(|| Claude.render_transcript_line(line))?;
     }
     Ok(())
 }
@@ -112,7 +112,7 @@ fn token_totals_saturate() {
     };
     let stream = format!("{}\n{}\n", message("a"), message("b"));
     let mut stats = AgentStats::default();
-    stats.feed(stream.as_bytes());
+    stats.feed(&Claude, stream.as_bytes());
     assert_eq!(stats.input_tokens, u64::MAX);
     assert_eq!(stats.output_tokens, u64::MAX);
     assert_eq!(stats.cache_read_input_tokens, u64::MAX);

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use executor_core::agent::{AgentKind, AgentSession};
 use executor_core::{Payload, TaskError, TaskStatus};
 use test_support::Failure;
 
@@ -189,7 +190,11 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
     let mut manager = h.manager();
     let mut spec = agent("a", "first");
     spec.priority = 4;
-    let Payload::ClaudeCode { session_id, .. } = spec.payload else {
+    let Payload::Agent {
+        session: AgentSession::New(session_id),
+        ..
+    } = spec.payload
+    else {
         unreachable!("an agent spec")
     };
     let parent = dispatch(&mut manager, spec);
@@ -206,12 +211,12 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
     assert_eq!(follow_up.parent, Some(parent.id));
     assert_eq!(
         follow_up.payload,
-        Payload::ClaudeCode {
+        Payload::Agent {
+            agent: AgentKind::Claude,
             prompt: "and then?".into(),
             max_turns: 7,
-            claude_path: "claude".into(),
-            session_id,
-            resume: true,
+            program: "claude".into(),
+            session: AgentSession::Resume(session_id.to_string()),
         }
     );
     let child = dispatch(&mut manager, follow_up);
@@ -228,10 +233,7 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
     let spec = manager
         .resume_spec(&parent, "more".into(), Some(3))
         .expect("resumable");
-    assert!(matches!(
-        spec.payload,
-        Payload::ClaudeCode { max_turns: 3, .. }
-    ));
+    assert!(matches!(spec.payload, Payload::Agent { max_turns: 3, .. }));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Dispatch, slots and the queue: what starts at once, what waits, in which order.
 
-use executor_core::{ReconcileReport, TaskError, TaskStatus};
+use executor_core::agent::AgentKind;
+use executor_core::{AgentLaunch, ReconcileReport, TaskError, TaskStatus, TaskType};
 use test_support::Failure;
 
 use crate::harness::{Harness, agent, dispatch, prioritized, shell};
@@ -439,4 +440,48 @@ fn concurrent_queue_runners_start_each_queued_task_once() {
     assert_eq!(h.fake.launched_ids(), [first, waiting[0]]);
     assert_eq!(h.status(&waiting[1]), TaskStatus::Queued);
     assert_eq!(h.status(&waiting[2]), TaskStatus::Queued);
+}
+
+#[test]
+fn the_launch_spec_names_workspace_task_type_and_agent_also_from_the_queue() {
+    let h = Harness::new(
+        "
+executors:
+  - name: a
+    type: local
+    max_concurrent: 1
+    claude_path: /opt/a/claude
+",
+    );
+    let mut manager = h.manager();
+    let first = dispatch(&mut manager, agent("a", "first"));
+    let mut queued = agent("a", "second");
+    queued.workspace = "/work/other".into();
+    let queued = manager.dispatch(queued).expect("dispatch succeeds");
+    assert_eq!(queued.status, TaskStatus::Queued);
+    h.fake.exit(&first, 0);
+    manager.reconcile(None).expect("reconcile");
+    let launches = h.fake.launches();
+    assert_eq!(launches.len(), 2);
+    let claude = Some(AgentLaunch {
+        kind: AgentKind::Claude,
+        program: "/opt/a/claude".into(),
+    });
+    for (launch, id, workspace) in [
+        (&launches[0], first, "/work/repo"),
+        (&launches[1], queued.id, "/work/other"),
+    ] {
+        assert_eq!(launch.id, id);
+        assert_eq!(launch.workspace, workspace);
+        assert_eq!(launch.task_type, TaskType::ClaudeCode);
+        assert_eq!(launch.agent, claude);
+    }
+
+    let shell_task = dispatch(&mut manager, shell("a", "true"));
+    h.fake.exit(&queued.id, 0);
+    manager.reconcile(None).expect("reconcile");
+    let launch = h.fake.launches().pop().expect("launched");
+    assert_eq!(launch.id, shell_task);
+    assert_eq!(launch.task_type, TaskType::ShellCommand);
+    assert_eq!(launch.agent, None);
 }

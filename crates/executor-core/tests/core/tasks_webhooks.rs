@@ -4,10 +4,21 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use executor_core::store::{WebhookClaim, WebhookOutcome};
-use executor_core::{TaskId, TaskStatus};
+use executor_core::store::{StoreError, WebhookClaim, WebhookOutcome};
+use executor_core::{Store, TaskId, TaskStatus};
 
 use crate::harness::{Harness, dispatch, shell};
+
+/// Records a delivery outcome as the deliverer does, in one write transaction.
+fn record_outcome(
+    store: &mut Store,
+    id: &TaskId,
+    outcome: WebhookOutcome,
+) -> Result<(), StoreError> {
+    let tx = store.begin_write()?;
+    tx.set_webhook_outcome(id, &outcome)?;
+    tx.commit()
+}
 
 fn with_webhook(url: &str) -> String {
     format!(
@@ -36,7 +47,7 @@ fn an_end_with_a_webhook_configured_leaves_one_pending_delivery() {
     let id = ended_task(&h);
     let record = h.record(&id);
     assert_eq!(record.status, TaskStatus::Completed);
-    assert_eq!(record.webhook_state.as_deref(), Some("pending"));
+    assert_eq!(record.webhook_state.map(|s| s.as_str()), Some("pending"));
     assert_eq!(record.webhook_attempts, 0);
     assert!(h.store().has_pending_webhooks().expect("query"));
 
@@ -114,17 +125,17 @@ fn a_failed_attempt_is_retried_after_its_backoff_then_given_up() {
     let WebhookClaim::Due(_) = store.claim_webhook(now, 20_000).expect("claim") else {
         panic!("due");
     };
-    store
-        .webhook_result(
-            &id,
-            WebhookOutcome::Retry {
-                at_ms: now + 2_000,
-                error: "webhook answered HTTP 503".into(),
-            },
-        )
-        .expect("record retry");
+    record_outcome(
+        &mut store,
+        &id,
+        WebhookOutcome::Retry {
+            at_ms: now + 2_000,
+            error: "webhook answered HTTP 503".into(),
+        },
+    )
+    .expect("record retry");
     let record = h.record(&id);
-    assert_eq!(record.webhook_state.as_deref(), Some("pending"));
+    assert_eq!(record.webhook_state.map(|s| s.as_str()), Some("pending"));
     assert_eq!(
         record.webhook_error.as_deref(),
         Some("webhook answered HTTP 503")
@@ -138,16 +149,16 @@ fn a_failed_attempt_is_retried_after_its_backoff_then_given_up() {
     };
     assert_eq!(task.webhook_attempts, 2);
 
-    store
-        .webhook_result(
-            &id,
-            WebhookOutcome::GaveUp {
-                error: "gone".into(),
-            },
-        )
-        .expect("record give-up");
+    record_outcome(
+        &mut store,
+        &id,
+        WebhookOutcome::GaveUp {
+            error: "gone".into(),
+        },
+    )
+    .expect("record give-up");
     let record = h.record(&id);
-    assert_eq!(record.webhook_state.as_deref(), Some("failed"));
+    assert_eq!(record.webhook_state.map(|s| s.as_str()), Some("failed"));
     assert!(matches!(
         store.claim_webhook(now + 1_000_000, 20_000).expect("claim"),
         WebhookClaim::Idle
@@ -171,7 +182,7 @@ fn deliver_to_a_closed_port_schedules_a_retry() {
         .expect("deliver");
     assert_eq!(delivered, 0);
     let record = h.record(&id);
-    assert_eq!(record.webhook_state.as_deref(), Some("pending"));
+    assert_eq!(record.webhook_state.map(|s| s.as_str()), Some("pending"));
     assert_eq!(record.webhook_attempts, 1);
     assert!(record.webhook_error.is_some());
     // The retry waits for the first backoff step (1 s).
@@ -233,7 +244,7 @@ fn deliver_posts_each_completion_once() {
         "{request}"
     );
     let record = h.record(&id);
-    assert_eq!(record.webhook_state.as_deref(), Some("delivered"));
+    assert_eq!(record.webhook_state.map(|s| s.as_str()), Some("delivered"));
     assert_eq!(record.webhook_attempts, 1);
     // Nothing left to send.
     assert_eq!(

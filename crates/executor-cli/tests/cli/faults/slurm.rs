@@ -491,7 +491,10 @@ fn slurm_clock_skew(login_env: &[&str], cli_offset: Option<&str>) {
     let status = t.env.status(&id);
     assert_eq!(status["status"], "completed", "{status}");
     let took = seconds_between(&status["started_at"], &status["ended_at"]);
-    assert!((0.5..QUEUED_RUN_SECS).contains(&took), "lasted {took} s: {status}");
+    assert!(
+        (0.5..QUEUED_RUN_SECS).contains(&took),
+        "lasted {took} s: {status}"
+    );
 
     // Stall detection: a quiet agent 4 s into a 60 s stall timeout is not stalled.
     let out = t
@@ -508,7 +511,10 @@ fn slurm_clock_skew(login_env: &[&str], cli_offset: Option<&str>) {
     let status = t.env.status(&agent);
     assert_eq!(status["status"], "completed", "killed as stalled? {status}");
     let took = seconds_between(&status["started_at"], &status["ended_at"]);
-    assert!((2.0..QUEUED_RUN_SECS).contains(&took), "lasted {took} s: {status}");
+    assert!(
+        (2.0..QUEUED_RUN_SECS).contains(&took),
+        "lasted {took} s: {status}"
+    );
 }
 
 fn clock_skew_login_node_an_hour_ahead() {

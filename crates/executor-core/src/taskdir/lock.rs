@@ -1,4 +1,4 @@
-//! The dispatch lock of a task: an advisory lock on a file in its local mirror
+//! The dispatch lock of a task: an advisory lock on a file in its local task
 //! dir, held by the process that launches the task from before its index row
 //! says `pending` until its runner is recorded. The kernel drops the lock when
 //! that process dies, however it dies, so a task that is `pending` without a
@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// The lock file, in the task's mirror dir. Never sent to the executing side.
+/// The lock file, in the task's local dir. Never sent to the executing side.
 pub const LOCK_FILE: &str = ".dispatch.lock";
 
 /// A held dispatch lock; released when dropped (or when the process dies).

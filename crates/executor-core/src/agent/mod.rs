@@ -1,0 +1,168 @@
+//! The agent seam: what the core needs to know of an agent CLI (Claude Code
+//! today) to start it, read its output, show its log and find its transcript.
+//!
+//! Everything specific to one CLI lives in its own submodule behind
+//! [`AgentCli`]; the rest of the core speaks of [`AgentKind`], [`AgentEvent`]
+//! and [`AgentStats`] only. Adding an agent CLI is one more submodule, one more
+//! [`AgentKind`] variant and its arm in [`AgentKind::cli`].
+//!
+//! This module stands on the model (which names the agents and holds the
+//! stats) and the `sh` leaf only, so the runner and the views can stand on it.
+
+mod claude;
+mod stats;
+mod text;
+
+pub use claude::Claude;
+pub use text::shorten;
+
+/// The agent CLIs and sessions are named in the model, which every layer
+/// stands on; what each CLI does is this module's.
+pub use crate::model::{AgentKind, AgentSession, AgentStats};
+
+impl AgentKind {
+    /// The CLI's own behaviour.
+    pub fn cli(self) -> &'static dyn AgentCli {
+        match self {
+            Self::Claude => &Claude,
+        }
+    }
+}
+
+/// What starting one agent run needs, beyond entering the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRun<'a> {
+    /// The CLI's binary on the executing side (e.g. `claude_path`).
+    pub program: &'a str,
+    pub max_turns: u32,
+    pub session: &'a AgentSession,
+    /// The 0600 file holding the prompt, on the executing side: the invocation
+    /// reads it on stdin, so the prompt is never in argv nor seen by a shell.
+    pub prompt_file: &'a str,
+}
+
+/// Token counts as an agent reports them; a field the CLI did not report is
+/// `None` (a running total keeps its value then).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: Option<u64>,
+    pub output: Option<u64>,
+    pub cache_creation: Option<u64>,
+    pub cache_read: Option<u64>,
+}
+
+/// How a run ended, as its CLI's final record says. Parsers report a
+/// successful end with the subtype `success`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunEnd {
+    /// `success`, `error_max_turns`, `error_during_execution`, ...
+    pub subtype: Option<String>,
+    pub is_error: Option<bool>,
+    /// The final answer (or error text), as the CLI gave it.
+    pub result: Option<String>,
+    /// Turns of the whole run, when the CLI counts them.
+    pub turns: Option<u64>,
+    /// Cost of the whole run in USD; absent for CLIs that do not report it.
+    pub cost_usd: Option<f64>,
+    /// Totals of the whole run: they replace the counts summed per turn.
+    pub usage: Usage,
+    /// The session, for CLIs that name it only at the end.
+    pub session_id: Option<String>,
+}
+
+/// One thing an agent's output stream says, in terms common to all CLIs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// The session started (or its id became known).
+    Session {
+        id: Option<String>,
+        /// The agent's working directory, as it reported it.
+        cwd: Option<String>,
+        model: Option<String>,
+    },
+    /// A model turn. A CLI that repeats a message per content block gives the
+    /// same `message_id` each time: it counts once.
+    Turn {
+        message_id: Option<String>,
+        usage: Usage,
+    },
+    /// A tool call, with a one-line summary of its argument.
+    ToolCall { name: String, summary: String },
+    /// The run ended.
+    End(RunEnd),
+}
+
+/// The environment setting that lets an agent CLI run as root, and what to
+/// tell the user when it is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootRule {
+    pub env_name: &'static str,
+    pub env_value: &'static str,
+    /// The one-line refusal shown when a task would run as root without it.
+    pub refusal: &'static str,
+}
+
+impl RootRule {
+    /// Whether `env` (the payload's additions) or this process's environment
+    /// (which local payloads inherit) carries the permit.
+    pub fn permitted(&self, env: &[(String, String)]) -> bool {
+        env.iter()
+            .any(|(k, v)| k == self.env_name && v == self.env_value)
+            || std::env::var(self.env_name).is_ok_and(|v| v == self.env_value)
+    }
+}
+
+/// One agent CLI: how it is started, what its output stream means, how its
+/// log and transcript are shown, and where its transcript lives.
+pub trait AgentCli: Send + Sync {
+    fn kind(&self) -> AgentKind;
+
+    /// Shown in messages ("Claude Code").
+    fn display_name(&self) -> &'static str;
+
+    /// The payload script's lines after it entered the workspace: they must
+    /// `exec` the CLI (its exit code is the task's) with the prompt on stdin
+    /// from `run.prompt_file`, and print the agent's output as one record per
+    /// line on stdout.
+    fn invocation(&self, run: &AgentRun<'_>) -> String;
+
+    /// The rule for running as root, for CLIs that refuse root without a permit.
+    fn root_rule(&self) -> Option<RootRule>;
+
+    /// Adds to `events` what one complete line of the task log says. Lines that
+    /// are not records of the stream (the CLI's stderr) add nothing.
+    fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>);
+
+    /// One line of the task log as `logs` shows it; `None` for records not
+    /// worth showing. Lines that are not records are shown as they are.
+    fn render_log_line(&self, line: &str) -> Option<String>;
+
+    /// Where the CLI keeps the transcript of `session_id` run in `cwd`,
+    /// relative to the home directory of the user it ran as; `None` when the
+    /// CLI keeps none.
+    fn transcript_path(&self, cwd: &str, session_id: &str) -> Option<String>;
+
+    /// One line of a transcript as `logs --transcript` shows it.
+    fn render_transcript_line(&self, line: &str) -> Option<String>;
+
+    /// The session a follow-up continues, from the id recorded at dispatch and
+    /// the one the stream reported; `None`: the run cannot be resumed.
+    fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String>;
+}
+
+/// The environment settings that let every known agent CLI run as root, for
+/// executors configured with `allow_root`.
+pub fn root_permits() -> Vec<(String, String)> {
+    let mut permits: Vec<(String, String)> = Vec::new();
+    for rule in AgentKind::ALL.iter().filter_map(|k| k.cli().root_rule()) {
+        if !permits.iter().any(|(name, _)| name == rule.env_name) {
+            permits.push((rule.env_name.to_owned(), rule.env_value.to_owned()));
+        }
+    }
+    permits
+}
+
+/// A path below `home`, as [`AgentCli::transcript_path`] gives it.
+pub fn under_home(home: &str, relative: &str) -> String {
+    format!("{home}/{relative}")
+}

@@ -1,0 +1,230 @@
+//! Dispatch: choosing an executor by labels, recording a task, and starting it
+//! (at once, or later from the queue).
+
+use std::collections::HashMap;
+
+use super::{TaskError, TaskManager, error_chain};
+use crate::config::{EnvEntry, ExecutorConfig};
+use crate::executor::ExecutorError;
+use crate::executor::{AgentLaunch, LaunchSpec};
+use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp};
+use crate::runner::{self, TaskFile};
+use crate::taskdir::{TaskDirError, TaskDirs};
+
+impl TaskManager {
+    /// Picks the executor for a task that names labels instead of an executor:
+    /// among those carrying every label, one with a free slot and the least load
+    /// (ties: config order); when all are full, the least loaded one, to queue on.
+    pub fn route(&self, labels: &[String]) -> Result<String, TaskError> {
+        let candidates: Vec<&ExecutorConfig> = self
+            .config
+            .executors
+            .iter()
+            .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
+            .collect();
+        if candidates.is_empty() {
+            return Err(TaskError::NoExecutorForLabels {
+                labels: labels.to_vec(),
+                known: self
+                    .config
+                    .labels()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            });
+        }
+        let mut load: HashMap<String, (u64, u64)> = HashMap::new();
+        for (executor, status, n) in self.store.counts()? {
+            let entry = load.entry(executor).or_default();
+            match status {
+                TaskStatus::Pending | TaskStatus::Running => entry.0 += n,
+                TaskStatus::Queued => entry.1 += n,
+                _ => {}
+            }
+        }
+        let load_of = |e: &ExecutorConfig| load.get(&e.name).copied().unwrap_or_default();
+        let free = |e: &ExecutorConfig| {
+            let (live, queued) = load_of(e);
+            queued == 0 && self.config.capacity(e).is_none_or(|l| live < u64::from(l))
+        };
+        // min_by_key keeps the first of equals: config order breaks ties.
+        let chosen = candidates
+            .iter()
+            .filter(|e| free(e))
+            .min_by_key(|e| load_of(e).0)
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .min_by_key(|e| load_of(e).0 + load_of(e).1)
+            })
+            .map(|e| e.name.clone());
+        Ok(chosen.unwrap_or_default())
+    }
+
+    /// Records a task and starts it, or queues it when its executor is full.
+    /// On a launch error the task is recorded as failed (with a completion
+    /// record) and the error is returned.
+    pub fn dispatch(&mut self, mut spec: TaskSpec) -> Result<TaskRecord, TaskError> {
+        let executor = self.executor(&spec.executor)?;
+        spec.workspace = executor.resolve_workspace(&spec.workspace)?;
+        let executor_type = executor.config().executor_type();
+        if let Some(rule) = spec.payload.agent().and_then(|a| a.cli().root_rule())
+            && executor.runs_as_root() == Some(true)
+            && !rule.permitted(&payload_env(executor.config()))
+        {
+            return Err(TaskError::Refused {
+                executor: spec.executor.clone(),
+                message: rule.refusal.into(),
+            });
+        }
+        let id = TaskId::new();
+        let target_dir = executor.task_dir(&id);
+        let files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
+        let limit = self
+            .config
+            .executor(&spec.executor)
+            .and_then(|e| self.config.capacity(e));
+        let mut record = TaskRecord::new(id, &spec, executor_type);
+
+        // The local dir holds every file, so a queued task can start later from
+        // it; for the local executor it *is* the task dir. Order of writes
+        // (docs/ARCHITECTURE.md, "Dispatch"): dir, dispatch lock, payload
+        // files, then the row. Until the row exists the dir is an orphan that
+        // `cleanup --orphans` removes; once it exists every file a launch needs
+        // is there, and `.meta.json` is rebuilt from the row.
+        let lock = self.dirs.create(&id, &files)?;
+        record.status = match self.store.insert_claiming(&record, limit) {
+            Ok(status) => status,
+            Err(err) => {
+                // No row names the dir: nothing else would ever remove it.
+                drop(lock);
+                let _ = self.dirs.remove(&id);
+                return Err(err.into());
+            }
+        };
+        if record.status == TaskStatus::Queued {
+            drop(lock);
+            self.write_meta(&id)?;
+            return Ok(record);
+        }
+        // Starting at once: the files are at hand, and the meta is written once
+        // the runner is up.
+        let mut files = files;
+        files.push(TaskDirs::meta_file(
+            &record,
+            Some(spec.payload.text().to_owned()),
+        ));
+        let launched = self.launch_with(record, files);
+        drop(lock);
+        launched
+    }
+
+    /// Starts a task that holds a slot (`pending`), from the files in its dir.
+    /// A task whose files are missing cannot start: it ends `failed` with the
+    /// reason, and the failed record is returned.
+    pub(super) fn launch(&mut self, record: TaskRecord) -> Result<TaskRecord, TaskError> {
+        let mut files = match self.dirs.launch_files(&record) {
+            Ok(files) => files,
+            Err(TaskDirError::Io { path, source, .. }) => {
+                let update = StatusUpdate {
+                    status: TaskStatus::Failed,
+                    pid: None,
+                    exit_code: None,
+                    ended_at: Some(Timestamp::now()),
+                    reason: Some(format!(
+                        "task files missing: cannot read {}: {source}",
+                        path.display()
+                    )),
+                };
+                self.finish(&record.id, &update)?;
+                return Ok(self.store.get(&record.id)?.unwrap_or(record));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        // The executing side gets the meta as dispatched, rebuilt from the row:
+        // a dispatch interrupted before writing it must still start. The
+        // runner's records (task.pid, exit.json) carry the lifecycle from there.
+        files.push(TaskDirs::meta_file(
+            &record,
+            self.dirs.payload_text(&record),
+        ));
+        self.launch_with(record, files)
+    }
+
+    fn launch_with(
+        &mut self,
+        mut record: TaskRecord,
+        files: Vec<TaskFile>,
+    ) -> Result<TaskRecord, TaskError> {
+        let id = record.id;
+        let agent = record.task_type.agent().and_then(|kind| {
+            let executor = self.config.executor(&record.executor)?;
+            Some(AgentLaunch::new(&self.config, executor, kind))
+        });
+        let executor = self.executor(&record.executor)?;
+        let env = payload_env(executor.config());
+        let spec = LaunchSpec {
+            id,
+            files: &files,
+            env: &env,
+            workspace: &record.workspace,
+            task_type: record.task_type,
+            agent: agent.as_ref(),
+        };
+        match executor.launch(&spec) {
+            Ok(launched) => {
+                let started_at = Timestamp::now();
+                // One write does both: the index learns of the runner, and the
+                // meta is rewritten from the record under the same lock.
+                let tx = self.store.begin_write()?;
+                tx.set_launched(
+                    &id,
+                    launched.runner_pid,
+                    launched.runner_start.as_deref(),
+                    &started_at,
+                )?;
+                if let Some(current) = tx.record(&id)? {
+                    self.dirs.write_meta(&current)?;
+                }
+                tx.commit()?;
+                record.status = TaskStatus::Running;
+                record.runner_pid = Some(launched.runner_pid);
+                record.runner_start = launched.runner_start;
+                record.started_at = Some(started_at);
+                Ok(record)
+            }
+            // The host may have started the runner before the link broke: the
+            // task stays claimed with no runner pid, and the first look after
+            // the dispatch window finds its runner or puts it back in the queue
+            // (a repeated launch starts no second runner).
+            Err(err @ ExecutorError::InDoubt { .. }) => Err(err.into()),
+            Err(err) => {
+                let update = StatusUpdate {
+                    status: TaskStatus::Failed,
+                    pid: None,
+                    exit_code: None,
+                    ended_at: Some(Timestamp::now()),
+                    reason: Some(format!("launch failed: {}", error_chain(&err))),
+                };
+                self.finish(&id, &update)?;
+                Err(err.into())
+            }
+        }
+    }
+}
+
+/// The environment an executor adds to its payloads.
+fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = executor
+        .env
+        .iter()
+        .filter_map(|entry| match entry {
+            EnvEntry::Forward(name) => std::env::var(name).ok().map(|v| (name.clone(), v)),
+            EnvEntry::Fixed(name, value) => Some((name.clone(), value.clone())),
+        })
+        .collect();
+    if executor.allow_root {
+        env.extend(crate::agent::root_permits());
+    }
+    env
+}

@@ -1,0 +1,257 @@
+//! Reconciliation: reading the truth of live tasks from their executors and
+//! bringing the index up to date (status, agent stats, stalls, ends).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{ReconcileReport, TaskError, TaskManager};
+use crate::executor::LOG_READ_CHUNK;
+use crate::model::{
+    AgentKind, AgentStats, StatusUpdate, TaskId, TaskRecord, TaskStatus, Timestamp, stalled_for,
+};
+use crate::runner::RunnerObservation;
+use crate::taskdir::{DispatchLock, Probe};
+
+/// A task recorded as pending without a runner, whose dispatcher is gone, is
+/// left alone this long when its executor cannot see a runner that started but
+/// has not recorded itself yet (a remote one), or when it has no dispatch lock
+/// (dispatched by an older version): the runner may still come up.
+const DISPATCH_WINDOW_SECS: i64 = 30;
+
+/// Grace period when a stalled agent is killed (`kill_on_stall`).
+const STALL_KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Grace period for what a lost task left running (its runner is gone).
+const LEFTOVER_KILL_GRACE: Duration = Duration::from_secs(2);
+
+impl TaskManager {
+    /// Reads the truth of live tasks (all, or just `only`) and updates the store.
+    pub fn reconcile(&mut self, only: Option<&TaskId>) -> Result<ReconcileReport, TaskError> {
+        let one = match only {
+            Some(id) => self.store.get(id)?,
+            None => None,
+        };
+        let live = match one {
+            Some(task) if matches!(task.status, TaskStatus::Pending | TaskStatus::Running) => {
+                vec![task]
+            }
+            // A queued task waits for others to end: they are what must be looked at.
+            Some(task) if task.status == TaskStatus::Queued => self.store.live_tasks()?,
+            Some(_) => Vec::new(),
+            None if only.is_some() => Vec::new(),
+            None => self.store.live_tasks()?,
+        };
+        let mut report = ReconcileReport::default();
+        let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
+        // Dispatch locks of abandoned launches, held until they are requeued.
+        let mut locks = Vec::new();
+        for task in live {
+            if task.runner_pid.is_none() {
+                match self.abandoned_dispatch(&task) {
+                    Some(lock) => locks.extend(lock),
+                    None => continue,
+                }
+            }
+            by_executor
+                .entry(task.executor.clone())
+                .or_default()
+                .push(task);
+        }
+        for (name, tasks) in by_executor {
+            let observations = match self.executor(&name) {
+                Ok(executor) => executor.observe(&tasks.iter().collect::<Vec<_>>()),
+                // An executor removed from the config can no longer be asked; keep its tasks as they are.
+                Err(TaskError::UnknownExecutor { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            let observations = match observations {
+                Ok(observations) => observations,
+                Err(err) => {
+                    report.unreachable.push(err);
+                    continue;
+                }
+            };
+            for (task, observation) in tasks.iter().zip(observations) {
+                // A launch interrupted before its runner started (the dispatching
+                // process died): the task goes back to the queue, to start once.
+                if task.runner_pid.is_none()
+                    && !observation.runner_started
+                    && !observation.runner_alive
+                    && observation.exit.is_none()
+                    && self.store.requeue(&task.id)?
+                {
+                    continue;
+                }
+                match self.apply(task, &observation) {
+                    Ok(Some(done)) => report.finished.push(done),
+                    Ok(None) => {}
+                    // A host that cannot be reached for one task's step (a stall
+                    // kill, say) is retried next time, like a failed observe;
+                    // the other tasks are served meanwhile.
+                    Err(TaskError::Executor(err)) if err.is_transient() => {
+                        report.unreachable.push(err);
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        drop(locks);
+        // Slots may have freed: start what waits for them.
+        if self.store.has_queued()? {
+            self.dispatch_queued(&mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// For a task `pending` without a recorded runner: `None` while its
+    /// dispatch may still be under way; else the task's dispatch lock (when it
+    /// has one), held so that nobody launches it while it is looked at.
+    pub(super) fn abandoned_dispatch(&mut self, task: &TaskRecord) -> Option<Option<DispatchLock>> {
+        let claimed = task.claimed_at.as_ref().unwrap_or(&task.created_at);
+        let window_passed = claimed.seconds_since().unwrap_or(0) >= DISPATCH_WINDOW_SECS;
+        // With its dispatcher gone, a runner it started just before dying is
+        // seen by executors that see runners before they record themselves.
+        let sees_runners = self
+            .executor(&task.executor)
+            .is_ok_and(|e| e.sees_unrecorded_runners());
+        match self.dirs.try_lock(&task.id, false) {
+            Ok(Probe::Held) => None,
+            Ok(Probe::Taken(lock)) => (sees_runners || window_passed).then_some(Some(lock)),
+            Ok(Probe::Absent) if !self.dirs.exists(&task.id) => {
+                (sees_runners || window_passed).then_some(None)
+            }
+            Ok(Probe::Absent) | Err(_) => window_passed.then_some(None),
+        }
+    }
+
+    /// A lost task's payload may run on without its runner: once the task is
+    /// recorded as lost, whatever of it still runs is ended. Best effort: a
+    /// host that cannot be reached now leaves them to `kill` and `cleanup`,
+    /// which look again.
+    fn end_leftovers(&mut self, task: &TaskRecord) {
+        let Ok(executor) = self.executor(&task.executor) else {
+            return;
+        };
+        if executor.has_live_processes(task).unwrap_or(false) {
+            let _ = executor.kill(
+                task,
+                LEFTOVER_KILL_GRACE,
+                "the task runner was gone; its remaining processes were ended",
+            );
+        }
+    }
+
+    fn apply(
+        &mut self,
+        task: &TaskRecord,
+        observation: &RunnerObservation,
+    ) -> Result<Option<TaskRecord>, TaskError> {
+        let mut state = observation.state();
+        if let Some(agent) = task.task_type.agent() {
+            let stats = match self.update_agent(task, agent, observation) {
+                Ok(stats) => stats,
+                // Stats are a view of the log; a link drop only delays them.
+                Err(TaskError::Executor(err)) if err.is_transient() => {
+                    task.agent.clone().unwrap_or_default()
+                }
+                Err(err) => return Err(err),
+            };
+            // claude's own verdict (e.g. error_max_turns) says more than its exit code.
+            if matches!(state.status, TaskStatus::Completed | TaskStatus::Failed)
+                && let Some(reason) = stats.failure_reason()
+            {
+                state.status = TaskStatus::Failed;
+                state.reason = Some(reason);
+            }
+            if state.status == TaskStatus::Running
+                && self.config.defaults.kill_on_stall
+                && let Some(quiet) = self.stalled_for(task, &stats)
+            {
+                let reason = format!("stalled: no output for {}s", quiet.as_secs());
+                self.executor(&task.executor)?
+                    .kill(task, STALL_KILL_GRACE, &reason)?;
+                return Ok(None);
+            }
+        }
+        let update = StatusUpdate {
+            status: state.status,
+            pid: state.pid,
+            exit_code: state.exit_code,
+            ended_at: state.ended_at.map(Timestamp::from),
+            reason: state.reason,
+        };
+        if update.status.is_terminal() {
+            let finished = self.finish(&task.id, &update)?;
+            if update.status == TaskStatus::Lost && finished.is_some() {
+                self.end_leftovers(task);
+            }
+            return Ok(finished);
+        }
+        // A launched runner that has not yet written task.pid is still running,
+        // unless it waits in a scheduler's queue.
+        if update.status == TaskStatus::Pending
+            && task.status == TaskStatus::Running
+            && !observation.queued
+        {
+            return Ok(None);
+        }
+        // Most refreshes find live tasks as they were: no write at all then.
+        let unchanged =
+            update.status == task.status && update.pid.is_none_or(|p| task.pid == Some(p));
+        if !unchanged && self.store.update_live(&task.id, &update)? {
+            self.write_meta(&task.id)?;
+        }
+        Ok(None)
+    }
+
+    /// Counts the agent's new log lines into its stats, stored in the index.
+    fn update_agent(
+        &mut self,
+        task: &TaskRecord,
+        agent: AgentKind,
+        observation: &RunnerObservation,
+    ) -> Result<AgentStats, TaskError> {
+        let agent = agent.cli();
+        let mut stats = task.agent.clone().unwrap_or_default();
+        let before = stats.clone();
+        if let Some(delta) = &observation.log_delta {
+            stats.feed(agent, delta);
+        }
+        if observation
+            .log_size
+            .is_some_and(|size| size > stats.parsed_offset)
+        {
+            let executor = self.executor(&task.executor)?;
+            loop {
+                let chunk = executor.read_log(task, stats.parsed_offset)?;
+                let consumed = stats.parsed_offset;
+                stats.feed(agent, &chunk.bytes);
+                if stats.parsed_offset == consumed {
+                    if chunk.bytes.len() < LOG_READ_CHUNK {
+                        break;
+                    }
+                    // A single line longer than a chunk cannot be a record worth counting.
+                    stats.parsed_offset += chunk.bytes.len() as u64;
+                }
+            }
+        }
+        if let Some(modified) = &observation.log_modified {
+            stats.last_activity = Some(modified.clone());
+        }
+        if stats != before {
+            self.store.set_agent(&task.id, &stats)?;
+        }
+        Ok(stats)
+    }
+
+    fn stalled_for(&self, task: &TaskRecord, stats: &AgentStats) -> Option<Duration> {
+        stalled_for(
+            task.task_type,
+            task.status,
+            task.started_at.as_ref().map(Timestamp::as_str),
+            stats,
+            self.config.defaults.stall_timeout,
+            jiff::Timestamp::now(),
+        )
+    }
+}

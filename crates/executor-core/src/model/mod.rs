@@ -1,0 +1,21 @@
+//! The task model: what a task is, independent of where it is stored, how it
+//! runs and how it is shown. A leaf: it stands on nothing of this crate but
+//! the clock helper (`time`), which imports nothing.
+
+mod agent_kind;
+mod agent_stats;
+mod id;
+mod kinds;
+mod meta;
+mod record;
+mod spec;
+mod timestamp;
+
+pub use agent_kind::{AgentKind, AgentSession};
+pub use agent_stats::AgentStats;
+pub use id::{MIN_ID_PREFIX, TaskId, TaskIdPrefix, TaskIdPrefixError, created_ms};
+pub use kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
+pub use meta::{META_SCHEMA_VERSION, TaskMeta};
+pub use record::{ListFilter, SUMMARY_CHARS, StatusUpdate, TaskRecord, stalled_for, summarize};
+pub use spec::{Payload, TaskSpec};
+pub use timestamp::Timestamp;
