@@ -54,11 +54,18 @@ need() {{ command -v "$1" >/dev/null 2>&1 || fail "Slurm is not installed{place}
     )
 }
 
+/// `put NAME`: writes stdin (base64) to `$dir/NAME`. A failed write (a full
+/// disk) says why and, where the script created the task dir (`$made`), takes
+/// it along: nothing half-written stays in the task root.
+fn put_fn(place: &str) -> String {
+    format!(
+        "put() {{ out=$(base64 -d 2>&1 >\"$dir/$1\") || {{ [ -n \"$made\" ] && rm -rf -- \"$dir\"; fail \"cannot write $dir/$1{place}: ${{out:-write error}}\"; }}; }}\n"
+    )
+}
+
 /// Writes `contents` to `$dir/<name>` from base64 (any bytes arrive intact).
 fn write_file(s: &mut String, name: &str, contents: &[u8]) {
-    s.push_str(&format!(
-        "base64 -d > \"$dir/{name}\" <<'OPENCLAW_B64' || fail \"cannot write $dir/{name}\"\n"
-    ));
+    s.push_str(&format!("put '{name}' <<'OPENCLAW_B64'\n"));
     let encoded = BASE64.encode(contents);
     for chunk in encoded.as_bytes().chunks(76) {
         s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
@@ -124,17 +131,19 @@ pub fn launch(sub: &Submission<'_>) -> String {
     s.push_str(&format!(
         "if [ -s \"$dir/{JOB_ID_FILE}\" ]; then echo \"{SUBMITTED} $(cat \"$dir/{JOB_ID_FILE}\")\"; exit 0; fi\n"
     ));
-    s.push_str("need sbatch\n");
+    s.push_str("need sbatch\nmade=\n");
     if let Some(root) = sub.task_root {
         s.push_str(&format!("root={}\n", sh_quote(root)));
         s.push_str(&executor_ssh::scripts::make_task_dir(sub.place));
+        s.push_str("made=1\n");
     }
+    s.push_str(&put_fn(sub.place));
     s.push_str(
         "command -v base64 >/dev/null 2>&1 || fail \"base64 is not installed (coreutils)\"\n",
     );
     if !sub.workspace.is_empty() {
         s.push_str(&format!(
-            "[ -d {ws} ] || fail \"workspace \"{ws}\" does not exist{place}\"\n",
+            "[ -d {ws} ] || {{ [ -n \"$made\" ] && rm -rf -- \"$dir\"; fail \"workspace \"{ws}\" does not exist{place}\"; }}\n",
             ws = sh_quote(sub.workspace),
             place = sub.place
         ));
@@ -179,9 +188,16 @@ pub struct Probe<'a> {
 /// is then seen alive (and done on the next look), never lost. Records are read
 /// with shell builtins and all logs take one `stat`: no process per task.
 ///
+/// The job's files are written on a compute node; their mtimes are on the clock
+/// of the file system they are on, which may differ from this machine's (and
+/// from the login node's). So when `clock_dir` (the task root) is given, a file
+/// is created there and its mtime reported first (`L … <clock_dir>/CLOCK_FILE.<pid>`)
+/// with the others: the file system's "now", to move them onto this clock.
+///
 /// Output: `@@ <task> job <id>` per task; `Q <squeue row>` and `A <sacct row>`
-/// lines; per task `## <task>` and its records; `L <size> <mtime> <log path>`.
-pub fn observe(place: &str, probes: &[Probe<'_>]) -> String {
+/// lines; per task `## <task>` and its records; `F` when a task has no exit
+/// record and its file system no free space; `L <size> <mtime> <path>`.
+pub fn observe(place: &str, probes: &[Probe<'_>], clock_dir: Option<&str>) -> String {
     let mut s = prelude(place);
     s.push_str(executor_ssh::scripts::READ_FNS);
     s.push_str(
@@ -234,12 +250,14 @@ probe() {{
     [ -e "$d/{runner_pid}" ] && echo started
     readpid "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
     readf "$d/{exit}"; [ -n "$v" ] && echo "exit $v"
+    [ -s "$d/{exit}" ] || nx=$d
     if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
         echo "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '
 ')"
     fi
 }}
+nx=
 set --
 "#,
         runner_pid = runner::RUNNER_PID_FILE,
@@ -260,9 +278,25 @@ set --
             exit = sh_quote(&format!("{}/{}", probe.task_dir, runner::EXIT_FILE)),
         ));
     }
-    s.push_str("[ $# -gt 0 ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n");
+    // No exit record with no room left for one: a full disk ended the task
+    // (its log filled it, or something else did). One `df` for all tasks.
+    s.push_str(
+        "if [ -n \"$nx\" ] && [ \"$(df -P \"$nx\" 2>/dev/null | awk 'NR == 2 {print $4}')\" = 0 ]; then echo F; fi\n",
+    );
+    match clock_dir {
+        Some(dir) => s.push_str(&format!(
+            "if [ $# -gt 0 ]; then\n    c={dir}/{CLOCK_FILE}.$$\n    : > \"$c\" 2>/dev/null && set -- \"$c\" \"$@\"\n    \
+             stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\n    rm -f \"$c\"\nfi\nexit 0\n",
+            dir = sh_quote(dir),
+        )),
+        None => s.push_str("[ $# -gt 0 ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n"),
+    }
     s
 }
+
+/// The file whose mtime tells the task root's clock (created and removed by
+/// each observation, `.<pid>` appended).
+pub const CLOCK_FILE: &str = ".openclaw-clock";
 
 /// Marks the task killed, then ends it:
 /// - a job still waiting in the queue is cancelled (the runner never starts);
