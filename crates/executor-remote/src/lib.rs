@@ -8,6 +8,7 @@
 //!   observe, tree kill, log reads, removal, claude check).
 //! - [`observe`]: reading what the observe scripts print (outside input).
 //! - [`shell`]: where a script runs: here (`/bin/sh -s`) or over SSH.
+//! - [`skew`]: moving a host's mtimes onto this machine's clock.
 //! - [`ssh`]: the SSH connection settings and the transport (the system `ssh`
 //!   client, one shared ControlMaster connection per host).
 
@@ -15,6 +16,7 @@ pub mod logs;
 pub mod observe;
 pub mod scripts;
 pub mod shell;
+pub mod skew;
 pub mod ssh;
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation};
 
+use crate::skew;
+
 /// One record line of a task (`started`, `pid <n>`, `exit <json>`,
 /// `kill <reason>`, `delta <base64>`), as every observe script prints them.
 /// Returns whether the key was one of them.
@@ -37,16 +39,16 @@ pub fn read_observe(
         ));
     }
     let mut current: Option<usize> = None;
-    let mut skew = 0;
+    let mut offset = 0;
     for line in text.lines() {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "@@" => current = ids.iter().position(|id| id == value),
             // The host's clock, just before its mtimes were read.
-            "N" => skew = clock_skew(value),
+            "N" => offset = value.trim().parse().map_or(0, skew::offset),
             "L" => {
                 // "L size mtime <id>/<file>" (relative to the task root), after all probes.
-                let value = shift_mtime(value, skew);
+                let value = skew::shift(value, offset);
                 if let Some(stat) = FileStat::parse(&value)
                     && let Some(index) = ids.iter().position(|id| stat.dir == id)
                 {
@@ -79,52 +81,35 @@ pub fn read_observe(
     }
 }
 
-/// Skew below this (in seconds) is the round trip and the host's whole-second
-/// clock, not a clock that is off: no correction then.
-const SKEW_TOLERANCE_SECS: i64 = 2;
-
-/// How far this machine's clock is ahead of the host's (`host_now`: its
-/// `date +%s`), in seconds; 0 within [`SKEW_TOLERANCE_SECS`].
-fn clock_skew(host_now: &str) -> i64 {
-    let Ok(host) = host_now.trim().parse::<i64>() else {
-        return 0;
-    };
-    let here = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    let skew = here.saturating_sub(host);
-    if skew.abs() < SKEW_TOLERANCE_SECS {
-        0
-    } else {
-        skew
-    }
-}
-
-/// Moves the mtime of a "size mtime path" stat line onto this machine's clock,
-/// so ages, end times and stall detection compare like with like.
-fn shift_mtime(line: &str, skew: i64) -> String {
-    let mut parts = line.splitn(3, ' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(size), Some(mtime), Some(path)) if skew != 0 => match mtime.parse::<i64>() {
-            Ok(mtime) => format!("{size} {} {path}", mtime.saturating_add(skew)),
-            Err(_) => line.to_owned(),
-        },
-        _ => line.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The host's "now" moves its mtimes onto this clock; a "now" that is not
+    /// a number moves nothing.
     #[test]
     fn host_mtimes_move_onto_this_clock() {
-        assert_eq!(
-            shift_mtime("12 1000 a/task.log", 3600),
-            "12 4600 a/task.log"
+        let ids = vec!["a".to_owned()];
+        let read = |now: &str| {
+            let mut observations = vec![RunnerObservation::default()];
+            let report = format!("@@ a\nexit {{\"exit_code\":0}}\nN {now}\nL 3 1000 a/exit.json\n");
+            read_observe(&report, &ids, &mut observations, "host");
+            observations.remove(0)
+        };
+        let here = jiff::Timestamp::now().as_second();
+        let shifted = read(&(here - 3600).to_string());
+        let unshifted = read("not a number");
+        let ended = |o: &RunnerObservation| {
+            o.exit
+                .as_ref()
+                .and_then(|e| e.ended_at.clone())
+                .expect("an end time")
+        };
+        assert_eq!(ended(&unshifted), "1970-01-01T00:16:40.000Z");
+        assert!(
+            ended(&shifted).starts_with("1970-01-01T01:16:4"),
+            "{}",
+            ended(&shifted)
         );
-        assert_eq!(shift_mtime("12 1000 a/task.log", 0), "12 1000 a/task.log");
-        assert_eq!(shift_mtime("garbage", 5), "garbage");
-        assert_eq!(clock_skew("not a number"), 0);
     }
 }

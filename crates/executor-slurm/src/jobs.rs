@@ -145,7 +145,9 @@ pub fn observation(mut records: RunnerObservation, job: Option<&JobRow>) -> Runn
                 // other verdicts end `failed`, with the cause as the reason.
                 match job.state.as_str() {
                     "CANCELLED" => records.kill_reason = cause(job),
-                    _ => records.end_reason = cause(job),
+                    // Slurm's verdict first; else what the records tell (a
+                    // full disk kept the runner from recording).
+                    _ => records.end_reason = cause(job).or(records.end_reason.take()),
                 }
             }
             if records.exit.is_none()
@@ -276,6 +278,21 @@ mod tests {
         let node = observation(records(None, None), Some(&row("NODE_FAIL", None))).state();
         assert_eq!(node.status, TaskStatus::Failed);
         assert!(node.reason.unwrap().starts_with("node failure"));
+        // No exit record and no room for one: the full disk is the reason,
+        // once the job has ended (and only then).
+        let full = || RunnerObservation {
+            end_reason: Some("no space left on device".into()),
+            ..records(None, None)
+        };
+        let ended = observation(full(), Some(&row("COMPLETED", Some(0)))).state();
+        assert_eq!(ended.status, TaskStatus::Failed);
+        assert_eq!(ended.reason.as_deref(), Some("no space left on device"));
+        let ended = observation(full(), Some(&row("FAILED", Some(1)))).state();
+        assert_eq!(ended.reason.as_deref(), Some("no space left on device"));
+        assert_eq!(
+            status(observation(full(), Some(&row("RUNNING", None)))),
+            TaskStatus::Running
+        );
         // Slurm forgot the job: the records alone.
         let forgotten = observation(records(exited(0), None), None);
         assert_eq!(status(forgotten), TaskStatus::Completed);

@@ -38,7 +38,7 @@ use executor_core::runner::{FileStat, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
 use executor_remote::observe::read_record;
 use executor_remote::ssh::Transport;
-use executor_remote::{Shell, logs};
+use executor_remote::{Shell, logs, skew};
 
 use crate::config::SlurmSettings;
 use crate::jobs::JobRow;
@@ -324,12 +324,13 @@ impl Executor for SlurmExecutor {
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
             })
             .collect();
+        let place = shell::place(&self.shell);
         let stdout = self.call(
-            &scripts::observe(&shell::place(&self.shell), &probes),
+            &scripts::observe(&place, &probes, self.task_root()),
             true,
             Duration::ZERO,
         )?;
-        let seen = parse_observe(&String::from_utf8_lossy(&stdout), &probes);
+        let seen = parse_observe(&String::from_utf8_lossy(&stdout), &probes, &place);
         Ok(tasks
             .iter()
             .zip(seen)
@@ -461,10 +462,11 @@ impl Executor for SlurmExecutor {
 
 /// Reads the observe script's output: per probe, in order, the runner's
 /// records and the job Slurm reported for it (by id, or by name when no id
-/// was recorded).
+/// was recorded). `place` names the login node in reasons.
 pub fn parse_observe(
     text: &str,
     probes: &[scripts::Probe<'_>],
+    place: &str,
 ) -> Vec<(RunnerObservation, Option<JobRow>)> {
     let index: HashMap<&str, usize> = probes
         .iter()
@@ -476,9 +478,13 @@ pub fn parse_observe(
     let mut by_name: HashMap<String, JobRow> = HashMap::new();
     let mut records: Vec<RunnerObservation> = vec![RunnerObservation::default(); probes.len()];
     let mut current: Option<usize> = None;
+    let mut full = false;
+    // The task root's clock, from the first stat line (see `scripts::observe`).
+    let mut offset = 0;
     for line in text.lines() {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
+            "F" => full = true,
             "@@" => {
                 let (id, rest) = value.split_once(' ').unwrap_or((value, ""));
                 if let (Some(i), Some(job)) = (index.get(id), rest.strip_prefix("job")) {
@@ -500,7 +506,15 @@ pub fn parse_observe(
             "##" => current = index.get(value.trim()).copied(),
             "L" => {
                 // "L size mtime <task dir>/<file>", after all probes.
-                if let Some(stat) = FileStat::parse(value)
+                let is_clock = value
+                    .rsplit_once('/')
+                    .is_some_and(|(_, file)| file.starts_with(scripts::CLOCK_FILE));
+                if is_clock {
+                    offset = skew::mtime(value).map_or(0, skew::offset);
+                    continue;
+                }
+                let value = skew::shift(value, offset);
+                if let Some(stat) = FileStat::parse(&value)
                     && let Some(i) = probes.iter().position(|p| p.task_dir == stat.dir)
                 {
                     records[i].apply_stat(&stat);
@@ -511,6 +525,15 @@ pub fn parse_observe(
                     read_record(&mut records[i], key, value);
                 }
             }
+        }
+    }
+    if full {
+        for records in records.iter_mut().filter(|r| r.exit.is_none()) {
+            // Taken only once the job has ended (see `jobs::observation`).
+            records.end_reason = Some(format!(
+                "no space left on device: the task root{place} is full, so the task's \
+                 output or its exit record could not be written"
+            ));
         }
     }
     records
@@ -701,11 +724,11 @@ mod tests {
             .stdin
             .take()
             .unwrap()
-            .write_all(scripts::observe("", &probes).as_bytes())
+            .write_all(scripts::observe("", &probes, None).as_bytes())
             .unwrap();
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success());
-        let seen = parse_observe(&String::from_utf8_lossy(&output.stdout), &probes);
+        let seen = parse_observe(&String::from_utf8_lossy(&output.stdout), &probes, "");
         assert_eq!(
             std::fs::read_to_string(&calls).unwrap(),
             "--noheader --states=all --jobs=7,8,8 -O JobID:|,State:|,exit_code:|,TimeLimit:|,Name:|,Reason:|\n"

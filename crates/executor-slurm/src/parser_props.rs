@@ -28,7 +28,8 @@ const SACCT: &[&str] = &[
 const REPORT: &str = "@@ a job 7\n@@ b job\nQ 7|FAILED|768|1:00|openclaw-a|NonZeroExitCode|\n\
 Q 8|PENDING|0|1:00|openclaw-b|Resources|\nA 7|FAILED|3:0\n## a\nstarted\npid 12\n\
 exit {\"exit_code\":3}\nkill stalled\ndelta aGVsbG8K\n## b\nstarted\n\
-L 6 1764225001 /r/a/task.log\nL 15 1764225002 /r/a/exit.json\n";
+F\nL 0 1764228601 /r/.openclaw-clock.77\nL 6 1764225001 /r/a/task.log\n\
+L 15 1764225002 /r/a/exit.json\n";
 
 const VOCABULARY: &[&str] = &[
     "|",
@@ -40,6 +41,9 @@ const VOCABULARY: &[&str] = &[
     "\nA ",
     "\n## ",
     "\n@@ a job ",
+    "\nF\n",
+    "\nL 0 -9223372036854775808 /r/.openclaw-clock.1\n",
+    "9223372036854775807",
     "CANCELLED",
     "TIMEOUT",
     "PENDING",
@@ -94,7 +98,7 @@ proptest! {
             scripts::Probe { id: "a".into(), task_dir: "/r/a".into(), job_id: Some("7"), log_offset: Some(0) },
             scripts::Probe { id: "b".into(), task_dir: "/r/b".into(), job_id: None, log_offset: None },
         ];
-        let seen = fuzz::bounded(|| parse_observe(&text, &probes))?;
+        let seen = fuzz::bounded(|| parse_observe(&text, &probes, " on the login node u@h"))?;
         prop_assert_eq!(seen.len(), 2);
         for (records, job) in seen {
             fuzz::bounded(|| observation(records, job.as_ref()))?;

@@ -111,20 +111,26 @@ pub fn launch(sub: &Submission<'_>) -> String {
     s.push_str(&format!(
         "if [ -s \"$dir/{JOB_ID_FILE}\" ]; then echo \"{SUBMITTED} $(cat \"$dir/{JOB_ID_FILE}\")\"; exit 0; fi\n"
     ));
-    s.push_str("need sbatch\n");
+    s.push_str("need sbatch\nmade=\n");
     if let Some(root) = sub.task_root {
         s.push_str(&format!("root={}\n", sh_quote(root)));
         s.push_str(&make_task_dir(sub.place));
+        s.push_str("made=1\n");
     }
+    // A failed write (a full disk) says why and, where the script created the
+    // task dir (`$made`), takes it along: nothing half-written stays in the task root.
+    s.push_str(&put_fn(&format!(
+        "[ -n \"$made\" ] && rm -rf -- \"$dir\"; fail \"cannot write $dir/$1{place}: ${{out:-write error}}\"",
+        place = sub.place
+    )));
     need_base64(&mut s, "");
     if !sub.workspace.is_empty() {
         s.push_str(&format!(
-            "[ -d {ws} ] || fail \"workspace \"{ws}\" does not exist{place}\"\n",
+            "[ -d {ws} ] || {{ [ -n \"$made\" ] && rm -rf -- \"$dir\"; fail \"workspace \"{ws}\" does not exist{place}\"; }}\n",
             ws = sh_quote(sub.workspace),
             place = sub.place
         ));
     }
-    s.push_str(&put_fn("fail \"cannot write $dir/$1\""));
     if sub.task_root.is_some() {
         for file in sub.files {
             put_file(&mut s, file.name, &file.contents);
@@ -163,9 +169,16 @@ pub struct Probe<'a> {
 /// is then seen alive (and done on the next look), never lost. Records are read
 /// with shell builtins and all logs take one `stat`: no process per task.
 ///
+/// The job's files are written on a compute node; their mtimes are on the clock
+/// of the file system they are on, which may differ from this machine's (and
+/// from the login node's). So when `clock_dir` (the task root) is given, a file
+/// is created there and its mtime reported first (`L … <clock_dir>/CLOCK_FILE.<pid>`)
+/// with the others: the file system's "now", to move them onto this clock.
+///
 /// Output: `@@ <task> job <id>` per task; `Q <squeue row>` and `A <sacct row>`
-/// lines; per task `## <task>` and its records; `L <size> <mtime> <log path>`.
-pub fn observe(place: &str, probes: &[Probe<'_>]) -> String {
+/// lines; per task `## <task>` and its records; `F` when a task has no exit
+/// record and its file system no free space; `L <size> <mtime> <path>`.
+pub fn observe(place: &str, probes: &[Probe<'_>], clock_dir: Option<&str>) -> String {
     let mut s = prelude(place);
     s.push_str(READ_FNS);
     s.push_str(
@@ -218,11 +231,13 @@ probe() {{
     [ -e "$d/{runner_pid}" ] && echo started
     readpid "$d/{pid}"; [ -n "$v" ] && echo "pid $v"
     readf "$d/{exit}"; [ -n "$v" ] && echo "exit $v"
+    [ -s "$d/{exit}" ] || nx=$d
     if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
         echo "{delta}"
     fi
 }}
+nx=
 set --
 "#,
         runner_pid = runner::RUNNER_PID_FILE,
@@ -243,9 +258,25 @@ set --
             exit = sh_quote(&format!("{}/{}", probe.task_dir, runner::EXIT_FILE)),
         ));
     }
-    s.push_str("[ $# -gt 0 ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n");
+    // No exit record with no room left for one: a full disk ended the task
+    // (its log filled it, or something else did). One `df` for all tasks.
+    s.push_str(
+        "if [ -n \"$nx\" ] && [ \"$(df -P \"$nx\" 2>/dev/null | awk 'NR == 2 {print $4}')\" = 0 ]; then echo F; fi\n",
+    );
+    match clock_dir {
+        Some(dir) => s.push_str(&format!(
+            "if [ $# -gt 0 ]; then\n    c={dir}/{CLOCK_FILE}.$$\n    : > \"$c\" 2>/dev/null && set -- \"$c\" \"$@\"\n    \
+             stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\n    rm -f \"$c\"\nfi\nexit 0\n",
+            dir = sh_quote(dir),
+        )),
+        None => s.push_str("[ $# -gt 0 ] && stat -c 'L %s %Y %n' \"$@\" 2>/dev/null\nexit 0\n"),
+    }
     s
 }
+
+/// The file whose mtime tells the task root's clock (created and removed by
+/// each observation, `.<pid>` appended).
+pub const CLOCK_FILE: &str = ".openclaw-clock";
 
 /// Marks the task killed, then ends it:
 /// - a job still waiting in the queue is cancelled (the runner never starts);

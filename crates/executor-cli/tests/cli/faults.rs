@@ -25,6 +25,8 @@ use test_support::sshd::ROOT_USER;
 
 use crate::helpers::{TestEnv, eventually};
 
+mod slurm;
+
 /// The longest a command may take to say a host whose link is down cannot be
 /// reached (docs/ssh.md: a dead link is noticed within about 10 s, a new
 /// connection gives up within the retry budget).
@@ -480,34 +482,46 @@ impl Remote {
     /// Runs the CLI in the client namespace, SIGKILLed at the `n`th `syscall`
     /// of its main thread.
     fn run_killed_at(&mut self, syscall: &str, n: u32, args: &[&str]) -> Interrupted {
-        let mut prefix = self.host.client_prefix();
-        prefix.extend(
-            [
-                "strace",
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                &format!("trace={syscall}"),
-                "-e",
-                &format!("inject={syscall}:signal=KILL:when={n}"),
-                "--",
-            ]
-            .map(str::to_owned),
-        );
-        self.env.set_prefix(prefix);
-        let run = self.env.run(args);
-        self.env.set_prefix(self.host.client_prefix());
-        // strace ends itself with the signal that ended the traced command.
-        if run.code == -1 {
-            Interrupted::Killed
-        } else {
-            Interrupted::Done(run)
-        }
+        run_killed_at(&mut self.env, &self.host, syscall, n, args)
     }
 
     fn tasks(&self) -> Vec<Value> {
         serde_json::from_str(&self.env.ok(&["list", "--json"])).expect("list json")
+    }
+}
+
+/// Runs the CLI of `env` in `host`'s client namespace, SIGKILLed at the `n`th
+/// `syscall` of its main thread.
+fn run_killed_at(
+    env: &mut TestEnv,
+    host: &NetnsHost,
+    syscall: &str,
+    n: u32,
+    args: &[&str],
+) -> Interrupted {
+    let mut prefix = host.client_prefix();
+    prefix.extend(
+        [
+            "strace",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            &format!("trace={syscall}"),
+            "-e",
+            &format!("inject={syscall}:signal=KILL:when={n}"),
+            "--",
+        ]
+        .map(str::to_owned),
+    );
+    env.set_prefix(prefix);
+    let run = env.run(args);
+    env.set_prefix(host.client_prefix());
+    // strace ends itself with the signal that ended the traced command.
+    if run.code == -1 {
+        Interrupted::Killed
+    } else {
+        Interrupted::Done(run)
     }
 }
 
@@ -673,93 +687,6 @@ fn which(program: &str) -> Option<PathBuf> {
         .split(':')
         .map(|dir| PathBuf::from(dir).join(program))
         .find(|p| p.exists())
-}
-
-/// Slurm through a login node that is a namespace host: the login node sees
-/// this machine's `/tmp` (the shared file system with the compute node) and
-/// reaches slurmctld on its own loopback through a forwarder that does not
-/// cross the link; the cut link is the one between the CLI and the login node.
-#[test]
-fn slurm_login_node_link_cut_mid_task() {
-    let Some(cluster) = test_support::slurm::cluster() else {
-        return;
-    };
-    let _node = crate::slurm::NODE.read().unwrap_or_else(|e| e.into_inner());
-    let Some(mut host) = NetnsHost::start_shared_tmp() else {
-        return;
-    };
-    host.allow(ROOT_USER, &["-o", "-u", "0", "-g", "0"]);
-    let conf = std::fs::read_to_string(&cluster.conf).expect("slurm.conf");
-    let port: u16 = conf
-        .lines()
-        .find_map(|l| l.strip_prefix("SlurmctldPort="))
-        .and_then(|p| p.trim().parse().ok())
-        .expect("SlurmctldPort in slurm.conf");
-    host.forward_loopback(port);
-    host.session_env(&format!("SLURM_CONF={}", cluster.conf.display()));
-    let shared = tempfile::Builder::new()
-        .prefix("openclaw-slurm-netns-")
-        .tempdir_in("/tmp")
-        .expect("shared dir");
-    let task_root = shared.path().join("tasks");
-    let mut env = TestEnv::new();
-    let control = env.home().join("cm");
-    std::fs::create_dir(&control).expect("control dir");
-    std::fs::set_permissions(
-        &control,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .expect("control dir mode");
-    env.set_env("OPENCLAW_SSH_CONTROL_DIR", control.to_str().expect("utf-8"));
-    env.set_prefix(host.client_prefix());
-    env.write_config(&format!(
-        "executors:\n{}    task_root: {}\n",
-        host.executor_yaml("hpc", ROOT_USER)
-            .replace("type: ssh", "type: slurm"),
-        task_root.display()
-    ));
-    let out = env.ok(&["run", "--executor", "hpc", "--cmd", &counting_task(30)]);
-    let id = out.lines().next().expect("id").to_owned();
-    let log = task_root.join(&id).join("task.log");
-    let size = || std::fs::metadata(&log).map_or(0, |m| m.len());
-    assert!(
-        eventually(Duration::from_secs(30), || size() > 0),
-        "the job did not start: {}",
-        env.status(&id)
-    );
-    assert_eq!(env.status(&id)["status"], "running");
-    host.cut_link();
-    let cut = Instant::now();
-
-    let started = Instant::now();
-    let run = env.run(&["status", "--task-id", &id, "--json"]);
-    let took = started.elapsed();
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
-    assert!(took < UNREACHABLE_BOUND, "status took {took:?}");
-    let status: Value = serde_json::from_str(&run.stdout).expect("json");
-    assert_eq!(status["status"], "running", "{status}");
-    let before = size();
-    assert!(
-        eventually(Duration::from_secs(5), || size() > before),
-        "the job stopped with the link"
-    );
-
-    std::thread::sleep(Duration::from_secs(20).saturating_sub(cut.elapsed()));
-    host.restore_link();
-    let run = env.run(&["wait", "--task-id", &id, "--timeout", "50"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let status = env.status(&id);
-    assert_eq!(status["status"], "completed", "{status}");
-    assert_eq!(env.ok(&["logs", "--task-id", &id, "-n", "100"]), ticks(30));
-    let job = std::fs::read_to_string(task_root.join(&id).join("slurm-job")).expect("job id");
-    assert_eq!(
-        cluster.job(job.trim()).expect("job").state,
-        "COMPLETED",
-        "one job, completed"
-    );
-    env.ok(&["cleanup", "--task-id", &id]);
-    assert!(!task_root.join(&id).exists());
 }
 
 /// A launch whose answer is lost: the host started the runner, then the link

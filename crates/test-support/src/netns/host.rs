@@ -1,6 +1,6 @@
 //! Building a namespace host, booting its init and sshd, and halting it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -59,15 +59,16 @@ impl NetnsHost {
     /// Builds and boots a host with a `/tmp` of `tmp_size` (tmpfs `size=`);
     /// `None` (with a message) when the machine cannot, outside CI.
     pub fn start(tmp_size: &str) -> Option<Self> {
-        Self::build(Some(tmp_size))
+        Self::build(tmp_size, &[])
     }
 
-    /// A host that shares this machine's `/tmp` (no private tmpfs).
-    pub fn start_shared_tmp() -> Option<Self> {
-        Self::build(None)
+    /// A host with a private `/tmp` of `tmp_size` (gone at each reboot) that
+    /// still sees `keep`, directories of this machine's `/tmp`, at the same paths.
+    pub fn start_keeping(tmp_size: &str, keep: &[PathBuf]) -> Option<Self> {
+        Self::build(tmp_size, keep)
     }
 
-    fn build(tmp_size: Option<&str>) -> Option<Self> {
+    fn build(tmp_size: &str, keep: &[PathBuf]) -> Option<Self> {
         if !available() {
             return None;
         }
@@ -115,7 +116,8 @@ impl NetnsHost {
             client_key: d.join("clientkey"),
             known_hosts,
             dir,
-            tmp_size: tmp_size.map(str::to_owned),
+            tmp_size: tmp_size.to_owned(),
+            keep: keep.to_vec(),
             spawner: None,
             init: None,
             sshd: None,
@@ -170,9 +172,28 @@ impl NetnsHost {
     pub(super) fn boot(&mut self) {
         // The init reaps what is reparented to it (runners, once their
         // launching shell has gone), as a real init does.
-        let mount = self.tmp_size.as_ref().map_or(String::new(), |size| {
-            format!("mount -t tmpfs -o size={size},mode=1777 openclaw-host-tmp /tmp && ")
-        });
+        let mut mount = format!(
+            "mount -t tmpfs -o size={},mode=1777 openclaw-host-tmp /tmp && ",
+            self.tmp_size
+        );
+        if !self.keep.is_empty() {
+            // Bound aside before the tmpfs hides them, moved back in after.
+            let (mut aside, mut back) = (String::new(), String::new());
+            for (i, path) in self.keep.iter().enumerate() {
+                let stage = self.dir.path().join(format!("keep{i}"));
+                aside.push_str(&format!(
+                    "mkdir -p '{s}' && mount --bind '{p}' '{s}' && ",
+                    s = stage.display(),
+                    p = path.display()
+                ));
+                back.push_str(&format!(
+                    "mkdir -p '{p}' && mount --move '{s}' '{p}' && ",
+                    s = stage.display(),
+                    p = path.display()
+                ));
+            }
+            mount = format!("{aside}{mount}{back}");
+        }
         let script = format!(
             "{mount}mkdir -p /run/sshd && \
              exec perl -e '$SIG{{TERM}} = \"IGNORE\"; while (1) {{ sleep 1 if wait() == -1 }}'"

@@ -24,6 +24,10 @@
 //!   this machine's kernel has no `sch_netem`, so `tc qdisc … netem` is not
 //!   available ("Specified qdisc kind is unknown").
 //!
+//! A Slurm login node ([`NetnsHost::start_keeping`]) keeps seeing chosen
+//! directories of this machine's `/tmp` (the test cluster's config and munge
+//! socket) through its private one, bound in again at every boot.
+//!
 //! Everything is torn down in `Drop`: processes in both namespaces by PID, the
 //! namespaces (and with them the veth pair and the tmpfs), the temp dir.
 
@@ -53,10 +57,12 @@ pub struct NetnsHost {
     dir: tempfile::TempDir,
     pub client_key: PathBuf,
     pub known_hosts: PathBuf,
-    /// Size of the host's `/tmp` tmpfs (e.g. `64m`); `None`: the host sees
-    /// this machine's `/tmp` (a login node sharing a file system with the
-    /// compute nodes).
-    tmp_size: Option<String>,
+    /// Size of the host's `/tmp` tmpfs (e.g. `64m`).
+    tmp_size: String,
+    /// Paths of this machine's `/tmp` the host keeps seeing through its own
+    /// `/tmp` (bound in at every boot): a login node's Slurm config and munge
+    /// socket, which a real one has on its own disk.
+    keep: Vec<PathBuf>,
     /// `ip netns exec … unshare …`: the parent of the host's init.
     spawner: Option<Child>,
     /// The host's init (pid 1 inside), as a pid of this namespace.
