@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use executor_container::config::{ContainerRuntime, ContainerSettings};
-use executor_core::config::{
-    Config, ConfigError, EnvEntry, ExecutorSettings, SAMPLE_CONFIG, section_keys,
-};
+use executor_core::config::{Config, ConfigError, ExecutorSettings, SAMPLE_CONFIG, section_keys};
 use executor_slurm::config::{SlurmSection, SlurmSettings};
 use executor_ssh::config::{DEFAULT_REMOTE_TASK_ROOT, HostKeyPolicy, SshSection, SshSettings};
 
@@ -153,35 +151,6 @@ fn bad_defaults_name_their_line() {
         err.starts_with("c.yaml: line 3: key `webhook_url`"),
         "{err}"
     );
-}
-
-#[test]
-fn env_allow_root_and_stall_settings() {
-    let config = parse(
-            "executors:\n  - name: a\n    type: local\n    allow_root: true\n    env: [ANTHROPIC_API_KEY, MODE=fast, EMPTY=]\ndefaults:\n  stall_timeout: 10m\n  kill_on_stall: true\n",
-        )
-        .unwrap();
-    let a = config.executor("a").unwrap();
-    assert!(a.allow_root);
-    assert_eq!(
-        a.env,
-        [
-            EnvEntry::Forward("ANTHROPIC_API_KEY".into()),
-            EnvEntry::Fixed("MODE".into(), "fast".into()),
-            EnvEntry::Fixed("EMPTY".into(), String::new()),
-        ]
-    );
-    assert_eq!(config.defaults.stall_timeout.as_secs(), 600);
-    assert!(config.defaults.kill_on_stall);
-    let seconds = parse("defaults:\n  stall_timeout: 45\n").unwrap();
-    assert_eq!(seconds.defaults.stall_timeout.as_secs(), 45);
-    let err = error_of("defaults:\n  stall_timeout: soon\n");
-    assert!(
-        err.starts_with("c.yaml: line 2: key `stall_timeout`"),
-        "{err}"
-    );
-    let err = error_of("executors:\n  - name: a\n    type: local\n    env: [\"BAD NAME\"]\n");
-    assert!(err.starts_with("c.yaml: line 4: key `env`"), "{err}");
 }
 
 #[test]

@@ -590,17 +590,38 @@ fn sigkill_of_the_cli_at_every_point_of_remote_dispatch() {
         }
     });
     eprintln!("dispatch: {points} kill points");
-    // Interrupted launches are taken up again after the dispatch window (30 s).
+    assert_dispatch_sweep_settled(
+        || t.tasks(),
+        |id| t.status(id),
+        &runs,
+        &tags,
+        &acknowledged,
+        Duration::from_secs(60),
+    );
+}
+
+/// What a SIGKILL sweep of dispatches must leave once the dispatch window
+/// (30 s) has passed and interrupted launches were taken up again: no task
+/// stuck, each one `completed` or `failed` with a reason, none ran twice
+/// (each task appends its tag to `runs/<tag>`), every acknowledged one ran once.
+pub(crate) fn assert_dispatch_sweep_settled(
+    tasks: impl Fn() -> Vec<Value>,
+    status: impl Fn(&str) -> Value,
+    runs: &std::path::Path,
+    tags: &[String],
+    acknowledged: &[(String, String)],
+    settle: Duration,
+) {
     std::thread::sleep(Duration::from_secs(31));
-    let settled = eventually(Duration::from_secs(60), || {
-        t.tasks().iter().all(|task| {
+    let settled = eventually(settle, || {
+        tasks().iter().all(|task| {
             !matches!(
                 task["status"].as_str(),
                 Some("queued" | "pending" | "running")
             )
         })
     });
-    let tasks = t.tasks();
+    let tasks = tasks();
     assert!(
         settled,
         "tasks stuck after interrupted dispatches: {tasks:#?}"
@@ -612,14 +633,14 @@ fn sigkill_of_the_cli_at_every_point_of_remote_dispatch() {
             "{task}"
         );
     }
-    for tag in &tags {
+    for tag in tags {
         let lines = std::fs::read_to_string(runs.join(tag)).unwrap_or_default();
         assert!(lines.lines().count() <= 1, "{tag} ran twice: {lines:?}");
     }
-    for (tag, id) in &acknowledged {
+    for (tag, id) in acknowledged {
         let lines = std::fs::read_to_string(runs.join(tag)).unwrap_or_default();
         assert_eq!(lines, format!("{tag}\n"), "acknowledged {id} ran once");
-        assert_eq!(t.status(id)["status"], "completed");
+        assert_eq!(status(id)["status"], "completed");
     }
 }
 

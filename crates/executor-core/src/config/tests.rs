@@ -239,6 +239,13 @@ fn env_allow_root_and_stall_settings() {
     );
     assert_eq!(config.defaults.stall_timeout.as_secs(), 600);
     assert!(config.defaults.kill_on_stall);
+    let seconds = parse("defaults:\n  stall_timeout: 45\n").expect("valid");
+    assert_eq!(seconds.defaults.stall_timeout.as_secs(), 45);
+    let err = error_of("defaults:\n  stall_timeout: soon\n");
+    assert!(
+        err.starts_with("c.yaml: line 2: key `stall_timeout`"),
+        "{err}"
+    );
     let err = error_of("executors:\n  - name: a\n    type: local\n    env: [\"BAD NAME\"]\n");
     assert!(err.starts_with("c.yaml: line 4: key `env`"), "{err}");
 }

@@ -676,37 +676,14 @@ fn sigkill_of_the_cli_at_every_point_of_slurm_dispatch() {
         }
     });
     eprintln!("slurm dispatch: {points} kill points");
-    // Interrupted launches are taken up again after the dispatch window (30 s).
-    std::thread::sleep(Duration::from_secs(31));
-    let settled = eventually(Duration::from_secs(90), || {
-        t.tasks().iter().all(|task| {
-            !matches!(
-                task["status"].as_str(),
-                Some("queued" | "pending" | "running")
-            )
-        })
-    });
-    let tasks = t.tasks();
-    assert!(
-        settled,
-        "tasks stuck after interrupted dispatches: {tasks:#?}"
+    super::assert_dispatch_sweep_settled(
+        || t.tasks(),
+        |id| t.env.status(id),
+        &runs,
+        &tags,
+        &acknowledged,
+        Duration::from_secs(90),
     );
-    for task in &tasks {
-        let status = task["status"].as_str().expect("status");
-        assert!(
-            status == "completed" || (status == "failed" && task["reason"].is_string()),
-            "{task}"
-        );
-    }
-    for tag in &tags {
-        let lines = std::fs::read_to_string(runs.join(tag)).unwrap_or_default();
-        assert!(lines.lines().count() <= 1, "{tag} ran twice: {lines:?}");
-    }
-    for (tag, id) in &acknowledged {
-        let lines = std::fs::read_to_string(runs.join(tag)).unwrap_or_default();
-        assert_eq!(lines, format!("{tag}\n"), "acknowledged {id} ran once");
-        assert_eq!(t.env.status(id)["status"], "completed");
-    }
     assert!(t.live_jobs().is_empty(), "{:?}", t.live_jobs());
 }
 
