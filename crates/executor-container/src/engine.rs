@@ -3,13 +3,13 @@
 //! the engine's complaints turned into one-line errors.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::config::ContainerRuntime;
 use executor_core::ExecutorError;
+use executor_core::process::{self, ProcessError};
 
 /// How long a quick engine call (inspect, start, rm) may take before it counts as hung.
 pub const QUICK: Duration = Duration::from_secs(120);
@@ -88,19 +88,19 @@ impl Engine {
         }
         command
             .args(&call.args)
-            .envs(call.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if call.input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .envs(call.env.iter().map(|(k, v)| (k, v)));
         if let Some(cwd) = call.cwd {
             command.current_dir(cwd);
         }
-        let mut child = command.spawn().map_err(|err| {
-            if err.kind() == std::io::ErrorKind::NotFound {
+        let options = process::Options {
+            input: call.input.as_deref(),
+            timeout: Some(call.timeout),
+            // The CLI stays in our process group: a Ctrl-C reaches it as before.
+            own_group: false,
+            capture: process::Capture::Pipes,
+        };
+        let finished = process::run(command, options, |_| {}).map_err(|err| match err {
+            ProcessError::Spawn(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 ExecutorError::failed(
                     &self.executor,
                     format!(
@@ -109,60 +109,33 @@ impl Engine {
                         self.program()
                     ),
                 )
-            } else {
-                ExecutorError::io(
-                    &self.executor,
-                    format!("cannot run `{}`", self.program()),
-                    err,
-                )
+            }
+            ProcessError::Spawn(err) => ExecutorError::io(
+                &self.executor,
+                format!("cannot run `{}`", self.program()),
+                err,
+            ),
+            ProcessError::Io(err) => ExecutorError::io(
+                &self.executor,
+                format!("cannot wait for `{}`", self.program()),
+                err,
+            ),
+            ProcessError::TimedOut(timeout) => ExecutorError::Unreachable {
+                executor: self.executor.clone(),
+                message: format!(
+                    "{}: no answer within {}s",
+                    self.program(),
+                    timeout.as_secs()
+                ),
+            },
+            err @ ProcessError::TooMuchOutput => {
+                ExecutorError::failed(&self.executor, format!("{}: {err}", self.program()))
             }
         })?;
-        let writer = match (call.input, child.stdin.take()) {
-            (Some(input), Some(mut stdin)) => Some(std::thread::spawn(move || {
-                // The CLI may exit without reading (e.g. a bad flag): ignore a broken pipe.
-                let _ = stdin.write_all(&input);
-            })),
-            _ => None,
-        };
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                Err(err) => {
-                    return Err(ExecutorError::io(
-                        &self.executor,
-                        format!("cannot wait for `{}`", self.program()),
-                        err,
-                    ));
-                }
-            }
-            if started.elapsed() > call.timeout {
-                // Our own child, by its handle: nothing else is signalled.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ExecutorError::Unreachable {
-                    executor: self.executor.clone(),
-                    message: format!(
-                        "{}: no answer within {}s",
-                        self.program(),
-                        call.timeout.as_secs()
-                    ),
-                });
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
-        };
-        if let Some(writer) = writer {
-            let _ = writer.join();
-        }
         Ok(Answer {
-            success: status.success(),
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
+            success: finished.status.success(),
+            stdout: finished.stdout,
+            stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
         })
     }
 
@@ -186,16 +159,6 @@ impl Engine {
             ContainerRuntime::Podman => "Podman",
         }
     }
-}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        bytes
-    })
 }
 
 /// Whether the engine itself could not be reached (daemon down, socket gone).

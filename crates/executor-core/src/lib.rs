@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod manager;
 pub mod model;
 pub mod paths;
+pub mod process;
 pub mod procstat;
 pub mod runner;
 pub mod sh;

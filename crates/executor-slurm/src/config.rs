@@ -2,7 +2,7 @@
 //! over SSH (the ssh keys then describe the login node).
 
 use executor_core::config::{Named, RawDuration, Section, SectionError, Settings, Spanned};
-use executor_ssh::config::{HostKeyPolicy, SshSection, SshSettings};
+use executor_remote::ssh::config::{HostKeyPolicy, SshSection, SshSettings};
 use serde::Deserialize;
 
 /// A Slurm cluster: jobs submitted with `sbatch` on this machine, or over SSH

@@ -24,7 +24,6 @@ pub mod config;
 pub mod jobs;
 pub mod scripts;
 mod shell;
-mod skew;
 
 #[cfg(test)]
 mod parser_props;
@@ -33,18 +32,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
-use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation};
+use executor_core::runner::{FileStat, RunnerObservation};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
-use executor_ssh::SshExecutor;
-use executor_ssh::transport::Transport;
+use executor_remote::observe::read_record;
+use executor_remote::ssh::Transport;
+use executor_remote::{Shell, logs, skew};
 
 use crate::config::SlurmSettings;
 use crate::jobs::JobRow;
-use crate::shell::Shell;
 
 /// `runner_start` of a Slurm task: this prefix and the job id.
 pub const RUNNER_START_PREFIX: &str = "slurm:";
@@ -84,10 +81,9 @@ pub struct SlurmExecutor {
     paths: Paths,
     /// The claude binary when the executor names none (`defaults.claude_path`).
     claude_default: String,
+    /// Here, or the login node over SSH (where logs and transcripts are read
+    /// exactly as on an SSH host).
     shell: Shell,
-    /// Over SSH: the SSH executor for the same task root reads logs and
-    /// transcripts on the login node exactly as for an SSH host.
-    login: Option<SshExecutor>,
 }
 
 impl SlurmExecutor {
@@ -97,12 +93,9 @@ impl SlurmExecutor {
         paths: Paths,
         claude_default: &str,
     ) -> Self {
-        let (shell, login) = match &settings.login {
-            Some(ssh) => (
-                Shell::Login(Box::new(Transport::new(&config.name, ssh.clone()))),
-                Some(SshExecutor::new(config.clone(), ssh.clone())),
-            ),
-            None => (Shell::Here, None),
+        let shell = match &settings.login {
+            Some(ssh) => Shell::Ssh(Box::new(Transport::new(&config.name, ssh.clone()))),
+            None => Shell::Here,
         };
         Self {
             config,
@@ -110,12 +103,16 @@ impl SlurmExecutor {
             paths,
             claude_default: claude_default.to_owned(),
             shell,
-            login,
         }
     }
 
     fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Whether jobs are submitted on a login node over SSH.
+    fn over_ssh(&self) -> bool {
+        matches!(self.shell, Shell::Ssh(_))
     }
 
     /// Where task dirs are created (`None`: the local mirror is the task dir).
@@ -139,8 +136,13 @@ impl SlurmExecutor {
         idempotent: bool,
         extra: Duration,
     ) -> Result<Vec<u8>, ExecutorError> {
-        self.shell
-            .call(self.name(), script, idempotent, SCRIPT_LIMIT + extra)
+        shell::call(
+            &self.shell,
+            self.name(),
+            script,
+            idempotent,
+            SCRIPT_LIMIT + extra,
+        )
     }
 
     fn io_err(&self, action: impl Into<String>) -> impl FnOnce(std::io::Error) -> ExecutorError {
@@ -229,7 +231,7 @@ impl Executor for SlurmExecutor {
     /// SSH: like an SSH host (absolute; empty is the login user's home), checked
     /// on the login node at launch.
     fn resolve_workspace(&self, workspace: &str) -> Result<String, ExecutorError> {
-        if self.login.is_some() {
+        if self.over_ssh() {
             if workspace.is_empty() || workspace.starts_with('/') {
                 return Ok(workspace.trim_end_matches('/').to_owned());
             }
@@ -262,21 +264,15 @@ impl Executor for SlurmExecutor {
     /// Jobs run as the submitting user: known here, not over SSH.
     fn runs_as_root(&self) -> Option<bool> {
         // SAFETY: geteuid has no preconditions.
-        self.login
-            .is_none()
-            .then(|| unsafe { libc::geteuid() } == 0)
+        (!self.over_ssh()).then(|| unsafe { libc::geteuid() } == 0)
     }
 
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
         let id = &spec.id;
         // Here it was checked by resolve_workspace already.
-        let workspace = if self.login.is_some() {
-            spec.workspace
-        } else {
-            ""
-        };
+        let workspace = if self.over_ssh() { spec.workspace } else { "" };
         let dir = self.dir(id);
-        let place = self.shell.place();
+        let place = shell::place(&self.shell);
         let sbatch_args = self.sbatch_args(id);
         let script = scripts::launch(&scripts::Submission {
             place: &place,
@@ -324,11 +320,11 @@ impl Executor for SlurmExecutor {
                 task_dir: self.dir(&task.id),
                 job_id: job_id(task),
                 // Over SSH, agent logs come back in the same round trip, for the stats.
-                log_offset: (self.login.is_some() && task.task_type == TaskType::ClaudeCode)
+                log_offset: (self.over_ssh() && task.task_type == TaskType::ClaudeCode)
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
             })
             .collect();
-        let place = self.shell.place();
+        let place = shell::place(&self.shell);
         let stdout = self.call(
             &scripts::observe(&place, &probes, self.task_root()),
             true,
@@ -350,7 +346,7 @@ impl Executor for SlurmExecutor {
     fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError> {
         let grace_secs = grace.as_secs_f64().ceil().max(1.0) as u64;
         let script = scripts::kill(
-            &self.shell.place(),
+            &shell::place(&self.shell),
             &self.dir(&task.id),
             job_id(task),
             grace_secs,
@@ -361,16 +357,16 @@ impl Executor for SlurmExecutor {
     }
 
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {
-        if let Some(login) = &self.login {
-            return login.tail_log(task, lines);
+        if self.over_ssh() {
+            return logs::tail(&self.shell, self.name(), &self.dir(&task.id), lines);
         }
         executor_core::executor::tail_local_log(Path::new(&self.dir(&task.id)), lines)
             .map_err(self.io_err("cannot read the task log"))
     }
 
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError> {
-        if let Some(login) = &self.login {
-            return login.read_log(task, offset);
+        if self.over_ssh() {
+            return logs::read(&self.shell, self.name(), &self.dir(&task.id), offset);
         }
         executor_core::executor::read_local_log(Path::new(&self.dir(&task.id)), offset)
             .map_err(self.io_err("cannot read the task log"))
@@ -379,8 +375,9 @@ impl Executor for SlurmExecutor {
     /// From the home directory of the submitting user (here or on the login
     /// node), which the compute nodes are expected to share.
     fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
-        if let Some(login) = &self.login {
-            return login.read_transcript(task, path);
+        if self.over_ssh() {
+            let _ = task;
+            return logs::transcript(&self.shell, self.name(), path);
         }
         let home = std::env::var("HOME").unwrap_or_default();
         let path = executor_core::agent::under_home(&home, path);
@@ -393,7 +390,7 @@ impl Executor for SlurmExecutor {
             .claude_path
             .as_deref()
             .unwrap_or(&self.claude_default);
-        let place = self.shell.place();
+        let place = shell::place(&self.shell);
         let script = scripts::check(&place, self.settings.partition.as_deref(), claude);
         let stdout = self.call(&script, true, Duration::ZERO)?;
         let text = String::from_utf8_lossy(&stdout);
@@ -454,7 +451,7 @@ impl Executor for SlurmExecutor {
 
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
         let script = scripts::remove(
-            &self.shell.place(),
+            &shell::place(&self.shell),
             &self.dir(&task.id),
             job_id(task),
             !task.status.is_terminal(),
@@ -553,22 +550,10 @@ pub fn parse_observe(
         .collect()
 }
 
-/// One record line of the observe script's output.
-fn read_record(observation: &mut RunnerObservation, key: &str, value: &str) {
-    match key {
-        "started" => observation.runner_started = true,
-        "pid" => observation.payload_pid = value.trim().parse().ok(),
-        "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
-        "kill" => observation.kill_reason = Some(runner::parse_kill_marker(value.as_bytes())),
-        "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use executor_ssh::config::SshSettings;
+    use executor_remote::ssh::SshSettings;
 
     fn settings() -> SlurmSettings {
         SlurmSettings {

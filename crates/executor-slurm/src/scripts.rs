@@ -8,10 +8,11 @@
 //! the executor builds its error. Other failures are `openclaw-agent: <message>`
 //! lines with exit status 3.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::executor::LOG_READ_CHUNK;
 use executor_core::runner::{self, TaskFile, sh_quote};
+use executor_remote::scripts::{
+    FAIL_FN, READ_FNS, claude_version, export_env, log_delta_line, make_task_dir, need_base64,
+    put_file, put_fn, write_kill_marker,
+};
 
 /// Marks the line that reports a submitted job.
 pub const SUBMITTED: &str = "OPENCLAW_SUBMITTED";
@@ -39,8 +40,7 @@ fn prelude(place: &str) -> String {
     format!(
         r#"mask=$(umask)
 umask 077
-fail() {{ echo "openclaw-agent: $*" >&2; exit 3; }}
-slfail() {{ echo "{SLURM_FAILED}$1 $2" >&2; exit 4; }}
+{FAIL_FN}slfail() {{ echo "{SLURM_FAILED}$1 $2" >&2; exit 4; }}
 # Slurm commands retry for a long time when the controller or its config is missing.
 if command -v timeout >/dev/null 2>&1; then
     sl() {{ timeout {SLURM_COMMAND_SECS} "$@"; }}
@@ -52,26 +52,6 @@ fi
 need() {{ command -v "$1" >/dev/null 2>&1 || fail "Slurm is not installed{place}: no \`$1\` on PATH (install slurm-client, or set PATH)"; }}
 "#
     )
-}
-
-/// `put NAME`: writes stdin (base64) to `$dir/NAME`. A failed write (a full
-/// disk) says why and, where the script created the task dir (`$made`), takes
-/// it along: nothing half-written stays in the task root.
-fn put_fn(place: &str) -> String {
-    format!(
-        "put() {{ out=$(base64 -d 2>&1 >\"$dir/$1\") || {{ [ -n \"$made\" ] && rm -rf -- \"$dir\"; fail \"cannot write $dir/$1{place}: ${{out:-write error}}\"; }}; }}\n"
-    )
-}
-
-/// Writes `contents` to `$dir/<name>` from base64 (any bytes arrive intact).
-fn write_file(s: &mut String, name: &str, contents: &[u8]) {
-    s.push_str(&format!("put '{name}' <<'OPENCLAW_B64'\n"));
-    let encoded = BASE64.encode(contents);
-    for chunk in encoded.as_bytes().chunks(76) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push('\n');
-    }
-    s.push_str("OPENCLAW_B64\n");
 }
 
 /// The batch script of a task whose directory is `task_dir`: it runs the core
@@ -134,13 +114,16 @@ pub fn launch(sub: &Submission<'_>) -> String {
     s.push_str("need sbatch\nmade=\n");
     if let Some(root) = sub.task_root {
         s.push_str(&format!("root={}\n", sh_quote(root)));
-        s.push_str(&executor_ssh::scripts::make_task_dir(sub.place));
+        s.push_str(&make_task_dir(sub.place));
         s.push_str("made=1\n");
     }
-    s.push_str(&put_fn(sub.place));
-    s.push_str(
-        "command -v base64 >/dev/null 2>&1 || fail \"base64 is not installed (coreutils)\"\n",
-    );
+    // A failed write (a full disk) says why and, where the script created the
+    // task dir (`$made`), takes it along: nothing half-written stays in the task root.
+    s.push_str(&put_fn(&format!(
+        "[ -n \"$made\" ] && rm -rf -- \"$dir\"; fail \"cannot write $dir/$1{place}: ${{out:-write error}}\"",
+        place = sub.place
+    )));
+    need_base64(&mut s, "");
     if !sub.workspace.is_empty() {
         s.push_str(&format!(
             "[ -d {ws} ] || {{ [ -n \"$made\" ] && rm -rf -- \"$dir\"; fail \"workspace \"{ws}\" does not exist{place}\"; }}\n",
@@ -150,13 +133,11 @@ pub fn launch(sub: &Submission<'_>) -> String {
     }
     if sub.task_root.is_some() {
         for file in sub.files {
-            write_file(&mut s, file.name, &file.contents);
+            put_file(&mut s, file.name, &file.contents);
         }
     }
-    write_file(&mut s, BATCH_FILE, batch_script(sub.task_dir).as_bytes());
-    for (name, value) in sub.env {
-        s.push_str(&format!("export {name}={}\n", sh_quote(value)));
-    }
+    put_file(&mut s, BATCH_FILE, batch_script(sub.task_dir).as_bytes());
+    export_env(&mut s, sub.env);
     s.push_str("export OPENCLAW_UMASK=\"$mask\"\n");
     let args: Vec<String> = sub.sbatch_args.iter().map(|a| sh_quote(a)).collect();
     s.push_str(&format!(
@@ -199,7 +180,7 @@ pub struct Probe<'a> {
 /// record and its file system no free space; `L <size> <mtime> <path>`.
 pub fn observe(place: &str, probes: &[Probe<'_>], clock_dir: Option<&str>) -> String {
     let mut s = prelude(place);
-    s.push_str(executor_ssh::scripts::READ_FNS);
+    s.push_str(READ_FNS);
     s.push_str(
         r#"need squeue
 ids=
@@ -253,8 +234,7 @@ probe() {{
     [ -s "$d/{exit}" ] || nx=$d
     if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
-        echo "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '
-')"
+        echo "{delta}"
     fi
 }}
 nx=
@@ -265,7 +245,7 @@ set --
         exit = runner::EXIT_FILE,
         kill = runner::KILL_MARKER,
         log = runner::LOG_FILE,
-        chunk = LOG_READ_CHUNK,
+        delta = log_delta_line(),
     ));
     for probe in probes {
         s.push_str(&format!(
@@ -315,11 +295,11 @@ pub fn kill(
     grace_secs: u64,
     reason: &str,
 ) -> String {
-    let tree_kill = executor_ssh::scripts::kill(task_dir, None, None, grace_secs, reason);
+    let tree_kill = executor_remote::scripts::kill(task_dir, None, None, grace_secs, reason);
     let mut s = prelude(place);
     s.push_str(&format!(
         r#"d={dir}; j={job}
-printf '%s\n' {reason} > "$d/{kill}.tmp" && mv -f "$d/{kill}.tmp" "$d/{kill}" || fail "cannot write the kill marker in $d"
+{marker} || fail "cannot write the kill marker in $d"
 [ -z "$j" ] && j=$(head -n 1 "$d/{JOB_ID_FILE}" 2>/dev/null)
 # Never submitted: the marker keeps a late runner from starting the payload.
 [ -n "$j" ] || exit 0
@@ -355,8 +335,7 @@ exit 0
 "#,
         dir = sh_quote(task_dir),
         job = sh_quote(job_id.unwrap_or_default()),
-        reason = sh_quote(&reason.replace('\n', " ")),
-        kill = runner::KILL_MARKER,
+        marker = write_kill_marker(reason),
         step_secs = grace_secs + SLURM_COMMAND_SECS,
     ));
     s
@@ -392,11 +371,9 @@ need sbatch
 echo "V $(sl sinfo --version 2>/dev/null)"
 p=$(sl sinfo --noheader{partition} --format='%P %a %D %t') || slfail sinfo $?
 [ -n "$p" ] && printf '%s\n' "$p" | sed 's/^/P /'
-c={c}
-if command -v "$c" >/dev/null 2>&1; then echo "claude $("$c" --version 2>/dev/null | head -n 1)"; else echo "claude not found at $c"; fi
-"#,
-        c = sh_quote(claude_path)
+"#
     ));
+    s.push_str(&claude_version(claude_path));
     s
 }
 

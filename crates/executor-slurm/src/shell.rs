@@ -1,111 +1,75 @@
-//! Where the scripts run: here (`/bin/sh -s`) or on the login node over SSH
-//! (the SSH executor's transport), and how their failures become errors.
+//! How the scripts' failures become errors. Where they run (here or on the
+//! login node) is `executor_remote::Shell`.
 
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use executor_core::ExecutorError;
-use executor_ssh::transport::Transport;
+use executor_remote::shell::script_message;
+use executor_remote::{Output, Shell};
 
 use crate::scripts::{SLURM_COMMAND_SECS, SLURM_FAILED};
 
-/// Prefix of the one-line errors the scripts print themselves.
-const ERROR_PREFIX: &str = "openclaw-agent: ";
-
-/// What a script printed and how it exited.
-pub struct Output {
-    pub status: i32,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
+/// Where messages say a script ran: ` on the login node user@host`, or `""` here.
+pub fn place(shell: &Shell) -> String {
+    shell.place("the login node")
 }
 
-pub enum Shell {
-    /// `/bin/sh -s` on this machine.
-    Here,
-    /// `sh -s` on the login node.
-    Login(Box<Transport>),
+/// Runs `script`; a script that exits non-zero becomes the error it reports.
+/// `limit` bounds a local run (the scripts bound each Slurm command too).
+pub fn call(
+    shell: &Shell,
+    executor: &str,
+    script: &str,
+    idempotent: bool,
+    limit: Duration,
+) -> Result<Vec<u8>, ExecutorError> {
+    let output = shell
+        .run(executor, script, idempotent, limit)
+        .map_err(|err| err.into_error(executor, "Slurm"))?;
+    if output.status == 0 {
+        return Ok(output.stdout);
+    }
+    Err(error(executor, &place(shell), &output))
 }
 
-impl Shell {
-    /// ` on the login node user@host` (empty here), for messages.
-    pub fn place(&self) -> String {
-        match self {
-            Self::Here => String::new(),
-            Self::Login(transport) => format!(" on the login node {}", transport.target()),
-        }
-    }
-
-    /// Runs `script`; a script that exits non-zero becomes the error it reports.
-    /// `limit` bounds a local run (the scripts bound each Slurm command too).
-    pub fn call(
-        &self,
-        executor: &str,
-        script: &str,
-        idempotent: bool,
-        limit: Duration,
-    ) -> Result<Vec<u8>, ExecutorError> {
-        let output = match self {
-            Self::Here => run_here(executor, script, limit)?,
-            Self::Login(transport) => {
-                let output = transport.run(script, idempotent)?;
-                Output {
-                    status: output.status,
-                    stdout: output.stdout,
-                    stderr: output.stderr,
-                }
-            }
-        };
-        if output.status == 0 {
-            return Ok(output.stdout);
-        }
-        Err(self.error(executor, &output))
-    }
-
-    fn error(&self, executor: &str, output: &Output) -> ExecutorError {
-        let lines: Vec<&str> = output
-            .stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
+/// The error a failed script reports: a Slurm command's, or its own one-line error.
+fn error(executor: &str, place: &str, output: &Output) -> ExecutorError {
+    let lines: Vec<&str> = output
+        .stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if let Some(failed) = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix(SLURM_FAILED))
+    {
+        let (command, status) = failed.split_once(' ').unwrap_or((failed, ""));
+        let messages: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with(SLURM_FAILED))
             .collect();
-        if let Some(failed) = lines
-            .iter()
-            .rev()
-            .find_map(|l| l.strip_prefix(SLURM_FAILED))
-        {
-            let (command, status) = failed.split_once(' ').unwrap_or((failed, ""));
-            let messages: Vec<&str> = lines
-                .iter()
-                .copied()
-                .filter(|l| !l.starts_with(SLURM_FAILED))
-                .collect();
-            return slurm_error(
-                executor,
-                &self.place(),
-                command,
-                status.trim().parse().unwrap_or(1),
-                &messages,
-            );
-        }
-        if let Some(message) = lines
-            .iter()
-            .rev()
-            .find_map(|l| l.strip_prefix(ERROR_PREFIX))
-        {
-            return ExecutorError::failed(executor, message);
-        }
-        ExecutorError::failed(
+        return slurm_error(
             executor,
-            format!(
-                "a script{} failed with status {}: {}",
-                self.place(),
-                output.status,
-                lines.last().copied().unwrap_or("no message")
-            ),
-        )
+            place,
+            command,
+            status.trim().parse().unwrap_or(1),
+            &messages,
+        );
     }
+    if let Some(message) = script_message(output) {
+        return ExecutorError::failed(executor, message);
+    }
+    ExecutorError::failed(
+        executor,
+        format!(
+            "a script{place} failed with status {}: {}",
+            output.status,
+            lines.last().copied().unwrap_or("no message")
+        ),
+    )
 }
 
 /// The error for a Slurm command that failed with `status`, from its messages.
@@ -187,70 +151,6 @@ fn strip_prefixes(line: &str) -> String {
         }
     }
     rest.to_owned()
-}
-
-/// Runs `script` with `/bin/sh -s` here, in a process group of its own that is
-/// ended if it runs longer than `limit`.
-fn run_here(executor: &str, script: &str, limit: Duration) -> Result<Output, ExecutorError> {
-    let io_err = |action: &'static str| {
-        let executor = executor.to_owned();
-        move |source| ExecutorError::io(&executor, action, source)
-    };
-    let mut child = Command::new("/bin/sh")
-        .arg("-s")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(io_err("cannot start /bin/sh"))?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let input = script.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(io_err("cannot wait for /bin/sh"))?
-        {
-            break status;
-        }
-        if started.elapsed() > limit {
-            // Our own child's group: the script and the Slurm commands it runs.
-            if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            }
-            let _ = child.wait();
-            return Err(ExecutorError::Unreachable {
-                executor: executor.to_owned(),
-                message: format!("Slurm did not answer within {} s", limit.as_secs()),
-            });
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    };
-    let _ = writer.join();
-    Ok(Output {
-        status: status.code().unwrap_or(-1),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned(),
-    })
-}
-
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        bytes
-    })
 }
 
 #[cfg(test)]

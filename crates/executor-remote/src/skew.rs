@@ -1,12 +1,13 @@
-//! Moves the mtimes read on the cluster onto this machine's clock.
+//! Moves the mtimes read on a host onto this machine's clock.
 //!
-//! A job's files are written on a compute node, on a file system shared with
-//! the login node; their mtimes are on that file system's clock (the file
-//! server's, or the compute node's), which neither this machine's nor the
-//! login node's clock need match. The observe script creates a file in the
-//! task root and reports its mtime with the others: that is the file system's
-//! "now", and the difference to this machine's clock is added to every mtime,
-//! so durations, ages and stall detection compare like with like.
+//! A task's files get their mtimes from the clock of the host or file system
+//! they are on, which this machine's need not match: an SSH host's clock may
+//! be off, and a Slurm job's files are written on a compute node, on a file
+//! system shared with the login node (the file server's or the node's clock).
+//! The observe scripts report that side's "now" with the mtimes (SSH: the
+//! host's `date +%s`; Slurm: the mtime of a file created in the task root),
+//! and the difference to this machine's clock is added to every mtime, so
+//! durations, ages and stall detection compare like with like.
 
 /// Skew below this (in seconds) is the round trip and whole-second mtimes, not
 /// a clock that is off: no correction then.

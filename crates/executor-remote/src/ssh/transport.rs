@@ -7,13 +7,13 @@
 //! secrets) ever appears in argv on either side.
 
 use std::fs::{File, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::config::{HostKeyPolicy, SshSettings};
+use super::config::{HostKeyPolicy, SshSettings};
 use executor_core::ExecutorError;
+use executor_core::process::{self, ProcessError};
 
 /// How long a new connection may take before ssh gives up.
 const CONNECT_TIMEOUT_SECS: u32 = 10;
@@ -54,6 +54,7 @@ pub struct Transport {
 }
 
 /// What a remote script printed and how it exited.
+#[derive(Debug)]
 pub struct Output {
     pub status: i32,
     pub stdout: Vec<u8>,
@@ -162,11 +163,7 @@ impl Transport {
         if let Some(user) = &self.settings.user {
             command.arg("-l").arg(user);
         }
-        command
-            .arg("--")
-            .arg(&self.settings.host)
-            .arg("sh -s")
-            .stdin(Stdio::piped());
+        command.arg("--").arg(&self.settings.host).arg("sh -s");
         command
     }
 
@@ -198,69 +195,48 @@ impl Transport {
     }
 
     fn run_once(&self, script: &str) -> Result<Output, ExecutorError> {
-        let io_err = |action: &str| {
-            let executor = self.executor.clone();
-            let action = action.to_owned();
-            move |source| ExecutorError::io(&executor, action, source)
-        };
-        // Files, not pipes: a ControlPersist master forked by this ssh inherits
-        // its stdout/stderr and would hold a pipe open for minutes.
-        let mut stdout = tempfile::tempfile().map_err(io_err("cannot create a temp file"))?;
-        let mut stderr = tempfile::tempfile().map_err(io_err("cannot create a temp file"))?;
         let control_path = self.control_path();
         let opening = control_path.as_deref().and_then(claim_connection);
         let _session = control_path.as_deref().and_then(take_session_slot);
-        let mut command = self.command();
-        command
-            .stdout(
-                stdout
-                    .try_clone()
-                    .map_err(io_err("cannot create a temp file"))?,
-            )
-            .stderr(
-                stderr
-                    .try_clone()
-                    .map_err(io_err("cannot create a temp file"))?,
-            );
-        let mut child = command.spawn().map_err(|source| {
-            let message = if source.kind() == std::io::ErrorKind::NotFound {
-                "the ssh client is not installed (openssh-client)".to_owned()
-            } else {
-                format!("cannot start ssh: {source}")
-            };
-            ExecutorError::failed(&self.executor, message)
-        })?;
-        // Drop our copies so only ssh (and its master) hold the files.
-        drop(command);
-        if let (Some(claim), Some(socket)) = (opening, &control_path) {
-            // The others may go as soon as the connection can be shared.
-            while !socket.exists() && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            drop(claim);
-        }
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let script = script.as_bytes().to_vec();
-        // Write on a thread: ssh may read its stdin only as fast as the host takes it.
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&script);
-        });
-        let status = child.wait().map_err(io_err("ssh did not finish"))?;
-        let _ = writer.join();
-        let read = |file: &mut File| -> std::io::Result<Vec<u8>> {
-            use std::io::{Read, Seek};
-            file.seek(std::io::SeekFrom::Start(0))?;
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)?;
-            Ok(bytes)
+        let options = process::Options {
+            input: Some(script.as_bytes()),
+            // ssh bounds itself: ConnectTimeout and ServerAlive end a dead link.
+            timeout: None,
+            own_group: false,
+            // Files, not pipes: a ControlPersist master forked by this ssh
+            // inherits its stdout/stderr and would hold a pipe open for minutes.
+            capture: process::Capture::Files,
         };
+        let finished = process::run(self.command(), options, |child| {
+            if let (Some(claim), Some(socket)) = (opening, &control_path) {
+                // The others may go as soon as the connection can be shared.
+                while !socket.exists() && matches!(child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                drop(claim);
+            }
+        })
+        .map_err(|err| match err {
+            ProcessError::Spawn(source) if source.kind() == std::io::ErrorKind::NotFound => {
+                ExecutorError::failed(
+                    &self.executor,
+                    "the ssh client is not installed (openssh-client)",
+                )
+            }
+            ProcessError::Spawn(source) => {
+                ExecutorError::failed(&self.executor, format!("cannot start ssh: {source}"))
+            }
+            ProcessError::Io(source) => {
+                ExecutorError::io(&self.executor, "cannot read ssh output", source)
+            }
+            other => {
+                ExecutorError::failed(&self.executor, format!("ssh to {}: {other}", self.target()))
+            }
+        })?;
         Ok(Output {
-            status: status.code().unwrap_or(SSH_FAILURE),
-            stdout: read(&mut stdout).map_err(io_err("cannot read ssh output"))?,
-            stderr: String::from_utf8_lossy(
-                &read(&mut stderr).map_err(io_err("cannot read ssh output"))?,
-            )
-            .into_owned(),
+            status: finished.status.code().unwrap_or(SSH_FAILURE),
+            stdout: finished.stdout,
+            stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
         })
     }
 

@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use test_support::fuzz;
 
-use super::*;
+use crate::logs::{TAIL_WINDOW, grow_window};
+use crate::observe::read_observe;
+use executor_core::runner::RunnerObservation;
 
 #[global_allocator]
 static ALLOC: fuzz::CountingAlloc = fuzz::CountingAlloc;

@@ -1,10 +1,13 @@
-//! The POSIX sh scripts the SSH executor runs on the host (sent on stdin).
+//! The task-dir protocol in POSIX sh: the scripts that create a task dir on a
+//! host, start the core task runner in it detached, observe, kill, read and
+//! remove it, and the fragments that other protocols on the same task dir
+//! (Slurm's) are built from. Scripts travel on stdin to `sh -s`, so nothing of a
+//! task (prompt, command, secrets) is ever in argv.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::TaskFile;
 use executor_core::executor::LOG_READ_CHUNK;
-use executor_core::runner::{self, sh_quote};
+use executor_core::runner::{self, TaskFile, sh_quote};
 
 /// Marks the line that reports a started runner.
 pub const LAUNCHED: &str = "OPENCLAW_LAUNCHED";
@@ -18,7 +21,8 @@ const IDENTITY_FN: &str = r#"identity() {
 }
 "#;
 
-const FAIL_FN: &str = r#"fail() { echo "openclaw-agent: $*" >&2; exit 3; }
+/// `fail <message>`: the one-line error (see [`ERROR_PREFIX`]), exit status 3.
+pub const FAIL_FN: &str = r#"fail() { echo "openclaw-agent: $*" >&2; exit 3; }
 "#;
 
 /// Shell functions that read the runner's records with builtins only.
@@ -42,6 +46,67 @@ owner=$(ls -ldn "$root" | awk '{{print $3}}')
 chmod 700 "$root" || fail "cannot make task root $root private"
 out=$(mkdir -p "$dir" 2>&1) || fail "cannot create task directory $dir: $out"
 "#
+    )
+}
+
+/// Fails unless `base64` (which [`put_file`] needs) is installed; `place` ends
+/// the message (` on the host`, or `""`).
+pub fn need_base64(s: &mut String, place: &str) {
+    s.push_str(&format!(
+        "command -v base64 >/dev/null 2>&1 || fail \"base64 is not installed{place} (coreutils)\"\n"
+    ));
+}
+
+/// Defines `put <name>`, which writes the base64 on its stdin to
+/// `$dir/<name>` (any bytes arrive intact); `on_error` runs when that fails,
+/// with base64's complaint in `$out`.
+pub fn put_fn(on_error: &str) -> String {
+    format!("put() {{ out=$(base64 -d 2>&1 >\"$dir/$1\") || {{ {on_error}; }}; }}\n")
+}
+
+/// Writes `contents` to `$dir/<name>` with `put` (see [`put_fn`]).
+pub fn put_file(s: &mut String, name: &str, contents: &[u8]) {
+    s.push_str(&format!("put '{name}' <<'OPENCLAW_B64'\n"));
+    let encoded = BASE64.encode(contents);
+    for chunk in encoded.as_bytes().chunks(76) {
+        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str("OPENCLAW_B64\n");
+}
+
+/// Exports the task's environment for what the script starts next: secrets
+/// reach the task through the environment, never argv or a file.
+pub fn export_env(s: &mut String, env: &[(String, String)]) {
+    for (name, value) in env {
+        s.push_str(&format!("export {name}={}\n", sh_quote(value)));
+    }
+}
+
+/// Prints claude's version (`claude <version>`) or `claude not found at <path>`.
+pub fn claude_version(claude_path: &str) -> String {
+    format!(
+        "c={c}\nif command -v \"$c\" >/dev/null 2>&1; then echo \"claude $(\"$c\" --version 2>/dev/null | head -n 1)\"; else echo \"claude not found at $c\"; fi\n",
+        c = sh_quote(claude_path)
+    )
+}
+
+/// Writes the kill marker (one line: `reason`) into `$d`, atomically: a runner
+/// that has not started the payload yet sees it and never does.
+pub fn write_kill_marker(reason: &str) -> String {
+    format!(
+        "printf '%s\\n' {reason} > \"$d/{kill}.tmp\" && mv -f \"$d/{kill}.tmp\" \"$d/{kill}\"",
+        reason = sh_quote(&reason.replace('\n', " ")),
+        kill = runner::KILL_MARKER,
+    )
+}
+
+/// A record line `delta <base64>`: at most one chunk of `$d/task.log` from `$off`.
+pub fn log_delta_line() -> String {
+    format!(
+        "delta $(tail -c +$((off + 1)) \"$d/{log}\" | head -c {chunk} | base64 | tr -d '\\n')",
+        log = runner::LOG_FILE,
+        chunk = LOG_READ_CHUNK,
     )
 }
 
@@ -71,9 +136,7 @@ pub fn launch(
         pidf = runner::RUNNER_PID_FILE
     ));
     s.push_str(&make_task_dir(""));
-    s.push_str(
-        "command -v base64 >/dev/null 2>&1 || fail \"base64 is not installed on the host (coreutils)\"\n",
-    );
+    need_base64(&mut s, " on the host");
     if !workspace.is_empty() {
         s.push_str(&format!(
             "[ -d {ws} ] || {{ rm -rf -- \"$dir\"; fail \"workspace \"{ws}\" does not exist on the host\"; }}\n",
@@ -88,21 +151,13 @@ pub fn launch(
     }
     // A failed write (a full disk) takes the task dir with it: nothing
     // half-written stays on the host, and the error says why.
-    s.push_str(
-        "put() { out=$(base64 -d 2>&1 >\"$dir/$1\") || { rm -rf -- \"$dir\"; fail \"cannot write $1 on the host: ${out:-write error}\"; }; }\n",
-    );
+    s.push_str(&put_fn(
+        "rm -rf -- \"$dir\"; fail \"cannot write $1 on the host: ${out:-write error}\"",
+    ));
     for file in files {
-        s.push_str(&format!("put '{}' <<'OPENCLAW_B64'\n", file.name));
-        let encoded = BASE64.encode(&file.contents);
-        for chunk in encoded.as_bytes().chunks(76) {
-            s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            s.push('\n');
-        }
-        s.push_str("OPENCLAW_B64\n");
+        put_file(&mut s, file.name, &file.contents);
     }
-    for (name, value) in env {
-        s.push_str(&format!("export {name}={}\n", sh_quote(value)));
-    }
+    export_env(&mut s, env);
     s.push_str(&format!(
         r#"cd "$dir" || fail "cannot enter $dir"
 if command -v setsid >/dev/null 2>&1; then
@@ -185,7 +240,7 @@ probe() {{
     fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
         stats="$stats $1/{log}"
-        say "delta $(tail -c +$((off + 1)) "$d/{log}" | head -c {chunk} | base64 | tr -d '\n')"
+        say "{delta}"
     fi
 }}
 "#,
@@ -194,7 +249,7 @@ probe() {{
         exit = runner::EXIT_FILE,
         kill = runner::KILL_MARKER,
         log = runner::LOG_FILE,
-        chunk = LOG_READ_CHUNK,
+        delta = log_delta_line(),
     ));
     let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
     for probe in probes {
@@ -286,7 +341,7 @@ pub fn kill(
     s.push_str(IDENTITY_FN);
     s.push_str(FIND_TASK);
     s.push_str(&format!(
-        r#"[ -d "$d" ] && printf '%s\n' {reason} > "$d/{kill}.tmp" && mv -f "$d/{kill}.tmp" "$d/{kill}"
+        r#"[ -d "$d" ] && {marker}
 i=0
 while [ -z "$pg" ] && [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null && [ $i -lt 20 ]; do
     sleep 0.1; i=$((i + 1)); pg=$(cat "$d/{pid}" 2>/dev/null)
@@ -337,8 +392,7 @@ i=0
 while [ -n "$(alive)" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
 exit 0
 "#,
-        reason = sh_quote(&reason.replace('\n', " ")),
-        kill = runner::KILL_MARKER,
+        marker = write_kill_marker(reason),
         pid = runner::PID_FILE,
         ticks = grace_secs * 10,
     ));
@@ -384,10 +438,7 @@ pub fn transcript(home_relative: &str) -> String {
     )
 }
 
-/// Reports the host and claude's version (or its absence) on the last line.
+/// Reports claude's version (or its absence) on the last line.
 pub fn check(claude_path: &str) -> String {
-    format!(
-        "c={c}\nif command -v \"$c\" >/dev/null 2>&1; then echo \"claude $(\"$c\" --version 2>/dev/null | head -n 1)\"; else echo \"claude not found at $c\"; fi\n",
-        c = sh_quote(claude_path)
-    )
+    claude_version(claude_path)
 }
