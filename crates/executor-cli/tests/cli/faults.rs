@@ -268,26 +268,30 @@ const SLOW_LINK_BOUND: Duration = Duration::from_secs(20);
 const SLOW_LINK_DELAY: Duration = Duration::from_millis(200);
 const SLOW_LINK_LOSS: f64 = 0.02;
 
+/// Runs `args`, which must succeed without a warning within [`SLOW_LINK_BOUND`]
+/// over the slow, lossy link; returns its stdout.
+pub(crate) fn run_within_slow_link_bound(env: &TestEnv, args: &[&str], label: &str) -> String {
+    let started = Instant::now();
+    let run = env.run(args);
+    let took = started.elapsed();
+    eprintln!("{label}{} took {took:?}", args[0]);
+    assert!(took < SLOW_LINK_BOUND, "{args:?} took {took:?}");
+    assert!(
+        run.code == 0 && !run.stderr.contains("warning"),
+        "{args:?}: {}\n{}",
+        run.code,
+        run.stderr
+    );
+    run.stdout
+}
+
 #[test]
 fn delay_and_loss_every_command_completes_within_a_bound() {
     let Some(t) = Remote::build("64m", Some(SLOW_LINK_DELAY)) else {
         return;
     };
     t.host.add_loss(SLOW_LINK_LOSS);
-    let timed = |args: &[&str]| -> String {
-        let started = Instant::now();
-        let run = t.env.run(args);
-        let took = started.elapsed();
-        eprintln!("{} took {took:?}", args[0]);
-        assert!(took < SLOW_LINK_BOUND, "{args:?} took {took:?}");
-        assert!(
-            run.code == 0 && !run.stderr.contains("warning"),
-            "{args:?}: {}\n{}",
-            run.code,
-            run.stderr
-        );
-        run.stdout
-    };
+    let timed = |args: &[&str]| run_within_slow_link_bound(&t.env, args, "");
     // A payload bigger than a few packets, so loss hits the launch itself.
     let blob = "x".repeat(60_000);
     let out = timed(&[

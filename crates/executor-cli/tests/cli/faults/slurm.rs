@@ -27,8 +27,8 @@ use test_support::slurm::Cluster;
 use test_support::sshd::ROOT_USER;
 
 use super::{
-    FAKETIME_LIB, Interrupted, SLOW_LINK_BOUND, SLOW_LINK_DELAY, SLOW_LINK_LOSS, UNREACHABLE_BOUND,
-    counting_task, quiet_claude, run_killed_at, seconds_between, ticks, which,
+    FAKETIME_LIB, Interrupted, SLOW_LINK_DELAY, SLOW_LINK_LOSS, UNREACHABLE_BOUND, counting_task,
+    quiet_claude, run_killed_at, seconds_between, ticks, which,
 };
 use crate::helpers::{TestEnv, eventually};
 
@@ -335,20 +335,8 @@ fn login_node_delay_and_loss_every_command_completes_within_a_bound() {
         return;
     };
     t.host.add_loss(SLOW_LINK_LOSS);
-    let timed = |args: &[&str]| -> String {
-        let started = Instant::now();
-        let run = t.env.run(args);
-        let took = started.elapsed();
-        eprintln!("slurm via a slow link: {} took {took:?}", args[0]);
-        assert!(took < SLOW_LINK_BOUND, "{args:?} took {took:?}");
-        assert!(
-            run.code == 0 && !run.stderr.contains("warning"),
-            "{args:?}: {}\n{}",
-            run.code,
-            run.stderr
-        );
-        run.stdout
-    };
+    let timed =
+        |args: &[&str]| super::run_within_slow_link_bound(&t.env, args, "slurm via a slow link: ");
     // A payload bigger than a few packets, so loss hits the submission itself.
     let blob = "x".repeat(60_000);
     let out = timed(&[
