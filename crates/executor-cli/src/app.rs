@@ -43,18 +43,9 @@ impl App {
 
     /// The configured executor `name`, or the error that lists the known ones.
     pub fn executor_config(&self, name: &str) -> Result<&ExecutorConfig, CliError> {
-        self.config.executor(name).ok_or_else(|| {
-            TaskError::UnknownExecutor {
-                name: name.to_owned(),
-                known: self
-                    .config
-                    .executor_names()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-            }
-            .into()
-        })
+        self.config
+            .executor(name)
+            .ok_or_else(|| TaskError::unknown_executor(&self.config, name).into())
     }
 
     pub fn manager(&self) -> Result<TaskManager, CliError> {

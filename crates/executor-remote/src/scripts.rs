@@ -298,9 +298,13 @@ group_members() {
 }
 "#;
 
-/// Prints `live` when the task's runner or a process of its payload's group
-/// still runs on the host, `none` otherwise.
-pub fn live(task_dir: &str, runner_pid: Option<u32>, runner_start: Option<&str>) -> String {
+/// The start of a script that looks at a task's processes: its dir (`d`), its
+/// runner's pid and identity (`rp`, `rs`), and the functions that find them.
+fn task_processes_prelude(
+    task_dir: &str,
+    runner_pid: Option<u32>,
+    runner_start: Option<&str>,
+) -> String {
     let mut s = format!(
         "d={dir}; rp='{rp}'; rs={rs}\n",
         dir = sh_quote(task_dir),
@@ -309,6 +313,13 @@ pub fn live(task_dir: &str, runner_pid: Option<u32>, runner_start: Option<&str>)
     );
     s.push_str(IDENTITY_FN);
     s.push_str(FIND_TASK);
+    s
+}
+
+/// Prints `live` when the task's runner or a process of its payload's group
+/// still runs on the host, `none` otherwise.
+pub fn live(task_dir: &str, runner_pid: Option<u32>, runner_start: Option<&str>) -> String {
+    let mut s = task_processes_prelude(task_dir, runner_pid, runner_start);
     s.push_str(&format!(
         r#"# A runner that has written exit.json has nothing left to do but exit.
 if [ -n "$rp" ] && [ ! -e "$d/{exit}" ] && {{ [ -n "$rs" ] || [ "$d/{log}" -ef "/proc/$rp/fd/1" ]; }}; then echo live
@@ -332,14 +343,7 @@ pub fn kill(
     grace_secs: u64,
     reason: &str,
 ) -> String {
-    let mut s = format!(
-        "d={dir}; rp='{rp}'; rs={rs}\n",
-        dir = sh_quote(task_dir),
-        rp = runner_pid.map(|p| p.to_string()).unwrap_or_default(),
-        rs = sh_quote(runner_start.unwrap_or_default()),
-    );
-    s.push_str(IDENTITY_FN);
-    s.push_str(FIND_TASK);
+    let mut s = task_processes_prelude(task_dir, runner_pid, runner_start);
     s.push_str(&format!(
         r#"[ -d "$d" ] && {marker}
 i=0

@@ -22,11 +22,9 @@ fn strace() -> Option<&'static str> {
     if Path::new("/usr/bin/strace").exists() {
         return Some("/usr/bin/strace");
     }
-    let message = "strace: run `scripts/test` as root (scripts/setup/faults.sh installs it)";
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("missing test component: {message}");
-    }
-    eprintln!("skipping: missing {message}");
+    test_support::missing(
+        "strace: run `scripts/test` as root (scripts/setup/faults.sh installs it)",
+    );
     None
 }
 
@@ -154,9 +152,9 @@ fn kill_and_cleanup_end_an_interrupted_dispatch_without_running_it() {
         .assert_error(4, "no task");
 }
 
-#[test]
-fn a_queued_task_with_missing_files_fails_and_the_queue_goes_on() {
-    let env = TestEnv::new();
+/// One slot on `local`, held by a task that runs until `release` exists;
+/// tasks dispatched after it wait in the queue and append to `ran` when they run.
+fn one_slot_held(env: &TestEnv) -> (PathBuf, PathBuf, String) {
     env.write_config("executors:\n  - name: local\n    type: local\n    max_concurrent: 1\n");
     let release = env.work.join("release");
     let ran = env.work.join("ran");
@@ -164,6 +162,13 @@ fn a_queued_task_with_missing_files_fails_and_the_queue_goes_on() {
         "while [ ! -e '{}' ]; do sleep 0.05; done",
         release.display()
     ));
+    (release, ran, blocker)
+}
+
+#[test]
+fn a_queued_task_with_missing_files_fails_and_the_queue_goes_on() {
+    let env = TestEnv::new();
+    let (release, ran, blocker) = one_slot_held(&env);
     let broken = env.run_task(&format!("echo broken >> '{}'", ran.display()));
     let after = env.run_task(&format!("echo after >> '{}'", ran.display()));
     assert_eq!(env.status(&broken)["status"], "queued");
@@ -461,13 +466,7 @@ fn an_empty_or_truncated_index_beside_tasks_points_to_reindex() {
 fn a_command_killed_while_starting_a_queued_task() {
     let Some(strace) = strace() else { return };
     let env = TestEnv::new();
-    env.write_config("executors:\n  - name: local\n    type: local\n    max_concurrent: 1\n");
-    let release = env.work.join("release");
-    let ran = env.work.join("ran");
-    let blocker = env.run_task(&format!(
-        "while [ ! -e '{}' ]; do sleep 0.05; done",
-        release.display()
-    ));
+    let (release, ran, blocker) = one_slot_held(&env);
     let queued = env.run_task(&format!("echo queued >> '{}'", ran.display()));
     assert_eq!(env.status(&queued)["status"], "queued");
     std::fs::write(&release, "").expect("release");

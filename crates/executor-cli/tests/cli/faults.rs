@@ -530,28 +530,36 @@ fn run_killed_at(
 }
 
 /// The syscalls a dispatch, kill or cleanup makes on its main thread that
-/// change something (the index, task files, processes), and how many of each
-/// to step through.
-const KILL_POINTS: &[(&str, u32, u32)] = &[
-    ("openat", 1, 30),
-    ("mkdir", 1, 10),
-    ("pwrite64", 1, 60),
-    ("fsync", 1, 8),
-    ("write", 1, 8),
-    ("rename", 1, 3),
-    ("unlink", 1, 3),
-    ("clone", 1, 3),
-    ("wait4", 1, 4),
+/// change something (the index, task files, processes): from which to which
+/// call of each to kill, and in what steps.
+const KILL_POINTS: &[(&str, u32, u32, u32)] = &[
+    ("openat", 1, 30, 1),
+    ("mkdir", 1, 10, 1),
+    ("pwrite64", 1, 60, 3),
+    ("fsync", 1, 8, 1),
+    ("write", 1, 8, 1),
+    ("rename", 1, 3, 1),
+    ("unlink", 1, 3, 1),
+    ("clone", 1, 3, 1),
+    ("wait4", 1, 4, 1),
 ];
 
-fn sweep(mut each: impl FnMut(&str, u32) -> bool) -> usize {
+fn sweep(each: impl FnMut(&str, u32) -> bool) -> usize {
+    sweep_over(KILL_POINTS, each)
+}
+
+/// Calls `each(syscall, n)` for every point of `table` until it returns false
+/// (the command got through: later points of that syscall are past its end);
+/// returns how many points it tried.
+pub(crate) fn sweep_over(
+    table: &[(&str, u32, u32, u32)],
+    mut each: impl FnMut(&str, u32) -> bool,
+) -> usize {
     let mut points = 0;
-    for &(syscall, first, last) in KILL_POINTS {
-        let step = if syscall == "pwrite64" { 3 } else { 1 };
+    for &(syscall, first, last, step) in table {
         let mut n = first;
         while n <= last {
             points += 1;
-            // false: the command got through, later points are past its end.
             if !each(syscall, n) {
                 break;
             }

@@ -66,6 +66,20 @@ pub enum TaskError {
     Mirror(#[from] TaskDirError),
 }
 
+impl TaskError {
+    /// `name` is not in `config`: the error lists the executors that are.
+    pub fn unknown_executor(config: &Config, name: &str) -> Self {
+        Self::UnknownExecutor {
+            name: name.to_owned(),
+            known: config
+                .executor_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
+
 /// What `kill` did.
 #[derive(Debug)]
 pub struct KillOutcome {
@@ -146,15 +160,7 @@ impl TaskManager {
     }
 
     fn unknown_executor(&self, name: &str) -> TaskError {
-        TaskError::UnknownExecutor {
-            name: name.to_owned(),
-            known: self
-                .config
-                .executor_names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-        }
+        TaskError::unknown_executor(&self.config, name)
     }
 
     pub fn resolve(&self, id: &str) -> Result<TaskRecord, TaskError> {

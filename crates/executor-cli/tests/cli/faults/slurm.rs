@@ -614,22 +614,7 @@ const SLURM_KILL_SWEEP_POINTS: &[(&str, u32, u32, u32)] = &[
 /// Calls `each(syscall, n)` for every point until it returns false (the
 /// command got through: later points of that syscall are past its end).
 fn slurm_sweep(each: impl FnMut(&str, u32) -> bool) -> usize {
-    sweep_over(SLURM_KILL_POINTS, each)
-}
-
-fn sweep_over(table: &[(&str, u32, u32, u32)], mut each: impl FnMut(&str, u32) -> bool) -> usize {
-    let mut points = 0;
-    for &(syscall, first, last, step) in table {
-        let mut n = first;
-        while n <= last {
-            points += 1;
-            if !each(syscall, n) {
-                break;
-            }
-            n += step;
-        }
-    }
-    points
+    super::sweep_over(SLURM_KILL_POINTS, each)
 }
 
 fn traced_login_node() -> Option<LoginNode> {
@@ -681,7 +666,7 @@ fn sigkill_of_the_cli_at_every_point_of_slurm_kill() {
     };
     // A task is used for successive points until a kill touched it.
     let mut current: Option<String> = None;
-    let points = sweep_over(SLURM_KILL_SWEEP_POINTS, |syscall, n| {
+    let points = super::sweep_over(SLURM_KILL_SWEEP_POINTS, |syscall, n| {
         let id = current.take().unwrap_or_else(|| {
             let id = t.run_task("echo up; sleep 300");
             t.wait_output(&id);
