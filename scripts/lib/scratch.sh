@@ -11,11 +11,12 @@
 #     toolchain is still found); OPENCLAW_CONFIG and the variables that choose
 #     the user's own Docker/Podman engine are unset;
 #   - as root, a new PID namespace (whatever the run starts ends with it) and
-#     mount namespace in which /tmp and /var/tmp are the scratch's, /run is a
-#     private tmpfs, and /etc/passwd gives root the scratch HOME (the OpenSSH
-#     client reads ~/.ssh from the passwd entry, not from $HOME).
+#     mount namespace in which /tmp and /var/tmp are the scratch's and /run is
+#     a private tmpfs (mounts made by the run go with it). /etc stays shared:
+#     packages installed by the run may add their system accounts.
 #   In the caller it never returns (it exits with the run's status); in the run
-#   it returns with OPENCLAW_SCRATCH set.
+#   it returns with OPENCLAW_SCRATCH set. scratch_run is the caller's half alone,
+#   returning the run's status.
 #
 # scratch_sshd DIR USER...
 #   A private OpenSSH server on 127.0.0.1 (root only) for which the unprivileged
@@ -27,12 +28,20 @@
 #   `kill "$SCRATCH_SSHD_PID"`; inside scratch_isolate it ends with the run anyway.
 
 scratch_isolate() {
-    local script=$1
-    shift
     if [ -n "${OPENCLAW_SCRATCH:-}" ]; then
         scratch_enter
         return 0
     fi
+    local rc=0
+    scratch_run "$@" || rc=$?
+    exit "$rc"
+}
+
+# scratch_run /abs/path/of/script "$@": the caller's half of scratch_isolate,
+# returning the run's status (the script itself calls scratch_isolate).
+scratch_run() {
+    local script=$1
+    shift
     export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
     export NPM_CONFIG_USERCONFIG="${NPM_CONFIG_USERCONFIG:-$HOME/.npmrc}"
     local scratch rc=0
@@ -41,15 +50,15 @@ scratch_isolate() {
     # Ctrl-C reaches the run too (same process group): it cleans up and exits,
     # and this shell waits for it before removing the scratch dir.
     trap ':' INT TERM HUP
-    # shellcheck disable=SC2064
-    trap "rm -rf '$scratch'" EXIT
     if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
         OPENCLAW_SCRATCH=$scratch OPENCLAW_SCRATCH_NS=1 unshare --pid --fork --mount-proc \
             --mount --propagation private --kill-child -- "$script" "$@" || rc=$?
     else
         OPENCLAW_SCRATCH=$scratch "$script" "$@" || rc=$?
     fi
-    exit "$rc"
+    rm -rf "$scratch"
+    trap - INT TERM HUP
+    return "$rc"
 }
 
 # In the run: the mounts (as root) and the environment.
@@ -60,10 +69,11 @@ scratch_enter() {
     chmod 1777 "$s/tmp" "$s/var-tmp"
     chmod 700 "$s/xdg/runtime"
     export TMPDIR="$s/tmp"
+    # Ctrl-C and kill end the run through its EXIT trap (its own clean-up). As
+    # PID 1 of its namespace it would otherwise ignore them.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     if [ -n "${OPENCLAW_SCRATCH_NS:-}" ] && [ -z "${OPENCLAW_SCRATCH_MOUNTED:-}" ]; then
-        # The run is PID 1 of its namespace: it ignores signals it has no trap for.
-        trap 'exit 130' INT
-        trap 'exit 143' TERM
         # resolv.conf may link into /run (systemd-resolved): keep what it says.
         local resolv
         resolv=$(readlink -f /etc/resolv.conf 2>/dev/null || true)
@@ -78,8 +88,6 @@ scratch_enter() {
         case $resolv in
         /run/*) mkdir -p "$(dirname "$resolv")" && cp "$s/resolv.conf" "$resolv" ;;
         esac
-        sed "s|^\(root:[^:]*:0:0:[^:]*:\)[^:]*:|\1$s/home:|" /etc/passwd >"$s/passwd"
-        mount --bind "$s/passwd" /etc/passwd
         export TMPDIR=/tmp OPENCLAW_SCRATCH_MOUNTED=1
     fi
     export HOME="$s/home" XDG_DATA_HOME="$s/xdg/data" XDG_CONFIG_HOME="$s/xdg/config" \
