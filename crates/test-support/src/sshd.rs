@@ -46,8 +46,14 @@ fn free_port() -> u16 {
 }
 
 impl Sshd {
-    /// Starts a server; `None` (with a message) when sshd is not installed, outside CI.
+    /// Starts a server; `None` (with a message) when sshd is not installed or
+    /// this is not root, outside CI.
     pub fn start() -> Option<Self> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            crate::missing("root (the test sshd runs in a mount namespace with its own accounts)");
+            return None;
+        }
         let sshd = sshd_binary()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
