@@ -15,7 +15,7 @@
 #     a private tmpfs (mounts made by the run go with it). /etc stays shared:
 #     packages installed by the run may add their system accounts.
 #   In the caller it never returns (it exits with the run's status); in the run
-#   it returns with OPENCLAW_SCRATCH set. scratch_run is the caller's half alone,
+#   it returns, with SCRATCH_DIR naming the scratch dir. scratch_run is the caller's half alone,
 #   returning the run's status.
 #
 # scratch_sshd DIR USER...
@@ -64,6 +64,7 @@ scratch_run() {
 # In the run: the mounts (as root) and the environment.
 scratch_enter() {
     local s=$OPENCLAW_SCRATCH
+    SCRATCH_DIR=$s
     mkdir -p "$s/home" "$s/tmp" "$s/var-tmp" "$s/xdg/data" "$s/xdg/config" "$s/xdg/cache" \
         "$s/xdg/state" "$s/xdg/runtime"
     chmod 1777 "$s/tmp" "$s/var-tmp"
@@ -73,7 +74,7 @@ scratch_enter() {
     # PID 1 of its namespace it would otherwise ignore them.
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    if [ -n "${OPENCLAW_SCRATCH_NS:-}" ] && [ -z "${OPENCLAW_SCRATCH_MOUNTED:-}" ]; then
+    if [ -n "${OPENCLAW_SCRATCH_NS:-}" ]; then
         # resolv.conf may link into /run (systemd-resolved): keep what it says.
         local resolv
         resolv=$(readlink -f /etc/resolv.conf 2>/dev/null || true)
@@ -88,8 +89,10 @@ scratch_enter() {
         case $resolv in
         /run/*) mkdir -p "$(dirname "$resolv")" && cp "$s/resolv.conf" "$resolv" ;;
         esac
-        export TMPDIR=/tmp OPENCLAW_SCRATCH_MOUNTED=1
+        export TMPDIR=/tmp
     fi
+    # A script the run starts isolates itself anew.
+    unset OPENCLAW_SCRATCH OPENCLAW_SCRATCH_NS
     export HOME="$s/home" XDG_DATA_HOME="$s/xdg/data" XDG_CONFIG_HOME="$s/xdg/config" \
         XDG_CACHE_HOME="$s/xdg/cache" XDG_STATE_HOME="$s/xdg/state" XDG_RUNTIME_DIR="$s/xdg/runtime"
     unset OPENCLAW_CONFIG OPENCLAW_SSH_CONTROL_DIR DOCKER_HOST DOCKER_CONTEXT DOCKER_CONFIG \
