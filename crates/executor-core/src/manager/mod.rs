@@ -9,6 +9,7 @@
 
 mod chain;
 mod control;
+mod details;
 mod dispatch;
 mod finish;
 pub mod orphans;
