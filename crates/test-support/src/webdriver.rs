@@ -16,7 +16,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 /// The element key of W3C WebDriver.
-const ELEMENT: &str = "element-6066-11e4-a52f-4a2e2f76ecef";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn found(var: &str, name: &str) -> Option<PathBuf> {
     std::env::var_os(var)
@@ -195,7 +195,10 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .unwrap_or_else(|err| panic!("no element {css}: {err}"));
-        found[ELEMENT].as_str().expect("element id").to_owned()
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element id in {found}"))
+            .to_owned()
     }
 
     /// Clicks like a user: the browser moves the pointer there and clicks.

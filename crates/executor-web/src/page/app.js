@@ -16,6 +16,10 @@ function takeToken() {
 }
 
 const token = takeToken();
+// An address with a (new) token, pasted into an open page: start over with it.
+window.addEventListener("hashchange", () => {
+  if (/(?:^#|&)token=/.test(location.hash)) location.reload();
+});
 const state = {
   filter: { status: "", executor: "" },
   cursors: [""], // `before` of each page shown so far
