@@ -38,6 +38,8 @@ impl AppState {
 
     /// Tells connected pages about a change made here (e.g. a task removed).
     pub fn publish(&self, kind: &str, data: serde_json::Value) {
-        let _ = self.events.send(Arc::new((kind.to_owned(), data.to_string())));
+        let _ = self
+            .events
+            .send(Arc::new((kind.to_owned(), data.to_string())));
     }
 }

@@ -137,7 +137,10 @@ impl Browser {
         if status.is_success() {
             Ok(value["value"].clone())
         } else {
-            Err(value["value"]["error"].as_str().unwrap_or("error").to_owned()
+            Err(value["value"]["error"]
+                .as_str()
+                .unwrap_or("error")
+                .to_owned()
                 + ": "
                 + value["value"]["message"].as_str().unwrap_or(""))
         }

@@ -179,7 +179,10 @@ impl Served {
 
     /// Opens a Server-Sent Events stream; events come out of the receiver as
     /// (name, data) with the instant each arrived.
-    pub fn events(&self, path: &str) -> std::sync::mpsc::Receiver<(String, Value, std::time::Instant)> {
+    pub fn events(
+        &self,
+        path: &str,
+    ) -> std::sync::mpsc::Receiver<(String, Value, std::time::Instant)> {
         let url = format!("{}{path}", self.base);
         let auth = format!("Bearer {}", self.token);
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -260,7 +263,11 @@ pub fn next_event(
 pub fn session_members(sid: u32) -> Vec<u32> {
     let mut members = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -271,7 +278,7 @@ pub fn session_members(sid: u32) -> Vec<u32> {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(0) != Some(&"Z") && fields.get(3).and_then(|s| s.parse().ok()) == Some(sid) {
+        if fields.first() != Some(&"Z") && fields.get(3).and_then(|s| s.parse().ok()) == Some(sid) {
             members.push(pid);
         }
     }

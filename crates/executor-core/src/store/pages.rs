@@ -112,9 +112,9 @@ impl Store {
 
     /// The newest task id, if any.
     pub fn newest_id(&self) -> Result<Option<TaskId>, StoreError> {
-        let id: Option<String> =
-            self.conn
-                .query_row("SELECT MAX(id) FROM tasks", [], |row| row.get(0))?;
+        let id: Option<String> = self
+            .conn
+            .query_row("SELECT MAX(id) FROM tasks", [], |row| row.get(0))?;
         Ok(id.and_then(|id| id.parse().ok()))
     }
 }

@@ -76,7 +76,10 @@ pub async fn list(
                     value
                 })
                 .collect();
-            Ok(json_text(StatusCode::OK, serde_json::Value::from(list).to_string()))
+            Ok(json_text(
+                StatusCode::OK,
+                serde_json::Value::from(list).to_string(),
+            ))
         })
         .await
 }

@@ -131,7 +131,10 @@ pub async fn activity(
 }
 
 /// `GET /api/tasks/{id}/diff`: a task's changes, where it recorded a result.
-pub async fn diff(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn diff(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     state
         .with_manager(move |manager| {
             let task = manager.resolve(&id)?;

@@ -39,7 +39,10 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub async fn list(State(state): State<Shared>, Q(query): Q<ListQuery>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<Shared>,
+    Q(query): Q<ListQuery>,
+) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(text) => Some(TaskStatus::parse(text).ok_or_else(|| {
@@ -99,7 +102,10 @@ pub async fn list(State(state): State<Shared>, Q(query): Q<ListQuery>) -> Result
         .await
 }
 
-pub async fn one(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn one(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     state
         .with_manager(move |manager| {
             let task = manager.resolve(&id)?;
@@ -261,7 +267,9 @@ pub async fn cleanup_finished(
     Body(body): Body<CleanupFinishedBody>,
 ) -> Result<Response, ApiError> {
     if !body.finished {
-        return Err(ApiError::bad_request("nothing to do: pass {\"finished\": true}"));
+        return Err(ApiError::bad_request(
+            "nothing to do: pass {\"finished\": true}",
+        ));
     }
     let shared = state.clone();
     let (removed, skipped) = state

@@ -34,9 +34,16 @@ fn every_route_refuses_a_missing_or_wrong_token() {
     let served = Served::serve(&env);
     let mut wrong = served.token.clone();
     wrong.replace_range(..1, if wrong.starts_with('0') { "1" } else { "0" });
-    let bodies: [Option<&[u8]>; 1] = [Some(br#"{"type":"shell","command":"touch pwned","executor":"local"}"#)];
+    let bodies: [Option<&[u8]>; 1] = [Some(
+        br#"{"type":"shell","command":"touch pwned","executor":"local"}"#,
+    )];
     for (method, path) in routes(&id) {
-        for token in [None, Some(wrong.as_str()), Some(""), Some(&served.token[..32])] {
+        for token in [
+            None,
+            Some(wrong.as_str()),
+            Some(""),
+            Some(&served.token[..32]),
+        ] {
             let reply = served.request(method, &path, token, bodies[0]);
             reply.assert_error(401, "access token");
             assert!(!reply.body.contains("secret"), "{path}: {}", reply.body);
@@ -61,7 +68,10 @@ fn token_is_private_stable_and_the_page_strictly_confined() {
     let token_file = env.home().join(".local/share/openclaw/web-token");
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), first.token);
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap().trim(),
+        first.token
+    );
     assert_eq!(first.token.len(), 64);
     // One supervisor per store: a second serve is refused (exit 7).
     let second = env.run(&["serve", "--listen", "127.0.0.1:0"]);
@@ -141,7 +151,10 @@ fn dispatch_status_log_and_cleanup_through_the_api() {
     let costs = served.get("/api/costs").json();
     assert_eq!(costs["by_executor"][0]["executor"], "local");
     assert_eq!(costs["by_executor"][0]["tasks"], 1);
-    assert_eq!(costs["by_day"][0]["day"], one["created_at"].as_str().unwrap()[..10]);
+    assert_eq!(
+        costs["by_day"][0]["day"],
+        one["created_at"].as_str().unwrap()[..10]
+    );
 
     // Cleanup of one task, then of every finished one.
     let removed = served.post(&format!("/api/tasks/{id}/cleanup"), "");
@@ -178,7 +191,10 @@ fn kill_through_the_api_ends_the_whole_process_tree() {
     assert_eq!(killed.status, 200, "{}", killed.body);
     assert_eq!(killed.json()["status"], "killed");
     for member in tree {
-        assert!(!process_alive(member), "process {member} of the task survived");
+        assert!(
+            !process_alive(member),
+            "process {member} of the task survived"
+        );
     }
     // Killing it again: it already ended (409), not a 500.
     served
@@ -189,7 +205,10 @@ fn kill_through_the_api_ends_the_whole_process_tree() {
     served
         .post(&format!("/api/tasks/{live}/cleanup"), "{}")
         .assert_error(409, "still");
-    let forced = served.post(&format!("/api/tasks/{live}/cleanup"), r#"{"force": true, "grace": 1}"#);
+    let forced = served.post(
+        &format!("/api/tasks/{live}/cleanup"),
+        r#"{"force": true, "grace": 1}"#,
+    );
     assert_eq!(forced.status, 200, "{}", forced.body);
 }
 
@@ -198,31 +217,53 @@ fn bad_requests_get_a_one_line_4xx() {
     let env = TestEnv::new();
     let served = Served::serve(&env);
     let id = env.run_task("true");
-    served.post("/api/tasks", "{not json").assert_error(400, "bad request body");
-    served.post("/api/tasks", "[]").assert_error(400, "bad request body");
     served
-        .post("/api/tasks", r#"{"type":"shell","command":"true","executor":"local","extra":1}"#)
+        .post("/api/tasks", "{not json")
+        .assert_error(400, "bad request body");
+    served
+        .post("/api/tasks", "[]")
+        .assert_error(400, "bad request body");
+    served
+        .post(
+            "/api/tasks",
+            r#"{"type":"shell","command":"true","executor":"local","extra":1}"#,
+        )
         .assert_error(400, "unknown field `extra`");
     served
         .post("/api/tasks", r#"{"type":"teleport","command":"true"}"#)
         .assert_error(400, "unknown variant");
     served
-        .post("/api/tasks", r#"{"type":"shell","command":"  ","executor":"local"}"#)
+        .post(
+            "/api/tasks",
+            r#"{"type":"shell","command":"  ","executor":"local"}"#,
+        )
         .assert_error(422, "the command is empty");
     served
         .post("/api/tasks", r#"{"type":"shell","command":"true"}"#)
         .assert_error(422, "give an executor or labels");
     served
-        .post("/api/tasks", r#"{"type":"shell","command":"true","executor":"nowhere"}"#)
+        .post(
+            "/api/tasks",
+            r#"{"type":"shell","command":"true","executor":"nowhere"}"#,
+        )
         .assert_error(422, "unknown executor `nowhere`");
     served
-        .post("/api/tasks", r#"{"type":"shell","command":"true","labels":["gpu"]}"#)
+        .post(
+            "/api/tasks",
+            r#"{"type":"shell","command":"true","labels":["gpu"]}"#,
+        )
         .assert_error(422, "no executor carries the labels gpu");
     served
-        .post("/api/tasks", r#"{"type":"agent","prompt":"","executor":"local"}"#)
+        .post(
+            "/api/tasks",
+            r#"{"type":"agent","prompt":"","executor":"local"}"#,
+        )
         .assert_error(422, "the prompt is empty");
     served
-        .post("/api/tasks", r#"{"type":"agent","prompt":"x","max_turns":0,"executor":"local"}"#)
+        .post(
+            "/api/tasks",
+            r#"{"type":"agent","prompt":"x","max_turns":0,"executor":"local"}"#,
+        )
         .assert_error(422, "max_turns");
     served
         .post(&format!("/api/tasks/{id}/kill"), r#"{"grace": -1}"#)
@@ -230,7 +271,9 @@ fn bad_requests_get_a_one_line_4xx() {
     served
         .post(&format!("/api/tasks/{id}/kill"), r#"{"signal": 9}"#)
         .assert_error(400, "unknown field `signal`");
-    served.post("/api/cleanup", "{}").assert_error(400, "missing field `finished`");
+    served
+        .post("/api/cleanup", "{}")
+        .assert_error(400, "missing field `finished`");
 
     // Oversize bodies are refused before they are read whole.
     let huge = format!(
@@ -257,19 +300,31 @@ fn bad_requests_get_a_one_line_4xx() {
         .post(&format!("/api/tasks/{unknown}/cleanup"), "{}")
         .assert_error(404, "no task matches");
     served.get("/api/tasks/not-an-id!").assert_error(400, "");
-    served.get("/api/tasks?status=sleeping").assert_error(400, "unknown status");
-    served.get("/api/tasks?colour=red").assert_error(400, "bad query");
+    served
+        .get("/api/tasks?status=sleeping")
+        .assert_error(400, "unknown status");
+    served
+        .get("/api/tasks?colour=red")
+        .assert_error(400, "bad query");
     served.get("/api/tasks?limit=0").assert_error(400, "limit");
-    served.get("/api/tasks?limit=many").assert_error(400, "bad query");
-    served.get("/api/tasks?before=xyz").assert_error(400, "before");
-    served.get("/api/tasks?executor=nowhere").assert_error(422, "unknown executor");
+    served
+        .get("/api/tasks?limit=many")
+        .assert_error(400, "bad query");
+    served
+        .get("/api/tasks?before=xyz")
+        .assert_error(400, "before");
+    served
+        .get("/api/tasks?executor=nowhere")
+        .assert_error(422, "unknown executor");
     served
         .get(&format!("/api/tasks/{id}/log?lines=99999999"))
         .assert_error(400, "lines");
     served
         .get(&format!("/api/tasks/{id}/log/follow?format=html"))
         .assert_error(400, "unknown format");
-    served.get("/api/nothing").assert_error(404, "no such route");
+    served
+        .get("/api/nothing")
+        .assert_error(404, "no such route");
     let wrong_method = served.request("DELETE", "/api/tasks", Some(&served.token), None);
     assert_eq!(wrong_method.status, 405);
     assert!(!served.stderr().contains("panicked"), "{}", served.stderr());
@@ -329,9 +384,14 @@ fn events_announce_a_cli_task_and_its_end_promptly() {
     // The runner's end record to the event's arrival: one supervisor round
     // (0.2 s here) and the watcher's look; generous for a loaded machine.
     let ended_at: jiff::Timestamp = ended["task"]["ended_at"].as_str().unwrap().parse().unwrap();
-    let lag = jiff::Timestamp::now().duration_since(ended_at).as_secs_f64()
+    let lag = jiff::Timestamp::now()
+        .duration_since(ended_at)
+        .as_secs_f64()
         - arrived.elapsed().as_secs_f64();
-    assert!(lag < 3.0, "the end reached the stream {lag:.2}s after it happened");
+    assert!(
+        lag < 3.0,
+        "the end reached the stream {lag:.2}s after it happened"
+    );
     // Removals through the API are announced too.
     served.post(&format!("/api/tasks/{id}/cleanup"), "{}");
     let (removed, _) = next_event(&events, Duration::from_secs(10), "removed", |d| {
@@ -363,7 +423,11 @@ fn log_follow_streams_new_lines_as_they_are_written() {
                         .unwrap()
                         .as_secs_f64()
                         - at.elapsed().as_secs_f64();
-                    assert!(now - written < 2.0, "{line} arrived {:.2}s late", now - written);
+                    assert!(
+                        now - written < 2.0,
+                        "{line} arrived {:.2}s late",
+                        now - written
+                    );
                 }
                 text.push_str(chunk);
             }
@@ -386,7 +450,9 @@ fn killed_by_the_api_is_seen_by_the_process_table_and_the_cli() {
     let env = TestEnv::new();
     let served = Served::serve(&env);
     let id = env.run_task("sleep 300");
-    assert!(eventually(Duration::from_secs(10), || env.status(&id)["pid"].is_u64()));
+    assert!(eventually(Duration::from_secs(10), || {
+        env.status(&id)["pid"].is_u64()
+    }));
     let pid = env.status(&id)["pid"].as_u64().unwrap() as u32;
     served.post(&format!("/api/tasks/{id}/kill"), r#"{"grace": 0}"#);
     assert!(!process_alive(pid));

@@ -52,8 +52,14 @@ fn open_task(browser: &Browser, id: &str) {
 fn save_screenshot(browser: &Browser, name: &str) -> std::path::PathBuf {
     let png = browser.screenshot();
     let (width, height, share) = png_content(&png);
-    assert!(width == 1280 && height > 600, "the viewport is {width}x{height}");
-    assert!(share > 0.01, "{name}: the screenshot is blank ({share:.4} non-background)");
+    assert!(
+        width == 1280 && height > 600,
+        "the viewport is {width}x{height}"
+    );
+    assert!(
+        share > 0.01,
+        "{name}: the screenshot is blank ({share:.4} non-background)"
+    );
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.png"));
@@ -78,7 +84,10 @@ fn the_page_needs_the_token() {
         WAIT,
         "const n = document.getElementById('auth'); return !n.hidden && n.textContent;",
     );
-    assert!(notice.as_str().unwrap().contains("No access token"), "{notice}");
+    assert!(
+        notice.as_str().unwrap().contains("No access token"),
+        "{notice}"
+    );
     assert_eq!(row_status(&browser, &id), Value::Null);
 
     let wrong = "0".repeat(64);
@@ -129,7 +138,10 @@ fn a_cli_task_appears_live_turns_completed_and_is_shown() {
         "const r = document.querySelector('#executors tbody tr'); \
          return r && r.cells[5].textContent !== '…' && r.innerText;",
     );
-    assert!(executors.as_str().unwrap().starts_with("local"), "{executors}");
+    assert!(
+        executors.as_str().unwrap().starts_with("local"),
+        "{executors}"
+    );
     let main = save_screenshot(&browser, "main");
 
     open_task(&browser, &id);
@@ -139,7 +151,10 @@ fn a_cli_task_appears_live_turns_completed_and_is_shown() {
         "const o = document.getElementById('t-output'); \
          return o.textContent.includes('task completed') && o.textContent;",
     );
-    assert!(log.as_str().unwrap().starts_with("first\nsecond\n"), "{log}");
+    assert!(
+        log.as_str().unwrap().starts_with("first\nsecond\n"),
+        "{log}"
+    );
     let task = save_screenshot(&browser, "task");
     assert_ne!(std::fs::read(main).unwrap(), std::fs::read(task).unwrap());
 }
@@ -177,7 +192,10 @@ fn the_kill_button_ends_the_task_and_its_process_tree() {
         "return document.getElementById('t-status').textContent === 'killed'",
     );
     for member in &tree {
-        assert!(!process_alive(*member), "process {member} of the task survived");
+        assert!(
+            !process_alive(*member),
+            "process {member} of the task survived"
+        );
     }
     assert!(session_members(pid).is_empty());
     assert_eq!(env.status(&id)["status"], "killed");
@@ -239,7 +257,10 @@ fn hostile_task_text_is_shown_as_text() {
          document.getElementById('t-output').textContent]",
         vec![],
     );
-    assert!(text[0].as_str().unwrap().contains(command.as_str()), "{text}");
+    assert!(
+        text[0].as_str().unwrap().contains(command.as_str()),
+        "{text}"
+    );
     assert!(text[1].as_str().unwrap().starts_with(&hostile[1]), "{text}");
     std::thread::sleep(Duration::from_millis(500));
     let elements = browser.execute(
@@ -275,7 +296,8 @@ fn an_agent_tool_call_shows_in_the_activity_view() {
     open(&browser, &served);
     let dispatched = served.post(
         "/api/tasks",
-        &json!({"type": "agent", "executor": "local", "prompt": "Write the proof file."}).to_string(),
+        &json!({"type": "agent", "executor": "local", "prompt": "Write the proof file."})
+            .to_string(),
     );
     assert_eq!(dispatched.status, 201, "{}", dispatched.body);
     let id = dispatched.json()["task_id"].as_str().unwrap().to_owned();
@@ -292,7 +314,10 @@ fn an_agent_tool_call_shows_in_the_activity_view() {
          return o.dataset.tab === 'activity' && \
          o.textContent.includes('→ Bash: echo agent-was-here > proof.txt') && o.textContent;",
     );
-    assert!(!activity.as_str().unwrap().contains("\"type\""), "{activity}");
+    assert!(
+        !activity.as_str().unwrap().contains("\"type\""),
+        "{activity}"
+    );
     wait_status(&browser, &id, "completed");
     assert_eq!(
         std::fs::read_to_string(env.work.join("proof.txt")).unwrap(),
