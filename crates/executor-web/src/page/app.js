@@ -174,7 +174,10 @@ function applyTask(task) {
     }
     $("empty").hidden = true;
   }
-  if (state.task === task.task_id) showStatus(task);
+  if (state.task === task.task_id) {
+    showStatus(task);
+    refreshFieldsSoon(task.task_id);
+  }
 }
 
 let panelsDue = null;
@@ -256,9 +259,15 @@ async function openTask(id) {
   $("task").hidden = false;
   $("t-title").textContent = id;
   $("t-error").hidden = true;
+  const task = await loadFields(id);
+  if (task) showTab(task.task_type === "shell_command" ? "log" : "activity");
+}
+
+// The task's fields, fetched again as its events arrive.
+async function loadFields(id) {
   try {
     const task = await apiJson("/api/tasks/" + encodeURIComponent(id));
-    if (state.task !== id) return;
+    if (state.task !== id) return null;
     showStatus(task);
     const fields = [
       ["executor", task.executor + " (" + task.executor_type + ")"],
@@ -276,10 +285,17 @@ async function openTask(id) {
     $("t-fields").replaceChildren(...fields.filter(([, v]) => v !== null && v !== undefined)
       .flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
     $("t-fields").dataset.type = task.task_type;
-    showTab(task.task_type === "shell_command" ? "log" : "activity");
+    return task;
   } catch (err) {
     showError(err);
+    return null;
   }
+}
+
+let fieldsDue = null;
+function refreshFieldsSoon(id) {
+  if (fieldsDue) return;
+  fieldsDue = setTimeout(() => { fieldsDue = null; if (state.task === id) loadFields(id); }, 300);
 }
 
 function closeTask() {
