@@ -52,6 +52,7 @@ fn main() -> ExitCode {
 
     let Some(browser) = Browser::start() else {
         let _ = serve.kill();
+        let _ = serve.wait();
         return ExitCode::FAILURE;
     };
     let mut paint = Vec::new();
