@@ -115,36 +115,9 @@ impl Watcher {
         for task in &tasks {
             gone.retain(|id| *id != task.id);
             let seen = Seen::of(task);
-            let view = || TaskView::at(task, self.stall_timeout, now).to_json();
-            let mut kinds: Vec<&str> = Vec::new();
-            match self.live.get(&task.id) {
-                None => {
-                    kinds.push("created");
-                    if task.status.is_terminal() {
-                        kinds.push("ended");
-                    }
-                }
-                Some(before) if *before != seen => {
-                    if before.status != seen.status {
-                        kinds.push(match seen.status {
-                            s if s.is_terminal() => "ended",
-                            TaskStatus::Running => "started",
-                            _ => "changed",
-                        });
-                    } else if before.pid != seen.pid {
-                        kinds.push("changed");
-                    }
-                    if before.activity != seen.activity {
-                        kinds.push("activity");
-                    }
-                    if before.cost != seen.cost {
-                        kinds.push("cost");
-                    }
-                }
-                Some(_) => {}
-            }
+            let kinds = changes(self.live.get(&task.id), &seen);
             if !kinds.is_empty() {
-                let view = view();
+                let view = TaskView::at(task, self.stall_timeout, now).to_json();
                 for kind in kinds {
                     send(state, kind, &view);
                 }
@@ -160,17 +133,47 @@ impl Watcher {
         }
         // Tasks seen live last time that are no longer: ended, or removed.
         for id in gone {
-            self.live.remove(&id);
+            let before = self.live.remove(&id);
             match self.store.get(&id)? {
                 Some(task) => {
                     let view = TaskView::at(&task, self.stall_timeout, now).to_json();
-                    send(state, "ended", &view);
+                    for kind in changes(before.as_ref(), &Seen::of(&task)) {
+                        send(state, kind, &view);
+                    }
                 }
                 None => state.publish("removed", json!({ "task_id": id.to_string() })),
             }
         }
         Ok(())
     }
+}
+
+/// The events a task's change from `before` (`None`: not seen yet) to `now` makes.
+fn changes(before: Option<&Seen>, now: &Seen) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    let Some(before) = before else {
+        kinds.push("created");
+        if now.status.is_terminal() {
+            kinds.push("ended");
+        }
+        return kinds;
+    };
+    if before.status != now.status {
+        kinds.push(match now.status {
+            s if s.is_terminal() => "ended",
+            TaskStatus::Running => "started",
+            _ => "changed",
+        });
+    } else if before.pid != now.pid {
+        kinds.push("changed");
+    }
+    if before.activity != now.activity {
+        kinds.push("activity");
+    }
+    if before.cost != now.cost {
+        kinds.push("cost");
+    }
+    kinds
 }
 
 fn send(state: &AppState, kind: &str, view_json: &str) {
@@ -196,4 +199,38 @@ pub async fn events(State(state): State<Shared>) -> Response {
     Sse::new(hello.chain(live))
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Seen, changes};
+    use executor_core::TaskStatus;
+
+    fn seen(status: TaskStatus, cost: Option<f64>, tool_calls: u64) -> Seen {
+        Seen {
+            status,
+            pid: Some(7),
+            cost: cost.map(f64::to_bits),
+            activity: (tool_calls, tool_calls, None),
+        }
+    }
+
+    #[test]
+    fn each_change_is_named() {
+        let queued = seen(TaskStatus::Queued, None, 0);
+        let running = seen(TaskStatus::Running, None, 0);
+        let busy = seen(TaskStatus::Running, None, 3);
+        let ended = seen(TaskStatus::Failed, Some(0.25), 4);
+        assert_eq!(changes(None, &running), ["created"]);
+        assert_eq!(changes(None, &ended), ["created", "ended"]);
+        assert_eq!(changes(Some(&queued), &running), ["started"]);
+        assert_eq!(changes(Some(&running), &busy), ["activity"]);
+        assert_eq!(changes(Some(&busy), &ended), ["ended", "activity", "cost"]);
+        assert!(changes(Some(&busy), &busy).is_empty());
+        let moved = Seen {
+            pid: Some(8),
+            ..busy.clone()
+        };
+        assert_eq!(changes(Some(&busy), &moved), ["changed"]);
+    }
 }

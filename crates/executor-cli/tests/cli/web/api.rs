@@ -458,3 +458,67 @@ fn killed_by_the_api_is_seen_by_the_process_table_and_the_cli() {
     assert!(!process_alive(pid));
     assert_eq!(env.status(&id)["status"], "killed");
 }
+
+#[test]
+fn an_agent_task_streams_activity_and_cost() {
+    use test_support::claude::{claude_binary, claude_env};
+    use test_support::{MockAnthropic, Script};
+    let mock = MockAnthropic::start(Script::endless());
+    let Some(claude) = claude_binary() else {
+        return;
+    };
+    let mut env = TestEnv::new();
+    for (key, value) in claude_env(&mock.url()) {
+        env.set_env(key, &value);
+    }
+    env.write_config(&format!(
+        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
+        claude.display()
+    ));
+    let served = Served::serve(&env);
+    let events = served.events("/api/events");
+    next_event(&events, Duration::from_secs(10), "hello", |_| true);
+    let body =
+        json!({"type": "agent", "executor": "local", "prompt": "keep going", "max_turns": 12});
+    let created = served.post("/api/tasks", &body.to_string());
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["task_id"].as_str().unwrap().to_owned();
+    let is_it = |data: &Value| data["task"]["task_id"] == id.as_str();
+    // The agent's tool calls show while it runs.
+    let (busy, _) = next_event(&events, Duration::from_secs(60), "activity", |d| {
+        is_it(d) && d["task"]["agent"]["tool_calls"].as_u64().unwrap_or(0) >= 1
+    });
+    assert_eq!(busy["kind"], "activity");
+    let (cost, _) = next_event(&events, Duration::from_secs(90), "cost", |d| {
+        is_it(d) && d["task"]["agent"]["total_cost_usd"].as_f64().unwrap_or(0.0) > 0.0
+    });
+    assert_eq!(cost["kind"], "cost");
+    let (ended, _) = next_event(&events, Duration::from_secs(90), "ended", is_it);
+    assert_eq!(ended["task"]["status"], "failed", "{ended}");
+    assert_eq!(ended["task"]["reason"], "error_max_turns");
+
+    // The rendered activity, and the follow stream in the same rendering.
+    let activity = served
+        .get(&format!("/api/tasks/{id}/activity?lines=1000"))
+        .json();
+    let lines: Vec<&str> = activity["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(lines.contains(&"→ Bash: true"), "{lines:?}");
+    assert!(lines.iter().all(|l| !l.starts_with('{')), "{lines:?}");
+    let follow = served.events(&format!(
+        "/api/tasks/{id}/log/follow?format=activity&lines=1000"
+    ));
+    let (_, first, _) = follow.recv_timeout(Duration::from_secs(20)).unwrap();
+    let rendered: Vec<Value> = first["lines"].as_array().unwrap().clone();
+    assert_eq!(
+        rendered.len(),
+        lines.len(),
+        "the follow stream renders as the activity route"
+    );
+    let (name, end, _) = follow.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!((name.as_str(), &end["status"]), ("end", &json!("failed")));
+}
