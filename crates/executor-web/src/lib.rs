@@ -130,12 +130,21 @@ fn router(state: state::Shared) -> Router {
         .route("/app.css", get(page::style))
         .merge(api)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::map_response(secure_headers))
         .with_state(state)
 }
 
 async fn not_found() -> Response {
     error::ApiError::new(StatusCode::NOT_FOUND, "no such route").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    error::ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method",
+    )
+    .into_response()
 }
 
 async fn secure_headers(mut response: Response) -> Response {

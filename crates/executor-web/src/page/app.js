@@ -30,7 +30,7 @@ const state = {
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (text !== undefined && text !== null) node.textContent = visible(text);
   if (cls) node.className = cls;
   return node;
 }
@@ -82,6 +82,13 @@ async function readEvents(response, onEvent) {
       if (data.length) onEvent(name, JSON.parse(data.join("\n")));
     }
   }
+}
+
+// Control and bidirectional-override characters shown as escapes (as `logs`
+// shows them), so a log cannot hide or reorder what it displays.
+function visible(text) {
+  return String(text).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => (c === "\u001b" ? "\\e" : "\\u{" + c.charCodeAt(0).toString(16) + "}"));
 }
 
 function money(value) {
@@ -344,7 +351,7 @@ async function showTab(tab) {
     await readEvents(response, (name, data) => {
       if (name === "log") {
         const text = data.lines ? data.lines.map((l) => l + "\n").join("") : data.text;
-        out.append(document.createTextNode(text));
+        out.append(document.createTextNode(visible(text)));
         out.scrollTop = out.scrollHeight;
       } else if (name === "end") {
         out.append(el("span", `\n— task ${data.status}` + (data.exit_code === null ? "" : ` (exit ${data.exit_code})`), "end"));

@@ -245,6 +245,25 @@ fn hostile_task_text_is_shown_as_text() {
         );
         assert_eq!(shown, json!(command));
     }
+    // A bidi override or an escape sequence shows as an escape, as `logs` shows it.
+    let tricky = env.run_task("echo 'invoice\u{202e}fdp.exe'; printf '\\033[31mred\\n'");
+    env.wait_done(&tricky);
+    browser.wait_for(
+        "the escaped row",
+        WAIT,
+        &format!(
+            "const r = document.querySelector('tr[data-id=\"{tricky}\"]'); \
+             return r && r.cells[4].textContent === \"echo 'invoice\\\\u{{202e}}fdp.exe'; printf '\\\\033[31mred\\\\n'\";"
+        ),
+    );
+    open_task(&browser, &tricky);
+    browser.wait_for(
+        "the escaped log",
+        WAIT,
+        "return document.getElementById('t-output').textContent.startsWith('invoice\\\\u{202e}fdp.exe\\n\\\\e[31mred\\n')",
+    );
+    browser.click("#close");
+
     let (id, command) = &ids[1];
     open_task(&browser, id);
     browser.wait_for(
