@@ -497,6 +497,13 @@ fn an_agent_task_streams_activity_and_cost() {
     let (ended, _) = next_event(&events, Duration::from_secs(90), "ended", is_it);
     assert_eq!(ended["task"]["status"], "failed", "{ended}");
     assert_eq!(ended["task"]["reason"], "error_max_turns");
+    // The cost totals add it up, per executor and per day.
+    let spent = env.status(&id)["agent"]["total_cost_usd"].as_f64().unwrap();
+    assert!(spent > 0.0);
+    let costs = served.get("/api/costs").json();
+    assert_eq!(costs["total_usd"].as_f64(), Some(spent), "{costs}");
+    assert_eq!(costs["by_executor"][0]["cost_usd"].as_f64(), Some(spent));
+    assert_eq!(costs["by_day"][0]["cost_usd"].as_f64(), Some(spent));
 
     // The rendered activity, and the follow stream in the same rendering.
     let activity = served
