@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use executor_core::store::IndexFile;
 use executor_core::view::TaskView;
 use executor_core::{Store, TaskId, TaskRecord, TaskStatus};
 use serde_json::json;
@@ -60,6 +61,17 @@ pub fn run(state: Arc<AppState>, rounds: Receiver<()>) {
         }
         while rounds.try_recv().is_ok() {}
         let current = match watcher.take() {
+            // After `reindex` replaced the index, go on in the new file from
+            // what was seen in the old one.
+            Some(mut current) if current.store.index_file() == IndexFile::Replaced => {
+                match open_store(&state) {
+                    Some((store, _)) => {
+                        current.store = store;
+                        Some(current)
+                    }
+                    None => None,
+                }
+            }
             Some(current) => Some(current),
             None => Watcher::start(&state),
         };
@@ -81,17 +93,28 @@ struct Watcher {
     live: HashMap<TaskId, Seen>,
 }
 
+/// A connection of the watcher's own to the index.
+fn open_store(state: &AppState) -> Option<(Store, Duration)> {
+    let manager = match (state.managers)() {
+        Ok(manager) => manager,
+        Err(message) => {
+            eprintln!("warning: web events: {message}");
+            return None;
+        }
+    };
+    let stall_timeout = manager.config().defaults.stall_timeout;
+    match Store::open(manager.store().paths()) {
+        Ok(store) => Some((store, stall_timeout)),
+        Err(err) => {
+            eprintln!("warning: web events: {}", executor_core::error_chain(&err));
+            None
+        }
+    }
+}
+
 impl Watcher {
     fn start(state: &AppState) -> Option<Self> {
-        let manager = match (state.managers)() {
-            Ok(manager) => manager,
-            Err(message) => {
-                eprintln!("warning: web events: {message}");
-                return None;
-            }
-        };
-        let stall_timeout = manager.config().defaults.stall_timeout;
-        let store = Store::open(manager.store().paths()).ok()?;
+        let (store, stall_timeout) = open_store(state)?;
         let newest = store.newest_id().ok()?;
         let live = store
             .watched(newest.as_ref())

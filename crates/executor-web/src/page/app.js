@@ -194,13 +194,15 @@ function refreshPanelsSoon() {
 }
 
 async function listen() {
+  let connections = 0;
   for (;;) {
     try {
       const response = await api("/api/events");
       $("live").classList.add("on");
       $("live").textContent = "live";
       await readEvents(response, (name, data) => {
-        if (name === "lagged") { loadPage(); return; }
+        // Events missed while reconnecting or reading too slowly: reload the page of tasks.
+        if (name === "lagged" || (name === "hello" && connections++ > 0)) { loadPage(); return; }
         if (name === "removed") {
           const row = state.rows.get(data.task_id);
           if (row) { row.remove(); state.rows.delete(data.task_id); }

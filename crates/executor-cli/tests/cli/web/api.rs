@@ -530,3 +530,31 @@ fn an_agent_task_streams_activity_and_cost() {
     let (name, end, _) = follow.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!((name.as_str(), &end["status"]), ("end", &json!("failed")));
 }
+
+#[test]
+fn events_follow_an_index_moved_aside_and_rebuilt() {
+    let env = TestEnv::new();
+    let served = Served::serve(&env);
+    let events = served.events("/api/events");
+    next_event(&events, Duration::from_secs(10), "hello", |_| true);
+    let first = env.run_task("true");
+    next_event(&events, Duration::from_secs(10), "created", |d| {
+        d["task"]["task_id"] == first.as_str()
+    });
+    // The documented recovery: the index moved aside, then rebuilt.
+    let data = env.home().join(".local/share/openclaw");
+    let aside = env.home().join("aside");
+    std::fs::create_dir(&aside).unwrap();
+    for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        if data.join(name).exists() {
+            std::fs::rename(data.join(name), aside.join(name)).unwrap();
+        }
+    }
+    env.ok(&["reindex"]);
+    let id = env.run_task("sleep 1");
+    let is_it = |d: &Value| d["task"]["task_id"] == id.as_str();
+    next_event(&events, Duration::from_secs(10), "created", is_it);
+    let (ended, _) = next_event(&events, Duration::from_secs(20), "ended", is_it);
+    assert_eq!(ended["task"]["status"], "completed");
+    assert_eq!(served.get(&format!("/api/tasks/{id}")).status, 200);
+}
