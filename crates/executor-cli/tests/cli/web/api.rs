@@ -485,16 +485,37 @@ fn an_agent_task_streams_activity_and_cost() {
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.json()["task_id"].as_str().unwrap().to_owned();
     let is_it = |data: &Value| data["task"]["task_id"] == id.as_str();
-    // The agent's tool calls show while it runs.
+    // The agent's tool calls show while it runs; its cost comes with it or
+    // with its end (in the same look: `ended`, then `activity` and `cost`).
     let (busy, _) = next_event(&events, Duration::from_secs(60), "activity", |d| {
         is_it(d) && d["task"]["agent"]["tool_calls"].as_u64().unwrap_or(0) >= 1
     });
-    assert_eq!(busy["kind"], "activity");
-    let (cost, _) = next_event(&events, Duration::from_secs(90), "cost", |d| {
-        is_it(d) && d["task"]["agent"]["total_cost_usd"].as_f64().unwrap_or(0.0) > 0.0
-    });
-    assert_eq!(cost["kind"], "cost");
-    let (ended, _) = next_event(&events, Duration::from_secs(90), "ended", is_it);
+    assert_eq!(busy["task"]["status"], "running");
+    let mut ended = None;
+    let mut cost = None;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while ended.is_none() || cost.is_none() {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("no end and cost events within 90 s");
+        let (name, data, _) = events.recv_timeout(left).expect("events");
+        if !is_it(&data) {
+            continue;
+        }
+        match name.as_str() {
+            "ended" => ended = Some(data),
+            "cost"
+                if data["task"]["agent"]["total_cost_usd"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+                    > 0.0 =>
+            {
+                cost = Some(data)
+            }
+            _ => {}
+        }
+    }
+    let ended = ended.unwrap();
     assert_eq!(ended["task"]["status"], "failed", "{ended}");
     assert_eq!(ended["task"]["reason"], "error_max_turns");
     // The cost totals add it up, per executor and per day.
