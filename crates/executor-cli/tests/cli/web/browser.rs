@@ -344,3 +344,78 @@ fn an_agent_tool_call_shows_in_the_activity_view() {
     );
     save_screenshot(&browser, "agent-task");
 }
+
+#[test]
+fn filters_and_pages() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let env = TestEnv::new();
+    env.write_config("executors:\n  - name: other\n    type: local\n");
+    let mut ids = Vec::new();
+    for n in 0..120 {
+        let (executor, command) = match n % 10 {
+            0 => ("other", "exit 3"),
+            _ => ("local", "true"),
+        };
+        let out = env.ok(&["run", "-e", executor, "--cmd", command]);
+        ids.push(out.trim().to_owned());
+    }
+    for id in &ids {
+        env.run(&["wait", "-t", id, "--timeout", "30"]);
+    }
+    let served = Served::serve(&env);
+    open(&browser, &served);
+    let rows = "return [document.querySelectorAll('#tasks tbody tr').length, \
+                document.getElementById('page-info').textContent, \
+                document.querySelector('#tasks tbody tr').dataset.id]";
+    assert_eq!(
+        browser.execute(rows, vec![]),
+        json!([100, "1–100 of 120", ids[119]])
+    );
+    browser.click("#older");
+    browser.wait_for(
+        "the second page",
+        WAIT,
+        "return document.getElementById('page-info').textContent === '101–120 of 120'",
+    );
+    assert_eq!(
+        browser.execute(rows, vec![]),
+        json!([20, "101–120 of 120", ids[19]])
+    );
+    browser.click("#newer");
+    browser.wait_for(
+        "the first page again",
+        WAIT,
+        "return document.getElementById('page-info').textContent === '1–100 of 120'",
+    );
+    // The executor filter lists the configured executors; failed tasks of `other`.
+    browser.wait_for(
+        "the executor choices",
+        WAIT,
+        "return document.querySelectorAll('#f-executor option').length === 3",
+    );
+    browser.execute(
+        "const s = document.getElementById('f-status'); s.value = 'failed'; \
+         const e = document.getElementById('f-executor'); e.value = 'other'; \
+         document.getElementById('filters').dispatchEvent(new Event('change'));",
+        vec![],
+    );
+    browser.wait_for(
+        "the filtered page",
+        WAIT,
+        "return document.getElementById('page-info').textContent === '1–12 of 12'",
+    );
+    let shown = browser.execute(
+        "return [...document.querySelectorAll('#tasks tbody tr')].map(r => [r.dataset.id, r.cells[1].textContent, r.cells[2].textContent])",
+        vec![],
+    );
+    let expected: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(n, _)| n % 10 == 0)
+        .map(|(_, id)| json!([id, "failed", "other"]))
+        .collect();
+    assert_eq!(shown, Value::Array(expected));
+}
