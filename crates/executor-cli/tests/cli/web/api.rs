@@ -389,6 +389,7 @@ fn events_announce_a_cli_task_and_its_end_promptly() {
         .duration_since(ended_at)
         .as_secs_f64()
         - arrived.elapsed().as_secs_f64();
+    eprintln!("the end reached the event stream {lag:.3} s after the task ended");
     assert!(
         lag < 3.0,
         "the end reached the stream {lag:.2}s after it happened"
