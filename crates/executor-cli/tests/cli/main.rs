@@ -22,4 +22,5 @@ mod slurm;
 mod ssh;
 mod upgrades;
 mod views;
+mod web;
 mod webhooks;
