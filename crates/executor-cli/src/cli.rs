@@ -123,7 +123,8 @@ pub struct Routing {
 
 #[derive(Debug, Args)]
 pub struct TaskIdArg {
-    /// Task id, or a unique prefix of it (at least 4 characters)
+    /// Task id, its short handle (the ID column of `list`), or any unique part
+    /// of the id of at least 4 characters (a prefix is tried first)
     #[arg(long = "task-id", short = 't', value_name = "ID")]
     pub task_id: String,
 }
@@ -208,7 +209,8 @@ pub struct KillArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished", "orphans"]))]
 pub struct CleanupArgs {
-    /// Task id, or a unique prefix of it (at least 4 characters)
+    /// Task id, its short handle (the ID column of `list`), or any unique part
+    /// of the id of at least 4 characters (a prefix is tried first)
     #[arg(long = "task-id", short = 't', value_name = "ID")]
     pub task_id: Option<String>,
     /// Remove every task that has ended (skipping, with a warning, those whose

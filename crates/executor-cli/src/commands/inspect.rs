@@ -49,6 +49,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         writeln!(out, "{name:<11}{}", terminal::safe(&value.to_string()))
     };
     field("task", &task.id)?;
+    field("handle", &task.id.handle())?;
     let mut status = match (task.status.is_terminal(), task.pid) {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
         _ => task.status.to_string(),

@@ -25,6 +25,7 @@ fn status_and_list_read_well() {
         r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[TASK_ID]",
     );
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[HANDLE]");
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]");
     settings.add_filter(r"\s+\d+[smhd]  ", "  [AGE]  ");
     let home = std::fs::canonicalize(env.home()).unwrap();

@@ -51,7 +51,9 @@ impl Store {
             .optional()?)
     }
 
-    /// Finds the one task whose id starts with `prefix`.
+    /// Finds the one task `prefix` names: the one whose id starts with it,
+    /// or, when none does, the one whose id holds it anywhere (the short
+    /// handle, a suffix, any part; hyphens optional).
     pub fn resolve(&self, prefix: &TaskIdPrefix) -> Result<TaskRecord, StoreError> {
         let prefix = prefix.as_str();
         // A range scan on the primary key; LIKE would not use the index.
@@ -62,6 +64,18 @@ impl Store {
         let mut matches = stmt
             .query_map(params![prefix, upper], record_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
+        if matches.is_empty() {
+            // No index helps with a part from the middle or the end: a scan of
+            // the ids, paid only when no prefix matched.
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM tasks WHERE instr(id, ?1) > 0 \
+                 OR (instr(?1, '-') = 0 AND instr(replace(id, '-', ''), ?1) > 0) \
+                 ORDER BY id LIMIT 6"
+            ))?;
+            matches = stmt
+                .query_map(params![prefix], record_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+        }
         match matches.len() {
             0 => Err(StoreError::NotFound(prefix.to_owned())),
             1 => Ok(matches.remove(0)),
