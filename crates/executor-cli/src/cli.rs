@@ -41,7 +41,9 @@ pub enum Command {
     Kill(KillArgs),
     /// Remove finished tasks: their directories and index entries
     Cleanup(CleanupArgs),
-    /// Show all tasks: a JSONL snapshot, or a refreshing table
+    /// Show all tasks: on a terminal an interactive dashboard (also `tui`);
+    /// piped, one table; or a JSONL snapshot, or a refreshing table
+    #[command(visible_alias = "tui")]
     Dashboard(DashboardArgs),
     /// Rebuild the task index from the task directories, after the index was
     /// lost or damaged (adds missing tasks, changes none)
@@ -239,11 +241,12 @@ pub struct ReindexArgs {
     pub json: bool,
 }
 
+/// Without a flag, on a terminal: the interactive dashboard (keys: `?`); with
+/// standard input or output not a terminal: one table of all tasks.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["stream", "watch"]))]
 pub struct DashboardArgs {
     /// Print a JSONL snapshot of all tasks and exit
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub stream: bool,
     /// Redraw a table of all tasks every SECS seconds (Ctrl-C ends)
     #[arg(long, value_name = "SECS")]
@@ -251,6 +254,9 @@ pub struct DashboardArgs {
     /// With --watch: stop after N refreshes
     #[arg(long, value_name = "N", requires = "watch")]
     pub count: Option<u64>,
+    /// Interactive dashboard: seconds between two reconciliations of each executor
+    #[arg(long, default_value_t = 2.0, value_name = "SECS", conflicts_with_all = ["stream", "watch"])]
+    pub interval: f64,
 }
 
 #[derive(Debug, Args)]

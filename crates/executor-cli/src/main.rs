@@ -9,6 +9,7 @@ mod config_tests;
 mod exit;
 mod output;
 mod terminal;
+mod tui;
 
 use std::process::ExitCode;
 

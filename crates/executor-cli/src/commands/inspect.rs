@@ -150,7 +150,8 @@ fn agent_summary(stats: &AgentStats) -> String {
 }
 
 /// Turns log bytes into what `logs` prints: raw, or rendered agent records.
-struct LogPrinter {
+/// The dashboard's detail pane renders through it too.
+pub(crate) struct LogPrinter {
     /// The agent whose records are rendered; `None`: raw bytes.
     render: Option<&'static dyn AgentCli>,
     /// An incomplete last line, kept until its newline arrives.
@@ -158,7 +159,14 @@ struct LogPrinter {
 }
 
 impl LogPrinter {
-    fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn new(task_type: TaskType, raw: bool) -> Self {
+        Self {
+            render: renderer(task_type, raw),
+            partial: Vec::new(),
+        }
+    }
+
+    pub(crate) fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
         let Some(agent) = self.render else {
             return out.write_all(bytes);
         };
@@ -175,7 +183,7 @@ impl LogPrinter {
         Ok(())
     }
 
-    fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+    pub(crate) fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
         if self.partial.is_empty() {
             return Ok(());
         }
