@@ -8,6 +8,7 @@ mod commands;
 mod config_tests;
 mod exit;
 mod output;
+mod progress;
 mod terminal;
 mod tui;
 

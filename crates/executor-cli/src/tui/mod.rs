@@ -9,6 +9,8 @@ pub mod data;
 pub mod input;
 pub mod render;
 pub mod state;
+#[cfg(test)]
+mod tests;
 pub mod worker;
 
 use std::io::Write;
