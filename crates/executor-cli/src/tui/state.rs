@@ -239,7 +239,13 @@ impl State {
             self.log_scroll = 0;
         }
         self.log_error = update.error;
-        self.log.extend(update.lines);
+        let mut lines = update.lines.into_iter();
+        if update.continues
+            && let (Some(last), Some(rest)) = (self.log.last_mut(), lines.next())
+        {
+            last.push_str(&rest);
+        }
+        self.log.extend(lines);
         let excess = self.log.len().saturating_sub(MAX_LOG_LINES);
         self.log.drain(..excess);
     }

@@ -120,10 +120,16 @@ fn detail_pane_wide_and_narrow() {
     state.apply_log(LogUpdate {
         follow,
         reset: true,
-        lines: vec![
-            "🔧 Bash: cargo test".into(),
-            "💬 The test passes now.".into(),
-        ],
+        continues: false,
+        lines: vec!["🔧 Bash: cargo test".into(), "💬 The test".into()],
+        error: None,
+    });
+    // A line read while it was being written is completed, not repeated.
+    state.apply_log(LogUpdate {
+        follow: state.follow().expect("following"),
+        reset: false,
+        continues: true,
+        lines: vec![" passes now.".into()],
         error: None,
     });
     insta::assert_snapshot!("detail_120x30", frame(&state, 120, 30));

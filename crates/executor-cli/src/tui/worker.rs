@@ -83,6 +83,9 @@ pub struct Follow {
 pub struct LogUpdate {
     pub follow: Follow,
     pub reset: bool,
+    /// The first line goes on with the last line shown (a line that was
+    /// still being written at the last read).
+    pub continues: bool,
     pub lines: Vec<String>,
     pub error: Option<String>,
 }
@@ -109,6 +112,8 @@ struct Followed {
     record: TaskRecord,
     printer: LogPrinter,
     offset: Option<u64>,
+    /// The last line shown had no newline yet.
+    open_line: bool,
 }
 
 fn follow_loop(
@@ -136,6 +141,7 @@ fn follow_loop(
                     follow,
                     record,
                     offset: None,
+                    open_line: false,
                 })
             });
         }
@@ -154,6 +160,7 @@ fn read_more(manager: &mut TaskManager, followed: &mut Followed) -> LogUpdate {
     let mut update = LogUpdate {
         follow: followed.follow.clone(),
         reset,
+        continues: followed.open_line && !reset,
         lines: Vec::new(),
         error: None,
     };
@@ -178,6 +185,9 @@ fn read_more(manager: &mut TaskManager, followed: &mut Followed) -> LogUpdate {
             let _ = followed.printer.write(&mut text, &chunk.bytes);
             let raw = followed.follow.raw || followed.record.task_type.agent().is_none();
             update.lines = lines_of(&text, raw);
+            if !text.is_empty() {
+                followed.open_line = !text.ends_with(b"\n");
+            }
         }
         Err(err) => update.error = Some(err),
     }

@@ -65,7 +65,11 @@ fn dashboard_stream_and_watch() {
     // No flag and no terminal (stdin and stdout are not one here): one frame,
     // the same as `tui`.
     let once = env.ok(&["dashboard"]);
-    assert_eq!(once.matches("openclaw-agent dashboard").count(), 1, "{once}");
+    assert_eq!(
+        once.matches("openclaw-agent dashboard").count(),
+        1,
+        "{once}"
+    );
     assert!(once.contains("1 running, 1 completed"), "{once}");
     assert!(once.contains(&a[24..]) && once.contains(&b[24..]), "{once}");
     let tui = env.ok(&["tui"]);
