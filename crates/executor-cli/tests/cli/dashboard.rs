@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use test_support::claude::{claude_binary, claude_env};
 use test_support::tmux::Tmux;
+use test_support::{MockAnthropic, Reply, Script};
 
 use crate::helpers::{BIN, TestEnv, eventually, kill_pid, process_alive, read_pids};
 
@@ -15,9 +17,14 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// whether the terminal is back in canonical (cooked) mode.
 fn dashboard(env: &TestEnv, width: u16, height: u16) -> Option<Tmux> {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let extra: String = env
+        .extra_env()
+        .iter()
+        .map(|(key, value)| format!("{key}={} ", quote(value)))
+        .collect();
     let command = format!(
         "cd {work} && echo BEFORE; env -u XDG_CONFIG_HOME -u XDG_DATA_HOME -u OPENCLAW_CONFIG \
-         HOME={home} sh -c 'echo $$ > dashboard.pid; exec \"$0\" dashboard --interval 0.5' {bin}; \
+         {extra}HOME={home} sh -c 'echo $$ > dashboard.pid; exec \"$0\" dashboard --interval 0.5' {bin}; \
          echo EXITED $?; stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon -e icanon -e -echo -e echo; \
          echo END; sleep 600",
         work = quote(env.work.to_str().unwrap()),
@@ -215,4 +222,74 @@ fn sigterm_restores_the_terminal() {
     );
     assert!(!screen.contains("-icanon"), "{screen}");
     assert_eq!(tmux.format("#{alternate_on}"), "0");
+}
+
+#[test]
+fn agent_activity_shows_and_resume_takes_a_new_prompt() {
+    let mock = MockAnthropic::start(Script::new(vec![
+        Reply::bash("echo first > first.txt"),
+        Reply::text("first answer"),
+        Reply::text("second answer"),
+    ]));
+    let Some(claude) = claude_binary() else {
+        return;
+    };
+    let mut env = TestEnv::new();
+    for (key, value) in claude_env(&mock.url()) {
+        env.set_env(key, &value);
+    }
+    env.write_config(&format!(
+        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
+        claude.display()
+    ));
+    let first = env.json(&["start", "--json", "-e", "local", "-p", "the first prompt"]);
+    let first = first["task_id"].as_str().unwrap().to_owned();
+    let run = env.run(&["wait", "-t", &first, "--timeout", "90"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let Some(tmux) = dashboard(&env, 120, 30) else {
+        return;
+    };
+    let screen = tmux.wait_for("the agent task", LIMIT, |s| row_has(s, &first, "completed"));
+    assert!(
+        row_has(&screen, &first, "🤖") && row_has(&screen, &first, "$"),
+        "{screen}"
+    );
+    // The detail pane renders the agent's stream as `logs` does.
+    tmux.keys(&["Enter"]);
+    let logs = env.ok(&["logs", "-t", &first]);
+    let answer = logs
+        .lines()
+        .find(|l| l.contains("first answer"))
+        .unwrap()
+        .trim();
+    tmux.wait_for("the rendered activity", LIMIT, |s| s.contains(answer));
+    tmux.keys(&["r"]);
+    tmux.wait_for("the raw stream", LIMIT, |s| {
+        s.contains("\"type\":\"result\"")
+    });
+    tmux.keys(&["r", "R"]);
+    tmux.wait_for("the prompt line", LIMIT, |s| {
+        s.contains("follow-up prompt for")
+    });
+    tmux.type_text("the follow-up prompt, with 'quotes' and $(no expansion)");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the follow-up started", LIMIT, |s| s.contains("started "));
+    let child = |env: &TestEnv| -> Option<serde_json::Value> {
+        let list = env.json(&["list", "--json"]);
+        list.as_array()?
+            .iter()
+            .find(|t| t["parent_task_id"] == first.as_str())
+            .cloned()
+    };
+    assert!(eventually(LIMIT, || child(&env).is_some()));
+    let second = child(&env).unwrap()["task_id"].as_str().unwrap().to_owned();
+    tmux.wait_for("the follow-up completed", Duration::from_secs(90), |s| {
+        row_has(s, &second, "completed")
+    });
+    let request = mock.message_requests().last().unwrap().body["messages"].to_string();
+    assert!(
+        request.contains("the follow-up prompt, with 'quotes' and $(no expansion)"),
+        "{request}"
+    );
+    assert_quits_cleanly(&tmux);
 }
