@@ -43,6 +43,10 @@ pub enum Command {
     Cleanup(CleanupArgs),
     /// Show all tasks: on a terminal an interactive dashboard (also `tui`);
     /// piped, one table; or a JSONL snapshot, or a refreshing table
+    ///
+    /// The dashboard's keys: ? help, enter detail pane, / search, s e l filter
+    /// by status, executor, label, o sort, x kill, c cleanup, R resume with a
+    /// new prompt, y copy id, r raw log, q quit.
     #[command(visible_alias = "tui")]
     Dashboard(DashboardArgs),
     /// Rebuild the task index from the task directories, after the index was
@@ -241,8 +245,6 @@ pub struct ReindexArgs {
     pub json: bool,
 }
 
-/// Without a flag, on a terminal: the interactive dashboard (keys: `?`); with
-/// standard input or output not a terminal: one table of all tasks.
 #[derive(Debug, Args)]
 pub struct DashboardArgs {
     /// Print a JSONL snapshot of all tasks and exit
