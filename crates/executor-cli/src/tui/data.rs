@@ -316,10 +316,12 @@ fn read_loop(
             return;
         }
     };
-    // The table follows the store more often than hosts are asked: what the
-    // reconcilers learn shows within a fraction of the interval.
-    let period = interval.min(Duration::from_millis(500));
+    // The table follows the store more often than hosts are asked, so what
+    // the reconcilers learn shows within a fraction of the interval; a large
+    // store, slow to read, is read less often (at most a fifth of the time).
+    let base = interval.min(Duration::from_millis(500));
     loop {
+        let started = Instant::now();
         let snapshot = read_snapshot(&store, config, health).unwrap_or_else(|error| Snapshot {
             error: Some(error),
             ..Snapshot::default()
@@ -327,6 +329,7 @@ fn read_loop(
         if out.send(snapshot).is_err() {
             return;
         }
+        let period = base.max(started.elapsed() * 4);
         match pokes.recv_timeout(period) {
             Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,

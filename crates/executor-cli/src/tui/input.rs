@@ -75,7 +75,7 @@ pub fn handle(state: &mut State, key: KeyEvent) -> Effect {
         KeyCode::Char('s') => state.cycle_status(),
         KeyCode::Char('e') => state.cycle_executor(),
         KeyCode::Char('l') => state.cycle_label(),
-        KeyCode::Char('o') => state.sort = state.sort.next(),
+        KeyCode::Char('o') => state.next_sort(),
         KeyCode::Char('x') => {
             if let Some(id) = selected {
                 state.prompt = Some(Prompt::ConfirmKill(id));

@@ -72,6 +72,9 @@ pub struct Filters {
 #[derive(Debug)]
 pub struct State {
     pub snapshot: Snapshot,
+    /// Indexes into `snapshot.tasks` of the rows shown, in order: worked out
+    /// when the tasks, filters or sort change, not for every frame.
+    order: Vec<usize>,
     /// Labels of each executor, for the label filter.
     pub filters: Filters,
     pub sort: Sort,
@@ -97,6 +100,7 @@ impl State {
     pub fn new(now: jiff::Timestamp) -> Self {
         Self {
             snapshot: Snapshot::default(),
+            order: Vec::new(),
             filters: Filters::default(),
             sort: Sort::Created,
             selected: None,
@@ -116,6 +120,7 @@ impl State {
 
     pub fn set_snapshot(&mut self, snapshot: Snapshot) {
         self.snapshot = snapshot;
+        self.order = self.sorted_matches();
         let visible = self.visible();
         let still_there = self
             .selected
@@ -164,23 +169,35 @@ impl State {
 
     /// The tasks shown, filtered and sorted.
     pub fn visible(&self) -> Vec<&TaskLine> {
-        let mut tasks: Vec<&TaskLine> = self
-            .snapshot
-            .tasks
+        self.order
             .iter()
-            .filter(|t| self.matches(t))
+            .filter_map(|i| self.snapshot.tasks.get(*i))
+            .collect()
+    }
+
+    fn sorted_matches(&self) -> Vec<usize> {
+        let tasks = &self.snapshot.tasks;
+        let mut order: Vec<usize> = (0..tasks.len())
+            .filter(|i| self.matches(&tasks[*i]))
             .collect();
-        // Ids are UUIDv7: their order is creation order.
-        tasks.sort_by(|a, b| b.task_id.cmp(&a.task_id));
+        // Ids are UUIDv7: their order is creation order. The sorts below are
+        // stable, so newest first stays the order within equal keys.
+        order.sort_by(|a, b| tasks[*b].task_id.cmp(&tasks[*a].task_id));
         match self.sort {
             Sort::Created => {}
-            Sort::Status => tasks.sort_by_key(|t| status_rank(t)),
-            Sort::Executor => tasks.sort_by(|a, b| a.executor.cmp(&b.executor)),
-            Sort::Cost => {
-                tasks.sort_by(|a, b| b.cost().unwrap_or(0.0).total_cmp(&a.cost().unwrap_or(0.0)))
-            }
+            Sort::Status => order.sort_by_key(|i| status_rank(&tasks[*i])),
+            Sort::Executor => order.sort_by(|a, b| tasks[*a].executor.cmp(&tasks[*b].executor)),
+            Sort::Cost => order.sort_by(|a, b| {
+                let cost = |i: &usize| tasks[*i].cost().unwrap_or(0.0);
+                cost(b).total_cmp(&cost(a))
+            }),
         }
-        tasks
+        order
+    }
+
+    pub fn next_sort(&mut self) {
+        self.sort = self.sort.next();
+        self.refilter();
     }
 
     pub fn selected_task(&self) -> Option<&TaskLine> {
