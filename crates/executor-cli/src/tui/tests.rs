@@ -218,3 +218,29 @@ fn filters_and_sort() {
     press(&mut state, "q");
     assert!(state.quit);
 }
+
+#[test]
+fn hosts_marked_by_health() {
+    let mut state = state();
+    let header = |state: &State| {
+        frame(state, 120, 30)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header(&state), "local 0/0/4 …  devbox 1/2/- ✗");
+    let now = std::time::Instant::now();
+    let mut snapshot = snapshot();
+    // Answered just now; and a reconciliation stuck for a minute.
+    snapshot.executors[0].health.last_ok = Some(now);
+    snapshot.executors[1].health = Health {
+        last_ok: now.checked_sub(std::time::Duration::from_secs(90)),
+        busy_since: now.checked_sub(std::time::Duration::from_secs(60)),
+        error: None,
+    };
+    state.set_snapshot(snapshot);
+    assert_eq!(header(&state), "local 0/0/4 ✓  devbox 1/2/- stale");
+    // The stale host's tasks are still shown, as last known.
+    assert_eq!(state.visible().len(), 3);
+}

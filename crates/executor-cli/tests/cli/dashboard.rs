@@ -11,11 +11,11 @@ use test_support::{MockAnthropic, Reply, Script};
 
 use crate::helpers::{BIN, TestEnv, eventually, kill_pid, process_alive, read_pids};
 
-const LIMIT: Duration = Duration::from_secs(30);
+pub const LIMIT: Duration = Duration::from_secs(30);
 
 /// The dashboard in tmux; after it exits the pane shows its exit code and
 /// whether the terminal is back in canonical (cooked) mode.
-fn dashboard(env: &TestEnv, width: u16, height: u16) -> Option<Tmux> {
+pub fn dashboard(env: &TestEnv, width: u16, height: u16) -> Option<Tmux> {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let extra: String = env
         .extra_env()
@@ -42,13 +42,13 @@ fn row<'a>(screen: &'a str, id: &str) -> Option<&'a str> {
     screen.lines().find(|line| line.contains(&id[24..]))
 }
 
-fn row_has(screen: &str, id: &str, word: &str) -> bool {
+pub fn row_has(screen: &str, id: &str, word: &str) -> bool {
     row(screen, id).is_some_and(|line| line.contains(word))
 }
 
 /// Quits with `q`: the alternate screen is left, the shell's text is back and
 /// the terminal is in cooked mode again.
-fn assert_quits_cleanly(tmux: &Tmux) {
+pub fn assert_quits_cleanly(tmux: &Tmux) {
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("the dashboard to exit", LIMIT, |s| s.contains("\nEND"));
     assert!(
