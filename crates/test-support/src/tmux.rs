@@ -98,6 +98,12 @@ impl Tmux {
         self.run(&["resize-window", "-t", self.session, "-x", &w, "-y", &h]);
     }
 
+    /// Appends every byte the pane's program writes from now on to `path`.
+    pub fn record(&self, path: &std::path::Path) {
+        let command = format!("cat >> '{}'", path.display());
+        self.run(&["pipe-pane", "-o", "-t", self.session, &command]);
+    }
+
     /// Polls the screen until `ready` holds for it; panics with the last
     /// screen after `limit`.
     pub fn wait_for(&self, what: &str, limit: Duration, ready: impl Fn(&str) -> bool) -> String {

@@ -293,3 +293,52 @@ fn agent_activity_shows_and_resume_takes_a_new_prompt() {
     );
     assert_quits_cleanly(&tmux);
 }
+
+/// `cleanup --finished` draws a progress bar on a terminal, and prints only
+/// its lines when piped.
+#[test]
+fn cleanup_of_many_tasks_shows_progress_on_a_terminal_only() {
+    let env = TestEnv::new();
+    let ids: Vec<String> = (0..12)
+        .map(|i| env.run_task(&format!("exit {}", i % 2)))
+        .collect();
+    for id in &ids {
+        env.wait_done(id);
+    }
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let command = format!(
+        "cd {work} && read go && env -u XDG_CONFIG_HOME -u XDG_DATA_HOME -u OPENCLAW_CONFIG \
+         HOME={home} {bin} cleanup --finished; echo END; sleep 600",
+        work = quote(env.work.to_str().unwrap()),
+        home = quote(env.home().to_str().unwrap()),
+        bin = quote(BIN),
+    );
+    let Some(tmux) = Tmux::start(100, 40, &command) else {
+        return;
+    };
+    let bytes = env.home().join("pane.bytes");
+    tmux.record(&bytes);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("cleanup to end", LIMIT, |s| s.contains("\nEND"));
+    assert_eq!(screen.matches("removed ").count(), 12, "{screen}");
+    // The bar was drawn, then cleared: it is in the bytes, not on the screen.
+    assert!(!screen.contains("removing ["), "{screen}");
+    assert!(
+        eventually(LIMIT, || std::fs::read_to_string(&bytes)
+            .unwrap_or_default()
+            .contains("removing [")),
+        "no progress bar in {:?}",
+        std::fs::read_to_string(&bytes)
+    );
+
+    // Piped: the lines and nothing else.
+    let ids: Vec<String> = (0..3).map(|_| env.run_task("true")).collect();
+    for id in &ids {
+        env.wait_done(id);
+    }
+    let run = env.run(&["cleanup", "--finished"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stderr, "");
+    let expected: String = ids.iter().map(|id| format!("removed {id}\n")).collect();
+    assert_eq!(run.stdout, expected);
+}
