@@ -45,6 +45,8 @@ impl Tmux {
         ]);
         // A pane whose command ended stays, so its last screen can be read.
         tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
+        // What programs copy with OSC 52 lands in a paste buffer ([`Self::clipboard`]).
+        tmux.run(&["set-option", "-s", "set-clipboard", "on"]);
         Some(tmux)
     }
 
@@ -96,6 +98,20 @@ impl Tmux {
     pub fn resize(&self, width: u16, height: u16) {
         let (w, h) = (width.to_string(), height.to_string());
         self.run(&["resize-window", "-t", self.session, "-x", &w, "-y", &h]);
+    }
+
+    /// The newest paste buffer: what the program last copied with OSC 52.
+    pub fn clipboard(&self) -> Option<String> {
+        let output = Command::new("tmux")
+            .arg("-S")
+            .arg(self.socket())
+            .args(["show-buffer"])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// Appends every byte the pane's program writes from now on to `path`.

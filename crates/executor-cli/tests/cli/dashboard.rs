@@ -128,6 +128,13 @@ fn keys_filter_and_open_the_detail_pane() {
     assert!(screen.contains("exit 0"), "{screen}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("the pane closed", LIMIT, |s| !s.contains("out-42"));
+    // `y` copies the full id (OSC 52, which tmux keeps as a paste buffer).
+    assert_eq!(tmux.clipboard(), None);
+    tmux.keys(&["y"]);
+    tmux.wait_for("the copy noted", LIMIT, |s| {
+        s.contains(&format!("copied {done}"))
+    });
+    assert!(eventually(LIMIT, || tmux.clipboard().as_deref() == Some(done.as_str())));
     assert_quits_cleanly(&tmux);
     env.ok(&["kill", "-t", &running, "--grace", "1"]);
 }
