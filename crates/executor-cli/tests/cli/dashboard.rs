@@ -39,7 +39,9 @@ pub fn dashboard(env: &TestEnv, width: u16, height: u16) -> Option<Tmux> {
 
 /// The row of the task `id` (by its handle), if shown.
 fn row<'a>(screen: &'a str, id: &str) -> Option<&'a str> {
-    screen.lines().find(|line| line.contains(&id[24..]))
+    screen
+        .lines()
+        .find(|line| (line.starts_with('⚙') || line.starts_with('🤖')) && line.contains(&id[24..]))
 }
 
 pub fn row_has(screen: &str, id: &str, word: &str) -> bool {
@@ -135,6 +137,27 @@ fn keys_filter_and_open_the_detail_pane() {
         s.contains(&format!("copied {done}"))
     });
     assert!(eventually(LIMIT, || tmux.clipboard().as_deref() == Some(done.as_str())));
+    // `c` `y` cleans the finished task up: its row and its directory go.
+    assert!(env.task_dir(&done).exists());
+    tmux.keys(&["c"]);
+    tmux.wait_for("the confirmation", LIMIT, |s| s.contains("y to confirm"));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the task removed", LIMIT, |s| {
+        s.contains(&format!("removed {}", &done[24..])) && row(s, &done).is_none()
+    });
+    assert!(!env.task_dir(&done).exists());
+    // Cleaning up a running task is refused, in one line at the bottom.
+    tmux.keys(&["Escape", "Escape"]);
+    tmux.wait_for("the running task", LIMIT, |s| {
+        row_has(s, &running, "running")
+    });
+    tmux.keys(&["c"]);
+    tmux.wait_for("the confirmation", LIMIT, |s| s.contains("y to confirm"));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the refusal", LIMIT, |s| {
+        s.lines().last().is_some_and(|l| l.starts_with("error: "))
+    });
+    assert!(env.task_dir(&running).exists());
     assert_quits_cleanly(&tmux);
     env.ok(&["kill", "-t", &running, "--grace", "1"]);
 }
