@@ -42,6 +42,38 @@ fn catch_stop_signals() {
     }
 }
 
+/// Whether the terminal on standard input has hung up (its window closed, its
+/// SSH link or tmux server gone).
+fn terminal_hung_up() -> bool {
+    let mut fd = libc::pollfd {
+        fd: 0,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+/// Ends the process when asked to stop (SIGTERM/SIGHUP) or when the terminal
+/// is gone, should the UI thread not get there itself within a second: on a
+/// hung-up terminal crossterm's read loop spins and never returns.
+fn start_watchdog() {
+    std::thread::spawn(|| {
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            if terminal_hung_up() {
+                STOP.store(true, Ordering::SeqCst);
+            }
+            if STOP.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(1));
+                restore_terminal();
+                std::process::exit(i32::from(code::OK));
+            }
+        }
+    });
+}
+
 /// Leaves the alternate screen and raw mode; safe to call more than once.
 fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
@@ -73,6 +105,7 @@ pub fn run(app: &App, interval: Duration) -> Result<u8, CliError> {
     let (follow, logs) = worker::start_logs(&app.config, &app.paths);
 
     catch_stop_signals();
+    start_watchdog();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();

@@ -372,3 +372,20 @@ fn cleanup_of_many_tasks_shows_progress_on_a_terminal_only() {
     let expected: String = ids.iter().map(|id| format!("removed {id}\n")).collect();
     assert_eq!(run.stdout, expected);
 }
+
+/// A terminal that goes away (its window closed, tmux killed) ends the
+/// dashboard instead of leaving it running without one.
+#[test]
+fn hangup_ends_the_dashboard() {
+    let env = TestEnv::new();
+    let Some(tmux) = dashboard(&env, 80, 24) else {
+        return;
+    };
+    let pid = read_pids(&env.work.join("dashboard.pid"))[0];
+    assert!(process_alive(pid));
+    drop(tmux);
+    assert!(
+        eventually(LIMIT, || !process_alive(pid)),
+        "the dashboard {pid} outlived its terminal"
+    );
+}
