@@ -64,9 +64,7 @@ pub struct AgentLaunch {
 impl AgentLaunch {
     /// `kind` as `executor` runs it, under `config`'s defaults.
     pub fn new(config: &Config, executor: &ExecutorConfig, kind: AgentKind) -> Self {
-        let program = match kind {
-            AgentKind::Claude => config.claude_path(executor).to_owned(),
-        };
+        let program = config.agent_path(executor, kind).to_owned();
         Self { kind, program }
     }
 }

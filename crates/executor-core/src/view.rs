@@ -273,6 +273,8 @@ mod tests {
                 max_turns: 3,
                 program: "claude".into(),
                 session: AgentSession::New(uuid::Uuid::nil()),
+                model: None,
+                max_budget_usd: None,
             },
             parent: None,
         };

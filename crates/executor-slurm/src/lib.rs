@@ -35,7 +35,7 @@ use std::time::Duration;
 use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{FileStat, RunnerObservation};
-use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 use executor_remote::observe::read_record;
 use executor_remote::ssh::Transport;
 use executor_remote::{Shell, logs, skew};
@@ -320,7 +320,7 @@ impl Executor for SlurmExecutor {
                 task_dir: self.dir(&task.id),
                 job_id: job_id(task),
                 // Over SSH, agent logs come back in the same round trip, for the stats.
-                log_offset: (self.over_ssh() && task.task_type == TaskType::ClaudeCode)
+                log_offset: (self.over_ssh() && task.task_type.agent().is_some())
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
             })
             .collect();

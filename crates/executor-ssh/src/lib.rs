@@ -10,7 +10,7 @@ use std::time::Duration;
 use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::RunnerObservation;
-use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord};
 use executor_remote::observe::read_observe;
 use executor_remote::ssh::Transport;
 use executor_remote::{Shell, logs, scripts};
@@ -141,7 +141,10 @@ impl Executor for SshExecutor {
                 runner_pid: task.runner_pid,
                 payload_pid: task.pid,
                 // Agent logs come back in the same round trip, for the stats.
-                log_offset: (task.task_type == TaskType::ClaudeCode)
+                log_offset: task
+                    .task_type
+                    .agent()
+                    .is_some()
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
             })
             .collect();

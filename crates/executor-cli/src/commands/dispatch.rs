@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use executor_core::agent::{AgentKind, AgentSession};
+use executor_core::agent::AgentSession;
 use executor_core::view::DispatchedView;
 use executor_core::{AgentLaunch, Payload, TaskSpec};
 
@@ -22,19 +22,32 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
     if let Some(parent) = &args.resume {
         let manager = app.manager()?;
         let parent = manager.resolve(parent)?;
-        let spec = manager.resume_spec(&parent, prompt, args.max_turns)?;
+        let spec = manager.resume_spec(&parent, prompt, args.max_turns, args.max_budget_usd)?;
         drop(manager);
         return dispatch(app, spec, args.json);
     }
-    let name = choose_executor(app, args.executor, &args.routing.label)?;
+    let name = match (args.executor, args.agent) {
+        (Some(name), _) => name,
+        (None, agent) => app.manager()?.route(&args.routing.label, agent)?,
+    };
     let executor = app.executor_config(&name)?;
-    let agent = AgentKind::Claude;
+    let agent = args.agent.unwrap_or_else(|| app.config.agent_of(executor));
+    if !app.config.has_agent(executor, agent) {
+        return Err(CliError::new(
+            code::USAGE,
+            format!("executor `{name}` does not have the agent `{agent}` (see its `agents:`)"),
+        ));
+    }
     let payload = Payload::Agent {
         agent,
         prompt,
         max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
         program: AgentLaunch::new(&app.config, executor, agent).program,
         session: AgentSession::New(uuid::Uuid::new_v4()),
+        model: args.model,
+        max_budget_usd: args
+            .max_budget_usd
+            .or_else(|| app.config.budget_of(executor)),
     };
     dispatch(
         app,
@@ -76,7 +89,7 @@ fn choose_executor(
 ) -> Result<String, CliError> {
     match named {
         Some(name) => Ok(name),
-        None => Ok(app.manager()?.route(labels)?),
+        None => Ok(app.manager()?.route(labels, None)?),
     }
 }
 

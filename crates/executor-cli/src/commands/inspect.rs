@@ -84,10 +84,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     )?;
     field("workspace", &task.workspace)?;
     let text = payload_text.unwrap_or_else(|| task.summary.clone());
-    let label = match task.task_type {
-        TaskType::ClaudeCode => "prompt",
-        TaskType::ShellCommand => "command",
-    };
+    let label = task.task_type.text_key();
     field(label, &output::truncate(&text.replace('\n', "⏎"), 200))?;
     if let Some(turns) = task.max_turns {
         field("max turns", &turns)?;
