@@ -195,26 +195,33 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         return respond(&mut writer, 200, "application/json", "{}", false);
     };
     let body = &request.body;
-    let (has_tools, results) = match dialect {
-        Dialect::Responses => (
-            body["tools"].as_array().is_some_and(|t| !t.is_empty()),
-            count(&body["input"], |item| {
-                item["type"] == "function_call_output"
-            }),
-        ),
-        Dialect::Gemini => (
-            body["tools"].as_array().is_some_and(|t| !t.is_empty()),
-            body["contents"].as_array().map_or(0, |contents| {
-                contents
-                    .iter()
-                    .map(|c| count(&c["parts"], |p| !p["functionResponse"].is_null()))
-                    .sum()
-            }),
-        ),
-        Dialect::Chat => (
-            body["tools"].as_array().is_some_and(|t| !t.is_empty()),
-            count(&body["messages"], |m| m["role"] == "tool"),
-        ),
+    // The reply follows the tool results since the user last spoke: a
+    // resumed conversation starts the script anew.
+    let has_tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let results = match dialect {
+        Dialect::Responses => results_since_user(&body["input"], |item| {
+            if item["type"] == "function_call_output" {
+                Some(true)
+            } else {
+                (item["role"] == "user").then_some(false)
+            }
+        }),
+        Dialect::Gemini => results_since_user(&body["contents"], |content| {
+            let parts = content["parts"].as_array()?;
+            if parts.iter().any(|p| !p["functionResponse"].is_null()) {
+                Some(true)
+            } else {
+                (content["role"] == "user" && parts.iter().any(|p| p["text"].is_string()))
+                    .then_some(false)
+            }
+        }),
+        Dialect::Chat => results_since_user(&body["messages"], |message| {
+            match message["role"].as_str() {
+                Some("tool") => Some(true),
+                Some("user") => Some(false),
+                _ => None,
+            }
+        }),
     };
     let reply = if has_tools {
         shared
@@ -258,9 +265,16 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
 }
 
-fn count(list: &Value, what: impl Fn(&Value) -> bool) -> usize {
-    list.as_array()
-        .map_or(0, |items| items.iter().filter(|i| what(i)).count())
+/// Tool results after the last user message; `kind` says of an item whether
+/// it is a tool result (`Some(true)`), a user message (`Some(false)`) or neither.
+fn results_since_user(list: &Value, kind: impl Fn(&Value) -> Option<bool>) -> usize {
+    list.as_array().map_or(0, |items| {
+        items.iter().fold(0, |n, item| match kind(item) {
+            Some(true) => n + 1,
+            Some(false) => 0,
+            None => n,
+        })
+    })
 }
 
 fn data(writer: &mut impl Write, value: &Value) -> std::io::Result<()> {

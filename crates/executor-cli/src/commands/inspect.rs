@@ -54,7 +54,10 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         _ => task.status.to_string(),
     };
     if let Some(quiet) = task.stalled_for(stall_timeout, now) {
-        status.push_str(&format!(", stalled: no output for {}s", quiet.as_secs()));
+        status.push_str(&format!(
+            ", stalled: no agent activity for {}s",
+            quiet.as_secs()
+        ));
     }
     field("status", &status)?;
     if let Some(reason) = &task.reason {

@@ -189,7 +189,7 @@ fn hanging_agent_is_stalled_and_killable() {
     assert!(env.ok(&["list"]).contains("stalled"));
     assert!(
         env.ok(&["status", "--task-id", &id])
-            .contains("stalled: no output for")
+            .contains("stalled: no agent activity for")
     );
 
     let pid = status["pid"].as_u64().unwrap() as u32;
@@ -224,7 +224,7 @@ fn kill_on_stall_kills() {
         status["reason"]
             .as_str()
             .unwrap()
-            .starts_with("stalled: no output for"),
+            .starts_with("stalled: no agent activity for"),
         "{status}"
     );
 }

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod agents;
 mod brain;
 mod claude;
 mod concurrency;

@@ -159,9 +159,13 @@ impl TaskManager {
                 }
                 Err(err) => return Err(err),
             };
-            // claude's own verdict (e.g. error_max_turns) says more than its exit code.
+            // The agent's own verdict (e.g. error_max_turns) says more than its
+            // exit code; a budget passed says more than that (CLIs that report
+            // usage only at the end of their run are judged then).
             if matches!(state.status, TaskStatus::Completed | TaskStatus::Failed)
-                && let Some(reason) = stats.failure_reason()
+                && let Some(reason) = self
+                    .budget_passed(task, &stats)
+                    .or_else(|| stats.failure_reason())
             {
                 state.status = TaskStatus::Failed;
                 state.reason = Some(reason);
@@ -256,8 +260,15 @@ impl TaskManager {
         }
         // Only records of the agent's stream are signs of life: bytes that
         // are none (keep-alives, spinners, stderr noise) cannot hide a hang.
+        // Events are timed by the log's last write when they were read (at
+        // most one refresh late), or by now when the executor cannot say.
         if seen > 0 {
-            stats.last_activity = Some(Timestamp::now().as_str().to_owned());
+            stats.last_activity = Some(
+                observation
+                    .log_modified
+                    .clone()
+                    .unwrap_or_else(|| Timestamp::now().as_str().to_owned()),
+            );
         }
         if !agent.reports_cost() || stats.cost_estimated {
             let model = stats.model.as_deref().or(task.model.as_deref());
@@ -281,10 +292,8 @@ impl TaskManager {
         agent: AgentKind,
         stats: &AgentStats,
     ) -> Option<String> {
-        if let (Some(budget), Some(cost)) = (task.max_budget_usd, stats.total_cost_usd)
-            && cost > budget
-        {
-            return Some(format!("budget exceeded (${budget})"));
+        if let Some(reason) = self.budget_passed(task, stats) {
+            return Some(reason);
         }
         match task.max_turns {
             Some(limit) if !agent.cli().limits_turns() && stats.tool_calls > u64::from(limit) => {
@@ -292,6 +301,11 @@ impl TaskManager {
             }
             _ => None,
         }
+    }
+
+    fn budget_passed(&self, task: &TaskRecord, stats: &AgentStats) -> Option<String> {
+        let (budget, cost) = (task.max_budget_usd?, stats.total_cost_usd?);
+        (cost > budget).then(|| format!("budget exceeded (${budget})"))
     }
 
     fn stalled_for(&self, task: &TaskRecord, stats: &AgentStats) -> Option<Duration> {
