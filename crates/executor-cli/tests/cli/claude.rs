@@ -167,6 +167,33 @@ fn max_turns_ends_failed() {
 }
 
 #[test]
+fn budget_ends_failed_and_claude_gets_its_own_limit() {
+    let mock = MockAnthropic::start(Script::endless());
+    let Some(env) = agent_env(&mock, "") else {
+        return;
+    };
+    let out = start(
+        &env,
+        &[
+            "--executor",
+            "local",
+            "--prompt",
+            "spend it all",
+            "--max-budget-usd",
+            "0.000001",
+        ],
+    );
+    let id = out["task_id"].as_str().unwrap();
+    let payload = std::fs::read_to_string(env.task_dir(id).join("payload.sh")).unwrap();
+    assert!(payload.contains(" --max-budget-usd 0.000001 "), "{payload}");
+    let status = wait(&env, id);
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+    assert_eq!(status["max_budget_usd"], 0.000001);
+    assert_eq!(env.completion(id).unwrap()["status"], "failure");
+}
+
+#[test]
 fn hanging_agent_is_stalled_and_killable() {
     let mock = MockAnthropic::start(Script::new(vec![Reply::Hang]));
     let Some(env) = agent_env(&mock, "defaults:\n  stall_timeout: 2\n") else {
@@ -271,7 +298,7 @@ fn resume_continues_the_session() {
     let shell = env.run_task("true");
     env.wait_done(&shell);
     env.run(&["start", "--resume", &shell, "--prompt", "x"])
-        .assert_error(7, "only Claude Code tasks can be resumed");
+        .assert_error(7, "only agent tasks can be resumed");
 }
 
 #[test]
