@@ -69,6 +69,25 @@ impl AgentLaunch {
     }
 }
 
+/// What `executors --check` found of one executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorCheck {
+    /// One line: reachable, engine up, ...
+    pub summary: String,
+    pub agents: Vec<AgentCheck>,
+}
+
+/// One agent CLI as `executors --check` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCheck {
+    pub launch: AgentLaunch,
+    /// The first line of `--version`; `None` when the CLI was not found.
+    pub version: Option<String>,
+    /// Whether the backend could look at all (a container's CLIs are in an
+    /// image no probe starts).
+    pub probed: bool,
+}
+
 /// What a backend reports once the runner is running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launched {
@@ -195,9 +214,9 @@ pub trait Executor: Send + Sync {
         ))
     }
 
-    /// Probes the executor for `executors --check`: reachable, claude present
-    /// (and its version), engine up. Returns a one-line summary.
-    fn check(&self) -> Result<String, ExecutorError>;
+    /// Probes the executor for `executors --check`: reachable, engine up, and
+    /// the version of each of `agents` on the executing side.
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError>;
 
     /// Removes the task dir on the executing side.
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;

@@ -442,7 +442,32 @@ pub fn transcript(home_relative: &str) -> String {
     )
 }
 
-/// Reports claude's version (or its absence) on the last line.
-pub fn check(claude_path: &str) -> String {
-    claude_version(claude_path)
+/// Reports the version of each of `programs`: a line `A<i> <version>`, or
+/// `A<i>` alone when it is not found.
+pub fn agent_versions(programs: &[&str]) -> String {
+    programs
+        .iter()
+        .enumerate()
+        .map(|(i, program)| {
+            format!(
+                "c={c}\nif command -v \"$c\" >/dev/null 2>&1; then echo \"A{i} $(\"$c\" --version </dev/null 2>/dev/null | head -n 1)\"; else echo A{i}; fi\n",
+                c = sh_quote(program)
+            )
+        })
+        .collect()
+}
+
+/// The versions [`agent_versions`] reported for `count` programs.
+pub fn parse_agent_versions(text: &str, count: usize) -> Vec<Option<String>> {
+    (0..count)
+        .map(|i| {
+            let tag = format!("A{i}");
+            text.lines()
+                .find_map(|l| {
+                    let rest = l.strip_prefix(&tag)?;
+                    (rest.is_empty() || rest.starts_with(' ')).then(|| rest.trim().to_owned())
+                })
+                .filter(|v| !v.is_empty())
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::RunnerObservation;
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord};
 use executor_remote::observe::read_observe;
 use executor_remote::ssh::Transport;
@@ -193,19 +194,27 @@ impl Executor for SshExecutor {
         logs::read(&self.shell, &self.config.name, &self.dir(&task.id), offset)
     }
 
-    fn check(&self) -> Result<String, ExecutorError> {
-        let claude = self
-            .config
-            .claude_path
-            .as_deref()
-            .unwrap_or(&self.claude_default);
-        let stdout = self.run(&scripts::check(claude), true)?;
-        let text = String::from_utf8_lossy(&stdout);
-        Ok(format!(
-            "{} reachable; {}",
-            self.target(),
-            text.lines().last().unwrap_or("claude: no answer").trim()
-        ))
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {
+        let programs: Vec<&str> = agents.iter().map(|a| a.program.as_str()).collect();
+        // `true` first: a host with no agent to probe is still asked.
+        let stdout = self.run(
+            &format!("true\n{}", scripts::agent_versions(&programs)),
+            true,
+        )?;
+        let versions =
+            scripts::parse_agent_versions(&String::from_utf8_lossy(&stdout), agents.len());
+        Ok(ExecutorCheck {
+            summary: format!("{} reachable", self.target()),
+            agents: agents
+                .iter()
+                .zip(versions)
+                .map(|(launch, version)| AgentCheck {
+                    launch: launch.clone(),
+                    version,
+                    probed: true,
+                })
+                .collect(),
+        })
     }
 
     fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {
