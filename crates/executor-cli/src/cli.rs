@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use executor_core::agent::AgentKind;
 
-/// Dispatch coding agents (Claude Code, Codex, Gemini CLI, opencode) and shell commands to SSH hosts, containers and
-/// local processes, then watch, follow, kill and clean them up from one place.
+/// Dispatch coding agents (Claude Code, Codex, Gemini CLI, opencode) and shell commands
+/// to SSH hosts, containers, Slurm clusters and local processes, then watch, follow,
+/// kill and clean them up from one place.
 ///
 /// Tasks outlive this command: each runs under a small runner that records its
 /// exit code itself. Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 no such
@@ -182,7 +183,8 @@ pub struct LogsArgs {
     /// rendering (which shows control and bidi characters as escapes such as \e)
     #[arg(long)]
     pub raw: bool,
-    /// Agent tasks: show Claude Code's session transcript (~/.claude/projects/...)
+    /// Agent tasks: show the agent's own session transcript (Claude Code's
+    /// ~/.claude/projects/...; the other CLIs keep none at a known path)
     #[arg(long, conflicts_with_all = ["raw", "follow"])]
     pub transcript: bool,
 }
@@ -286,7 +288,8 @@ pub struct ExecutorsArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
-    /// Probe every executor (reachable, claude present and its version, engine up)
+    /// Probe every executor (reachable, engine up, and the version of each agent
+    /// CLI it lists or runs by default; a missing one is a warning `!`)
     #[arg(long)]
     pub check: bool,
     /// With --check: seconds to wait for each probe

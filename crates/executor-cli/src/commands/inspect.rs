@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use executor_core::agent::{AgentCli, AgentStats};
+use executor_core::agent::{AgentCli, AgentKind, AgentStats};
 use executor_core::{LogChunk, TaskRecord, TaskType, runner};
 
 use crate::app::App;
@@ -95,8 +95,20 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     if let Some(session) = &task.session_id {
         field("session", session)?;
     }
+    if let Some(agent) = task.task_type.agent().filter(|a| *a != AgentKind::Claude) {
+        field("agent cli", &agent.cli().display_name())?;
+    }
+    if let Some(model) = &task.model {
+        field("model", model)?;
+    }
+    if let Some(budget) = task.max_budget_usd {
+        field("budget", &format!("${budget}"))?;
+    }
     if let Some(stats) = task.agent_stats() {
         field("agent", &agent_summary(&stats))?;
+        if let (Some(tool), Some(input)) = (&stats.last_tool, &stats.last_tool_input) {
+            field("last tool", &format!("{tool}: {input}"))?;
+        }
         if let Some(subtype) = &stats.result_subtype {
             field("result", subtype)?;
         }
@@ -135,7 +147,11 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
 fn agent_summary(stats: &AgentStats) -> String {
     let cost = stats
         .total_cost_usd
-        .map(|c| format!(" · ${c:.4}"))
+        .map(|c| {
+            // `~`: priced from the price table, the CLI reports no cost.
+            let estimated = if stats.cost_estimated { "~" } else { "" };
+            format!(" · {estimated}${c:.4}")
+        })
         .unwrap_or_default();
     format!(
         "{} turns · {} tool calls · {} in / {} out tokens (cache: {} written, {} read){cost}",
@@ -298,7 +314,7 @@ fn transcript(
     let Some(agent) = task.task_type.agent().map(|a| a.cli()) else {
         return Err(CliError::new(
             code::TASK_STATE,
-            "--transcript is for Claude Code tasks",
+            "--transcript is for agent tasks",
         ));
     };
     let stats = task.agent.clone().unwrap_or_default();
@@ -310,7 +326,10 @@ fn transcript(
     let Some(path) = agent.transcript_path(&cwd, &session) else {
         return Err(CliError::new(
             code::TASK_STATE,
-            format!("{} keeps no transcript", agent.display_name()),
+            format!(
+                "{} keeps no transcript at a path known in advance; `logs` shows its stream",
+                agent.display_name()
+            ),
         ));
     };
     let bytes = manager

@@ -103,6 +103,19 @@ fn tool_call_tokens_cost_logs_and_resume(agent: TestAgent) {
     assert!(rendered.contains("◆ All done."), "{rendered}");
     let list = env.ok(&["list"]);
     assert!(list.contains(&format!("${cost:.4}")), "{list}");
+    let human = env.ok(&["status", "--task-id", &id]);
+    assert!(
+        human.contains("last tool") && human.contains("echo agent-was-here"),
+        "{human}"
+    );
+    let estimated = if agent == TestAgent::Opencode {
+        ""
+    } else {
+        "~"
+    };
+    assert!(human.contains(&format!("{estimated}${cost:.4}")), "{human}");
+    let completion = env.completion(&id).expect("completion record");
+    assert_eq!(completion["status"], "success", "{completion}");
 
     mock.set_script(ModelScript::text("second answer"));
     let second = id_of(&env.json(&[

@@ -413,7 +413,8 @@ fn a_missing_agent_cli_is_a_warning_that_names_it() {
     assert!(run.stdout.contains("  ✓ this machine"), "{}", run.stdout);
     assert!(run.stdout.contains("  ✓ claude: "), "{}", run.stdout);
     assert!(
-        run.stdout.contains("  ! codex not found at `/nonexistent/codex`"),
+        run.stdout
+            .contains("  ! codex not found at `/nonexistent/codex`"),
         "{}",
         run.stdout
     );
