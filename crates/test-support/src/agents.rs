@@ -57,6 +57,23 @@ impl TestAgent {
         found
     }
 
+    /// The environment that makes the CLI keep its config and state below
+    /// `dir` instead of the task user's home, for executors whose user's home
+    /// is not the test's (SSH, containers).
+    pub fn home_env(self, dir: &Path) -> Vec<(&'static str, String)> {
+        let at = |relative: &str| dir.join(relative).display().to_string();
+        match self {
+            Self::Codex => vec![("CODEX_HOME", at(".codex"))],
+            Self::Gemini => vec![("GEMINI_CLI_HOME", at(""))],
+            Self::Opencode => vec![
+                ("XDG_CONFIG_HOME", at(".config")),
+                ("XDG_DATA_HOME", at(".local/share")),
+                ("XDG_CACHE_HOME", at(".cache")),
+                ("XDG_STATE_HOME", at(".local/state")),
+            ],
+        }
+    }
+
     /// Writes the CLI's config below `home` (the HOME the task runs with) so
     /// that it talks to the mock at `mock_url` (`http://127.0.0.1:PORT`) and
     /// nothing else; returns the environment the task needs besides.
