@@ -57,6 +57,28 @@ impl TestAgent {
         found
     }
 
+    /// The CLI's own executable, for images without Node.js: the npm launcher
+    /// in `node_modules/.bin` is a Node script, the binary it starts is not
+    /// (Codex: static; opencode: glibc only). `None` for Gemini CLI, which is
+    /// JavaScript.
+    pub fn native_binary(self) -> Option<PathBuf> {
+        let bin = self.binary()?;
+        // `…/node_modules/.bin/<name>` → `…/node_modules`
+        let modules = std::fs::canonicalize(&bin)
+            .ok()?
+            .ancestors()
+            .find(|p| p.ends_with("node_modules"))?
+            .to_owned();
+        let native = match self {
+            Self::Codex => {
+                modules.join("@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex")
+            }
+            Self::Opencode => modules.join("opencode-linux-x64/bin/opencode"),
+            Self::Gemini => return None,
+        };
+        native.is_file().then_some(native)
+    }
+
     /// The environment that makes the CLI keep its config and state below
     /// `dir` instead of the task user's home, for executors whose user's home
     /// is not the test's (SSH, containers).
