@@ -177,6 +177,27 @@ fn budget_ends_the_task(agent: TestAgent) {
     assert_eq!(env.completion(&id).unwrap()["status"], "failure");
 }
 
+/// None of these CLIs stops at a turn limit of its own: the task is ended
+/// once its tool calls pass `--max-turns`.
+fn max_turns_ends_failed(agent: TestAgent) {
+    let mock = MockModels::start(ModelScript::endless());
+    let Some(env) = agent_env(agent, &mock, "") else {
+        return;
+    };
+    let id = id_of(&start(
+        &env,
+        agent,
+        &["--prompt", "never stop", "--max-turns", "2"],
+    ));
+    let status = wait(&env, &id);
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["reason"], "max turns exceeded (2)", "{status}");
+    assert!(
+        status["agent"]["tool_calls"].as_u64().unwrap() > 2,
+        "{status}"
+    );
+}
+
 /// A model that hangs (its connection kept alive) makes the task stalled,
 /// though bytes keep landing on its log, and `kill_on_stall` kills it.
 fn hang_is_a_stall(agent: TestAgent) {
@@ -235,6 +256,11 @@ macro_rules! agent_tests {
             #[test]
             fn budget_ends_the_task() {
                 super::budget_ends_the_task($agent);
+            }
+
+            #[test]
+            fn max_turns_ends_failed() {
+                super::max_turns_ends_failed($agent);
             }
 
             #[test]
