@@ -245,7 +245,19 @@ fn kill_on_stall_kills() {
         return;
     };
     let id = start_local(&env, "hang please");
-    let status = wait(&env, &id);
+    // Bytes on the log that are no records of claude's stream (a spinner, a
+    // keep-alive) do not hide the hang.
+    let log = env.task_dir(&id).join("task.log");
+    let status = loop {
+        let status = env.status(&id);
+        if status["status"] != "running" && status["status"] != "pending" {
+            break status;
+        }
+        if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&log) {
+            std::io::Write::write_all(&mut file, b"\r|/-\\ keep-alive\n").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert_eq!(status["status"], "killed", "{status}");
     assert!(
         status["reason"]

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod agents;
+mod agents_remote;
 mod brain;
 mod claude;
 mod concurrency;

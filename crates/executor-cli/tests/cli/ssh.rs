@@ -12,18 +12,18 @@ use test_support::{MockAnthropic, Script};
 use crate::helpers::{TestEnv, eventually, process_alive, read_pids};
 
 /// A test environment with one SSH executor `box` logging in as `user`.
-struct SshTest {
-    env: TestEnv,
+pub(crate) struct SshTest {
+    pub(crate) env: TestEnv,
     sshd: Sshd,
     /// Remote task root, private to this test.
     task_root: PathBuf,
     /// A workspace on the "remote" host (the same machine), writable by `user`.
-    workspace: PathBuf,
+    pub(crate) workspace: PathBuf,
     user: String,
 }
 
 /// Makes `path` (and what it holds) belong to the test user.
-fn give_to_test_user(path: &Path) {
+pub(crate) fn give_to_test_user(path: &Path) {
     let status = std::process::Command::new("chown")
         .arg("-R")
         .arg(format!("{TEST_USER}:{TEST_USER}"))
@@ -34,7 +34,7 @@ fn give_to_test_user(path: &Path) {
 }
 
 impl SshTest {
-    fn new(user: &str) -> Option<Self> {
+    pub(crate) fn new(user: &str) -> Option<Self> {
         Self::with_config(user, "")
     }
 
@@ -85,12 +85,12 @@ impl SshTest {
         )
     }
 
-    fn write_config(&self, extra: &str) {
+    pub(crate) fn write_config(&self, extra: &str) {
         self.env
             .write_config(&format!("executors:\n{}", self.executor_yaml(extra)));
     }
 
-    fn ws(&self) -> &str {
+    pub(crate) fn ws(&self) -> &str {
         self.workspace.to_str().unwrap()
     }
 
@@ -719,95 +719,4 @@ fn a_workspace_missing_on_the_host_fails_the_launch() {
         "{status}"
     );
     assert!(!t.remote_dir(id).exists(), "the host keeps no task dir");
-}
-
-/// Codex, Gemini CLI and opencode over SSH, as a normal user whose agent
-/// config lives in a directory of the test's (forwarded with `env`): the
-/// model's shell command runs on the host, tokens and cost come back, `logs`
-/// shows the call, a 100 KB prompt arrives byte-exact, the session resumes.
-fn other_agent_over_ssh(agent: test_support::agents::TestAgent) {
-    use test_support::{MockModels, ModelScript};
-    let Some(binary) = agent.binary() else {
-        return;
-    };
-    let mock = MockModels::start(ModelScript::shell_then_text(
-        "echo remote-agent > proof.txt",
-        "Done remotely.",
-    ));
-    let Some(t) = SshTest::new(TEST_USER) else {
-        return;
-    };
-    let agent_home = t.workspace.parent().unwrap().join("agent-home");
-    let url = format!("http://127.0.0.1:{}", mock.port());
-    let mut env = agent.prepare_home(&agent_home, &url);
-    env.extend(agent.home_env(&agent_home));
-    give_to_test_user(&agent_home);
-    let env_yaml: Vec<String> = env.iter().map(|(k, v)| format!("\"{k}={v}\"")).collect();
-    t.write_config(&format!(
-        "    {name}_path: {path}\n    agent: {name}\n    env: [{env}]\n",
-        name = agent.name(),
-        path = binary.display(),
-        env = env_yaml.join(", ")
-    ));
-    let prompt = crate::helpers::hostile_text(100_000);
-    let start = |prompt: &str, resume: Option<&str>| -> String {
-        let mut args = vec!["start", "--json", "--prompt", prompt];
-        match resume {
-            Some(parent) => args.extend(["--resume", parent]),
-            None => args.extend(["-e", "box", "-w", t.ws(), "--model", agent.model()]),
-        }
-        t.env.json(&args)["task_id"].as_str().unwrap().to_owned()
-    };
-    let wait = |id: &str| {
-        let run = t.env.run(&["wait", "--task-id", id, "--timeout", "90"]);
-        assert_ne!(run.code, 124, "{}", run.stderr);
-        t.env.status(id)
-    };
-    let id = start(&prompt, None);
-    let status = wait(&id);
-    assert_eq!(
-        status["status"],
-        "completed",
-        "{status}\n{}",
-        t.env.ok(&["logs", "--task-id", &id, "--raw"])
-    );
-    assert_eq!(
-        std::fs::read_to_string(t.workspace.join("proof.txt")).unwrap(),
-        "remote-agent\n"
-    );
-    let stats = &status["agent"];
-    assert_eq!(stats["tool_calls"], 1, "{stats}");
-    assert!(stats["output_tokens"].as_u64().unwrap() > 0, "{stats}");
-    assert!(stats["total_cost_usd"].as_f64().unwrap() > 0.0, "{stats}");
-    assert!(
-        mock.saw_text(&prompt),
-        "the prompt did not arrive byte for byte"
-    );
-    let rendered = t.env.ok(&["logs", "--task-id", &id]);
-    assert!(
-        rendered.contains("echo remote-agent > proof.txt"),
-        "{rendered}"
-    );
-
-    mock.set_script(ModelScript::text("again"));
-    let second = start("and again", Some(&id));
-    let child = wait(&second);
-    assert_eq!(child["status"], "completed", "{child}");
-    assert_eq!(child["agent"]["session_id"], stats["session_id"]);
-    assert_eq!(child["agent"]["result"], "again");
-}
-
-#[test]
-fn codex_over_ssh() {
-    other_agent_over_ssh(test_support::agents::TestAgent::Codex);
-}
-
-#[test]
-fn gemini_over_ssh() {
-    other_agent_over_ssh(test_support::agents::TestAgent::Gemini);
-}
-
-#[test]
-fn opencode_over_ssh() {
-    other_agent_over_ssh(test_support::agents::TestAgent::Opencode);
 }
