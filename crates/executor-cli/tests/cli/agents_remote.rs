@@ -99,8 +99,8 @@ fn opencode_over_ssh() {
     other_agent_over_ssh(TestAgent::Opencode);
 }
 
-/// Codex and opencode in the claude test image (glibc and bash), their native
-/// binaries mounted read-only from the test cache, their config in a mounted
+/// Codex, Gemini CLI and opencode in the claude test image (glibc and bash),
+/// their binaries mounted read-only from the test cache, their config in a mounted
 /// directory: the model's shell command runs in the container, tokens and a
 /// cost come back, `logs` shows the call, the prompt arrives byte-exact.
 fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
@@ -111,9 +111,34 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
         missing("the claude test image (OPENCLAW_TEST_CLAUDE_IMAGE)");
         return;
     };
-    let Some(binary) = agent.native_binary() else {
-        missing(&format!("the native {} binary", agent.name()));
-        return;
+    // The image has glibc and bash but no Node.js: Codex and opencode run
+    // their native binaries; Gemini CLI gets this machine's `node` (one
+    // binary, plus the two C++ runtime libraries it links) and `env` for its
+    // `#!/usr/bin/env node`.
+    let (binary, mut mounts) = match agent {
+        TestAgent::Gemini => {
+            let Some(bin) = agent.binary() else { return };
+            let install = bin.ancestors().nth(3).unwrap().to_owned();
+            let host = |path: &str, at: &str| format!("\"{path}:{at}:ro\"");
+            let mut mounts = vec![
+                host("/usr/bin/node", "/usr/local/bin/node"),
+                host("/usr/bin/env", "/usr/bin/env"),
+                format!("\"{0}:{0}:ro\"", install.display()),
+            ];
+            for lib in ["libstdc++.so.6", "libgcc_s.so.1"] {
+                let path = format!("/lib/x86_64-linux-gnu/{lib}");
+                mounts.push(host(&path, &path));
+            }
+            (bin, mounts)
+        }
+        _ => {
+            let Some(bin) = agent.native_binary() else {
+                missing(&format!("the native {} binary", agent.name()));
+                return;
+            };
+            let dir = bin.parent().unwrap().to_owned();
+            (bin, vec![format!("\"{0}:{0}:ro\"", dir.display())])
+        }
     };
     let mock = MockModels::start(ModelScript::shell_then_text(
         "echo agent-in-a-container > proof.txt",
@@ -128,17 +153,16 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     let mut vars = agent.prepare_home(&agent_home, &url);
     vars.extend(agent.home_env(&agent_home));
     let vars: Vec<String> = vars.iter().map(|(k, v)| format!("\"{k}={v}\"")).collect();
-    let cache = binary.parent().unwrap();
+    mounts.push(format!("\"{0}:{0}\"", agent_home.display()));
+    mounts.push(format!("\"{}:/work\"", env.work.display()));
     env.write_config(&format!(
         "executors:\n  - name: agent\n    type: container\n    image: {image}\n    runtime: {}\n    \
          network: host\n    {name}_path: {bin}\n    agent: {name}\n    \
-         volumes: [\"{work}:/work\", \"{home}:{home}\", \"{cache}:{cache}:ro\"]\n    env: [{vars}]\n",
+         volumes: [{mounts}]\n    env: [{vars}]\n",
         engine.name(),
         name = agent.name(),
         bin = binary.display(),
-        work = env.work.display(),
-        home = agent_home.display(),
-        cache = cache.display(),
+        mounts = mounts.join(", "),
         vars = vars.join(", ")
     ));
     let prompt = crate::helpers::hostile_text(100_000);
@@ -189,6 +213,13 @@ macro_rules! in_containers {
             fn codex_runs_inside() {
                 if let Some(engine) = Engine::get($runtime) {
                     other_agent_runs_inside(&engine, TestAgent::Codex);
+                }
+            }
+
+            #[test]
+            fn gemini_runs_inside() {
+                if let Some(engine) = Engine::get($runtime) {
+                    other_agent_runs_inside(&engine, TestAgent::Gemini);
                 }
             }
 
