@@ -9,6 +9,68 @@ use crate::container::{Engine, Runtime, cleanup_all, missing};
 use crate::helpers::TestEnv;
 use crate::ssh::{SshTest, give_to_test_user};
 
+/// Defaults for [`limits_hold`]: long enough for a CLI to start.
+const LIMITS: &str = "defaults:\n  stall_timeout: 10\n  kill_on_stall: true\n";
+
+/// A task's status without its prompt (100 KB), for assertion messages.
+fn brief(status: &serde_json::Value) -> String {
+    let mut status = status.clone();
+    if let Some(map) = status.as_object_mut() {
+        map.remove("prompt");
+        map.remove("summary");
+    }
+    status.to_string()
+}
+
+/// On `executor` (`-e NAME -w DIR`): a budget of $0.000001 ends a task
+/// `failed` (mid-run for opencode, whose steps carry their cost; at the end
+/// for the CLIs that report usage only then), and a model that hangs makes
+/// the task stalled and killed (`kill_on_stall`).
+/// Returns the ids of the two tasks.
+/// `set_defaults` writes the config with the given `defaults:` section.
+fn limits_hold(
+    env: &TestEnv,
+    executor: &[&str],
+    agent: TestAgent,
+    mock: &MockModels,
+    set_defaults: &dyn Fn(&str),
+) -> [String; 2] {
+    mock.set_script(match agent {
+        TestAgent::Opencode => ModelScript::endless(),
+        _ => ModelScript::shell_then_text("true", "spent"),
+    });
+    let start = |args: &[&str]| -> String {
+        let mut full = vec!["start", "--json", "--model", agent.model()];
+        full.extend_from_slice(executor);
+        full.extend_from_slice(args);
+        env.json(&full)["task_id"].as_str().unwrap().to_owned()
+    };
+    let wait = |id: &str| {
+        let run = env.run(&["wait", "--task-id", id, "--timeout", "90"]);
+        assert_ne!(run.code, 124, "{}", run.stderr);
+        env.status(id)
+    };
+    let spent = start(&["-p", "spend", "--max-budget-usd", "0.000001"]);
+    let status = wait(&spent);
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+
+    // A slow start counts as silence too: the stall rule is on only now.
+    set_defaults(LIMITS);
+    mock.set_script(ModelScript::hang());
+    let hung = start(&["-p", "hang"]);
+    let status = wait(&hung);
+    assert_eq!(status["status"], "killed", "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("stalled: no agent activity for"),
+        "{status}"
+    );
+    [spent, hung]
+}
+
 /// Codex, Gemini CLI and opencode over SSH, as a normal user whose agent
 /// config lives in a directory of the test's (forwarded with `env`): the
 /// model's shell command runs on the host, tokens and cost come back, `logs`
@@ -30,12 +92,13 @@ fn other_agent_over_ssh(agent: TestAgent) {
     env.extend(agent.home_env(&agent_home));
     give_to_test_user(&agent_home);
     let env_yaml: Vec<String> = env.iter().map(|(k, v)| format!("\"{k}={v}\"")).collect();
-    t.write_config(&format!(
+    let executor = format!(
         "    {name}_path: {path}\n    agent: {name}\n    env: [{env}]\n",
         name = agent.name(),
         path = binary.display(),
         env = env_yaml.join(", ")
-    ));
+    );
+    t.write_config(&executor);
     let prompt = crate::helpers::hostile_text(100_000);
     let start = |prompt: &str, resume: Option<&str>| -> String {
         let mut args = vec!["start", "--json", "--prompt", prompt];
@@ -55,7 +118,8 @@ fn other_agent_over_ssh(agent: TestAgent) {
     assert_eq!(
         status["status"],
         "completed",
-        "{status}\n{}",
+        "{}\n{}",
+        brief(&status),
         t.env.ok(&["logs", "--task-id", &id, "--raw"])
     );
     assert_eq!(
@@ -75,6 +139,17 @@ fn other_agent_over_ssh(agent: TestAgent) {
         rendered.contains("echo remote-agent > proof.txt"),
         "{rendered}"
     );
+
+    limits_hold(
+        &t.env,
+        &["-e", "box", "-w", t.ws()],
+        agent,
+        &mock,
+        &|defaults| {
+            t.write_config(&format!("{executor}{defaults}"));
+        },
+    );
+    t.write_config(&executor);
 
     mock.set_script(ModelScript::text("again"));
     let second = start("and again", Some(&id));
@@ -155,7 +230,7 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     let vars: Vec<String> = vars.iter().map(|(k, v)| format!("\"{k}={v}\"")).collect();
     mounts.push(format!("\"{0}:{0}\"", agent_home.display()));
     mounts.push(format!("\"{}:/work\"", env.work.display()));
-    env.write_config(&format!(
+    let config = format!(
         "executors:\n  - name: agent\n    type: container\n    image: {image}\n    runtime: {}\n    \
          network: host\n    {name}_path: {bin}\n    agent: {name}\n    \
          volumes: [{mounts}]\n    env: [{vars}]\n",
@@ -164,7 +239,8 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
         bin = binary.display(),
         mounts = mounts.join(", "),
         vars = vars.join(", ")
-    ));
+    );
+    env.write_config(&config);
     let prompt = crate::helpers::hostile_text(100_000);
     let out = env.json(&[
         "start",
@@ -184,10 +260,11 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     assert_eq!(
         run.code,
         0,
-        "{status}\n{}",
+        "{}\n{}",
+        brief(&status),
         env.ok(&["logs", "--task-id", &id, "--raw"])
     );
-    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["status"], "completed", "{}", brief(&status));
     assert_eq!(
         std::fs::read_to_string(env.work.join("proof.txt")).unwrap(),
         "agent-in-a-container\n"
@@ -201,7 +278,16 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     );
     let rendered = env.ok(&["logs", "--task-id", &id]);
     assert!(rendered.contains("echo agent-in-a-container"), "{rendered}");
-    cleanup_all(&env, engine, &[&id]);
+    let [spent, hung] = limits_hold(
+        &env,
+        &["-e", "agent", "-w", "/work"],
+        agent,
+        &mock,
+        &|defaults| {
+            env.write_config(&format!("{config}{defaults}"));
+        },
+    );
+    cleanup_all(&env, engine, &[&id, &spent, &hung]);
 }
 
 macro_rules! in_containers {
