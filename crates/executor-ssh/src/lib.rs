@@ -104,7 +104,7 @@ impl Executor for SshExecutor {
             spec.workspace,
             spec.files,
             spec.env,
-            spec.agent.map(|agent| agent.program.as_str()),
+            spec.agent,
             self.config.keep_background,
         );
         let stdout = self.run(&script, true)?;
