@@ -62,6 +62,19 @@ pub struct AgentLaunch {
 }
 
 impl AgentLaunch {
+    /// The agents `executor` must have: those it lists (`agents:`), else the
+    /// one it runs by default.
+    pub fn required(config: &Config, executor: &ExecutorConfig) -> Vec<Self> {
+        let kinds = match &executor.agents {
+            Some(agents) => agents.clone(),
+            None => vec![config.agent_of(executor)],
+        };
+        kinds
+            .into_iter()
+            .map(|kind| Self::new(config, executor, kind))
+            .collect()
+    }
+
     /// `kind` as `executor` runs it, under `config`'s defaults.
     pub fn new(config: &Config, executor: &ExecutorConfig, kind: AgentKind) -> Self {
         let program = config.agent_path(executor, kind).to_owned();
@@ -75,6 +88,41 @@ pub struct ExecutorCheck {
     /// One line: reachable, engine up, ...
     pub summary: String,
     pub agents: Vec<AgentCheck>,
+}
+
+impl ExecutorCheck {
+    /// The agents probed and not found.
+    pub fn missing(&self) -> Vec<&'static str> {
+        self.agents
+            .iter()
+            .filter(|a| a.probed && a.version.is_none())
+            .map(|a| a.launch.kind.as_str())
+            .collect()
+    }
+
+    /// The `check` object of `executors --check --json` (and the HTTP API).
+    pub fn to_json(&self) -> serde_json::Value {
+        let agents: serde_json::Map<String, serde_json::Value> = self
+            .agents
+            .iter()
+            .map(|a| {
+                (
+                    a.launch.kind.as_str().to_owned(),
+                    serde_json::json!({
+                        "path": a.launch.program,
+                        "version": a.version,
+                        "probed": a.probed,
+                    }),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "ok": true,
+            "detail": self.summary,
+            "agents": agents,
+            "missing": self.missing(),
+        })
+    }
 }
 
 /// One agent CLI as `executors --check` found it.

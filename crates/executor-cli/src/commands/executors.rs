@@ -5,9 +5,7 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use executor_core::{
-    AgentCheck, AgentLaunch, ExecutorCheck, ExecutorConfig, TaskStatus, error_chain,
-};
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck, TaskStatus, error_chain};
 use serde_json::json;
 
 use crate::app::{App, executor_factory};
@@ -66,41 +64,14 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
                     "tasks": l.tasks,
                 });
                 value["agents"] = json!(
-                    agents_of(app, e)
+                    AgentLaunch::required(&app.config, e)
                         .iter()
                         .map(|a| a.kind.as_str())
                         .collect::<Vec<_>>()
                 );
                 if let Some(checks) = &checks {
                     value["check"] = match &checks[index] {
-                        Ok(check) => {
-                            let missing: Vec<&str> = check
-                                .agents
-                                .iter()
-                                .filter(|a| a.probed && a.version.is_none())
-                                .map(|a| a.launch.kind.as_str())
-                                .collect();
-                            let agents: serde_json::Map<String, serde_json::Value> = check
-                                .agents
-                                .iter()
-                                .map(|a| {
-                                    (
-                                        a.launch.kind.as_str().to_owned(),
-                                        json!({
-                                            "path": a.launch.program,
-                                            "version": a.version,
-                                            "probed": a.probed,
-                                        }),
-                                    )
-                                })
-                                .collect();
-                            json!({
-                                "ok": true,
-                                "detail": check.summary,
-                                "agents": agents,
-                                "missing": missing,
-                            })
-                        }
+                        Ok(check) => check.to_json(),
                         Err(problem) => json!({"ok": false, "detail": problem}),
                     };
                 }
@@ -152,19 +123,6 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
     Ok(if failed { code::EXECUTOR } else { code::OK })
 }
 
-/// The agents an executor must have: those it lists (`agents:`), else the
-/// one it runs by default.
-fn agents_of(app: &App, executor: &ExecutorConfig) -> Vec<AgentLaunch> {
-    let kinds = match &executor.agents {
-        Some(agents) => agents.clone(),
-        None => vec![app.config.agent_of(executor)],
-    };
-    kinds
-        .into_iter()
-        .map(|kind| AgentLaunch::new(&app.config, executor, kind))
-        .collect()
-}
-
 /// One agent CLI as the check found it, for people.
 fn agent_line(agent: &AgentCheck) -> String {
     let name = agent.launch.kind.as_str();
@@ -184,7 +142,7 @@ fn probe_all(app: &App, timeout: Duration) -> Vec<Result<ExecutorCheck, String>>
         let config = config.clone();
         let paths = app.paths.clone();
         let claude_default = app.config.defaults.claude_path.clone();
-        let agents = agents_of(app, &config);
+        let agents = AgentLaunch::required(&app.config, &config);
         // A probe stuck past the deadline is left behind; the process ends soon after.
         std::thread::spawn(move || {
             let factory = executor_factory(&claude_default);

@@ -9,4 +9,5 @@ pub mod generate;
 pub mod inspect;
 pub mod list;
 pub mod reindex;
+pub mod serve;
 pub mod webhooks;

@@ -24,4 +24,5 @@ mod slurm;
 mod ssh;
 mod upgrades;
 mod views;
+mod web;
 mod webhooks;
