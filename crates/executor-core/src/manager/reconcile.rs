@@ -21,6 +21,11 @@ const DISPATCH_WINDOW_SECS: i64 = 30;
 /// Grace period when a stalled agent is killed (`kill_on_stall`).
 const STALL_KILL_GRACE: Duration = Duration::from_secs(5);
 
+/// How the kill reasons of a passed budget and turn limit begin: such a task
+/// ends `failed`, also when the CLI that killed it died before it said so.
+const BUDGET_EXCEEDED: &str = "budget exceeded";
+const TURNS_EXCEEDED: &str = "max turns exceeded";
+
 /// Grace period when an agent passed its budget or turn limit.
 const LIMIT_KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -150,6 +155,14 @@ impl TaskManager {
         observation: &RunnerObservation,
     ) -> Result<Option<TaskRecord>, TaskError> {
         let mut state = observation.state();
+        if state.status == TaskStatus::Killed
+            && state
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(BUDGET_EXCEEDED) || r.starts_with(TURNS_EXCEEDED))
+        {
+            state.status = TaskStatus::Failed;
+        }
         if let Some(agent) = task.task_type.agent() {
             let stats = match self.update_agent(task, agent, observation) {
                 Ok(stats) => stats,
@@ -297,7 +310,7 @@ impl TaskManager {
         }
         match task.max_turns {
             Some(limit) if !agent.cli().limits_turns() && stats.tool_calls > u64::from(limit) => {
-                Some(format!("max turns exceeded ({limit})"))
+                Some(format!("{TURNS_EXCEEDED} ({limit})"))
             }
             _ => None,
         }
@@ -305,7 +318,7 @@ impl TaskManager {
 
     fn budget_passed(&self, task: &TaskRecord, stats: &AgentStats) -> Option<String> {
         let (budget, cost) = (task.max_budget_usd?, stats.total_cost_usd?);
-        (cost > budget).then(|| format!("budget exceeded (${budget})"))
+        (cost > budget).then(|| format!("{BUDGET_EXCEEDED} (${budget})"))
     }
 
     fn stalled_for(&self, task: &TaskRecord, stats: &AgentStats) -> Option<Duration> {

@@ -429,6 +429,23 @@ fn bytes_that_are_no_agent_events_do_not_hide_a_stall() {
 }
 
 #[test]
+fn a_budget_kill_whose_killer_died_still_ends_failed() {
+    let h = Harness::new(ONE);
+    let mut manager = h.manager();
+    let id = dispatch(&mut manager, agent("a", "spend"));
+    // The CLI that killed the task for its budget died before recording the
+    // end: the runner's records say killed, with the reason.
+    h.fake.update(&id, |t| {
+        t.kill_reason = Some("budget exceeded ($0.5)".into());
+    });
+    h.fake.exit(&id, 143);
+    manager.reconcile(None).expect("reconcile");
+    let record = h.record(&id);
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert_eq!(record.reason.as_deref(), Some("budget exceeded ($0.5)"));
+}
+
+#[test]
 fn only_silent_running_agents_count_as_stalled() {
     let h = Harness::new(STALLING);
     let mut manager = h.manager();
