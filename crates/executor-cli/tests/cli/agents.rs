@@ -116,6 +116,16 @@ fn tool_call_tokens_cost_logs_and_resume(agent: TestAgent) {
     assert!(human.contains(&format!("{estimated}${cost:.4}")), "{human}");
     let completion = env.completion(&id).expect("completion record");
     assert_eq!(completion["status"], "success", "{completion}");
+    let recorded = &completion["task"]["agent"];
+    assert_eq!(recorded["tool_calls"], 1, "{completion}");
+    assert_eq!(
+        recorded["total_cost_usd"], stats["total_cost_usd"],
+        "{completion}"
+    );
+    assert_eq!(
+        recorded["last_tool_input"], stats["last_tool_input"],
+        "{completion}"
+    );
 
     mock.set_script(ModelScript::text("second answer"));
     let second = id_of(&env.json(&[
