@@ -12,6 +12,7 @@ pub mod mock_models;
 pub mod netns;
 pub mod slurm;
 pub mod sshd;
+pub mod tmux;
 pub mod webdriver;
 
 pub use fake_executor::{Failure, Fake, FakeExecutor, FakeHost, FakeTask};
