@@ -118,11 +118,9 @@ pub fn executor_factory(claude_default: &str) -> ExecutorFactory {
     Box::new(move |config: &ExecutorConfig, paths: &Paths| {
         match AllBackends::executor(config, paths, &claude_default) {
             Some(built) => built,
-            None if config.settings.is_local() => Ok(Box::new(LocalExecutor::new(
-                config.clone(),
-                paths.clone(),
-                &claude_default,
-            ))),
+            None if config.settings.is_local() => {
+                Ok(Box::new(LocalExecutor::new(config.clone(), paths.clone())))
+            }
             None => Err(executor_core::ExecutorError::failed(
                 &config.name,
                 format!("no backend for type {}", config.executor_type()),

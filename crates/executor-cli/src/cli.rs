@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use executor_core::agent::AgentKind;
 
-/// Dispatch Claude Code agents and shell commands to SSH hosts, containers and
-/// local processes, then watch, follow, kill and clean them up from one place.
+/// Dispatch coding agents (Claude Code, Codex, Gemini CLI, opencode) and shell commands
+/// to SSH hosts, containers, Slurm clusters and local processes, then watch, follow,
+/// kill and clean them up from one place.
 ///
 /// Tasks outlive this command: each runs under a small runner that records its
 /// exit code itself. Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 no such
@@ -24,7 +26,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a Claude Code agent task; prints its task id
+    /// Start an agent task (Claude Code, Codex, Gemini CLI or opencode); prints its task id
     Start(StartArgs),
     /// Run a shell command as a task; prints its task id
     Run(RunArgs),
@@ -32,7 +34,7 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a task's output
     Logs(LogsArgs),
-    /// List tasks (🤖 Claude Code, ⚙️ shell command)
+    /// List tasks (🤖 agent, ⚙️ shell command)
     List(ListArgs),
     /// Block until a task ends; exits with the task's exit code
     Wait(WaitArgs),
@@ -78,10 +80,10 @@ pub struct StartArgs {
     pub executor: Option<String>,
     #[command(flatten)]
     pub routing: Routing,
-    /// Continue the Claude session of this task (same executor and workspace) as a new task
+    /// Continue the agent session of this task (same agent, executor and workspace) as a new task
     #[arg(long, value_name = "TASK_ID", conflicts_with_all = ["executor", "workspace", "label"])]
     pub resume: Option<String>,
-    /// The prompt, passed to claude byte-for-byte on stdin (never in argv)
+    /// The prompt, passed to the agent byte-for-byte on stdin (never in argv)
     #[arg(long, short = 'p', required_unless_present = "prompt_file")]
     pub prompt: Option<String>,
     /// Read the prompt from a file ("-" for standard input)
@@ -91,12 +93,41 @@ pub struct StartArgs {
     /// directory for local, the login home for ssh, the image's workdir for containers]
     #[arg(long, short = 'w')]
     pub workspace: Option<String>,
-    /// Turn limit for the agent [default: defaults.max_turns, 100]
+    /// Turn limit for the agent [default: defaults.max_turns, 100]; Codex and
+    /// opencode have none of their own: their task is ended once its tool
+    /// calls pass it
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_turns: Option<u32>,
+    /// The agent CLI to run: claude, codex, gemini or opencode [default: the
+    /// executor's `agent:`, else defaults.agent, else claude]; with --label
+    /// only executors that have it (`agents:`) are chosen
+    #[arg(long, value_parser = parse_agent, conflicts_with = "resume")]
+    pub agent: Option<AgentKind>,
+    /// The model the agent uses (passed to its CLI; also prices the tokens of
+    /// CLIs that report no cost)
+    #[arg(long, conflicts_with = "resume")]
+    pub model: Option<String>,
+    /// Kill the task (it ends `failed`, reason `budget exceeded ($X)`) once its
+    /// cost passes this many USD [default: the executor's or
+    /// defaults.max_budget_usd]
+    #[arg(long, value_name = "USD", value_parser = parse_budget)]
+    pub max_budget_usd: Option<f64>,
     /// Print a JSON object instead of the bare task id
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_agent(name: &str) -> Result<AgentKind, String> {
+    AgentKind::parse(name).ok_or_else(|| {
+        format!("unknown agent `{name}` (expected claude, codex, gemini or opencode)")
+    })
+}
+
+fn parse_budget(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
+        _ => Err(format!("`{text}` is not an amount of USD above 0")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +193,8 @@ pub struct LogsArgs {
     /// rendering (which shows control and bidi characters as escapes such as \e)
     #[arg(long)]
     pub raw: bool,
-    /// Agent tasks: show Claude Code's session transcript (~/.claude/projects/...)
+    /// Agent tasks: show the agent's own session transcript (Claude Code's
+    /// ~/.claude/projects/...; the other CLIs keep none at a known path)
     #[arg(long, conflicts_with_all = ["raw", "follow"])]
     pub transcript: bool,
 }
@@ -269,7 +301,8 @@ pub struct ExecutorsArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
-    /// Probe every executor (reachable, claude present and its version, engine up)
+    /// Probe every executor (reachable, engine up, and the version of each agent
+    /// CLI it lists or runs by default; a missing one is a warning `!`)
     #[arg(long)]
     pub check: bool,
     /// With --check: seconds to wait for each probe

@@ -75,7 +75,8 @@ impl From<TaskError> for CliError {
             TaskError::UnknownExecutor { .. }
             | TaskError::Executor(_)
             | TaskError::Refused { .. }
-            | TaskError::NoExecutorForLabels { .. } => code::EXECUTOR,
+            | TaskError::NoExecutorForLabels { .. }
+            | TaskError::NoExecutorForAgent { .. } => code::EXECUTOR,
             TaskError::NotResumable { .. } => code::TASK_STATE,
             TaskError::AlreadyFinished { .. }
             | TaskError::StillLive { .. }

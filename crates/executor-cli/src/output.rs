@@ -9,8 +9,8 @@ use executor_core::{TaskType, time};
 
 pub fn icon(task_type: TaskType) -> &'static str {
     match task_type {
-        TaskType::ClaudeCode => "🤖",
         TaskType::ShellCommand => "⚙️",
+        _ => "🤖",
     }
 }
 

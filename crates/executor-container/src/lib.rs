@@ -31,6 +31,7 @@ use crate::config::ContainerSettings;
 use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{self, RunnerObservation};
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use engine::{Call, Engine};
@@ -292,15 +293,27 @@ impl Executor for ContainerExecutor {
             .map_err(self.io_err("cannot read the task log"))
     }
 
-    fn check(&self) -> Result<String, ExecutorError> {
+    /// The agent CLIs live in the image: no probe starts a container to look.
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {
         let version = self.engine.call(Call::new(["version"]))?;
         if !version.success {
             return Err(self.engine.error(&version.message()));
         }
         let image = &self.settings.image;
-        Ok(match self.image_info()? {
+        let summary = match self.image_info()? {
             Some(_) => format!("{} up; image `{image}` present", self.engine.program()),
             None => format!("{} up; image `{image}` not found", self.engine.program()),
+        };
+        Ok(ExecutorCheck {
+            summary,
+            agents: agents
+                .iter()
+                .map(|launch| AgentCheck {
+                    launch: launch.clone(),
+                    version: None,
+                    probed: false,
+                })
+                .collect(),
         })
     }
 

@@ -62,13 +62,78 @@ pub struct AgentLaunch {
 }
 
 impl AgentLaunch {
+    /// The agents `executor` must have: those it lists (`agents:`), else the
+    /// one it runs by default.
+    pub fn required(config: &Config, executor: &ExecutorConfig) -> Vec<Self> {
+        let kinds = match &executor.agents {
+            Some(agents) => agents.clone(),
+            None => vec![config.agent_of(executor)],
+        };
+        kinds
+            .into_iter()
+            .map(|kind| Self::new(config, executor, kind))
+            .collect()
+    }
+
     /// `kind` as `executor` runs it, under `config`'s defaults.
     pub fn new(config: &Config, executor: &ExecutorConfig, kind: AgentKind) -> Self {
-        let program = match kind {
-            AgentKind::Claude => config.claude_path(executor).to_owned(),
-        };
+        let program = config.agent_path(executor, kind).to_owned();
         Self { kind, program }
     }
+}
+
+/// What `executors --check` found of one executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorCheck {
+    /// One line: reachable, engine up, ...
+    pub summary: String,
+    pub agents: Vec<AgentCheck>,
+}
+
+impl ExecutorCheck {
+    /// The agents probed and not found.
+    pub fn missing(&self) -> Vec<&'static str> {
+        self.agents
+            .iter()
+            .filter(|a| a.probed && a.version.is_none())
+            .map(|a| a.launch.kind.as_str())
+            .collect()
+    }
+
+    /// The `check` object of `executors --check --json` (and the HTTP API).
+    pub fn to_json(&self) -> serde_json::Value {
+        let agents: serde_json::Map<String, serde_json::Value> = self
+            .agents
+            .iter()
+            .map(|a| {
+                (
+                    a.launch.kind.as_str().to_owned(),
+                    serde_json::json!({
+                        "path": a.launch.program,
+                        "version": a.version,
+                        "probed": a.probed,
+                    }),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "ok": true,
+            "detail": self.summary,
+            "agents": agents,
+            "missing": self.missing(),
+        })
+    }
+}
+
+/// One agent CLI as `executors --check` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCheck {
+    pub launch: AgentLaunch,
+    /// The first line of `--version`; `None` when the CLI was not found.
+    pub version: Option<String>,
+    /// Whether the backend could look at all (a container's CLIs are in an
+    /// image no probe starts).
+    pub probed: bool,
 }
 
 /// What a backend reports once the runner is running.
@@ -197,9 +262,9 @@ pub trait Executor: Send + Sync {
         ))
     }
 
-    /// Probes the executor for `executors --check`: reachable, claude present
-    /// (and its version), engine up. Returns a one-line summary.
-    fn check(&self) -> Result<String, ExecutorError>;
+    /// Probes the executor for `executors --check`: reachable, engine up, and
+    /// the version of each of `agents` on the executing side.
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError>;
 
     /// Removes the task dir on the executing side.
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;

@@ -23,7 +23,9 @@ pub mod time;
 pub mod view;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings};
-pub use executor::{AgentLaunch, Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+pub use executor::{
+    AgentCheck, AgentLaunch, Executor, ExecutorCheck, ExecutorError, LaunchSpec, Launched, LogChunk,
+};
 pub use manager::reindex::ReindexReport;
 pub use manager::{
     DispatchRequest, ExecutorFactory, KillOutcome, Placement, ReconcileReport, TaskError,

@@ -37,6 +37,14 @@ pub struct TaskView<'a> {
     pub parent_task_id: Option<String>,
     #[serde(skip_serializing_if = "is_zero")]
     pub priority: i32,
+    /// The agent CLI (`claude`, `codex`, `gemini`, `opencode`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_cli: Option<&'static str>,
+    /// The model asked for (`--model`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_budget_usd: Option<f64>,
     /// Agent tasks: whether it has been silent for longer than `stall_timeout`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled: Option<bool>,
@@ -76,6 +84,14 @@ pub struct AgentView<'a> {
     pub cache_creation_input_tokens: u64,
     pub cache_read_input_tokens: u64,
     pub total_cost_usd: Option<f64>,
+    /// The cost was priced from the token counts (the CLI reports none).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
+    /// The last tool called and a one-line summary of its argument.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_tool: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_tool_input: Option<&'a str>,
     pub result_subtype: Option<&'a str>,
     pub is_error: Option<bool>,
     pub result: Option<&'a str>,
@@ -94,6 +110,9 @@ impl<'a> AgentView<'a> {
             cache_creation_input_tokens: stats.cache_creation_input_tokens,
             cache_read_input_tokens: stats.cache_read_input_tokens,
             total_cost_usd: stats.total_cost_usd,
+            cost_estimated: stats.cost_estimated,
+            last_tool: stats.last_tool.as_deref(),
+            last_tool_input: stats.last_tool_input.as_deref(),
             result_subtype: stats.result_subtype.as_deref(),
             is_error: stats.is_error,
             result: stats.result.as_deref(),
@@ -179,6 +198,14 @@ impl<'a> TaskView<'a> {
             session_id: task.session_id.as_deref(),
             parent_task_id: task.parent_id.map(|p| p.to_string()),
             priority: task.priority,
+            // Claude Code tasks always were agent tasks: their view stays as it was.
+            agent_cli: task
+                .task_type
+                .agent()
+                .filter(|a| *a != crate::model::AgentKind::Claude)
+                .map(|a| a.as_str()),
+            model: task.model.as_deref(),
+            max_budget_usd: task.max_budget_usd,
             stalled: agent.map(|_| task.stalled_for(stall_timeout, now).is_some()),
             agent: agent.map(AgentView::of),
             webhook: task.webhook_state.map(|state| WebhookView {
@@ -273,6 +300,8 @@ mod tests {
                 max_turns: 3,
                 program: "claude".into(),
                 session: AgentSession::New(uuid::Uuid::nil()),
+                model: None,
+                max_budget_usd: None,
             },
             parent: None,
         };

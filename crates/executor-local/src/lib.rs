@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{self, RunnerObservation};
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use process::PayloadGroup;
@@ -18,17 +19,11 @@ pub use process::{is_same_live_process, read_process};
 pub struct LocalExecutor {
     config: ExecutorConfig,
     paths: Paths,
-    /// The claude binary when the executor names none (`defaults.claude_path`).
-    claude_default: String,
 }
 
 impl LocalExecutor {
-    pub fn new(config: ExecutorConfig, paths: Paths, claude_default: &str) -> Self {
-        Self {
-            config,
-            paths,
-            claude_default: claude_default.to_owned(),
-        }
+    pub fn new(config: ExecutorConfig, paths: Paths) -> Self {
+        Self { config, paths }
     }
 
     fn dir(&self, id: &TaskId) -> PathBuf {
@@ -234,15 +229,17 @@ impl Executor for LocalExecutor {
             .map_err(self.io_err("cannot read the task log"))
     }
 
-    fn check(&self) -> Result<String, ExecutorError> {
-        let claude = self
-            .config
-            .claude_path
-            .as_deref()
-            .unwrap_or(&self.claude_default);
-        Ok(match claude_version(claude) {
-            Some(version) => format!("claude {version}"),
-            None => format!("claude not found at `{claude}`"),
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {
+        Ok(ExecutorCheck {
+            summary: "this machine".to_owned(),
+            agents: agents
+                .iter()
+                .map(|launch| AgentCheck {
+                    launch: launch.clone(),
+                    version: program_version(&launch.program),
+                    probed: true,
+                })
+                .collect(),
         })
     }
 
@@ -350,8 +347,9 @@ fn send(pid: u32, signal: libc::c_int) {
 }
 
 /// `claude --version`'s first line, waiting at most a few seconds.
-fn claude_version(claude: &str) -> Option<String> {
-    let mut child = Command::new(claude)
+/// The first line `program --version` prints; `None` when it cannot run.
+fn program_version(program: &str) -> Option<String> {
+    let mut child = Command::new(program)
         .arg("--version")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

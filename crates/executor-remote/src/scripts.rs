@@ -6,6 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use executor_core::AgentLaunch;
 use executor_core::executor::LOG_READ_CHUNK;
 use executor_core::runner::{self, TaskFile, sh_quote};
 
@@ -83,14 +84,6 @@ pub fn export_env(s: &mut String, env: &[(String, String)]) {
     }
 }
 
-/// Prints claude's version (`claude <version>`) or `claude not found at <path>`.
-pub fn claude_version(claude_path: &str) -> String {
-    format!(
-        "c={c}\nif command -v \"$c\" >/dev/null 2>&1; then echo \"claude $(\"$c\" --version 2>/dev/null | head -n 1)\"; else echo \"claude not found at $c\"; fi\n",
-        c = sh_quote(claude_path)
-    )
-}
-
 /// Writes the kill marker (one line: `reason`) into `$d`, atomically: a runner
 /// that has not started the payload yet sees it and never does.
 pub fn write_kill_marker(reason: &str) -> String {
@@ -118,7 +111,7 @@ pub fn launch(
     workspace: &str,
     files: &[TaskFile],
     env: &[(String, String)],
-    claude_path: Option<&str>,
+    agent: Option<&AgentLaunch>,
     keep_background: bool,
 ) -> String {
     // The payload gets the login shell's umask back; the task dir stays private.
@@ -143,10 +136,12 @@ pub fn launch(
             ws = sh_quote(workspace)
         ));
     }
-    if let Some(claude) = claude_path {
+    if let Some(agent) = agent {
         s.push_str(&format!(
-            "command -v {c} >/dev/null 2>&1 || {{ rm -rf -- \"$dir\"; fail \"claude not found on the host at \"{c}\" (set claude_path)\"; }}\n",
-            c = sh_quote(claude)
+            "command -v {c} >/dev/null 2>&1 || {{ rm -rf -- \"$dir\"; fail \"{name} not found on the host at \"{c}\" (set {key})\"; }}\n",
+            c = sh_quote(&agent.program),
+            name = agent.kind.as_str(),
+            key = agent.kind.path_key(),
         ));
     }
     // A failed write (a full disk) takes the task dir with it: nothing
@@ -442,7 +437,32 @@ pub fn transcript(home_relative: &str) -> String {
     )
 }
 
-/// Reports claude's version (or its absence) on the last line.
-pub fn check(claude_path: &str) -> String {
-    claude_version(claude_path)
+/// Reports the version of each of `programs`: a line `A<i> <version>`, or
+/// `A<i>` alone when it is not found.
+pub fn agent_versions(programs: &[&str]) -> String {
+    programs
+        .iter()
+        .enumerate()
+        .map(|(i, program)| {
+            format!(
+                "c={c}\nif command -v \"$c\" >/dev/null 2>&1; then echo \"A{i} $(\"$c\" --version </dev/null 2>/dev/null | head -n 1)\"; else echo A{i}; fi\n",
+                c = sh_quote(program)
+            )
+        })
+        .collect()
+}
+
+/// The versions [`agent_versions`] reported for `count` programs.
+pub fn parse_agent_versions(text: &str, count: usize) -> Vec<Option<String>> {
+    (0..count)
+        .map(|i| {
+            let tag = format!("A{i}");
+            text.lines()
+                .find_map(|l| {
+                    let rest = l.strip_prefix(&tag)?;
+                    (rest.is_empty() || rest.starts_with(' ')).then(|| rest.trim().to_owned())
+                })
+                .filter(|v| !v.is_empty())
+        })
+        .collect()
 }

@@ -35,7 +35,8 @@ use std::time::Duration;
 use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::{FileStat, RunnerObservation};
-use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType, fsutil};
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 use executor_remote::observe::read_record;
 use executor_remote::ssh::Transport;
 use executor_remote::{Shell, logs, skew};
@@ -64,13 +65,13 @@ impl Backend for Slurm {
         config: &ExecutorConfig,
         settings: &SlurmSettings,
         paths: &Paths,
-        claude_default: &str,
+        // Agent binaries come with each launch and check (`AgentLaunch`).
+        _: &str,
     ) -> Result<Box<dyn Executor>, ExecutorError> {
         Ok(Box::new(SlurmExecutor::new(
             config.clone(),
             settings.clone(),
             paths.clone(),
-            claude_default,
         )))
     }
 }
@@ -79,20 +80,13 @@ pub struct SlurmExecutor {
     config: ExecutorConfig,
     settings: SlurmSettings,
     paths: Paths,
-    /// The claude binary when the executor names none (`defaults.claude_path`).
-    claude_default: String,
     /// Here, or the login node over SSH (where logs and transcripts are read
     /// exactly as on an SSH host).
     shell: Shell,
 }
 
 impl SlurmExecutor {
-    pub fn new(
-        config: ExecutorConfig,
-        settings: SlurmSettings,
-        paths: Paths,
-        claude_default: &str,
-    ) -> Self {
+    pub fn new(config: ExecutorConfig, settings: SlurmSettings, paths: Paths) -> Self {
         let shell = match &settings.login {
             Some(ssh) => Shell::Ssh(Box::new(Transport::new(&config.name, ssh.clone()))),
             None => Shell::Here,
@@ -101,7 +95,6 @@ impl SlurmExecutor {
             config,
             settings,
             paths,
-            claude_default: claude_default.to_owned(),
             shell,
         }
     }
@@ -320,7 +313,7 @@ impl Executor for SlurmExecutor {
                 task_dir: self.dir(&task.id),
                 job_id: job_id(task),
                 // Over SSH, agent logs come back in the same round trip, for the stats.
-                log_offset: (self.over_ssh() && task.task_type == TaskType::ClaudeCode)
+                log_offset: (self.over_ssh() && task.task_type.agent().is_some())
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
             })
             .collect();
@@ -384,14 +377,10 @@ impl Executor for SlurmExecutor {
         std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
     }
 
-    fn check(&self) -> Result<String, ExecutorError> {
-        let claude = self
-            .config
-            .claude_path
-            .as_deref()
-            .unwrap_or(&self.claude_default);
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {
+        let programs: Vec<&str> = agents.iter().map(|a| a.program.as_str()).collect();
         let place = shell::place(&self.shell);
-        let script = scripts::check(&place, self.settings.partition.as_deref(), claude);
+        let script = scripts::check(&place, self.settings.partition.as_deref(), &programs);
         let stdout = self.call(&script, true, Duration::ZERO)?;
         let text = String::from_utf8_lossy(&stdout);
         let version = text
@@ -414,23 +403,31 @@ impl Executor for SlurmExecutor {
                 }
             })
             .collect();
-        let claude_line = text
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("claude "))
-            .unwrap_or("claude: no answer");
+        let versions = executor_remote::scripts::parse_agent_versions(&text, agents.len());
         let via = match &self.settings.login {
             Some(_) => place.replacen(" on the login node ", " via ", 1),
             None => String::new(),
         };
-        Ok(format!(
-            "{version}{via} reachable; partitions: {}; {claude_line}",
+        let summary = format!(
+            "{version}{via} reachable; partitions: {}",
             if partitions.is_empty() {
                 "none".to_owned()
             } else {
                 partitions.join(", ")
             }
-        ))
+        );
+        Ok(ExecutorCheck {
+            summary,
+            agents: agents
+                .iter()
+                .zip(versions)
+                .map(|(launch, version)| AgentCheck {
+                    launch: launch.clone(),
+                    version,
+                    probed: true,
+                })
+                .collect(),
+        })
     }
 
     /// The job id (from `runner_start`) and what Slurm last said of the job

@@ -10,8 +10,8 @@
 
 use executor_core::runner::{self, TaskFile, sh_quote};
 use executor_remote::scripts::{
-    FAIL_FN, READ_FNS, claude_version, export_env, log_delta_line, make_task_dir, need_base64,
-    put_file, put_fn, write_kill_marker,
+    FAIL_FN, READ_FNS, export_env, log_delta_line, make_task_dir, need_base64, put_file, put_fn,
+    write_kill_marker,
 };
 
 /// Marks the line that reports a submitted job.
@@ -359,8 +359,8 @@ pub fn remove(place: &str, task_dir: &str, job_id: Option<&str>, cancel: bool) -
 }
 
 /// Reports Slurm's version (`V …`), the partitions (`P name avail nodes state`),
-/// and claude's version or absence on the last line.
-pub fn check(place: &str, partition: Option<&str>, claude_path: &str) -> String {
+/// and the versions of the agent CLIs (`A<i> …`).
+pub fn check(place: &str, partition: Option<&str>, programs: &[&str]) -> String {
     let mut s = prelude(place);
     let partition = partition
         .map(|p| format!(" --partition={}", sh_quote(p)))
@@ -373,7 +373,7 @@ p=$(sl sinfo --noheader{partition} --format='%P %a %D %t') || slfail sinfo $?
 [ -n "$p" ] && printf '%s\n' "$p" | sed 's/^/P /'
 "#
     ));
-    s.push_str(&claude_version(claude_path));
+    s.push_str(&executor_remote::scripts::agent_versions(programs));
     s
 }
 

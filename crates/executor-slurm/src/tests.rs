@@ -24,6 +24,10 @@ fn config(settings: &SlurmSettings) -> ExecutorConfig {
         name: "hpc".into(),
         labels: Vec::new(),
         claude_path: None,
+        agent_paths: Default::default(),
+        agent: None,
+        agents: None,
+        max_budget_usd: None,
         env: Vec::new(),
         max_concurrent: None,
         allow_root: false,
@@ -37,7 +41,7 @@ fn config(settings: &SlurmSettings) -> ExecutorConfig {
 fn sbatch_arguments_follow_the_settings() {
     let s = settings();
     let paths = Paths::new("/data/open%claw".into(), "/c".into());
-    let executor = SlurmExecutor::new(config(&s), s, paths, "claude");
+    let executor = SlurmExecutor::new(config(&s), s, paths);
     let id = TaskId::new();
     let args = executor.sbatch_args(&id);
     let dir = format!("/data/open%claw/tasks/{id}");
@@ -69,7 +73,7 @@ fn task_dirs_follow_the_task_root() {
     s.task_root = Some("/shared/tasks".into());
     let paths = Paths::new("/data".into(), "/c".into());
     let id = TaskId::new();
-    let here = SlurmExecutor::new(config(&s), s.clone(), paths.clone(), "claude");
+    let here = SlurmExecutor::new(config(&s), s.clone(), paths.clone());
     assert_eq!(here.task_dir(&id), format!("/shared/tasks/{id}"));
     s.login = Some(SshSettings {
         host: "login".into(),
@@ -82,7 +86,7 @@ fn task_dirs_follow_the_task_root() {
         task_root: "/scratch/me/tasks".into(),
         host_key_policy: Default::default(),
     });
-    let remote = SlurmExecutor::new(config(&s), s, paths, "claude");
+    let remote = SlurmExecutor::new(config(&s), s, paths);
     assert_eq!(remote.task_dir(&id), format!("/scratch/me/tasks/{id}"));
     assert_eq!(remote.runs_as_root(), None);
     assert!(remote.resolve_workspace("relative").is_err());

@@ -10,7 +10,8 @@ use std::time::Duration;
 use executor_core::backend::Backend;
 use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 use executor_core::runner::RunnerObservation;
-use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
+use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord};
 use executor_remote::observe::read_observe;
 use executor_remote::ssh::Transport;
 use executor_remote::{Shell, logs, scripts};
@@ -103,7 +104,7 @@ impl Executor for SshExecutor {
             spec.workspace,
             spec.files,
             spec.env,
-            spec.agent.map(|agent| agent.program.as_str()),
+            spec.agent,
             self.config.keep_background,
         );
         let stdout = self.run(&script, true)?;
@@ -141,7 +142,10 @@ impl Executor for SshExecutor {
                 runner_pid: task.runner_pid,
                 payload_pid: task.pid,
                 // Agent logs come back in the same round trip, for the stats.
-                log_offset: (task.task_type == TaskType::ClaudeCode)
+                log_offset: task
+                    .task_type
+                    .agent()
+                    .is_some()
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
             })
             .collect();
@@ -190,19 +194,27 @@ impl Executor for SshExecutor {
         logs::read(&self.shell, &self.config.name, &self.dir(&task.id), offset)
     }
 
-    fn check(&self) -> Result<String, ExecutorError> {
-        let claude = self
-            .config
-            .claude_path
-            .as_deref()
-            .unwrap_or(&self.claude_default);
-        let stdout = self.run(&scripts::check(claude), true)?;
-        let text = String::from_utf8_lossy(&stdout);
-        Ok(format!(
-            "{} reachable; {}",
-            self.target(),
-            text.lines().last().unwrap_or("claude: no answer").trim()
-        ))
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {
+        let programs: Vec<&str> = agents.iter().map(|a| a.program.as_str()).collect();
+        // `true` first: a host with no agent to probe is still asked.
+        let stdout = self.run(
+            &format!("true\n{}", scripts::agent_versions(&programs)),
+            true,
+        )?;
+        let versions =
+            scripts::parse_agent_versions(&String::from_utf8_lossy(&stdout), agents.len());
+        Ok(ExecutorCheck {
+            summary: format!("{} reachable", self.target()),
+            agents: agents
+                .iter()
+                .zip(versions)
+                .map(|(launch, version)| AgentCheck {
+                    launch: launch.clone(),
+                    version,
+                    probed: true,
+                })
+                .collect(),
+        })
     }
 
     fn read_transcript(&self, task: &TaskRecord, path: &str) -> Result<Vec<u8>, ExecutorError> {

@@ -63,6 +63,7 @@ impl From<TaskError> for ApiError {
             TaskError::Store(_) | TaskError::Mirror(_) => StatusCode::SERVICE_UNAVAILABLE,
             TaskError::UnknownExecutor { .. }
             | TaskError::NoExecutorForLabels { .. }
+            | TaskError::NoExecutorForAgent { .. }
             | TaskError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             TaskError::NotResumable { .. }
             | TaskError::AlreadyFinished { .. }

@@ -14,8 +14,9 @@ use std::time::Duration;
 use executor_core::executor::LOG_READ_CHUNK;
 use executor_core::runner::ExitRecord;
 use executor_core::{
-    AgentLaunch, Executor, ExecutorConfig, ExecutorError, ExecutorFactory, LaunchSpec, Launched,
-    LogChunk, Paths, RunnerObservation, TaskFile, TaskId, TaskRecord, TaskType,
+    AgentCheck, AgentLaunch, Executor, ExecutorCheck, ExecutorConfig, ExecutorError,
+    ExecutorFactory, LaunchSpec, Launched, LogChunk, Paths, RunnerObservation, TaskFile, TaskId,
+    TaskRecord, TaskType,
 };
 
 /// Workspace the fake resolves an empty workspace to (the user's home there).
@@ -489,8 +490,18 @@ impl Executor for FakeExecutor {
         })
     }
 
-    fn check(&self) -> Result<String, ExecutorError> {
-        Ok(format!("fake executor `{}`", self.config.name))
+    fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {
+        Ok(ExecutorCheck {
+            summary: format!("fake executor `{}`", self.config.name),
+            agents: agents
+                .iter()
+                .map(|launch| AgentCheck {
+                    launch: launch.clone(),
+                    version: None,
+                    probed: false,
+                })
+                .collect(),
+        })
     }
 
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {

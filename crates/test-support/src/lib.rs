@@ -4,10 +4,12 @@
 //! by `scripts/test`).
 
 pub mod accounts;
+pub mod agents;
 pub mod claude;
 pub mod fake_executor;
 pub mod fuzz;
 pub mod mock_anthropic;
+pub mod mock_models;
 pub mod netns;
 pub mod slurm;
 pub mod sshd;
@@ -16,6 +18,7 @@ pub mod webdriver;
 
 pub use fake_executor::{Failure, Fake, FakeExecutor, FakeHost, FakeTask};
 pub use mock_anthropic::{MockAnthropic, Reply, Script, Usage};
+pub use mock_models::{MockModels, ModelReply, ModelScript};
 
 /// Reports a missing component: a failure in CI (`CI=true`), a skip elsewhere.
 pub fn missing(what: &str) {

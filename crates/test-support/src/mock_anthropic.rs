@@ -291,7 +291,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
 }
 
-fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<RecordedRequest>> {
+pub(crate) fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<RecordedRequest>> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -353,7 +353,7 @@ fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn respond(
+pub(crate) fn respond(
     writer: &mut impl Write,
     status: u16,
     content_type: &str,

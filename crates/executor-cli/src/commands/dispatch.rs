@@ -20,6 +20,9 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         max_turns: args.max_turns,
         resume: args.resume,
         placement: placement(args.executor, args.workspace, args.routing),
+        agent: args.agent,
+        model: args.model,
+        max_budget_usd: args.max_budget_usd,
     };
     dispatch(app, request, args.json)
 }

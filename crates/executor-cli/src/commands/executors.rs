@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use executor_core::{TaskStatus, error_chain};
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck, TaskStatus, error_chain};
 use serde_json::json;
 
 use crate::app::{App, executor_factory};
@@ -63,9 +63,15 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
                     "queued": l.queued,
                     "tasks": l.tasks,
                 });
+                value["agents"] = json!(
+                    AgentLaunch::required(&app.config, e)
+                        .iter()
+                        .map(|a| a.kind.as_str())
+                        .collect::<Vec<_>>()
+                );
                 if let Some(checks) = &checks {
                     value["check"] = match &checks[index] {
-                        Ok(summary) => json!({"ok": true, "detail": summary}),
+                        Ok(check) => check.to_json(),
                         Err(problem) => json!({"ok": false, "detail": problem}),
                     };
                 }
@@ -94,9 +100,20 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
                 e.labels.join(",")
             )?;
             if let Some(checks) = &checks {
+                // What a host or engine answered: shown escaped.
                 match &checks[index] {
-                    // What a host or engine answered: shown escaped.
-                    Ok(summary) => writeln!(out, "  ✓ {}", crate::terminal::safe(summary))?,
+                    Ok(check) => {
+                        writeln!(out, "  ✓ {}", crate::terminal::safe(&check.summary))?;
+                        for agent in &check.agents {
+                            let line = agent_line(agent);
+                            let mark = if agent.probed && agent.version.is_none() {
+                                "!"
+                            } else {
+                                "✓"
+                            };
+                            writeln!(out, "  {mark} {}", crate::terminal::safe(&line))?;
+                        }
+                    }
                     Err(problem) => writeln!(out, "  ✗ {}", crate::terminal::safe(problem))?,
                 }
             }
@@ -106,25 +123,37 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
     Ok(if failed { code::EXECUTOR } else { code::OK })
 }
 
+/// One agent CLI as the check found it, for people.
+fn agent_line(agent: &AgentCheck) -> String {
+    let name = agent.launch.kind.as_str();
+    let program = &agent.launch.program;
+    match (&agent.version, agent.probed) {
+        (Some(version), _) => format!("{name}: {version} (`{program}`)"),
+        (None, true) => format!("{name} not found at `{program}`"),
+        (None, false) => format!("{name}: `{program}` in the image (not probed)"),
+    }
+}
+
 /// Probes every executor at once, each for at most `timeout`.
-fn probe_all(app: &App, timeout: Duration) -> Vec<Result<String, String>> {
+fn probe_all(app: &App, timeout: Duration) -> Vec<Result<ExecutorCheck, String>> {
     let (sender, receiver) = mpsc::channel();
     for (index, config) in app.config.executors.iter().enumerate() {
         let sender = sender.clone();
         let config = config.clone();
         let paths = app.paths.clone();
         let claude_default = app.config.defaults.claude_path.clone();
+        let agents = AgentLaunch::required(&app.config, &config);
         // A probe stuck past the deadline is left behind; the process ends soon after.
         std::thread::spawn(move || {
             let factory = executor_factory(&claude_default);
             let result = factory(&config, &paths)
-                .and_then(|executor| executor.check())
+                .and_then(|executor| executor.check(&agents))
                 .map_err(|err| error_chain(&err));
             let _ = sender.send((index, result));
         });
     }
     drop(sender);
-    let mut results: Vec<Result<String, String>> = app
+    let mut results: Vec<Result<ExecutorCheck, String>> = app
         .config
         .executors
         .iter()

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use executor_core::agent::{AgentCli, AgentStats};
+use executor_core::agent::{AgentCli, AgentKind, AgentStats};
 use executor_core::{LogChunk, TaskRecord, TaskType, runner};
 
 use crate::app::App;
@@ -44,7 +44,10 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         _ => task.status.to_string(),
     };
     if let Some(quiet) = task.stalled_for(stall_timeout, now) {
-        status.push_str(&format!(", stalled: no output for {}s", quiet.as_secs()));
+        status.push_str(&format!(
+            ", stalled: no agent activity for {}s",
+            quiet.as_secs()
+        ));
     }
     field("status", &status)?;
     if let Some(reason) = &task.reason {
@@ -74,10 +77,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     )?;
     field("workspace", &task.workspace)?;
     let text = payload_text.unwrap_or_else(|| task.summary.clone());
-    let label = match task.task_type {
-        TaskType::ClaudeCode => "prompt",
-        TaskType::ShellCommand => "command",
-    };
+    let label = task.task_type.text_key();
     field(label, &output::truncate(&text.replace('\n', "⏎"), 200))?;
     if let Some(turns) = task.max_turns {
         field("max turns", &turns)?;
@@ -85,8 +85,20 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     if let Some(session) = &task.session_id {
         field("session", session)?;
     }
+    if let Some(agent) = task.task_type.agent().filter(|a| *a != AgentKind::Claude) {
+        field("agent cli", &agent.cli().display_name())?;
+    }
+    if let Some(model) = &task.model {
+        field("model", model)?;
+    }
+    if let Some(budget) = task.max_budget_usd {
+        field("budget", &format!("${budget}"))?;
+    }
     if let Some(stats) = task.agent_stats() {
         field("agent", &agent_summary(&stats))?;
+        if let (Some(tool), Some(input)) = (&stats.last_tool, &stats.last_tool_input) {
+            field("last tool", &format!("{tool}: {input}"))?;
+        }
         if let Some(subtype) = &stats.result_subtype {
             field("result", subtype)?;
         }
@@ -125,7 +137,11 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
 fn agent_summary(stats: &AgentStats) -> String {
     let cost = stats
         .total_cost_usd
-        .map(|c| format!(" · ${c:.4}"))
+        .map(|c| {
+            // `~`: priced from the price table, the CLI reports no cost.
+            let estimated = if stats.cost_estimated { "~" } else { "" };
+            format!(" · {estimated}${c:.4}")
+        })
         .unwrap_or_default();
     format!(
         "{} turns · {} tool calls · {} in / {} out tokens (cache: {} written, {} read){cost}",
@@ -296,7 +312,7 @@ fn transcript(
     let Some(agent) = task.task_type.agent().map(|a| a.cli()) else {
         return Err(CliError::new(
             code::TASK_STATE,
-            "--transcript is for Claude Code tasks",
+            "--transcript is for agent tasks",
         ));
     };
     let stats = task.agent.clone().unwrap_or_default();
@@ -308,7 +324,10 @@ fn transcript(
     let Some(path) = agent.transcript_path(&cwd, &session) else {
         return Err(CliError::new(
             code::TASK_STATE,
-            format!("{} keeps no transcript", agent.display_name()),
+            format!(
+                "{} keeps no transcript at a path known in advance; `logs` shows its stream",
+                agent.display_name()
+            ),
         ));
     };
     let bytes = manager

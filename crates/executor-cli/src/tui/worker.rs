@@ -60,7 +60,7 @@ fn act(manager: &mut TaskManager, action: &Action) -> Result<String, CliError> {
         }
         Action::Resume { task_id, prompt } => {
             let parent = manager.resolve(task_id)?;
-            let spec = manager.resume_spec(&parent, prompt.clone(), None)?;
+            let spec = manager.resume_spec(&parent, prompt.clone(), None, None)?;
             let task = manager.dispatch(spec)?;
             Ok(format!(
                 "started {} following {}",

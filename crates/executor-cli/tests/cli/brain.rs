@@ -386,12 +386,10 @@ fn executors_show_capacity_and_check_in_parallel() {
     );
     let checks: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(checks[0]["check"]["ok"], true, "{checks}");
-    assert!(
-        checks[0]["check"]["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("claude")
-    );
+    assert_eq!(checks[0]["check"]["detail"], "this machine", "{checks}");
+    assert_eq!(checks[0]["check"]["agents"]["claude"]["path"], "/bin/echo");
+    assert!(checks[0]["check"]["agents"]["claude"]["version"].is_string());
+    assert_eq!(checks[0]["check"]["missing"], serde_json::json!([]));
     assert_eq!(checks[1]["check"]["ok"], false);
     assert!(
         checks[1]["check"]["detail"]
@@ -402,6 +400,34 @@ fn executors_show_capacity_and_check_in_parallel() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
     env.ok(&["kill", "--task-id", &id, "--grace", "1"]);
+}
+
+#[test]
+fn a_missing_agent_cli_is_a_warning_that_names_it() {
+    let env = TestEnv::new();
+    env.write_config(
+        "executors:\n  - name: local\n    type: local\n    labels: [x]\n    agents: [claude, codex]\n    claude_path: /bin/echo\n    codex_path: /nonexistent/codex\n",
+    );
+    let run = env.run(&["executors", "--check"]);
+    assert_eq!(run.code, 0, "a missing agent is a warning: {}", run.stdout);
+    assert!(run.stdout.contains("  ✓ this machine"), "{}", run.stdout);
+    assert!(run.stdout.contains("  ✓ claude: "), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("  ! codex not found at `/nonexistent/codex`"),
+        "{}",
+        run.stdout
+    );
+    let checks = env.json(&["executors", "--check", "--json"]);
+    assert_eq!(checks[0]["agents"], serde_json::json!(["claude", "codex"]));
+    assert_eq!(checks[0]["check"]["missing"], serde_json::json!(["codex"]));
+    assert!(checks[0]["check"]["agents"]["codex"]["version"].is_null());
+
+    // Routing by --agent picks only executors that have it.
+    let run = env.run(&["start", "--label", "x", "--agent", "gemini", "-p", "hi"]);
+    run.assert_error(5, "no executor with the labels x has the agent `gemini`");
+    let run = env.run(&["start", "-e", "local", "--agent", "gemini", "-p", "hi"]);
+    run.assert_error(2, "executor `local` does not have the agent `gemini`");
 }
 
 #[test]

@@ -167,6 +167,33 @@ fn max_turns_ends_failed() {
 }
 
 #[test]
+fn budget_ends_failed_and_claude_gets_its_own_limit() {
+    let mock = MockAnthropic::start(Script::endless());
+    let Some(env) = agent_env(&mock, "") else {
+        return;
+    };
+    let out = start(
+        &env,
+        &[
+            "--executor",
+            "local",
+            "--prompt",
+            "spend it all",
+            "--max-budget-usd",
+            "0.000001",
+        ],
+    );
+    let id = out["task_id"].as_str().unwrap();
+    let payload = std::fs::read_to_string(env.task_dir(id).join("payload.sh")).unwrap();
+    assert!(payload.contains(" --max-budget-usd 0.000001 "), "{payload}");
+    let status = wait(&env, id);
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+    assert_eq!(status["max_budget_usd"], 0.000001);
+    assert_eq!(env.completion(id).unwrap()["status"], "failure");
+}
+
+#[test]
 fn hanging_agent_is_stalled_and_killable() {
     let mock = MockAnthropic::start(Script::new(vec![Reply::Hang]));
     let Some(env) = agent_env(&mock, "defaults:\n  stall_timeout: 2\n") else {
@@ -189,7 +216,7 @@ fn hanging_agent_is_stalled_and_killable() {
     assert!(env.ok(&["list"]).contains("stalled"));
     assert!(
         env.ok(&["status", "--task-id", &id])
-            .contains("stalled: no output for")
+            .contains("stalled: no agent activity for")
     );
 
     let pid = status["pid"].as_u64().unwrap() as u32;
@@ -218,13 +245,25 @@ fn kill_on_stall_kills() {
         return;
     };
     let id = start_local(&env, "hang please");
-    let status = wait(&env, &id);
+    // Bytes on the log that are no records of claude's stream (a spinner, a
+    // keep-alive) do not hide the hang.
+    let log = env.task_dir(&id).join("task.log");
+    let status = loop {
+        let status = env.status(&id);
+        if status["status"] != "running" && status["status"] != "pending" {
+            break status;
+        }
+        if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&log) {
+            std::io::Write::write_all(&mut file, b"\r|/-\\ keep-alive\n").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert_eq!(status["status"], "killed", "{status}");
     assert!(
         status["reason"]
             .as_str()
             .unwrap()
-            .starts_with("stalled: no output for"),
+            .starts_with("stalled: no agent activity for"),
         "{status}"
     );
 }
@@ -271,7 +310,7 @@ fn resume_continues_the_session() {
     let shell = env.run_task("true");
     env.wait_done(&shell);
     env.run(&["start", "--resume", &shell, "--prompt", "x"])
-        .assert_error(7, "only Claude Code tasks can be resumed");
+        .assert_error(7, "only agent tasks can be resumed");
 }
 
 #[test]

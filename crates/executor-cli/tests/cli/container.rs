@@ -18,7 +18,7 @@ use test_support::{MockAnthropic, Script, Usage};
 use crate::helpers::{Run, TestEnv, eventually, run_bounded};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Runtime {
+pub(crate) enum Runtime {
     Docker,
     Podman,
 }
@@ -33,14 +33,14 @@ impl Runtime {
 }
 
 /// One engine prepared by scripts/setup/containers.sh.
-struct Engine {
+pub(crate) struct Engine {
     runtime: Runtime,
     busybox: String,
-    docker_host: Option<String>,
+    pub(crate) docker_host: Option<String>,
 }
 
 /// Reports a missing component: a failure in CI, a skip (said out loud) elsewhere.
-fn missing(what: &str) {
+pub(crate) fn missing(what: &str) {
     let message = format!(
         "{what}: run `scripts/test` as root (scripts/setup/containers.sh starts private engines and builds the test images)"
     );
@@ -51,7 +51,7 @@ fn missing(what: &str) {
 }
 
 impl Engine {
-    fn get(runtime: Runtime) -> Option<Self> {
+    pub(crate) fn get(runtime: Runtime) -> Option<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let (ready, docker_host) = match runtime {
             Runtime::Docker => {
@@ -74,7 +74,7 @@ impl Engine {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.runtime.as_str()
     }
 
@@ -158,7 +158,7 @@ fn run_box_in(env: &TestEnv, cmd: &str, extra_args: &[&str]) -> String {
 }
 
 /// Removes what a test leaves behind in the engine.
-fn cleanup_all(env: &TestEnv, engine: &Engine, ids: &[&str]) {
+pub(crate) fn cleanup_all(env: &TestEnv, engine: &Engine, ids: &[&str]) {
     for id in ids {
         env.ok(&["cleanup", "--task-id", id, "--force", "--grace", "1"]);
         assert!(

@@ -5,6 +5,8 @@
 
 mod helpers;
 
+mod agents;
+mod agents_remote;
 mod brain;
 mod claude;
 mod concurrency;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::accounts::give_to_test_user;
+pub(crate) use test_support::accounts::give_to_test_user;
 use test_support::claude::{claude_binary, claude_env};
 use test_support::sshd::{ROOT_USER, Sshd, TEST_USER};
 use test_support::{MockAnthropic, Script};
@@ -13,18 +13,18 @@ use test_support::{MockAnthropic, Script};
 use crate::helpers::{TestEnv, eventually, process_alive, read_pids};
 
 /// A test environment with one SSH executor `box` logging in as `user`.
-struct SshTest {
-    env: TestEnv,
+pub(crate) struct SshTest {
+    pub(crate) env: TestEnv,
     sshd: Sshd,
     /// Remote task root, private to this test.
     task_root: PathBuf,
     /// A workspace on the "remote" host (the same machine), writable by `user`.
-    workspace: PathBuf,
+    pub(crate) workspace: PathBuf,
     user: String,
 }
 
 impl SshTest {
-    fn new(user: &str) -> Option<Self> {
+    pub(crate) fn new(user: &str) -> Option<Self> {
         Self::with_config(user, "")
     }
 
@@ -72,12 +72,12 @@ impl SshTest {
         )
     }
 
-    fn write_config(&self, extra: &str) {
+    pub(crate) fn write_config(&self, extra: &str) {
         self.env
             .write_config(&format!("executors:\n{}", self.executor_yaml(extra)));
     }
 
-    fn ws(&self) -> &str {
+    pub(crate) fn ws(&self) -> &str {
         self.workspace.to_str().unwrap()
     }
 

@@ -10,10 +10,17 @@
 //! stats) and the `sh` leaf only, so the runner and the views can stand on it.
 
 mod claude;
+mod codex;
+mod gemini;
+mod opencode;
+mod render;
 mod stats;
 mod text;
 
 pub use claude::Claude;
+pub use codex::Codex;
+pub use gemini::Gemini;
+pub use opencode::Opencode;
 pub use text::shorten;
 
 /// The agent CLIs and sessions are named in the model, which every layer
@@ -25,12 +32,15 @@ impl AgentKind {
     pub fn cli(self) -> &'static dyn AgentCli {
         match self {
             Self::Claude => &Claude,
+            Self::Codex => &Codex,
+            Self::Gemini => &Gemini,
+            Self::Opencode => &Opencode,
         }
     }
 }
 
 /// What starting one agent run needs, beyond entering the workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentRun<'a> {
     /// The CLI's binary on the executing side (e.g. `claude_path`).
     pub program: &'a str,
@@ -39,6 +49,10 @@ pub struct AgentRun<'a> {
     /// The 0600 file holding the prompt, on the executing side: the invocation
     /// reads it on stdin, so the prompt is never in argv nor seen by a shell.
     pub prompt_file: &'a str,
+    /// `--model`; `None`: the CLI's default.
+    pub model: Option<&'a str>,
+    /// The task's budget, for CLIs that enforce one themselves.
+    pub max_budget_usd: Option<f64>,
 }
 
 /// Token counts as an agent reports them; a field the CLI did not report is
@@ -85,9 +99,18 @@ pub enum AgentEvent {
     Turn {
         message_id: Option<String>,
         usage: Usage,
+        /// What the turn cost, for CLIs that price each step.
+        cost_usd: Option<f64>,
     },
     /// A tool call, with a one-line summary of its argument.
     ToolCall { name: String, summary: String },
+    /// Text the agent said (its last one is the run's result, unless the
+    /// CLI's final record gives one).
+    Text(String),
+    /// What a tool gave back (shown by `logs`; a sign of life).
+    ToolResult { ok: bool, output: String },
+    /// Any other sign of work (a tool that started, a step that began).
+    Activity,
     /// The run ended.
     End(RunEnd),
 }
@@ -148,6 +171,18 @@ pub trait AgentCli: Send + Sync {
     /// The session a follow-up continues, from the id recorded at dispatch and
     /// the one the stream reported; `None`: the run cannot be resumed.
     fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String>;
+
+    /// Whether the CLI itself stops at `--max-turns`; for one that does not,
+    /// the task is ended once its tool calls pass the limit.
+    fn limits_turns(&self) -> bool {
+        false
+    }
+
+    /// Whether the CLI reports its cost; for one that does not, its tokens are
+    /// priced from the price table.
+    fn reports_cost(&self) -> bool {
+        false
+    }
 }
 
 /// The environment settings that let every known agent CLI run as root, for
@@ -160,6 +195,20 @@ pub fn root_permits() -> Vec<(String, String)> {
         }
     }
     permits
+}
+
+/// `id` as one shell word: bare when it is a plain token (a UUID, as the
+/// payload scripts have always had it), quoted otherwise.
+pub(crate) fn word(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if plain {
+        id.to_owned()
+    } else {
+        crate::sh::sh_quote(id)
+    }
 }
 
 /// A path below `home`, as [`AgentCli::transcript_path`] gives it.

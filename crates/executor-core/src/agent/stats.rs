@@ -9,30 +9,41 @@ const RESULT_PREVIEW_CHARS: usize = 300;
 
 impl AgentStats {
     /// Counts the complete lines of `bytes`, which continue the log at
-    /// `parsed_offset`, as `agent` reads them.
-    pub fn feed(&mut self, agent: &dyn AgentCli, bytes: &[u8]) {
+    /// `parsed_offset`, as `agent` reads them. Returns how many events of the
+    /// stream they held: lines that are no records (a CLI's spinner, its
+    /// stderr) are no sign of life.
+    pub fn feed(&mut self, agent: &dyn AgentCli, bytes: &[u8]) -> usize {
         let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
-            return;
+            return 0;
         };
         let mut events = Vec::new();
+        let mut seen = 0;
         for line in bytes[..end].split(|b| *b == b'\n') {
             agent.parse_line(line, &mut events);
             for event in events.drain(..) {
+                seen += 1;
                 self.apply(event);
             }
         }
         self.parsed_offset = self.parsed_offset.saturating_add(end as u64 + 1);
+        seen
     }
 
     /// Takes one event of the stream into the totals.
     pub fn apply(&mut self, event: AgentEvent) {
         match event {
             AgentEvent::Session { id, cwd, model } => {
-                self.session_id = id;
-                self.cwd = cwd;
-                self.model = model;
+                // A CLI may name the session before its model (or repeat
+                // itself): what it said before stays.
+                self.session_id = id.or(self.session_id.take());
+                self.cwd = cwd.or(self.cwd.take());
+                self.model = model.or(self.model.take());
             }
-            AgentEvent::Turn { message_id, usage } => {
+            AgentEvent::Turn {
+                message_id,
+                usage,
+                cost_usd,
+            } => {
                 if message_id.is_none() || message_id != self.last_message_id {
                     // Saturating: the numbers come from the agent's output.
                     let add = |total: &mut u64, n: Option<u64>| {
@@ -44,9 +55,19 @@ impl AgentStats {
                     add(&mut self.cache_creation_input_tokens, usage.cache_creation);
                     add(&mut self.cache_read_input_tokens, usage.cache_read);
                     self.last_message_id = message_id;
+                    if let Some(cost) = cost_usd {
+                        self.total_cost_usd = Some(self.total_cost_usd.unwrap_or(0.0) + cost);
+                        self.cost_estimated = false;
+                    }
                 }
             }
-            AgentEvent::ToolCall { .. } => self.tool_calls = self.tool_calls.saturating_add(1),
+            AgentEvent::ToolCall { name, summary } => {
+                self.tool_calls = self.tool_calls.saturating_add(1);
+                self.last_tool = Some(name);
+                self.last_tool_input = Some(summary);
+            }
+            AgentEvent::Text(text) => self.result = Some(shorten(&text, RESULT_PREVIEW_CHARS)),
+            AgentEvent::Activity | AgentEvent::ToolResult { .. } => {}
             AgentEvent::End(end) => self.end(end),
         }
     }
@@ -65,10 +86,15 @@ impl AgentStats {
             cache_creation.unwrap_or(self.cache_creation_input_tokens);
         self.cache_read_input_tokens = cache_read.unwrap_or(self.cache_read_input_tokens);
         self.turns = end.turns.unwrap_or(self.turns);
-        self.total_cost_usd = end.cost_usd;
+        if end.cost_usd.is_some() {
+            self.total_cost_usd = end.cost_usd;
+            self.cost_estimated = false;
+        }
         self.result_subtype = end.subtype;
         self.is_error = end.is_error;
-        self.result = end.result.map(|r| shorten(&r, RESULT_PREVIEW_CHARS));
+        if let Some(result) = end.result {
+            self.result = Some(shorten(&result, RESULT_PREVIEW_CHARS));
+        }
         if let Some(session) = end.session_id {
             self.session_id = Some(session);
         }
@@ -112,6 +138,7 @@ mod tests {
                 input: Some(5),
                 ..Default::default()
             },
+            cost_usd: None,
         };
         for event in [
             turn(Some("a")),

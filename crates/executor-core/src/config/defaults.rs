@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::backend::SectionError as Invalid;
+use super::values::AgentPaths;
+use crate::model::AgentKind;
 
 pub const DEFAULT_MAX_TURNS: u32 = 100;
 pub const DEFAULT_CLAUDE_PATH: &str = "claude";
@@ -25,6 +27,12 @@ pub struct Defaults {
     pub max_concurrent: Option<u32>,
     /// Signs webhook bodies (HMAC-SHA256) so receivers can verify the sender.
     pub webhook_secret: Option<String>,
+    /// `codex_path`, `gemini_path`, `opencode_path`.
+    pub agent_paths: AgentPaths,
+    /// The agent `start` runs when neither it nor the executor names one.
+    pub agent: AgentKind,
+    /// An agent task whose cost passes this (USD) is killed.
+    pub max_budget_usd: Option<f64>,
 }
 
 impl Default for Defaults {
@@ -37,6 +45,9 @@ impl Default for Defaults {
             kill_on_stall: false,
             max_concurrent: None,
             webhook_secret: None,
+            agent_paths: AgentPaths::default(),
+            agent: AgentKind::Claude,
+            max_budget_usd: None,
         }
     }
 }
@@ -51,6 +62,11 @@ pub(super) struct RawDefaults {
     kill_on_stall: Option<bool>,
     max_concurrent: Option<Spanned<u32>>,
     webhook_secret: Option<String>,
+    codex_path: Option<String>,
+    gemini_path: Option<String>,
+    opencode_path: Option<String>,
+    agent: Option<AgentKind>,
+    max_budget_usd: Option<Spanned<f64>>,
 }
 
 impl RawDefaults {
@@ -84,7 +100,15 @@ impl RawDefaults {
                 "key `max_concurrent`: must be at least 1".into(),
             ));
         }
+        let max_budget_usd = check_budget(self.max_budget_usd)?;
         Ok(Defaults {
+            agent_paths: AgentPaths {
+                codex: self.codex_path,
+                gemini: self.gemini_path,
+                opencode: self.opencode_path,
+            },
+            agent: self.agent.unwrap_or(AgentKind::Claude),
+            max_budget_usd,
             stall_timeout,
             kill_on_stall: self.kill_on_stall.unwrap_or(false),
             max_concurrent: self.max_concurrent.map(|m| m.value),
@@ -95,6 +119,17 @@ impl RawDefaults {
                 .unwrap_or_else(|| DEFAULT_CLAUDE_PATH.to_owned()),
             webhook_url,
         })
+    }
+}
+
+/// A budget of more than nothing, in USD.
+pub(super) fn check_budget(budget: Option<Spanned<f64>>) -> Result<Option<f64>, Invalid> {
+    match budget {
+        Some(b) if !(b.value.is_finite() && b.value > 0.0) => Err((
+            b.referenced.line(),
+            "key `max_budget_usd`: must be a number of USD above 0".into(),
+        )),
+        b => Ok(b.map(|b| b.value)),
     }
 }
 

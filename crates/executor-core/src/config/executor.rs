@@ -9,7 +9,8 @@ use serde_saphyr::Spanned;
 use super::backend::{
     Backends, ExecutorSettingsArc, Named, ReadSection, SectionError as Invalid, Settings,
 };
-use super::values::EnvEntry;
+use super::values::{AgentPaths, EnvEntry};
+use crate::model::AgentKind;
 pub use crate::model::ExecutorType;
 
 /// The `type` of the executor core runs itself.
@@ -24,6 +25,14 @@ pub struct ExecutorConfig {
     pub labels: Vec<String>,
     /// Path of the `claude` binary on the executing side; falls back to the defaults.
     pub claude_path: Option<String>,
+    /// `codex_path`, `gemini_path`, `opencode_path`; fall back to the defaults.
+    pub agent_paths: AgentPaths,
+    /// The agent `start` runs here when it names none (`agent:`).
+    pub agent: Option<AgentKind>,
+    /// The agents this executor has (`agents:`); `None`: all of them.
+    pub agents: Option<Vec<AgentKind>>,
+    /// The budget of agent tasks here (USD) unless `start` gives one.
+    pub max_budget_usd: Option<f64>,
     /// Environment for payloads: variables forwarded by name, and fixed pairs.
     pub env: Vec<EnvEntry>,
     /// Tasks this executor runs at once; more wait as `queued`.
@@ -83,6 +92,10 @@ impl ExecutorConfig {
             name: BUILTIN_LOCAL.to_owned(),
             labels: Vec::new(),
             claude_path: None,
+            agent_paths: AgentPaths::default(),
+            agent: None,
+            agents: None,
+            max_budget_usd: None,
             env: Vec::new(),
             max_concurrent: None,
             allow_root: false,
@@ -111,6 +124,12 @@ const COMMON_KEYS: &[&str] = &[
     "type",
     "labels",
     "claude_path",
+    "codex_path",
+    "gemini_path",
+    "opencode_path",
+    "agent",
+    "agents",
+    "max_budget_usd",
     "env",
     "allow_root",
     "keep_background",
@@ -123,6 +142,10 @@ struct CommonKeys {
     kind: Option<Spanned<String>>,
     labels: Option<Vec<String>>,
     claude_path: Option<String>,
+    agent_paths: AgentPaths,
+    agent: Option<AgentKind>,
+    agents: Option<Vec<AgentKind>>,
+    max_budget_usd: Option<Spanned<f64>>,
     env: Option<Vec<Spanned<String>>>,
     allow_root: Option<bool>,
     keep_background: Option<Spanned<bool>>,
@@ -137,6 +160,12 @@ impl CommonKeys {
             "type" => self.kind = Some(map.next_value()?),
             "labels" => self.labels = Some(map.next_value()?),
             "claude_path" => self.claude_path = map.next_value()?,
+            "codex_path" => self.agent_paths.codex = map.next_value()?,
+            "gemini_path" => self.agent_paths.gemini = map.next_value()?,
+            "opencode_path" => self.agent_paths.opencode = map.next_value()?,
+            "agent" => self.agent = map.next_value()?,
+            "agents" => self.agents = map.next_value()?,
+            "max_budget_usd" => self.max_budget_usd = map.next_value()?,
             "env" => self.env = Some(map.next_value()?),
             "allow_root" => self.allow_root = Some(map.next_value()?),
             "keep_background" => self.keep_background = Some(map.next_value()?),
@@ -347,10 +376,23 @@ impl RawExecutor {
                 "key `max_concurrent`: must be at least 1".into(),
             ));
         }
+        let max_budget_usd = super::defaults::check_budget(common.max_budget_usd)?;
+        if let (Some(agent), Some(agents)) = (common.agent, &common.agents)
+            && !agents.contains(&agent)
+        {
+            return Err((
+                self.name.referenced.line(),
+                format!("key `agent`: `{agent}` is not among the executor's `agents`"),
+            ));
+        }
         Ok(ExecutorConfig {
             name: self.name.value,
             labels: common.labels.unwrap_or_default(),
             claude_path: common.claude_path,
+            agent_paths: common.agent_paths,
+            agent: common.agent,
+            agents: common.agents,
+            max_budget_usd,
             max_concurrent: common.max_concurrent.map(|m| m.value),
             env,
             allow_root: common.allow_root.unwrap_or(false),

@@ -23,6 +23,8 @@ mod tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::model::{AgentKind, Prices};
+
 pub use backend::{
     Backends, LocalOnly, Named, ReadSection, Section, SectionError, Settings, read_section,
     section_keys,
@@ -35,13 +37,15 @@ pub use file::MAX_CONFIG_BYTES;
 pub use sample::{SAMPLE_CONFIG, write_sample};
 pub use serde::de::MapAccess;
 pub use serde_saphyr::Spanned;
-pub use values::EnvEntry;
+pub use values::{AgentPaths, EnvEntry};
 pub use webhook::redact_url;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub executors: Vec<ExecutorConfig>,
     pub defaults: Defaults,
+    /// The built-in price table overlaid with the top-level `prices:` map.
+    pub prices: Prices,
     /// The file this came from; `None` when no config file exists.
     pub source: Option<PathBuf>,
 }
@@ -52,6 +56,7 @@ impl Config {
         Self {
             executors: vec![ExecutorConfig::builtin_local()],
             defaults: Defaults::default(),
+            prices: Prices::default(),
             source: None,
         }
     }
@@ -75,6 +80,19 @@ impl Config {
             message: error::one_line(&message),
         };
         let raw = yaml::parse::<B>(text).map_err(invalid)?;
+        for (model, price) in &raw.prices {
+            let numbers = [price.input, price.output]
+                .into_iter()
+                .chain(price.cache_read)
+                .chain(price.cache_write);
+            if numbers.clone().any(|n| !n.is_finite() || n < 0.0) {
+                return Err(invalid((
+                    1,
+                    format!("key `prices`: the prices of `{model}` must be numbers of at least 0"),
+                )));
+            }
+        }
+        let prices = Prices { custom: raw.prices };
 
         let mut executors = Vec::with_capacity(raw.executors.len() + 1);
         let mut seen: HashMap<String, u64> = HashMap::new();
@@ -108,6 +126,7 @@ impl Config {
         Ok(Self {
             executors,
             defaults,
+            prices,
             source: Some(path.to_owned()),
         })
     }
@@ -139,9 +158,36 @@ impl Config {
 
     /// The claude binary to run on `executor`.
     pub fn claude_path<'a>(&'a self, executor: &'a ExecutorConfig) -> &'a str {
+        self.agent_path(executor, AgentKind::Claude)
+    }
+
+    /// Whether `executor` has `agent` (an executor without `agents:` has all).
+    pub fn has_agent(&self, executor: &ExecutorConfig, agent: AgentKind) -> bool {
+        executor.agents.as_ref().is_none_or(|a| a.contains(&agent))
+    }
+
+    /// The binary of `agent` on `executor` (`claude_path`, `codex_path`, ...).
+    pub fn agent_path<'a>(&'a self, executor: &'a ExecutorConfig, agent: AgentKind) -> &'a str {
+        if agent == AgentKind::Claude {
+            return executor
+                .claude_path
+                .as_deref()
+                .unwrap_or(&self.defaults.claude_path);
+        }
         executor
-            .claude_path
-            .as_deref()
-            .unwrap_or(&self.defaults.claude_path)
+            .agent_paths
+            .get(agent)
+            .or_else(|| self.defaults.agent_paths.get(agent))
+            .unwrap_or(agent.as_str())
+    }
+
+    /// The agent a task on `executor` runs when `start` names none.
+    pub fn agent_of(&self, executor: &ExecutorConfig) -> AgentKind {
+        executor.agent.unwrap_or(self.defaults.agent)
+    }
+
+    /// The budget of a task on `executor` that sets none itself.
+    pub fn budget_of(&self, executor: &ExecutorConfig) -> Option<f64> {
+        executor.max_budget_usd.or(self.defaults.max_budget_usd)
     }
 }

@@ -71,6 +71,14 @@ defaults:
   max_turns: 100
   # The claude binary, when an executor does not set `claude_path`.
   claude_path: claude
+  # The agent `start` runs without --agent (claude, codex, gemini, opencode),
+  # and the other agents' binaries (also per executor, with `agents: [...]`).
+  # agent: claude
+  # codex_path: codex
+  # gemini_path: gemini
+  # opencode_path: opencode
+  # Agent tasks are ended `failed` once their cost passes this (USD).
+  # max_budget_usd: 10
   # Every finished task is POSTed here as JSON (optional), signed with the secret.
   # webhook_url: https://example.com/webhook
   # webhook_secret: <a long random string>
@@ -79,4 +87,9 @@ defaults:
   # An agent silent this long is shown as stalled; kill_on_stall: true kills it.
   # stall_timeout: 10m
   # kill_on_stall: false
+
+# USD per million tokens, over the built-in table that prices the CLIs that
+# report no cost (Codex, Gemini CLI): docs/agents.md.
+# prices:
+#   gpt-5.5: {input: 1.25, output: 10, cache_read: 0.125}
 "#;

@@ -52,3 +52,24 @@ impl EnvEntry {
         }
     }
 }
+
+/// The binaries of the agent CLIs beside Claude Code (`codex_path`,
+/// `gemini_path`, `opencode_path`); `claude_path` has its own key as ever.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct AgentPaths {
+    pub codex: Option<String>,
+    pub gemini: Option<String>,
+    pub opencode: Option<String>,
+}
+
+impl AgentPaths {
+    pub fn get(&self, agent: crate::model::AgentKind) -> Option<&str> {
+        use crate::model::AgentKind;
+        match agent {
+            AgentKind::Claude => None,
+            AgentKind::Codex => self.codex.as_deref(),
+            AgentKind::Gemini => self.gemini.as_deref(),
+            AgentKind::Opencode => self.opencode.as_deref(),
+        }
+    }
+}

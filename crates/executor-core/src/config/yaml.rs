@@ -22,15 +22,17 @@ pub(super) type Invalid = SectionError;
 pub(super) struct RawConfig {
     pub executors: Vec<RawExecutor>,
     pub defaults: Option<RawDefaults>,
+    pub prices: std::collections::BTreeMap<String, crate::model::Price>,
 }
 
-const TOP_KEYS: &[&str] = &["executors", "defaults"];
+const TOP_KEYS: &[&str] = &["executors", "defaults", "prices"];
 
 pub(super) fn parse<B: Backends>(text: &str) -> Result<RawConfig, Invalid> {
     if text.trim().is_empty() {
         return Ok(RawConfig {
             executors: Vec::new(),
             defaults: None,
+            prices: Default::default(),
         });
     }
     // A text the first pass cannot read fails the second pass too, which says why.
@@ -150,6 +152,7 @@ impl<'de, B: Backends> Visitor<'de> for ConfigSeed<B> {
         let mut config = RawConfig {
             executors: Vec::new(),
             defaults: None,
+            prices: Default::default(),
         };
         let mut kinds = Some(self.kinds);
         while let Some(key) = map.next_key::<String>()? {
@@ -162,6 +165,11 @@ impl<'de, B: Backends> Visitor<'de> for ConfigSeed<B> {
                     })?;
                 }
                 "defaults" => config.defaults = map.next_value()?,
+                "prices" => {
+                    config.prices = map
+                        .next_value::<Option<std::collections::BTreeMap<_, _>>>()?
+                        .unwrap_or_default();
+                }
                 _ => return Err(de::Error::unknown_field(&key, TOP_KEYS)),
             }
         }

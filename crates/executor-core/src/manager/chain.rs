@@ -15,6 +15,7 @@ impl TaskManager {
         parent: &TaskRecord,
         prompt: String,
         max_turns: Option<u32>,
+        max_budget_usd: Option<f64>,
     ) -> Result<TaskSpec, TaskError> {
         let session = parent.task_type.agent().and_then(|agent| {
             let reported = parent.agent.as_ref().and_then(|s| s.session_id.as_deref());
@@ -52,6 +53,10 @@ impl TaskManager {
                     .unwrap_or(self.config.defaults.max_turns),
                 program: AgentLaunch::new(&self.config, executor, agent).program,
                 session: AgentSession::Resume(session_id),
+                model: parent.model.clone(),
+                max_budget_usd: max_budget_usd
+                    .or(parent.max_budget_usd)
+                    .or_else(|| self.config.budget_of(executor)),
             },
             parent: Some(parent.id),
         })

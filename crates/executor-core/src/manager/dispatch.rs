@@ -7,7 +7,7 @@ use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
 use crate::executor::ExecutorError;
 use crate::executor::{AgentLaunch, LaunchSpec};
-use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp};
+use crate::model::{AgentKind, StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp};
 use crate::runner::{self, TaskFile};
 use crate::taskdir::{TaskDirError, TaskDirs};
 
@@ -15,13 +15,24 @@ impl TaskManager {
     /// Picks the executor for a task that names labels instead of an executor:
     /// among those carrying every label, one with a free slot and the least load
     /// (ties: config order); when all are full, the least loaded one, to queue on.
-    pub fn route(&self, labels: &[String]) -> Result<String, TaskError> {
-        let candidates: Vec<&ExecutorConfig> = self
+    pub fn route(&self, labels: &[String], agent: Option<AgentKind>) -> Result<String, TaskError> {
+        let mut candidates: Vec<&ExecutorConfig> = self
             .config
             .executors
             .iter()
             .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
             .collect();
+        if let Some(agent) = agent
+            && !candidates.is_empty()
+        {
+            candidates.retain(|e| self.config.has_agent(e, agent));
+            if candidates.is_empty() {
+                return Err(TaskError::NoExecutorForAgent {
+                    agent,
+                    labels: labels.to_vec(),
+                });
+            }
+        }
         if candidates.is_empty() {
             return Err(TaskError::NoExecutorForLabels {
                 labels: labels.to_vec(),

@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use crate::config::{Config, ExecutorConfig};
 use crate::executor::{Executor, ExecutorError};
-use crate::model::{ListFilter, TaskId, TaskIdPrefix, TaskIdPrefixError, TaskRecord, TaskStatus};
+use crate::model::{
+    AgentKind, ListFilter, TaskId, TaskIdPrefix, TaskIdPrefixError, TaskRecord, TaskStatus,
+};
 use crate::paths::Paths;
 use crate::store::{Listed, Paged, Store, StoreError};
 use crate::taskdir::{TaskDirError, TaskDirs};
@@ -51,12 +53,17 @@ pub enum TaskError {
     AlreadyFinished { id: TaskId, status: TaskStatus },
     #[error("executor `{executor}`: {message}")]
     Refused { executor: String, message: String },
-    #[error("task {id} is a {task_type} task; only Claude Code tasks can be resumed")]
+    #[error("task {id} is a {task_type} task; only agent tasks can be resumed")]
     NotResumable { id: TaskId, task_type: &'static str },
     #[error("no executor carries the labels {}; labels in use: {}", .labels.join(", "), if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
     NoExecutorForLabels {
         labels: Vec<String>,
         known: Vec<String>,
+    },
+    #[error("no executor{} has the agent `{agent}` (see `agents:` in the config)", if .labels.is_empty() { String::new() } else { format!(" with the labels {}", .labels.join(", ")) })]
+    NoExecutorForAgent {
+        agent: AgentKind,
+        labels: Vec<String>,
     },
     #[error("task {id} is still {status}; kill it first or pass --force")]
     StillLive { id: TaskId, status: TaskStatus },

@@ -21,6 +21,14 @@ const DISPATCH_WINDOW_SECS: i64 = 30;
 /// Grace period when a stalled agent is killed (`kill_on_stall`).
 const STALL_KILL_GRACE: Duration = Duration::from_secs(5);
 
+/// How the kill reasons of a passed budget and turn limit begin: such a task
+/// ends `failed`, also when the CLI that killed it died before it said so.
+const BUDGET_EXCEEDED: &str = "budget exceeded";
+const TURNS_EXCEEDED: &str = "max turns exceeded";
+
+/// Grace period when an agent passed its budget or turn limit.
+const LIMIT_KILL_GRACE: Duration = Duration::from_secs(2);
+
 /// Grace period for what a lost task left running (its runner is gone).
 const LEFTOVER_KILL_GRACE: Duration = Duration::from_secs(2);
 
@@ -164,6 +172,14 @@ impl TaskManager {
         observation: &RunnerObservation,
     ) -> Result<Option<TaskRecord>, TaskError> {
         let mut state = observation.state();
+        if state.status == TaskStatus::Killed
+            && state
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(BUDGET_EXCEEDED) || r.starts_with(TURNS_EXCEEDED))
+        {
+            state.status = TaskStatus::Failed;
+        }
         if let Some(agent) = task.task_type.agent() {
             let stats = match self.update_agent(task, agent, observation) {
                 Ok(stats) => stats,
@@ -173,18 +189,37 @@ impl TaskManager {
                 }
                 Err(err) => return Err(err),
             };
-            // claude's own verdict (e.g. error_max_turns) says more than its exit code.
+            // The agent's own verdict (e.g. error_max_turns) says more than its
+            // exit code; a budget passed says more than that (CLIs that report
+            // usage only at the end of their run are judged then).
             if matches!(state.status, TaskStatus::Completed | TaskStatus::Failed)
-                && let Some(reason) = stats.failure_reason()
+                && let Some(reason) = self
+                    .budget_passed(task, &stats)
+                    .or_else(|| stats.failure_reason())
             {
                 state.status = TaskStatus::Failed;
                 state.reason = Some(reason);
             }
             if state.status == TaskStatus::Running
+                && let Some(reason) = self.limit_passed(task, agent, &stats)
+            {
+                // Killed with a reason that makes the task end `failed`.
+                self.executor(&task.executor)?
+                    .kill(task, LIMIT_KILL_GRACE, &reason)?;
+                let update = StatusUpdate {
+                    status: TaskStatus::Failed,
+                    pid: None,
+                    exit_code: None,
+                    ended_at: Some(Timestamp::now()),
+                    reason: Some(reason),
+                };
+                return self.finish(&task.id, &update);
+            }
+            if state.status == TaskStatus::Running
                 && self.config.defaults.kill_on_stall
                 && let Some(quiet) = self.stalled_for(task, &stats)
             {
-                let reason = format!("stalled: no output for {}s", quiet.as_secs());
+                let reason = format!("stalled: no agent activity for {}s", quiet.as_secs());
                 self.executor(&task.executor)?
                     .kill(task, STALL_KILL_GRACE, &reason)?;
                 return Ok(None);
@@ -231,8 +266,9 @@ impl TaskManager {
         let agent = agent.cli();
         let mut stats = task.agent.clone().unwrap_or_default();
         let before = stats.clone();
+        let mut seen = 0;
         if let Some(delta) = &observation.log_delta {
-            stats.feed(agent, delta);
+            seen += stats.feed(agent, delta);
         }
         if observation
             .log_size
@@ -242,7 +278,7 @@ impl TaskManager {
             loop {
                 let chunk = executor.read_log(task, stats.parsed_offset)?;
                 let consumed = stats.parsed_offset;
-                stats.feed(agent, &chunk.bytes);
+                seen += stats.feed(agent, &chunk.bytes);
                 if stats.parsed_offset == consumed {
                     if chunk.bytes.len() < LOG_READ_CHUNK {
                         break;
@@ -252,13 +288,54 @@ impl TaskManager {
                 }
             }
         }
-        if let Some(modified) = &observation.log_modified {
-            stats.last_activity = Some(modified.clone());
+        // Only records of the agent's stream are signs of life: bytes that
+        // are none (keep-alives, spinners, stderr noise) cannot hide a hang.
+        // Events are timed by the log's last write when they were read (at
+        // most one refresh late), or by now when the executor cannot say.
+        if seen > 0 {
+            stats.last_activity = Some(
+                observation
+                    .log_modified
+                    .clone()
+                    .unwrap_or_else(|| Timestamp::now().as_str().to_owned()),
+            );
+        }
+        if !agent.reports_cost() || stats.cost_estimated {
+            let model = stats.model.as_deref().or(task.model.as_deref());
+            if let Some(cost) = model.and_then(|m| self.config.prices.estimate(m, &stats)) {
+                stats.total_cost_usd = Some(cost);
+                stats.cost_estimated = true;
+            }
         }
         if stats != before {
             self.store.set_agent(&task.id, &stats)?;
         }
         Ok(stats)
+    }
+
+    /// Why a running agent must be ended now: its cost passed the task's
+    /// budget, or (for CLIs with no turn limit of their own) its tool calls
+    /// passed the task's `--max-turns`.
+    fn limit_passed(
+        &self,
+        task: &TaskRecord,
+        agent: AgentKind,
+        stats: &AgentStats,
+    ) -> Option<String> {
+        if let Some(reason) = self.budget_passed(task, stats) {
+            return Some(reason);
+        }
+        match task.max_turns {
+            Some(limit) if !agent.cli().limits_turns() && stats.tool_calls > u64::from(limit) => {
+                Some(format!("{TURNS_EXCEEDED} ({limit})"))
+            }
+            _ => None,
+        }
+    }
+
+    fn budget_passed(&self, task: &TaskRecord, stats: &AgentStats) -> Option<String> {
+        let (budget, cost) = (task.max_budget_usd?, stats.total_cost_usd?);
+        (cost > budget).then(|| format!("{BUDGET_EXCEEDED} (${budget})"))
     }
 
     fn stalled_for(&self, task: &TaskRecord, stats: &AgentStats) -> Option<Duration> {

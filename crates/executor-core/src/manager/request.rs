@@ -24,6 +24,12 @@ pub enum DispatchRequest {
         max_turns: Option<u32>,
         resume: Option<String>,
         placement: Placement,
+        /// The agent CLI; `None`: the executor's `agent:`, else `defaults.agent`.
+        /// With labels, only executors that have it are chosen.
+        agent: Option<AgentKind>,
+        model: Option<String>,
+        /// `None`: the executor's `max_budget_usd`, else the defaults'.
+        max_budget_usd: Option<f64>,
     },
     /// `run`: a shell command.
     Shell {
@@ -42,12 +48,18 @@ impl TaskManager {
                 max_turns,
                 resume,
                 placement,
+                agent,
+                model,
+                max_budget_usd,
             } => {
                 if prompt.trim().is_empty() {
                     return invalid("the prompt is empty");
                 }
                 if max_turns == Some(0) {
                     return invalid("max_turns must be at least 1");
+                }
+                if max_budget_usd.is_some_and(|b| !(b.is_finite() && b > 0.0)) {
+                    return invalid("max_budget_usd must be a number of USD above 0");
                 }
                 if let Some(parent) = resume {
                     if placement.executor.is_some()
@@ -58,21 +70,33 @@ impl TaskManager {
                             "a resumed task runs where its parent ran: give no executor, workspace or label",
                         );
                     }
+                    if agent.is_some() || model.is_some() {
+                        return invalid(
+                            "a resumed task continues its parent's agent and model: give neither",
+                        );
+                    }
                     let parent = self.resolve(&parent)?;
-                    return self.resume_spec(&parent, prompt, max_turns);
+                    return self.resume_spec(&parent, prompt, max_turns, max_budget_usd);
                 }
-                let name = self.place(&placement)?;
+                let name = self.place(&placement, agent)?;
                 let executor = self
                     .config
                     .executor(&name)
                     .ok_or_else(|| self.unknown_executor(&name))?;
-                let agent = AgentKind::Claude;
+                let agent = agent.unwrap_or_else(|| self.config.agent_of(executor));
+                if !self.config.has_agent(executor, agent) {
+                    return Err(TaskError::InvalidRequest(format!(
+                        "executor `{name}` does not have the agent `{agent}` (see its `agents:`)"
+                    )));
+                }
                 let payload = Payload::Agent {
                     agent,
                     prompt,
                     max_turns: max_turns.unwrap_or(self.config.defaults.max_turns),
                     program: AgentLaunch::new(&self.config, executor, agent).program,
                     session: AgentSession::New(uuid::Uuid::new_v4()),
+                    model,
+                    max_budget_usd: max_budget_usd.or_else(|| self.config.budget_of(executor)),
                 };
                 Ok(spec(name, placement, payload))
             }
@@ -80,20 +104,21 @@ impl TaskManager {
                 if command.trim().is_empty() {
                     return invalid("the command is empty");
                 }
-                let name = self.place(&placement)?;
+                let name = self.place(&placement, None)?;
                 Ok(spec(name, placement, Payload::ShellCommand { command }))
             }
         }
     }
 
-    /// The executor named, or the one the labels route to.
-    fn place(&self, placement: &Placement) -> Result<String, TaskError> {
+    /// The executor named, or the one the labels route to (among those that
+    /// have `agent`, when one is asked for).
+    fn place(&self, placement: &Placement, agent: Option<AgentKind>) -> Result<String, TaskError> {
         match (&placement.executor, placement.labels.is_empty()) {
             (Some(_), false) => Err(TaskError::InvalidRequest(
                 "give an executor or labels, not both".to_owned(),
             )),
             (Some(name), true) => Ok(name.clone()),
-            (None, false) => self.route(&placement.labels),
+            (None, false) => self.route(&placement.labels, agent),
             (None, true) => Err(TaskError::InvalidRequest(
                 "give an executor or labels".to_owned(),
             )),

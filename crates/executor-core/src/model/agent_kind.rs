@@ -6,10 +6,54 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentKind {
     Claude,
+    Codex,
+    Gemini,
+    Opencode,
 }
 
 impl AgentKind {
-    pub const ALL: [AgentKind; 1] = [Self::Claude];
+    pub const ALL: [AgentKind; 4] = [Self::Claude, Self::Codex, Self::Gemini, Self::Opencode];
+
+    /// The name users give it (`--agent`, `agent:`, `agents:`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claude => "claude",
+            Self::Codex => "codex",
+            Self::Gemini => "gemini",
+            Self::Opencode => "opencode",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    /// The config key naming its binary (`claude_path`, ...).
+    pub fn path_key(self) -> &'static str {
+        match self {
+            Self::Claude => "claude_path",
+            Self::Codex => "codex_path",
+            Self::Gemini => "gemini_path",
+            Self::Opencode => "opencode_path",
+        }
+    }
+}
+
+impl std::fmt::Display for AgentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AgentKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown agent `{name}` (expected claude, codex, gemini or opencode)"
+            ))
+        })
+    }
 }
 
 /// The session an agent run starts or continues.

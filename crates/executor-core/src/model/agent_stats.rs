@@ -20,13 +20,23 @@ pub struct AgentStats {
     pub cache_creation_input_tokens: u64,
     pub cache_read_input_tokens: u64,
     pub total_cost_usd: Option<f64>,
+    /// The cost was priced from token counts (the CLI reported none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
+    /// The last tool called, and a one-line summary of its argument.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tool_input: Option<String>,
     /// `success`, `error_max_turns`, `error_during_execution`, ... once the run ended.
     pub result_subtype: Option<String>,
     pub is_error: Option<bool>,
     /// The final answer (or error text), shortened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
-    /// When the log last grew (RFC 3339).
+    /// When the agent last did something its stream says (a turn, a tool
+    /// call, tokens), as first seen (RFC 3339). Bytes that are not records of
+    /// the stream (keep-alives, spinners) do not count.
     pub last_activity: Option<String>,
     /// Bytes of the log already counted.
     pub parsed_offset: u64,

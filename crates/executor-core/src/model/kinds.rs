@@ -14,6 +14,9 @@ use super::agent_kind::AgentKind;
 #[serde(rename_all = "snake_case")]
 pub enum TaskType {
     ClaudeCode,
+    Codex,
+    Gemini,
+    Opencode,
     ShellCommand,
 }
 
@@ -21,6 +24,9 @@ impl TaskType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClaudeCode => "claude_code",
+            Self::Codex => "codex",
+            Self::Gemini => "gemini",
+            Self::Opencode => "opencode",
             Self::ShellCommand => "shell_command",
         }
     }
@@ -28,6 +34,9 @@ impl TaskType {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "claude_code" => Some(Self::ClaudeCode),
+            "codex" => Some(Self::Codex),
+            "gemini" => Some(Self::Gemini),
+            "opencode" => Some(Self::Opencode),
             "shell_command" => Some(Self::ShellCommand),
             _ => None,
         }
@@ -37,6 +46,9 @@ impl TaskType {
     pub fn agent(self) -> Option<AgentKind> {
         match self {
             Self::ClaudeCode => Some(AgentKind::Claude),
+            Self::Codex => Some(AgentKind::Codex),
+            Self::Gemini => Some(AgentKind::Gemini),
+            Self::Opencode => Some(AgentKind::Opencode),
             Self::ShellCommand => None,
         }
     }
@@ -45,14 +57,17 @@ impl TaskType {
     pub fn of_agent(agent: AgentKind) -> Self {
         match agent {
             AgentKind::Claude => Self::ClaudeCode,
+            AgentKind::Codex => Self::Codex,
+            AgentKind::Gemini => Self::Gemini,
+            AgentKind::Opencode => Self::Opencode,
         }
     }
 
     /// The name of the file (and `.meta.json` key) holding the task's text.
     pub fn text_key(self) -> &'static str {
         match self {
-            Self::ClaudeCode => "prompt",
             Self::ShellCommand => "command",
+            _ => "prompt",
         }
     }
 }

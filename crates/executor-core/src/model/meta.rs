@@ -40,6 +40,12 @@ pub struct TaskMeta {
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_task_id: Option<TaskId>,
+    /// The model asked for (`--model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The task's budget in USD (`--max-budget-usd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_budget_usd: Option<f64>,
     pub exit_code: Option<i32>,
 }
 
@@ -47,8 +53,8 @@ impl TaskMeta {
     /// The prompt or command the document carries.
     pub fn payload_text(&self) -> Option<&str> {
         match self.task_type {
-            TaskType::ClaudeCode => self.prompt.as_deref(),
             TaskType::ShellCommand => self.command.as_deref(),
+            _ => self.prompt.as_deref(),
         }
     }
 
@@ -64,8 +70,8 @@ impl TaskRecord {
     /// The `.meta.json` document, with the full prompt or command.
     pub fn to_meta(&self, payload_text: Option<String>) -> TaskMeta {
         let (prompt, command) = match self.task_type {
-            TaskType::ClaudeCode => (payload_text, None),
             TaskType::ShellCommand => (None, payload_text),
+            _ => (payload_text, None),
         };
         TaskMeta {
             schema_version: META_SCHEMA_VERSION,
@@ -86,6 +92,8 @@ impl TaskRecord {
             max_turns: self.max_turns,
             session_id: self.session_id.clone(),
             parent_task_id: self.parent_id,
+            model: self.model.clone(),
+            max_budget_usd: self.max_budget_usd,
             exit_code: self.exit_code,
         }
     }
@@ -120,6 +128,8 @@ impl TaskRecord {
             webhook_error: None,
             agent: None,
             parent_id: meta.parent_task_id,
+            model: meta.model,
+            max_budget_usd: meta.max_budget_usd,
             priority: 0,
             claimed_at: None,
         }

@@ -7,6 +7,7 @@ mod agent_stats;
 mod id;
 mod kinds;
 mod meta;
+mod price;
 mod record;
 mod spec;
 mod timestamp;
@@ -18,6 +19,7 @@ pub use id::{
 };
 pub use kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
 pub use meta::{META_SCHEMA_VERSION, TaskMeta};
+pub use price::{BUILTIN_PRICES_DATE, Price, Prices};
 pub use record::{ListFilter, SUMMARY_CHARS, StatusUpdate, TaskRecord, stalled_for, summarize};
 pub use spec::{Payload, TaskSpec};
 pub use timestamp::Timestamp;

@@ -44,6 +44,10 @@ pub struct TaskRecord {
     pub priority: i32,
     /// When the task got its slot (its launch began).
     pub claimed_at: Option<Timestamp>,
+    /// The model asked for (`--model`); the stream's own word is in the stats.
+    pub model: Option<String>,
+    /// An agent task is killed once its cost passes this (USD).
+    pub max_budget_usd: Option<f64>,
 }
 
 impl TaskRecord {
@@ -80,6 +84,8 @@ impl TaskRecord {
             parent_id: spec.parent,
             priority: spec.priority,
             claimed_at: None,
+            model: spec.payload.model().map(str::to_owned),
+            max_budget_usd: spec.payload.max_budget_usd(),
         }
     }
 

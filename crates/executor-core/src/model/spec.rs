@@ -5,7 +5,7 @@ use super::id::TaskId;
 use super::kinds::TaskType;
 
 /// What a task runs, with everything needed to start it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     /// A run of an agent CLI.
     Agent {
@@ -15,6 +15,10 @@ pub enum Payload {
         /// The CLI's binary on the executing side (`claude_path` for Claude Code).
         program: String,
         session: AgentSession,
+        /// `--model`; `None`: the CLI's own default.
+        model: Option<String>,
+        /// The task is killed once its cost passes this (USD).
+        max_budget_usd: Option<f64>,
     },
     ShellCommand {
         command: String,
@@ -33,6 +37,22 @@ impl Payload {
     pub fn agent(&self) -> Option<AgentKind> {
         match self {
             Self::Agent { agent, .. } => Some(*agent),
+            Self::ShellCommand { .. } => None,
+        }
+    }
+
+    /// The model asked for (`--model`), for agent tasks that name one.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            Self::Agent { model, .. } => model.as_deref(),
+            Self::ShellCommand { .. } => None,
+        }
+    }
+
+    /// The budget of an agent task (USD).
+    pub fn max_budget_usd(&self) -> Option<f64> {
+        match self {
+            Self::Agent { max_budget_usd, .. } => *max_budget_usd,
             Self::ShellCommand { .. } => None,
         }
     }

@@ -67,6 +67,8 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
             max_turns,
             program,
             session,
+            model,
+            max_budget_usd,
         } => (
             format!(
                 "{enter_workspace}{}",
@@ -75,6 +77,8 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
                     max_turns: *max_turns,
                     session,
                     prompt_file: &format!("{task_dir}/{PROMPT_FILE}"),
+                    model: model.as_deref(),
+                    max_budget_usd: *max_budget_usd,
                 })
             ),
             TaskFile {
@@ -110,6 +114,8 @@ mod tests {
                 max_turns: 7,
                 program: "/opt/claude code/claude".into(),
                 session: crate::model::AgentSession::New(uuid::Uuid::nil()),
+                model: None,
+                max_budget_usd: None,
             },
             "/t/d",
             "/w",
@@ -133,6 +139,8 @@ mod tests {
                 max_turns: 3,
                 program: "claude".into(),
                 session: crate::model::AgentSession::Resume(uuid::Uuid::nil().to_string()),
+                model: None,
+                max_budget_usd: None,
             },
             "/t/d",
             "/it's",

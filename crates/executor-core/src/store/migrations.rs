@@ -73,6 +73,11 @@ UPDATE tasks SET cost_usd = json_extract(agent, '$.total_cost_usd')
     r#"
 CREATE INDEX tasks_by_handle ON tasks(substr(id, 25));
 "#,
+    // Agents beside Claude Code: the model asked for and the task's budget.
+    r#"
+ALTER TABLE tasks ADD COLUMN model TEXT;
+ALTER TABLE tasks ADD COLUMN max_budget_usd REAL;
+"#,
 ];
 /// WAL frames after which a commit checkpoints them into the database.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;

@@ -64,6 +64,8 @@ mod tests {
             parent_id: None,
             priority: 0,
             claimed_at: None,
+            model: None,
+            max_budget_usd: None,
         }
     }
 

@@ -13,7 +13,8 @@ use crate::model::{
 
 pub(super) const COLUMNS: &str = "id, executor, executor_type, task_type, status, reason, pid, runner_pid, \
     runner_start, created_at, started_at, ended_at, exit_code, workspace, summary, max_turns, \
-    session_id, webhook_state, webhook_attempts, webhook_error, agent, parent_id, priority, claimed_at";
+    session_id, webhook_state, webhook_attempts, webhook_error, agent, parent_id, priority, claimed_at, \
+    model, max_budget_usd";
 
 /// Tasks holding a slot of their executor.
 pub(super) const LIVE: &str = "status IN ('pending', 'running')";
@@ -69,6 +70,8 @@ pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         parent_id: parent.and_then(|p| p.parse().ok()),
         priority: row.get(22)?,
         claimed_at: timestamp(23)?,
+        model: row.get(24)?,
+        max_budget_usd: row.get(25)?,
     })
 }
 
@@ -191,7 +194,7 @@ fn insert_columns(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError
     conn.execute(
         &format!(
             "INSERT INTO tasks ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
         ),
         params![
             task.id.to_string(),
@@ -218,6 +221,8 @@ fn insert_columns(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError
             task.parent_id.map(|p| p.to_string()),
             task.priority,
             task.claimed_at.as_ref().map(Timestamp::as_str),
+            task.model,
+            task.max_budget_usd,
         ],
     )?;
     Ok(())

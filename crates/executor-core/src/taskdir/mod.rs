@@ -269,7 +269,9 @@ impl TaskDirs {
 /// The file holding a task's prompt or command.
 fn payload_file(task_type: TaskType) -> &'static str {
     match task_type {
-        TaskType::ClaudeCode => runner::PROMPT_FILE,
+        TaskType::ClaudeCode | TaskType::Codex | TaskType::Gemini | TaskType::Opencode => {
+            runner::PROMPT_FILE
+        }
         TaskType::ShellCommand => runner::COMMAND_FILE,
     }
 }

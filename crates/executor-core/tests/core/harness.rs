@@ -148,6 +148,8 @@ pub fn agent(executor: &str, prompt: &str) -> TaskSpec {
             max_turns: 7,
             program: "/opt/claude".to_owned(),
             session: AgentSession::New(uuid::Uuid::new_v4()),
+            model: None,
+            max_budget_usd: None,
         },
         parent: None,
     }

@@ -192,6 +192,8 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
     spec.priority = 4;
     let Payload::Agent {
         session: AgentSession::New(session_id),
+        model: None,
+        max_budget_usd: None,
         ..
     } = spec.payload
     else {
@@ -203,7 +205,7 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
     let parent = h.record(&parent);
 
     let follow_up = manager
-        .resume_spec(&parent, "and then?".into(), None)
+        .resume_spec(&parent, "and then?".into(), None, None)
         .expect("resumable");
     assert_eq!(follow_up.executor, "a");
     assert_eq!(follow_up.workspace, "/work/repo");
@@ -217,6 +219,8 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
             max_turns: 7,
             program: "claude".into(),
             session: AgentSession::Resume(session_id.to_string()),
+            model: None,
+            max_budget_usd: None,
         }
     );
     let child = dispatch(&mut manager, follow_up);
@@ -231,7 +235,7 @@ fn resume_of_an_agent_task_continues_its_session_where_it_ran() {
 
     // An explicit turn limit wins over the parent's.
     let spec = manager
-        .resume_spec(&parent, "more".into(), Some(3))
+        .resume_spec(&parent, "more".into(), Some(3), None)
         .expect("resumable");
     assert!(matches!(spec.payload, Payload::Agent { max_turns: 3, .. }));
 }
@@ -250,7 +254,7 @@ executors:
     h.fake.exit(&shell_task, 0);
     manager.reconcile(None).expect("reconcile");
     let err = manager
-        .resume_spec(&h.record(&shell_task), "x".into(), None)
+        .resume_spec(&h.record(&shell_task), "x".into(), None, None)
         .expect_err("not resumable");
     assert!(
         matches!(
@@ -266,7 +270,7 @@ executors:
     // Two claude processes must never write one session.
     let live = dispatch(&mut manager, agent("a", "busy"));
     let err = manager
-        .resume_spec(&h.record(&live), "x".into(), None)
+        .resume_spec(&h.record(&live), "x".into(), None, None)
         .expect_err("still live");
     assert!(matches!(err, TaskError::StillLive { .. }), "{err:?}");
 }
@@ -285,7 +289,7 @@ executors:
         h.fake.exit(&parent, 0);
         manager.reconcile(None).expect("reconcile");
         let spec = manager
-            .resume_spec(&h.record(&parent), "next".into(), None)
+            .resume_spec(&h.record(&parent), "next".into(), None, None)
             .expect("resumable");
         dispatch(manager, spec)
     };

@@ -302,18 +302,18 @@ fn routing_by_labels_prefers_a_free_then_the_least_loaded_executor() {
     let mut manager = h.manager();
     let gpu = ["gpu".to_owned()];
     assert_eq!(
-        manager.route(&gpu).expect("route"),
+        manager.route(&gpu, None).expect("route"),
         "a",
         "config order on ties"
     );
     dispatch(&mut manager, shell("a", "busy"));
-    assert_eq!(manager.route(&gpu).expect("route"), "b");
+    assert_eq!(manager.route(&gpu, None).expect("route"), "b");
     dispatch(&mut manager, shell("b", "busy"));
     dispatch(&mut manager, shell("a", "waits"));
     // Both full: the one with the shorter queue.
-    assert_eq!(manager.route(&gpu).expect("route"), "b");
+    assert_eq!(manager.route(&gpu, None).expect("route"), "b");
     let err = manager
-        .route(&["tpu".to_owned()])
+        .route(&["tpu".to_owned()], None)
         .expect_err("no executor has it");
     assert!(
         matches!(&err, TaskError::NoExecutorForLabels { known, .. } if known == &["gpu"]),

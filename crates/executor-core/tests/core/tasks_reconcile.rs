@@ -354,6 +354,9 @@ fn agent_stats_come_from_the_log_and_its_verdict_overrides_exit_0() {
     assert_eq!(capped.reason.as_deref(), Some("error_max_turns"));
 }
 
+/// The first record of Claude Code's stream: an agent event.
+const INIT: &[u8] = b"{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\"}\n";
+
 const STALLING: &str = "
 executors:
   - name: a
@@ -368,8 +371,7 @@ fn a_stalled_agent_is_killed_and_ends_killed_with_the_stall_reason() {
     let h = Harness::new(STALLING);
     let mut manager = h.manager();
     let id = dispatch(&mut manager, agent("a", "think"));
-    h.fake
-        .append_log(&id, b"{\"type\":\"system\"}\n", &ago(3600));
+    h.fake.append_log(&id, INIT, &ago(3600));
 
     // The kill is asked for; the end is seen when the runner records it.
     let report = manager.reconcile(None).expect("reconcile");
@@ -378,7 +380,9 @@ fn a_stalled_agent_is_killed_and_ends_killed_with_the_stall_reason() {
     assert_eq!(kills.len(), 1);
     assert_eq!(kills[0].id, id);
     assert!(
-        kills[0].reason.starts_with("stalled: no output for 36"),
+        kills[0]
+            .reason
+            .starts_with("stalled: no agent activity for 36"),
         "{}",
         kills[0].reason
     );
@@ -390,6 +394,55 @@ fn a_stalled_agent_is_killed_and_ends_killed_with_the_stall_reason() {
     assert_eq!(record.status, TaskStatus::Killed);
     assert_eq!(record.reason.as_deref(), Some(kills[0].reason.as_str()));
     assert_eq!(h.fake.kills().len(), 1, "killed once");
+}
+
+#[test]
+fn bytes_that_are_no_agent_events_do_not_hide_a_stall() {
+    let h = Harness::new(STALLING);
+    let mut manager = h.manager();
+    let id = dispatch(&mut manager, agent("a", "think"));
+    h.fake.append_log(&id, INIT, &ago(1));
+    manager.reconcile(None).expect("reconcile");
+    assert_eq!(h.fake.kills(), [], "the event is fresh");
+    // An hour later: keep-alives and a spinner on stderr keep the log
+    // growing, to no avail.
+    let record = h.record(&id);
+    let mut stats = record.agent.clone().expect("stats");
+    stats.last_activity = Some(ago(3600));
+    h.store()
+        .set_agent(&id, &stats)
+        .expect("backdate the event");
+    for _ in 0..2 {
+        h.fake
+            .append_log(&id, b": keep-alive\n\r|/-\\ working\n", &ago(0));
+    }
+    manager.reconcile(None).expect("reconcile");
+    let kills = h.fake.kills();
+    assert_eq!(kills.len(), 1, "stalled although the log grew");
+    assert!(
+        kills[0]
+            .reason
+            .starts_with("stalled: no agent activity for 36"),
+        "{}",
+        kills[0].reason
+    );
+}
+
+#[test]
+fn a_budget_kill_whose_killer_died_still_ends_failed() {
+    let h = Harness::new(ONE);
+    let mut manager = h.manager();
+    let id = dispatch(&mut manager, agent("a", "spend"));
+    // The CLI that killed the task for its budget died before recording the
+    // end: the runner's records say killed, with the reason.
+    h.fake.update(&id, |t| {
+        t.kill_reason = Some("budget exceeded ($0.5)".into());
+    });
+    h.fake.exit(&id, 143);
+    manager.reconcile(None).expect("reconcile");
+    let record = h.record(&id);
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert_eq!(record.reason.as_deref(), Some("budget exceeded ($0.5)"));
 }
 
 #[test]
@@ -450,8 +503,7 @@ defaults:
     let mut manager = h.manager();
     let stalled = dispatch(&mut manager, agent("a", "think"));
     let other = dispatch(&mut manager, shell("b", "true"));
-    h.fake
-        .append_log(&stalled, b"{\"type\":\"system\"}\n", &ago(3600));
+    h.fake.append_log(&stalled, INIT, &ago(3600));
     h.fake.exit(&other, 0);
     h.fake
         .fail_kill("a", Some(Failure::Unreachable("link down".into())));

@@ -65,6 +65,9 @@ fn dispatch_requests_are_checked_and_placed() {
         max_turns,
         resume: resume.map(str::to_owned),
         placement,
+        agent: None,
+        model: None,
+        max_budget_usd: None,
     };
     assert_eq!(
         invalid(manager.spec_for(agent("", None, None, placed(Some("a"), &[])))),

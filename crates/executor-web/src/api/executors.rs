@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use executor_core::{TaskStatus, error_chain};
+use executor_core::{AgentLaunch, ExecutorCheck, TaskStatus, error_chain};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -69,7 +69,7 @@ pub async fn list(
                     });
                     if let Some(checks) = &checks {
                         value["check"] = match &checks[index] {
-                            Ok(detail) => json!({"ok": true, "detail": detail}),
+                            Ok(check) => check.to_json(),
                             Err(problem) => json!({"ok": false, "detail": problem}),
                         };
                     }
@@ -86,7 +86,7 @@ pub async fn list(
 
 /// Probes every executor at once, each on its own manager, for at most
 /// [`PROBE_TIMEOUT`]; a probe stuck past it is left to finish on its own.
-fn probe_all(managers: &ManagerFactory, names: &[String]) -> Vec<Result<String, String>> {
+fn probe_all(managers: &ManagerFactory, names: &[String]) -> Vec<Result<ExecutorCheck, String>> {
     let (sender, receiver) = mpsc::channel();
     for (index, name) in names.iter().enumerate() {
         let sender = sender.clone();
@@ -94,17 +94,22 @@ fn probe_all(managers: &ManagerFactory, names: &[String]) -> Vec<Result<String, 
         let name = name.clone();
         std::thread::spawn(move || {
             let result = managers().and_then(|mut manager| {
+                let agents = manager
+                    .config()
+                    .executor(&name)
+                    .map(|e| AgentLaunch::required(manager.config(), e))
+                    .unwrap_or_default();
                 manager
                     .executor(&name)
                     .map_err(|err| error_chain(&err))?
-                    .check()
+                    .check(&agents)
                     .map_err(|err| error_chain(&err))
             });
             let _ = sender.send((index, result));
         });
     }
     drop(sender);
-    let mut results: Vec<Result<String, String>> = names
+    let mut results: Vec<Result<ExecutorCheck, String>> = names
         .iter()
         .map(|name| {
             Err(format!(

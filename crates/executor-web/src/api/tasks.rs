@@ -140,6 +140,10 @@ pub enum DispatchBody {
         workspace: Option<String>,
         #[serde(default)]
         priority: i32,
+        /// `claude`, `codex`, `gemini` or `opencode`.
+        agent: Option<executor_core::agent::AgentKind>,
+        model: Option<String>,
+        max_budget_usd: Option<f64>,
     },
 }
 
@@ -171,6 +175,9 @@ pub async fn dispatch(
             labels,
             workspace,
             priority,
+            agent,
+            model,
+            max_budget_usd,
         } => DispatchRequest::Agent {
             prompt,
             max_turns,
@@ -181,6 +188,9 @@ pub async fn dispatch(
                 workspace,
                 priority,
             },
+            agent,
+            model,
+            max_budget_usd,
         },
     };
     state

@@ -266,6 +266,24 @@ fn bad_requests_get_a_one_line_4xx() {
         )
         .assert_error(422, "max_turns");
     served
+        .post(
+            "/api/tasks",
+            r#"{"type":"agent","prompt":"x","agent":"cobol","executor":"local"}"#,
+        )
+        .assert_error(400, "unknown agent `cobol`");
+    served
+        .post(
+            "/api/tasks",
+            r#"{"type":"agent","prompt":"x","max_budget_usd":0,"executor":"local"}"#,
+        )
+        .assert_error(422, "max_budget_usd");
+    served
+        .post(
+            "/api/tasks",
+            &format!(r#"{{"type":"agent","prompt":"x","agent":"codex","resume":"{id}"}}"#),
+        )
+        .assert_error(422, "continues its parent's agent");
+    served
         .post(&format!("/api/tasks/{id}/kill"), r#"{"grace": -1}"#)
         .assert_error(400, "grace");
     served

@@ -4,7 +4,7 @@
 mod render;
 mod stream;
 
-use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule};
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule, word};
 use crate::sh::sh_quote;
 
 /// claude refuses `--dangerously-skip-permissions` as root unless IS_SANDBOX=1;
@@ -38,9 +38,16 @@ impl AgentCli for Claude {
             AgentSession::New(id) => ("--session-id", id.to_string()),
             AgentSession::Resume(id) => ("--resume", word(id)),
         };
+        let mut extra = String::new();
+        if let Some(model) = run.model {
+            extra.push_str(&format!(" --model {}", sh_quote(model)));
+        }
+        if let Some(budget) = run.max_budget_usd {
+            extra.push_str(&format!(" --max-budget-usd {budget}"));
+        }
         format!(
             "{ROOT_CHECK}exec {} --dangerously-skip-permissions --max-turns {} -p \
-             --output-format stream-json --verbose {flag} {session} < {}\n",
+             --output-format stream-json --verbose {flag} {session}{extra} < {}\n",
             sh_quote(run.program),
             run.max_turns,
             sh_quote(run.prompt_file)
@@ -70,21 +77,19 @@ impl AgentCli for Claude {
         render::render_transcript_line(line)
     }
 
+    fn limits_turns(&self) -> bool {
+        true
+    }
+
+    fn reports_cost(&self) -> bool {
+        true
+    }
+
     /// The session id chosen at dispatch (`--session-id`), which claude keeps.
     fn resume_session(&self, recorded: Option<&str>, _reported: Option<&str>) -> Option<String> {
         let id = uuid::Uuid::parse_str(recorded?).ok()?;
         Some(id.to_string())
     }
-}
-
-/// `id` as one shell word: bare when it is a plain token (a UUID, as the
-/// payload scripts have always had it), quoted otherwise.
-fn word(id: &str) -> String {
-    let plain = !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if plain { id.to_owned() } else { sh_quote(id) }
 }
 
 /// Claude Code's directory name for a working directory.
@@ -129,6 +134,8 @@ mod tests {
             max_turns: 7,
             session: &AgentSession::New(uuid::Uuid::nil()),
             prompt_file: "/t/d/prompt.txt",
+            model: None,
+            max_budget_usd: None,
         };
         let line = Claude.invocation(&run);
         assert!(line.starts_with(ROOT_CHECK), "{line}");

@@ -21,6 +21,7 @@ pub(super) fn parse_line(line: &[u8], events: &mut Vec<AgentEvent>) {
             events.push(AgentEvent::Turn {
                 message_id: text(&message["id"]),
                 usage: usage(&message["usage"]),
+                cost_usd: None,
             });
             for block in super::render::blocks(message).filter(|b| b["type"] == "tool_use") {
                 let name = block["name"].as_str().unwrap_or("?");

@@ -1,0 +1,105 @@
+//! Codex (`codex exec --json`): its command line and its JSONL stream.
+//!
+//! Codex names its own sessions (`thread_id`, from `thread.started`) and
+//! keeps no turn limit and no cost: the task's `--max-turns` is enforced on
+//! its tool calls and its tokens are priced from the price table.
+
+mod stream;
+
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule, word};
+use crate::sh::sh_quote;
+
+/// Headless with every tool allowed (the task's workspace is its sandbox),
+/// no git requirement, and nothing but model calls on the network: plugins
+/// (their marketplace sync) and analytics off.
+const FLAGS: &str = "--json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox \
+                     --disable plugins -c analytics.enabled=false";
+
+/// Codex.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codex;
+
+impl AgentCli for Codex {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Codex
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Codex"
+    }
+
+    /// The prompt is `-`: codex reads it from stdin, fed from the prompt file.
+    fn invocation(&self, run: &AgentRun<'_>) -> String {
+        let model = run
+            .model
+            .map(|m| format!(" -m {}", sh_quote(m)))
+            .unwrap_or_default();
+        let (sub, thread) = match run.session {
+            AgentSession::New(_) => ("", String::new()),
+            AgentSession::Resume(id) => (" resume", format!(" {}", word(id))),
+        };
+        format!(
+            "exec {} exec{sub} {FLAGS}{model}{thread} - < {}\n",
+            sh_quote(run.program),
+            sh_quote(run.prompt_file)
+        )
+    }
+
+    fn root_rule(&self) -> Option<RootRule> {
+        None
+    }
+
+    fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
+        stream::parse_line(line, events);
+    }
+
+    fn render_log_line(&self, line: &str) -> Option<String> {
+        super::render::render_by_events(self, line)
+    }
+
+    /// Codex files a session under the day it began
+    /// (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-…-<thread>.jsonl`), which
+    /// is no fixed path.
+    fn transcript_path(&self, _cwd: &str, _session_id: &str) -> Option<String> {
+        None
+    }
+
+    fn render_transcript_line(&self, line: &str) -> Option<String> {
+        self.render_log_line(line)
+    }
+
+    /// The thread Codex reported; it ignores the id chosen at dispatch.
+    fn resume_session(&self, _recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
+        reported.filter(|id| !id.is_empty()).map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prompt_comes_from_its_file_on_stdin() {
+        let run = AgentRun {
+            program: "/opt/codex",
+            max_turns: 3,
+            session: &AgentSession::New(uuid::Uuid::nil()),
+            prompt_file: "/t/d/prompt.txt",
+            model: Some("gpt-5.5"),
+            max_budget_usd: None,
+        };
+        assert_eq!(
+            Codex.invocation(&run),
+            format!("exec '/opt/codex' exec {FLAGS} -m 'gpt-5.5' - < '/t/d/prompt.txt'\n")
+        );
+        let resumed = Codex.invocation(&AgentRun {
+            session: &AgentSession::Resume("th-1".into()),
+            model: None,
+            ..run
+        });
+        assert_eq!(
+            resumed,
+            format!("exec '/opt/codex' exec resume {FLAGS} th-1 - < '/t/d/prompt.txt'\n")
+        );
+    }
+}

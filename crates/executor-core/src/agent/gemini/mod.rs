@@ -1,0 +1,100 @@
+//! Gemini CLI (`gemini -o stream-json`): its command line and its stream.
+//!
+//! Gemini takes a session id chosen at dispatch (`--session-id`), like
+//! Claude Code. Its switches for calls beyond the model API (usage
+//! statistics, update checks) exist only as settings in its home
+//! (`$GEMINI_CLI_HOME/.gemini/settings.json`), which hold the user's auth as
+//! well: docs/agents.md says what to put there. A system settings file would
+//! have to be owned by root, so the payload cannot bring its own; for the same
+//! reason the turn limit (`model.maxSessionTurns`) cannot be passed, and the
+//! task's `--max-turns` is enforced on its tool calls.
+
+mod stream;
+
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule, word};
+use crate::sh::sh_quote;
+
+/// Gemini CLI.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gemini;
+
+impl AgentCli for Gemini {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Gemini
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Gemini CLI"
+    }
+
+    /// With stdin not a terminal and no `-p`, gemini runs headless on what
+    /// stdin holds: the prompt file. The workspace is trusted for the run
+    /// (gemini exits 55 in an untrusted folder).
+    fn invocation(&self, run: &AgentRun<'_>) -> String {
+        let session = match run.session {
+            AgentSession::New(id) => format!("--session-id {id}"),
+            AgentSession::Resume(id) => format!("--resume {}", word(id)),
+        };
+        let model = run
+            .model
+            .map(|m| format!(" -m {}", sh_quote(m)))
+            .unwrap_or_default();
+        format!(
+            "GEMINI_CLI_TRUST_WORKSPACE=true exec {} -o stream-json --yolo {session}{model} < {}\n",
+            sh_quote(run.program),
+            sh_quote(run.prompt_file),
+        )
+    }
+
+    fn root_rule(&self) -> Option<RootRule> {
+        None
+    }
+
+    fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
+        stream::parse_line(line, events);
+    }
+
+    fn render_log_line(&self, line: &str) -> Option<String> {
+        super::render::render_by_events(self, line)
+    }
+
+    /// Gemini keeps chats under a hash of the project directory, which is no
+    /// path known in advance.
+    fn transcript_path(&self, _cwd: &str, _session_id: &str) -> Option<String> {
+        None
+    }
+
+    fn render_transcript_line(&self, line: &str) -> Option<String> {
+        self.render_log_line(line)
+    }
+
+    fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
+        reported
+            .or(recorded)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prompt_comes_from_its_file() {
+        let run = AgentRun {
+            program: "gemini",
+            max_turns: 4,
+            session: &AgentSession::New(uuid::Uuid::nil()),
+            prompt_file: "/t/d/prompt.txt",
+            model: Some("gemini-2.5-flash"),
+            max_budget_usd: None,
+        };
+        assert_eq!(
+            Gemini.invocation(&run),
+            "GEMINI_CLI_TRUST_WORKSPACE=true exec 'gemini' -o stream-json --yolo \
+             --session-id 00000000-0000-0000-0000-000000000000 -m 'gemini-2.5-flash' \
+             < '/t/d/prompt.txt'\n"
+        );
+    }
+}
