@@ -65,6 +65,8 @@ fn populate(count: usize) -> Result<(), Box<dyn std::error::Error>> {
                 parent_id: None,
                 priority: 0,
                 claimed_at: None,
+                worktree: None,
+                group_id: None,
             }
         })
         .collect();

@@ -13,6 +13,7 @@ pub(crate) fn executor_with(settings: ContainerSettings) -> ContainerExecutor {
         max_concurrent: None,
         allow_root: false,
         keep_background: false,
+        isolation: None,
         settings: executor_core::ExecutorSettings::new(settings.clone()),
         builtin: false,
     };

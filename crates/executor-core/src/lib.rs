@@ -21,9 +21,12 @@ pub mod store;
 pub mod taskdir;
 pub mod time;
 pub mod view;
+pub mod worktree;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings};
-pub use executor::{AgentLaunch, Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+pub use executor::{
+    AgentLaunch, Executor, ExecutorError, LaunchSpec, Launched, LogChunk, ScriptOutput,
+};
 pub use manager::reindex::ReindexReport;
 pub use manager::{
     ExecutorFactory, KillOutcome, ReconcileReport, TaskError, TaskManager, error_chain,

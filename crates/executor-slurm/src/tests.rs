@@ -28,6 +28,7 @@ fn config(settings: &SlurmSettings) -> ExecutorConfig {
         max_concurrent: None,
         allow_root: false,
         keep_background: false,
+        isolation: None,
         settings: executor_core::ExecutorSettings::new(settings.clone()),
         builtin: false,
     }

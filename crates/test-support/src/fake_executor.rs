@@ -168,6 +168,7 @@ impl FakeHost {
             queued: task.queued,
             end_reason: task.end_reason.clone(),
             lost_reason: None,
+            result: None,
         }
     }
 }

@@ -3,11 +3,12 @@
 use std::io::{Read, Write};
 
 use executor_core::agent::{AgentKind, AgentSession};
+use executor_core::model::WorktreeRequest;
 use executor_core::view::DispatchedView;
 use executor_core::{AgentLaunch, Payload, TaskSpec};
 
 use crate::app::App;
-use crate::cli::{RunArgs, StartArgs};
+use crate::cli::{Isolation, RunArgs, StartArgs};
 use crate::exit::{CliError, code};
 
 pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
@@ -36,11 +37,9 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         program: AgentLaunch::new(&app.config, executor, agent).program,
         session: AgentSession::New(uuid::Uuid::new_v4()),
     };
-    dispatch(
-        app,
-        spec(name, args.workspace, payload, args.routing.priority),
-        args.json,
-    )
+    let mut spec = spec(name, args.workspace, payload, args.routing.priority);
+    spec.worktree = worktree_request(app, &spec.executor, &args.isolation)?;
+    dispatch(app, spec, args.json)
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
@@ -49,11 +48,35 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
     }
     let payload = Payload::ShellCommand { command: args.cmd };
     let executor = choose_executor(app, args.executor, &args.routing.label)?;
-    dispatch(
-        app,
-        spec(executor, args.workspace, payload, args.routing.priority),
-        args.json,
-    )
+    let mut spec = spec(executor, args.workspace, payload, args.routing.priority);
+    spec.worktree = worktree_request(app, &spec.executor, &args.isolation)?;
+    dispatch(app, spec, args.json)
+}
+
+/// Whether the task gets a worktree of its own: the flags, else the
+/// executor's `isolation`, else the defaults'.
+fn worktree_request(
+    app: &App,
+    executor: &str,
+    isolation: &Isolation,
+) -> Result<Option<WorktreeRequest>, CliError> {
+    let configured = app.config.isolation(app.executor_config(executor)?);
+    let wanted = if isolation.worktree {
+        true
+    } else if isolation.no_worktree {
+        false
+    } else {
+        configured == executor_core::config::Isolation::Worktree
+    };
+    if !wanted && isolation.base.is_some() {
+        return Err(CliError::new(
+            code::USAGE,
+            "--base needs --worktree (or `isolation: worktree` in the config)",
+        ));
+    }
+    Ok(wanted.then(|| WorktreeRequest {
+        base: isolation.base.clone(),
+    }))
 }
 
 /// An empty workspace means the executor's default: the current directory for
@@ -65,6 +88,8 @@ fn spec(executor: String, workspace: Option<String>, payload: Payload, priority:
         workspace: workspace.unwrap_or_default(),
         payload,
         parent: None,
+        worktree: None,
+        group: None,
     }
 }
 

@@ -10,3 +10,4 @@ pub mod inspect;
 pub mod list;
 pub mod reindex;
 pub mod webhooks;
+pub mod work;

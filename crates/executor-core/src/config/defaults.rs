@@ -13,6 +13,17 @@ pub const DEFAULT_CLAUDE_PATH: &str = "claude";
 /// An agent with no new output for this long is shown as stalled.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Whether tasks get a git worktree of their own (`isolation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// The payload works in the workspace itself.
+    #[default]
+    None,
+    /// Each task works in a new worktree of the workspace's repository.
+    Worktree,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
     pub max_turns: u32,
@@ -25,6 +36,8 @@ pub struct Defaults {
     pub max_concurrent: Option<u32>,
     /// Signs webhook bodies (HMAC-SHA256) so receivers can verify the sender.
     pub webhook_secret: Option<String>,
+    /// For executors that set none.
+    pub isolation: Isolation,
 }
 
 impl Default for Defaults {
@@ -37,6 +50,7 @@ impl Default for Defaults {
             kill_on_stall: false,
             max_concurrent: None,
             webhook_secret: None,
+            isolation: Isolation::None,
         }
     }
 }
@@ -51,6 +65,7 @@ pub(super) struct RawDefaults {
     kill_on_stall: Option<bool>,
     max_concurrent: Option<Spanned<u32>>,
     webhook_secret: Option<String>,
+    isolation: Option<Isolation>,
 }
 
 impl RawDefaults {
@@ -94,6 +109,7 @@ impl RawDefaults {
                 .claude_path
                 .unwrap_or_else(|| DEFAULT_CLAUDE_PATH.to_owned()),
             webhook_url,
+            isolation: self.isolation.unwrap_or_default(),
         })
     }
 }

@@ -34,6 +34,8 @@ pub struct ExecutorConfig {
     /// Lets background jobs a payload leaves in its process group outlive the
     /// task (local and SSH executors); by default they end with it.
     pub keep_background: bool,
+    /// Whether tasks get a git worktree of their own; falls back to the defaults.
+    pub isolation: Option<super::Isolation>,
     pub settings: ExecutorSettings,
     /// Whether this executor was synthesised because the config did not define it.
     pub builtin: bool,
@@ -87,6 +89,7 @@ impl ExecutorConfig {
             max_concurrent: None,
             allow_root: false,
             keep_background: false,
+            isolation: None,
             settings: ExecutorSettings::LOCAL,
             builtin: true,
         }
@@ -115,6 +118,7 @@ const COMMON_KEYS: &[&str] = &[
     "allow_root",
     "keep_background",
     "max_concurrent",
+    "isolation",
 ];
 
 #[derive(Default)]
@@ -127,6 +131,7 @@ struct CommonKeys {
     allow_root: Option<bool>,
     keep_background: Option<Spanned<bool>>,
     max_concurrent: Option<Spanned<u32>>,
+    isolation: Option<super::Isolation>,
 }
 
 impl CommonKeys {
@@ -141,6 +146,7 @@ impl CommonKeys {
             "allow_root" => self.allow_root = Some(map.next_value()?),
             "keep_background" => self.keep_background = Some(map.next_value()?),
             "max_concurrent" => self.max_concurrent = map.next_value()?,
+            "isolation" => self.isolation = map.next_value()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -355,6 +361,7 @@ impl RawExecutor {
             env,
             allow_root: common.allow_root.unwrap_or(false),
             keep_background: common.keep_background.is_some_and(|k| k.value),
+            isolation: common.isolation,
             settings,
             builtin: false,
         })

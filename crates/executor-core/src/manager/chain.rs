@@ -3,7 +3,7 @@
 
 use super::{TaskError, TaskManager};
 use crate::executor::AgentLaunch;
-use crate::model::{AgentSession, Payload, TaskRecord, TaskSpec};
+use crate::model::{AgentSession, Payload, TaskRecord, TaskSpec, WorktreeRequest};
 
 /// Longest chain walked either way (a guard against a cycle in a damaged index).
 const MAX_CHAIN: usize = 1000;
@@ -54,6 +54,13 @@ impl TaskManager {
                 session: AgentSession::Resume(session_id),
             },
             parent: Some(parent.id),
+            // A follow-up of a worktree task continues its work in a worktree
+            // of its own, from where the parent's branch ended: never in the
+            // user's checkout.
+            worktree: parent.worktree.as_ref().map(|w| WorktreeRequest {
+                base: Some(w.result.as_ref().map_or(&w.base, |r| &r.head).clone()),
+            }),
+            group: None,
         })
     }
 

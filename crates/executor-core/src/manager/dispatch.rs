@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
 use crate::executor::ExecutorError;
-use crate::executor::{AgentLaunch, LaunchSpec};
-use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp};
+use crate::executor::{AgentLaunch, Executor, LaunchSpec};
+use crate::model::{
+    StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp, Worktree, WorktreeRequest,
+};
 use crate::runner::{self, TaskFile};
 use crate::taskdir::{TaskDirError, TaskDirs};
+use crate::worktree;
 
 impl TaskManager {
     /// Picks the executor for a task that names labels instead of an executor:
@@ -79,12 +82,25 @@ impl TaskManager {
         }
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
-        let files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
+        // Checked on the executing host before anything is recorded.
+        let worktree = match &spec.worktree {
+            Some(request) => Some(prepare_worktree(executor, &spec.workspace, request, &id)?),
+            None => None,
+        };
+        let payload_workspace = match &worktree {
+            Some(w) => worktree::payload_workspace(&target_dir, w),
+            None => spec.workspace.clone(),
+        };
+        let mut files = runner::task_files(&spec.payload, &target_dir, &payload_workspace);
+        if let Some(w) = &worktree {
+            files.push(worktree::runner_file(&id, w, false));
+        }
         let limit = self
             .config
             .executor(&spec.executor)
             .and_then(|e| self.config.capacity(e));
         let mut record = TaskRecord::new(id, &spec, executor_type);
+        record.worktree = worktree;
 
         // The local dir holds every file, so a queued task can start later from
         // it; for the local executor it *is* the task dir. Order of writes
@@ -109,7 +125,6 @@ impl TaskManager {
         }
         // Starting at once: the files are at hand, and the meta is written once
         // the runner is up.
-        let mut files = files;
         files.push(TaskDirs::meta_file(
             &record,
             Some(spec.payload.text().to_owned()),
@@ -135,6 +150,7 @@ impl TaskManager {
                         "task files missing: cannot read {}: {source}",
                         path.display()
                     )),
+                    result: None,
                 };
                 self.finish(&record.id, &update)?;
                 return Ok(self.store.get(&record.id)?.unwrap_or(record));
@@ -205,12 +221,47 @@ impl TaskManager {
                     exit_code: None,
                     ended_at: Some(Timestamp::now()),
                     reason: Some(format!("launch failed: {}", error_chain(&err))),
+                    result: None,
                 };
                 self.finish(&id, &update)?;
                 Err(err.into())
             }
         }
     }
+}
+
+/// Checks on the executing host that a worktree task can start in
+/// `workspace`, and names its branch and base commit.
+fn prepare_worktree(
+    executor: &dyn Executor,
+    workspace: &str,
+    request: &WorktreeRequest,
+    id: &TaskId,
+) -> Result<Worktree, TaskError> {
+    let branch = Worktree::branch_for(id);
+    let base = request.base.as_deref().unwrap_or("HEAD");
+    let out = executor.run_script(worktree::PROBE_SCRIPT, &[workspace, base, &branch])?;
+    let site = worktree::parse_probe(
+        out.code,
+        &out.stdout,
+        &out.stderr,
+        workspace,
+        base,
+        &branch,
+        &executor.place(),
+    )
+    .map_err(|problem| ExecutorError::Worktree {
+        executor: executor.name().to_owned(),
+        problem,
+    })?;
+    Ok(Worktree {
+        branch,
+        base: site.base,
+        repo: site.repo,
+        subdir: site.subdir,
+        result: None,
+        delivered_at: None,
+    })
 }
 
 /// The environment an executor adds to its payloads.

@@ -179,6 +179,7 @@ impl TaskManager {
             exit_code: state.exit_code,
             ended_at: state.ended_at.map(Timestamp::from),
             reason: state.reason,
+            result: observation.result.clone(),
         };
         if update.status.is_terminal() {
             let finished = self.finish(&task.id, &update)?;

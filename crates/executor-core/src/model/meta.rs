@@ -7,6 +7,7 @@ use super::id::TaskId;
 use super::kinds::{ExecutorType, TaskStatus, TaskType};
 use super::record::TaskRecord;
 use super::timestamp::Timestamp;
+use super::worktree::Worktree;
 
 /// Version of the `.meta.json` schema; bump it when a field changes meaning.
 pub const META_SCHEMA_VERSION: u32 = 1;
@@ -41,6 +42,10 @@ pub struct TaskMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_task_id: Option<TaskId>,
     pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<Worktree>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
 }
 
 impl TaskMeta {
@@ -87,6 +92,8 @@ impl TaskRecord {
             session_id: self.session_id.clone(),
             parent_task_id: self.parent_id,
             exit_code: self.exit_code,
+            worktree: self.worktree.clone(),
+            group_id: self.group_id.clone(),
         }
     }
 
@@ -122,6 +129,8 @@ impl TaskRecord {
             parent_id: meta.parent_task_id,
             priority: 0,
             claimed_at: None,
+            worktree: meta.worktree,
+            group_id: meta.group_id,
         }
     }
 }

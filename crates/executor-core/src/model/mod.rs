@@ -10,6 +10,7 @@ mod meta;
 mod record;
 mod spec;
 mod timestamp;
+mod worktree;
 
 pub use agent_kind::{AgentKind, AgentSession};
 pub use agent_stats::AgentStats;
@@ -19,3 +20,6 @@ pub use meta::{META_SCHEMA_VERSION, TaskMeta};
 pub use record::{ListFilter, SUMMARY_CHARS, StatusUpdate, TaskRecord, stalled_for, summarize};
 pub use spec::{Payload, TaskSpec};
 pub use timestamp::Timestamp;
+pub use worktree::{
+    BRANCH_PREFIX, RESULT_SCHEMA_VERSION, WorkResult, Worktree, WorktreeRequest, short_id,
+};

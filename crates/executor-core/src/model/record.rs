@@ -7,6 +7,7 @@ use super::id::TaskId;
 use super::kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
 use super::spec::{Payload, TaskSpec};
 use super::timestamp::Timestamp;
+use super::worktree::Worktree;
 
 /// Characters of a prompt or command kept in the index for listings.
 pub const SUMMARY_CHARS: usize = 120;
@@ -44,6 +45,10 @@ pub struct TaskRecord {
     pub priority: i32,
     /// When the task got its slot (its launch began).
     pub claimed_at: Option<Timestamp>,
+    /// The task's own git worktree and branch (`--worktree`), with its result once ended.
+    pub worktree: Option<Worktree>,
+    /// The fan-out group the task belongs to (`start --fanout`).
+    pub group_id: Option<String>,
 }
 
 impl TaskRecord {
@@ -80,6 +85,8 @@ impl TaskRecord {
             parent_id: spec.parent,
             priority: spec.priority,
             claimed_at: None,
+            worktree: None,
+            group_id: spec.group.clone(),
         }
     }
 
@@ -113,6 +120,9 @@ impl TaskRecord {
         self.exit_code = update.exit_code;
         self.ended_at = update.ended_at.clone();
         self.reason = update.reason.clone();
+        if let (Some(worktree), Some(result)) = (self.worktree.as_mut(), &update.result) {
+            worktree.result = Some(result.clone());
+        }
     }
 }
 
@@ -155,6 +165,8 @@ pub fn summarize(text: &str) -> String {
 pub struct ListFilter {
     pub status: Option<TaskStatus>,
     pub executor: Option<String>,
+    /// Only the tasks of one fan-out group.
+    pub group: Option<String>,
 }
 
 /// The fields a status change writes.
@@ -165,6 +177,8 @@ pub struct StatusUpdate {
     pub exit_code: Option<i32>,
     pub ended_at: Option<Timestamp>,
     pub reason: Option<String>,
+    /// What the runner recorded of a worktree task's work (`result.json`).
+    pub result: Option<super::worktree::WorkResult>,
 }
 
 #[cfg(test)]

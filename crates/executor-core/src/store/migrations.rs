@@ -67,6 +67,18 @@ UPDATE tasks SET cost_usd = json_extract(agent, '$.total_cost_usd')
     WHERE cost_usd IS NULL AND agent IS NOT NULL AND json_valid(agent)
       AND json_type(agent, '$.total_cost_usd') IN ('real', 'integer');
 "#,
+    // A task's git worktree (JSON: branch, base, result), its fan-out group,
+    // and the `+ins -del` of its result, which the table listing reads from
+    // its narrow index like every other column it shows.
+    r#"
+ALTER TABLE tasks ADD COLUMN worktree TEXT;
+ALTER TABLE tasks ADD COLUMN diffstat TEXT;
+ALTER TABLE tasks ADD COLUMN group_id TEXT;
+CREATE INDEX tasks_by_group ON tasks(group_id, id) WHERE group_id IS NOT NULL;
+DROP INDEX tasks_listing;
+CREATE INDEX tasks_listing
+    ON tasks(id, executor, task_type, status, exit_code, summary, cost_usd, started_at, diffstat);
+"#,
 ];
 /// WAL frames after which a commit checkpoints them into the database.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;

@@ -62,6 +62,8 @@ mod tests {
             parent_id: None,
             priority: 0,
             claimed_at: None,
+            worktree: None,
+            group_id: None,
         }
     }
 
@@ -120,6 +122,7 @@ mod tests {
             exit_code: Some(0),
             ended_at: Some("t".into()),
             reason: None,
+            result: None,
         };
         let mut finish = || {
             let tx = store.begin_write().unwrap();

@@ -12,6 +12,7 @@ use super::rows::{
 };
 use crate::model::{
     AgentStats, ListFilter, StatusUpdate, TaskId, TaskIdPrefix, TaskRecord, TaskStatus, Timestamp,
+    Worktree,
 };
 
 /// One task of a JSON listing: an ended task's stored rendering, or the
@@ -129,6 +130,15 @@ impl Store {
         self.conn.execute(
             "UPDATE tasks SET agent = ?2, cost_usd = ?3 WHERE id = ?1",
             params![id.to_string(), agent_json(agent), agent.total_cost_usd],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces a worktree task's worktree facts (when its result was taken home).
+    pub fn set_worktree(&self, id: &TaskId, worktree: &Worktree) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE tasks SET worktree = ?2 WHERE id = ?1",
+            params![id.to_string(), super::rows::worktree_json(worktree)],
         )?;
         Ok(())
     }

@@ -111,11 +111,15 @@ impl TaskDirs {
     pub fn launch_files(&self, record: &TaskRecord) -> Result<Vec<TaskFile>, TaskDirError> {
         let dir = self.dir(&record.id);
         let mut files = Vec::new();
+        let worktree = record.worktree.as_ref().map(|_| runner::WORKTREE_FILE);
         for name in [
             payload_file(record.task_type),
             runner::PAYLOAD_FILE,
             runner::RUNNER_FILE,
-        ] {
+        ]
+        .into_iter()
+        .chain(worktree)
+        {
             let path = dir.join(name);
             let contents = std::fs::read(&path).map_err(err("read", &path))?;
             files.push(TaskFile { name, contents });
@@ -310,6 +314,8 @@ mod tests {
                 command: "echo hi".into(),
             },
             parent: None,
+            worktree: None,
+            group: None,
         };
         TaskRecord::new(TaskId::new(), &spec, ExecutorType::LOCAL)
     }

@@ -127,6 +127,8 @@ pub fn shell(executor: &str, command: &str) -> TaskSpec {
             command: command.to_owned(),
         },
         parent: None,
+        worktree: None,
+        group: None,
     }
 }
 
@@ -150,6 +152,8 @@ pub fn agent(executor: &str, prompt: &str) -> TaskSpec {
             session: AgentSession::New(uuid::Uuid::new_v4()),
         },
         parent: None,
+        worktree: None,
+        group: None,
     }
 }
 

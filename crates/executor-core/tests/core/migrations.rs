@@ -180,6 +180,8 @@ fn rows(version: u32) -> Vec<TaskRecord> {
                 },
                 claimed_at: (version >= 3 && launched)
                     .then(|| format!("2026-11-27T06:30:{n:02}.050Z").into()),
+                worktree: None,
+                group_id: None,
             });
         }
     }
