@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn numstat_reads_names_with_any_bytes() {
-        let out = b"1\t0\ta b\nc\0-\t-\tbin\0002\t1\t\0old\0new\0";
+        let out = b"1\t0\ta b\nc\x00-\t-\tbin\x002\t1\t\x00old\x00new\x00";
         let stats = parse_numstat_z(out);
         assert_eq!(stats.len(), 3);
         assert_eq!(stats[0].path, "a b\nc");
