@@ -23,3 +23,4 @@ mod ssh;
 mod upgrades;
 mod views;
 mod webhooks;
+mod worktrees;
