@@ -380,3 +380,74 @@ fn config_isolation_gives_worktrees_and_cleanup_can_keep_the_branch() {
         1
     );
 }
+
+#[test]
+fn two_real_agents_and_a_shell_task_share_a_repository_without_meeting() {
+    use test_support::claude::{claude_binary, claude_env};
+    use test_support::{MockAnthropic, Reply, Script};
+    let mock = MockAnthropic::start(Script::by_prompt(vec![
+        (
+            "agent one",
+            vec![
+                Reply::bash("printf 'from one\\n' > one.txt"),
+                Reply::text("one done"),
+            ],
+        ),
+        (
+            "agent two",
+            vec![
+                Reply::bash("printf 'from two\\n' >> a.txt"),
+                Reply::text("two done"),
+            ],
+        ),
+    ]));
+    let Some(claude) = claude_binary() else {
+        return;
+    };
+    let mut env = TestEnv::new();
+    for (key, value) in claude_env(&mock.url()) {
+        env.set_env(key, &value);
+    }
+    env.write_config(&format!(
+        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
+        claude.display()
+    ));
+    let repo = repo(&env);
+    let before = checkout_state(&env, &repo);
+    let start = |prompt: &str| {
+        env.ok(&["start", "-e", "local", "--worktree", "-p", prompt])
+            .trim()
+            .to_owned()
+    };
+    let one = start("You are agent one: write one.txt");
+    let two = start("You are agent two: extend a.txt");
+    let shell = start_shell(&env, "printf 'shell\\n' > sub/shell.txt");
+    let run = env.run(&["wait", "-t", &one, "--timeout", "90"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = env.run(&["wait", "-t", &two, "--timeout", "90"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.wait_done(&shell);
+    assert_eq!(checkout_state(&env, &repo), before);
+
+    let names = |id: &str| env.ok(&["diff", "-t", id, "--name-only"]);
+    assert_eq!(names(&one), "one.txt\n");
+    assert_eq!(names(&two), "a.txt\n");
+    assert_eq!(names(&shell), "sub/shell.txt\n");
+    let diff_two = env.ok(&["diff", "-t", &two]);
+    assert!(diff_two.contains("\n+from two\n"), "{diff_two}");
+    let status = env.status(&one);
+    assert_eq!(status["agent"]["result"], "one done", "{status}");
+    assert_eq!(status["diffstat"]["insertions"], 1);
+
+    let target = clone(&env, &repo, "target");
+    env.ok(&["apply", "-t", &one, "--to", target.to_str().unwrap()]);
+    env.ok(&["apply", "-t", &two, "--to", target.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(target.join("one.txt")).unwrap(),
+        "from one\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("a.txt")).unwrap(),
+        "alpha\nfrom two\n"
+    );
+}
