@@ -40,6 +40,8 @@ pub enum Command {
     /// End a task's whole process tree (SIGTERM, grace period, SIGKILL), also
     /// what an ended task left running
     Kill(KillArgs),
+    /// Show the tasks of a fan-out group side by side (`start --fanout`)
+    Compare(CompareArgs),
     /// Show a worktree task's change (its branch against its base)
     Diff(DiffArgs),
     /// Apply a worktree task's change to a local checkout, all or nothing
@@ -91,6 +93,10 @@ pub struct StartArgs {
     pub workspace: Option<String>,
     #[command(flatten)]
     pub isolation: Isolation,
+    /// Run the prompt as N tasks, each in a worktree of its own, under one group
+    /// id (printed first); with --label they spread over the matching executors
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100), conflicts_with_all = ["resume", "no_worktree"])]
+    pub fanout: Option<u32>,
     /// Turn limit for the agent [default: defaults.max_turns, 100]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_turns: Option<u32>,
@@ -146,6 +152,16 @@ pub struct DiffArgs {
     #[arg(long, conflicts_with = "json")]
     pub name_only: bool,
     /// A JSON object: branch, base, head, files with their counts, and the patch
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The group id `start --fanout` printed
+    #[arg(long, short = 'g', value_name = "GROUP")]
+    pub group: String,
+    /// Print a JSON array, one object per task
     #[arg(long)]
     pub json: bool,
 }

@@ -17,7 +17,8 @@ use clap::Parser;
 use crate::app::App;
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    config, control, daemon, dispatch, executors, generate, inspect, list, reindex, webhooks, work,
+    compare, config, control, daemon, dispatch, executors, generate, inspect, list, reindex,
+    webhooks, work,
 };
 use crate::exit::CliError;
 
@@ -59,6 +60,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Kill(args) => control::kill(&app, args),
         Command::Cleanup(args) => control::cleanup(&app, args),
         Command::Diff(args) => work::diff(&app, args),
+        Command::Compare(args) => compare::compare(&app, args),
         Command::Apply(args) => work::apply(&app, args),
         Command::Fetch(args) => work::fetch(&app, args),
         Command::Dashboard(args) => list::dashboard(&app, args),

@@ -27,19 +27,73 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         drop(manager);
         return dispatch(app, spec, args.json);
     }
-    let name = choose_executor(app, args.executor, &args.routing.label)?;
-    let executor = app.executor_config(&name)?;
-    let agent = AgentKind::Claude;
-    let payload = Payload::Agent {
-        agent,
-        prompt,
-        max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
-        program: AgentLaunch::new(&app.config, executor, agent).program,
-        session: AgentSession::New(uuid::Uuid::new_v4()),
+    let agent_spec = |name: String| -> Result<TaskSpec, CliError> {
+        let executor = app.executor_config(&name)?;
+        let agent = AgentKind::Claude;
+        let payload = Payload::Agent {
+            agent,
+            prompt: prompt.clone(),
+            max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
+            program: AgentLaunch::new(&app.config, executor, agent).program,
+            session: AgentSession::New(uuid::Uuid::new_v4()),
+        };
+        let mut spec = spec(name, args.workspace.clone(), payload, args.routing.priority);
+        spec.worktree = worktree_request(app, &spec.executor, &args.isolation)?;
+        Ok(spec)
     };
-    let mut spec = spec(name, args.workspace, payload, args.routing.priority);
-    spec.worktree = worktree_request(app, &spec.executor, &args.isolation)?;
-    dispatch(app, spec, args.json)
+    if let Some(count) = args.fanout {
+        return fanout(app, &args, count, agent_spec);
+    }
+    let name = choose_executor(app, args.executor.clone(), &args.routing.label)?;
+    dispatch(app, agent_spec(name)?, args.json)
+}
+
+/// `start --fanout N`: the same prompt as N tasks, each in a worktree of its
+/// own, under one group id (printed first). With labels, each task is routed
+/// in turn, so they spread over the executors that carry them.
+fn fanout(
+    app: &App,
+    args: &StartArgs,
+    count: u32,
+    agent_spec: impl Fn(String) -> Result<TaskSpec, CliError>,
+) -> Result<u8, CliError> {
+    let group = format!("g{}", &uuid::Uuid::new_v4().simple().to_string()[..11]);
+    let mut out = std::io::stdout().lock();
+    let mut dispatched = Vec::new();
+    if !args.json {
+        writeln!(out, "{group}")?;
+        out.flush()?;
+    }
+    for _ in 0..count {
+        let name = choose_executor(app, args.executor.clone(), &args.routing.label)?;
+        let mut spec = agent_spec(name)?;
+        spec.group = Some(group.clone());
+        spec.worktree.get_or_insert_with(|| WorktreeRequest {
+            base: args.isolation.base.clone(),
+        });
+        let mut manager = app.manager()?;
+        let task = match manager.dispatch(spec) {
+            Ok(task) => task,
+            Err(err) => {
+                app.settle(&manager, &Default::default());
+                return Err(err.into());
+            }
+        };
+        if args.json {
+            let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
+            dispatched.push(
+                serde_json::to_value(DispatchedView::of(&task, task_dir)).unwrap_or_default(),
+            );
+        } else {
+            writeln!(out, "{}", task.id)?;
+            out.flush()?;
+        }
+    }
+    if args.json {
+        let json = serde_json::json!({"group": group, "tasks": dispatched});
+        writeln!(out, "{json}")?;
+    }
+    Ok(code::OK)
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {

@@ -451,3 +451,86 @@ fn two_real_agents_and_a_shell_task_share_a_repository_without_meeting() {
         "alpha\nfrom two\n"
     );
 }
+
+#[test]
+fn a_fanout_spreads_one_prompt_over_worktrees_and_compares_them() {
+    use test_support::claude::{claude_binary, claude_env};
+    use test_support::{MockAnthropic, Reply, Script};
+    let mock = MockAnthropic::start(Script::new(vec![
+        Reply::bash("printf 'fanned\\n' > fan.txt"),
+        Reply::text("fanned out"),
+    ]));
+    let Some(claude) = claude_binary() else {
+        return;
+    };
+    let mut env = TestEnv::new();
+    for (key, value) in claude_env(&mock.url()) {
+        env.set_env(key, &value);
+    }
+    let executor = |name: &str| {
+        format!(
+            "  - name: {name}\n    type: local\n    labels: [pool]\n    allow_root: true\n    claude_path: {}\n",
+            claude.display()
+        )
+    };
+    env.write_config(&format!("executors:\n{}{}", executor("l1"), executor("l2")));
+    let repo = repo(&env);
+    let out = env.ok(&[
+        "start",
+        "--fanout",
+        "3",
+        "-l",
+        "pool",
+        "-p",
+        "write fan.txt",
+    ]);
+    let mut lines = out.lines();
+    let group = lines.next().unwrap().to_owned();
+    let ids: Vec<String> = lines.map(str::to_owned).collect();
+    assert_eq!(ids.len(), 3, "{out}");
+    assert!(ids.iter().all(|id| id.len() == 36), "{out}");
+    for id in &ids {
+        let run = env.run(&["wait", "-t", id, "--timeout", "90"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let listed = env.json(&["list", "--group", &group, "--json"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|t| t["group"] == group.as_str()));
+    assert_eq!(
+        env.json(&["list", "--group", "gnone", "--json"]),
+        serde_json::json!([])
+    );
+
+    let compared = env.json(&["compare", "-g", &group, "--json"]);
+    let rows = compared.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let mut executors: Vec<&str> = rows
+        .iter()
+        .map(|r| r["executor"].as_str().unwrap())
+        .collect();
+    executors.sort();
+    executors.dedup();
+    assert_eq!(executors, ["l1", "l2"], "{compared}");
+    for row in rows {
+        assert_eq!(row["status"], "completed", "{row}");
+        assert_eq!(row["turns"], 2);
+        assert_eq!(row["files_changed"], 1);
+        assert_eq!(row["insertions"], 1);
+        assert!(row["cost_usd"].as_f64().unwrap() > 0.0);
+        assert!(row["duration_secs"].as_f64().is_some());
+    }
+    let table = env.ok(&["compare", "-g", &group]);
+    assert!(ids.iter().all(|id| table.contains(id.as_str())), "{table}");
+    assert!(table.contains("+1 -0"), "{table}");
+    env.run(&["compare", "-g", "gnone"])
+        .assert_error(4, "no tasks in group");
+    // Each is an ordinary task: its branch holds its own commit.
+    let branches: Vec<String> = ids.iter().map(|id| branch_of(&env.status(id))).collect();
+    for branch in &branches {
+        assert_eq!(
+            git(&env, &repo, &["show", &format!("{branch}:fan.txt")]),
+            "fanned\n"
+        );
+    }
+}

@@ -91,6 +91,17 @@ impl Store {
         Ok(tasks)
     }
 
+    /// The tasks of a fan-out group, oldest first.
+    pub fn group(&self, group: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE group_id = ?1 ORDER BY id"
+        ))?;
+        let tasks = stmt
+            .query_map([group], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(tasks)
+    }
+
     /// Tasks that follow up `id`, oldest first.
     pub fn children(&self, id: &TaskId) -> Result<Vec<TaskRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
