@@ -24,3 +24,4 @@ mod upgrades;
 mod views;
 mod webhooks;
 mod worktrees;
+mod worktrees_remote;

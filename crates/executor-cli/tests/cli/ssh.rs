@@ -12,18 +12,18 @@ use test_support::{MockAnthropic, Script};
 use crate::helpers::{TestEnv, eventually, process_alive, read_pids};
 
 /// A test environment with one SSH executor `box` logging in as `user`.
-struct SshTest {
-    env: TestEnv,
+pub(crate) struct SshTest {
+    pub env: TestEnv,
     sshd: Sshd,
     /// Remote task root, private to this test.
-    task_root: PathBuf,
+    pub task_root: PathBuf,
     /// A workspace on the "remote" host (the same machine), writable by `user`.
-    workspace: PathBuf,
+    pub workspace: PathBuf,
     user: String,
 }
 
 /// Makes `path` (and what it holds) belong to the test user.
-fn give_to_test_user(path: &Path) {
+pub(crate) fn give_to_test_user(path: &Path) {
     let status = std::process::Command::new("chown")
         .arg("-R")
         .arg(format!("{TEST_USER}:{TEST_USER}"))
@@ -34,7 +34,7 @@ fn give_to_test_user(path: &Path) {
 }
 
 impl SshTest {
-    fn new(user: &str) -> Option<Self> {
+    pub fn new(user: &str) -> Option<Self> {
         Self::with_config(user, "")
     }
 
@@ -90,7 +90,7 @@ impl SshTest {
             .write_config(&format!("executors:\n{}", self.executor_yaml(extra)));
     }
 
-    fn ws(&self) -> &str {
+    pub fn ws(&self) -> &str {
         self.workspace.to_str().unwrap()
     }
 
@@ -107,7 +107,7 @@ impl SshTest {
         out.lines().next().unwrap().to_owned()
     }
 
-    fn remote_dir(&self, id: &str) -> PathBuf {
+    pub fn remote_dir(&self, id: &str) -> PathBuf {
         self.task_root.join(id)
     }
 }

@@ -10,7 +10,13 @@ use serde_json::Value;
 use crate::helpers::{TestEnv, eventually};
 
 /// Runs git in `dir` with no user or system config; returns stdout, bytes.
-fn git_bytes(env: &TestEnv, dir: &Path, args: &[&str]) -> Vec<u8> {
+pub(crate) fn git_bytes(env: &TestEnv, dir: &Path, args: &[&str]) -> Vec<u8> {
+    // Repositories of the SSH tests belong to their test user: only the
+    // global config (not `-c`) lets a local clone read them as root.
+    let global = env.home().join(".gitconfig");
+    if !global.exists() {
+        std::fs::write(&global, "[safe]\n\tdirectory = *\n").unwrap();
+    }
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -36,13 +42,18 @@ fn git_bytes(env: &TestEnv, dir: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-fn git(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
     String::from_utf8(git_bytes(env, dir, args)).expect("utf-8 git output")
 }
 
 /// A repository in the env's workspace with a few committed files.
 fn repo(env: &TestEnv) -> PathBuf {
-    let dir = env.work.clone();
+    make_repo(env, &env.work)
+}
+
+/// A repository at `dir` with a few committed files.
+pub(crate) fn make_repo(env: &TestEnv, dir: &Path) -> PathBuf {
+    let dir = dir.to_path_buf();
     git(env, &dir, &["init", "-q", "-b", "main"]);
     std::fs::write(dir.join("a.txt"), "alpha\n").unwrap();
     std::fs::write(dir.join("doomed.txt"), "to be deleted\n").unwrap();
@@ -56,7 +67,7 @@ fn repo(env: &TestEnv) -> PathBuf {
 
 /// Everything that says what state a checkout is in: HEAD, refs of its own,
 /// the index's bytes, status, and every file's bytes.
-fn checkout_state(env: &TestEnv, dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn checkout_state(env: &TestEnv, dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut state = vec![
         (
             "HEAD".to_owned(),
@@ -90,7 +101,7 @@ fn start_shell(env: &TestEnv, cmd: &str) -> String {
     out.trim().to_owned()
 }
 
-fn clone(env: &TestEnv, from: &Path, name: &str) -> PathBuf {
+pub(crate) fn clone(env: &TestEnv, from: &Path, name: &str) -> PathBuf {
     let to = env.home().join(name);
     git(
         env,
@@ -100,7 +111,7 @@ fn clone(env: &TestEnv, from: &Path, name: &str) -> PathBuf {
     to
 }
 
-fn branch_of(status: &Value) -> String {
+pub(crate) fn branch_of(status: &Value) -> String {
     status["branch"].as_str().expect("branch").to_owned()
 }
 

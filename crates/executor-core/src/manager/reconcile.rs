@@ -181,6 +181,10 @@ impl TaskManager {
             reason: state.reason,
             result: observation.result.clone(),
         };
+        let mut update = update;
+        if update.status.is_terminal() && update.result.is_none() && task.worktree.is_some() {
+            update.result = self.read_work_result(task);
+        }
         if update.status.is_terminal() {
             let finished = self.finish(&task.id, &update)?;
             if update.status == TaskStatus::Lost && finished.is_some() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{TaskError, TaskManager};
 use crate::model::{BRANCH_PREFIX, TaskRecord, WorkResult, Worktree};
-use crate::runner::{PATCH_FILE, WORKTREE_DIR};
+use crate::runner::{PATCH_FILE, RESULT_FILE, WORKTREE_DIR};
 use crate::worktree::{self, git};
 
 impl TaskManager {
@@ -23,6 +23,15 @@ impl TaskManager {
             status: task.status,
         })?;
         Ok((worktree, result))
+    }
+
+    /// A worktree task's `result.json`, for backends whose observe does not
+    /// bring it along: one read when the task ends. `None` when the runner
+    /// wrote none (the worktree could not be made, the runner was killed).
+    pub(super) fn read_work_result(&mut self, task: &TaskRecord) -> Option<WorkResult> {
+        let executor = self.executor(&task.executor).ok()?;
+        let bytes = executor.read_task_file(task, RESULT_FILE).ok()?;
+        WorkResult::parse(&bytes)
     }
 
     /// The binary-safe patch from the task's base to its head, read from its

@@ -1,0 +1,132 @@
+//! Worktree tasks on an SSH host (a real sshd on loopback): the worktree is
+//! made and committed on the host, the work comes back over the connection.
+
+use std::time::Duration;
+
+use test_support::sshd::TEST_USER;
+
+use crate::helpers::eventually;
+use crate::ssh::{SshTest, give_to_test_user};
+use crate::worktrees::{branch_of, checkout_state, clone, git, git_bytes, make_repo};
+
+#[test]
+fn ssh_worktree_tasks_are_committed_on_the_host_and_come_home() {
+    let Some(t) = SshTest::new(TEST_USER) else {
+        return;
+    };
+    let env = &t.env;
+    let repo = make_repo(env, &t.workspace);
+    give_to_test_user(&t.workspace);
+    let before = checkout_state(env, &repo);
+    let start = |cmd: &str| {
+        env.ok(&["run", "-e", "box", "-w", t.ws(), "--worktree", "-c", cmd])
+            .trim()
+            .to_owned()
+    };
+    let one = start("sleep 0.3; printf 'one\\n' >> a.txt; printf '\\001\\377' > b.bin");
+    let two = start("sleep 0.3; rm doomed.txt; printf 'q\\n' > \"it's \\\"q\\\" ü\"");
+    let slow = start("printf 'partial\\n' > partial.txt; exec sleep 60");
+    for id in [&one, &two] {
+        let status = env.wait_done(id);
+        assert_eq!(status["status"], "completed", "{status}");
+    }
+    let marker = t.remote_dir(&slow).join("worktree/partial.txt");
+    assert!(eventually(Duration::from_secs(20), || marker.exists()));
+    env.ok(&["kill", "-t", &slow]);
+    let killed = env.wait_done(&slow);
+    assert_eq!(killed["status"], "killed", "{killed}");
+    assert_eq!(killed["diffstat"]["files_changed"], 1, "{killed}");
+    assert_eq!(
+        git(
+            env,
+            &repo,
+            &["show", &format!("{}:partial.txt", branch_of(&killed))]
+        ),
+        "partial\n"
+    );
+    // The user's checkout on the host is as it was.
+    assert_eq!(checkout_state(env, &repo), before);
+
+    let base = git(env, &repo, &["rev-parse", "HEAD"]);
+    for id in [&one, &two] {
+        let status = env.status(id);
+        let branch = branch_of(&status);
+        assert_eq!(status["diffstat"]["base"], base.trim());
+        let ours = env.command(&["diff", "-t", id]).output().unwrap();
+        assert!(
+            ours.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        let theirs = git_bytes(
+            env,
+            &repo,
+            &["diff", "--binary", "--full-index", base.trim(), &branch],
+        );
+        assert_eq!(ours.stdout, theirs, "diff of {branch}");
+    }
+    // A bundle over the connection brings the real commits.
+    let fetched = clone(env, &repo, "fetched");
+    env.ok(&["fetch", "-t", &one, "--into", fetched.to_str().unwrap()]);
+    let branch = branch_of(&env.status(&one));
+    assert_eq!(
+        git(env, &fetched, &["rev-parse", &branch]),
+        git(env, &repo, &["rev-parse", &branch])
+    );
+    let applied = clone(env, &repo, "applied");
+    env.ok(&["apply", "-t", &two, "--to", applied.to_str().unwrap()]);
+    git(env, &applied, &["add", "-A"]);
+    assert_eq!(
+        git(env, &applied, &["write-tree"]),
+        git(
+            env,
+            &repo,
+            &[
+                "rev-parse",
+                &format!("{}^{{tree}}", branch_of(&env.status(&two)))
+            ]
+        )
+    );
+
+    for id in [&one, &two] {
+        env.ok(&["cleanup", "-t", id]);
+    }
+    env.ok(&["cleanup", "-t", &slow, "--force"]);
+    assert_eq!(
+        git(env, &repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert_eq!(git(env, &repo, &["branch", "--list", "openclaw/*"]), "");
+    for id in [&one, &two, &slow] {
+        assert!(!t.remote_dir(id).exists());
+    }
+    assert_eq!(checkout_state(env, &repo), before);
+}
+
+#[test]
+fn ssh_worktree_errors_name_the_host() {
+    let Some(t) = SshTest::new(TEST_USER) else {
+        return;
+    };
+    let env = &t.env;
+    let run = env.run(&["run", "-e", "box", "-w", t.ws(), "--worktree", "-c", "true"]);
+    run.assert_error(8, "is not inside a git repository");
+    make_repo(env, &t.workspace);
+    give_to_test_user(&t.workspace);
+    let run = env.run(&[
+        "run",
+        "-e",
+        "box",
+        "-w",
+        t.ws(),
+        "--worktree",
+        "--base",
+        "nope",
+        "-c",
+        "true",
+    ]);
+    run.assert_error(8, "unknown base `nope`");
+    assert_eq!(env.ok(&["list"]).trim(), "no tasks");
+}
