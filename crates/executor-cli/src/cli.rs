@@ -136,6 +136,12 @@ pub struct Isolation {
     /// Never a worktree, whatever `isolation` the config sets
     #[arg(long, conflicts_with = "worktree")]
     pub no_worktree: bool,
+    /// Ship the repository from here (a git bundle over the executor's
+    /// connection) and make the worktree from it on the host, which needs no
+    /// clone; implies --worktree. The repository is the current directory's
+    /// (for `local`: the workspace's)
+    #[arg(long, conflicts_with = "no_worktree")]
+    pub sync: bool,
     /// The commit, branch or tag the worktree starts from [default: the workspace's HEAD]
     #[arg(long, value_name = "REF", conflicts_with = "no_worktree")]
     pub base: Option<String>,

@@ -14,6 +14,7 @@ pub(crate) fn executor_with(settings: ContainerSettings) -> ContainerExecutor {
         allow_root: false,
         keep_background: false,
         isolation: None,
+        sync: false,
         settings: executor_core::ExecutorSettings::new(settings.clone()),
         builtin: false,
     };

@@ -29,6 +29,7 @@ fn config(settings: &SlurmSettings) -> ExecutorConfig {
         allow_root: false,
         keep_background: false,
         isolation: None,
+        sync: false,
         settings: executor_core::ExecutorSettings::new(settings.clone()),
         builtin: false,
     }

@@ -38,7 +38,8 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
             session: AgentSession::New(uuid::Uuid::new_v4()),
         };
         let mut spec = spec(name, args.workspace.clone(), payload, args.routing.priority);
-        spec.worktree = worktree_request(app, &spec.executor, &args.isolation)?;
+        spec.worktree =
+            worktree_request(app, &spec.executor, &args.isolation, &spec.workspace, false)?;
         Ok(spec)
     };
     if let Some(count) = args.fanout {
@@ -68,9 +69,10 @@ fn fanout(
         let name = choose_executor(app, args.executor.clone(), &args.routing.label)?;
         let mut spec = agent_spec(name)?;
         spec.group = Some(group.clone());
-        spec.worktree.get_or_insert_with(|| WorktreeRequest {
-            base: args.isolation.base.clone(),
-        });
+        if spec.worktree.is_none() {
+            spec.worktree =
+                worktree_request(app, &spec.executor, &args.isolation, &spec.workspace, true)?;
+        }
         let mut manager = app.manager()?;
         let task = match manager.dispatch(spec) {
             Ok(task) => task,
@@ -103,19 +105,26 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
     let payload = Payload::ShellCommand { command: args.cmd };
     let executor = choose_executor(app, args.executor, &args.routing.label)?;
     let mut spec = spec(executor, args.workspace, payload, args.routing.priority);
-    spec.worktree = worktree_request(app, &spec.executor, &args.isolation)?;
+    spec.worktree = worktree_request(app, &spec.executor, &args.isolation, &spec.workspace, false)?;
     dispatch(app, spec, args.json)
 }
 
 /// Whether the task gets a worktree of its own: the flags, else the
 /// executor's `isolation`, else the defaults'.
+/// `--sync` (or `sync: true`) ships the repository of the workspace (local
+/// executor) or of the current directory (elsewhere: the workspace is a path
+/// over there).
 fn worktree_request(
     app: &App,
     executor: &str,
     isolation: &Isolation,
+    workspace: &str,
+    forced: bool,
 ) -> Result<Option<WorktreeRequest>, CliError> {
-    let configured = app.config.isolation(app.executor_config(executor)?);
-    let wanted = if isolation.worktree {
+    let config = app.executor_config(executor)?;
+    let configured = app.config.isolation(config);
+    let sync = isolation.sync || config.sync;
+    let wanted = if isolation.worktree || isolation.sync || forced {
         true
     } else if isolation.no_worktree {
         false
@@ -128,8 +137,19 @@ fn worktree_request(
             "--base needs --worktree (or `isolation: worktree` in the config)",
         ));
     }
+    let sync_from = match sync {
+        false => None,
+        true if config.settings.is_local() && !workspace.is_empty() => Some(workspace.into()),
+        true => Some(std::env::current_dir().map_err(|err| {
+            CliError::new(
+                code::USAGE,
+                format!("--sync: cannot read the current directory: {err}"),
+            )
+        })?),
+    };
     Ok(wanted.then(|| WorktreeRequest {
         base: isolation.base.clone(),
+        sync_from,
     }))
 }
 

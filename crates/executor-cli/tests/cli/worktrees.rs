@@ -545,3 +545,41 @@ fn a_fanout_spreads_one_prompt_over_worktrees_and_compares_them() {
         );
     }
 }
+
+#[test]
+fn sync_on_the_local_executor_works_from_a_bundle() {
+    let env = TestEnv::new();
+    let repo = repo(&env);
+    let before = checkout_state(&env, &repo);
+    let id = env
+        .ok(&[
+            "run",
+            "-e",
+            "local",
+            "--sync",
+            "--base",
+            "main",
+            "-c",
+            "printf 'x\\n' > x.txt",
+        ])
+        .trim()
+        .to_owned();
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    // Made from the bundle: the user's repository has no worktree and no branch.
+    assert_eq!(git(&env, &repo, &["branch", "--list", "openclaw/*"]), "");
+    assert_eq!(checkout_state(&env, &repo), before);
+    assert_eq!(env.ok(&["diff", "-t", &id, "--name-only"]), "x.txt\n");
+    let fetched = clone(&env, &repo, "fetched");
+    env.ok(&["fetch", "-t", &id, "--into", fetched.to_str().unwrap()]);
+    assert_eq!(
+        git(
+            &env,
+            &fetched,
+            &["show", &format!("{}:x.txt", branch_of(&status))]
+        ),
+        "x\n"
+    );
+    env.ok(&["cleanup", "-t", &id]);
+    assert!(!env.task_dir(&id).exists());
+}

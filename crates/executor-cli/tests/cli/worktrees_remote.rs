@@ -130,3 +130,72 @@ fn ssh_worktree_errors_name_the_host() {
     run.assert_error(8, "unknown base `nope`");
     assert_eq!(env.ok(&["list"]).trim(), "no tasks");
 }
+
+#[test]
+fn sync_ships_the_repository_to_a_host_with_no_clone() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(t) = SshTest::new(TEST_USER) else {
+        return;
+    };
+    let env = &t.env;
+    // The repository is here (the CLI's current directory); the host has none.
+    let repo = make_repo(env, &env.work);
+    std::fs::write(repo.join("uncommitted.txt"), "not shipped\n").unwrap();
+    let before = checkout_state(env, &repo);
+    let id = env
+        .ok(&[
+            "run",
+            "-e",
+            "box",
+            "--sync",
+            "-c",
+            "printf 'remote\\n' >> a.txt; ls > listing",
+        ])
+        .trim()
+        .to_owned();
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let remote = t.remote_dir(&id);
+    // The bundle and the bare copy live in the private task dir only.
+    let bundle = remote.join("repo.bundle");
+    assert!(bundle.exists());
+    assert_eq!(
+        std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o077,
+        0
+    );
+    assert_eq!(
+        std::fs::metadata(&remote).unwrap().permissions().mode() & 0o077,
+        0
+    );
+    // The base was HEAD here: the uncommitted file did not travel.
+    let listing = git(env, &remote.join("worktree"), &["show", "HEAD:listing"]);
+    assert!(!listing.contains("uncommitted"), "{listing}");
+    assert_eq!(
+        status["diffstat"]["base"],
+        git(env, &repo, &["rev-parse", "HEAD"]).trim()
+    );
+    let diff = env.ok(&["diff", "-t", &id, "--name-only"]);
+    assert_eq!(diff, "a.txt\nlisting\n");
+    // Its branch comes back into the repository it was shipped from.
+    env.ok(&["fetch", "-t", &id]);
+    let branch = branch_of(&status);
+    assert_eq!(
+        git(env, &repo, &["show", &format!("{branch}:a.txt")]),
+        "alpha\nremote\n"
+    );
+    assert_eq!(
+        git(env, &repo, &["rev-parse", &branch]).trim(),
+        status["diffstat"]["head"].as_str().unwrap()
+    );
+    env.ok(&["cleanup", "-t", &id]);
+    assert!(!remote.exists());
+    // Only the fetched branch was added here; the checkout is as it was.
+    git(env, &repo, &["branch", "-D", &branch]);
+    assert_eq!(checkout_state(env, &repo), before);
+    assert_eq!(
+        git(env, &repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+}

@@ -36,6 +36,8 @@ pub struct ExecutorConfig {
     pub keep_background: bool,
     /// Whether tasks get a git worktree of their own; falls back to the defaults.
     pub isolation: Option<super::Isolation>,
+    /// Worktree tasks ship the repository from the dispatching machine (`--sync`).
+    pub sync: bool,
     pub settings: ExecutorSettings,
     /// Whether this executor was synthesised because the config did not define it.
     pub builtin: bool,
@@ -90,6 +92,7 @@ impl ExecutorConfig {
             allow_root: false,
             keep_background: false,
             isolation: None,
+            sync: false,
             settings: ExecutorSettings::LOCAL,
             builtin: true,
         }
@@ -119,6 +122,7 @@ const COMMON_KEYS: &[&str] = &[
     "keep_background",
     "max_concurrent",
     "isolation",
+    "sync",
 ];
 
 #[derive(Default)]
@@ -132,6 +136,7 @@ struct CommonKeys {
     keep_background: Option<Spanned<bool>>,
     max_concurrent: Option<Spanned<u32>>,
     isolation: Option<super::Isolation>,
+    sync: Option<bool>,
 }
 
 impl CommonKeys {
@@ -147,6 +152,7 @@ impl CommonKeys {
             "keep_background" => self.keep_background = Some(map.next_value()?),
             "max_concurrent" => self.max_concurrent = map.next_value()?,
             "isolation" => self.isolation = map.next_value()?,
+            "sync" => self.sync = map.next_value()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -362,6 +368,7 @@ impl RawExecutor {
             allow_root: common.allow_root.unwrap_or(false),
             keep_background: common.keep_background.is_some_and(|k| k.value),
             isolation: common.isolation,
+            sync: common.sync.unwrap_or(false),
             settings,
             builtin: false,
         })

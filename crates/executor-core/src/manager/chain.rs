@@ -59,6 +59,7 @@ impl TaskManager {
             // user's checkout.
             worktree: parent.worktree.as_ref().map(|w| WorktreeRequest {
                 base: Some(w.result.as_ref().map_or(&w.base, |r| &r.head).clone()),
+                sync_from: None,
             }),
             group: None,
         })

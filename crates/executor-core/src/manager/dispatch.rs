@@ -83,9 +83,13 @@ impl TaskManager {
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
         // Checked on the executing host before anything is recorded.
-        let worktree = match &spec.worktree {
-            Some(request) => Some(prepare_worktree(executor, &spec.workspace, request, &id)?),
-            None => None,
+        let (worktree, bundle) = match &spec.worktree {
+            Some(request) => {
+                let (worktree, bundle) =
+                    prepare_worktree(executor, &spec.workspace, request, &id, &target_dir)?;
+                (Some(worktree), bundle)
+            }
+            None => (None, None),
         };
         let payload_workspace = match &worktree {
             Some(w) => worktree::payload_workspace(&target_dir, w),
@@ -93,7 +97,13 @@ impl TaskManager {
         };
         let mut files = runner::task_files(&spec.payload, &target_dir, &payload_workspace);
         if let Some(w) = &worktree {
-            files.push(worktree::runner_file(&id, w, false));
+            files.push(worktree::runner_file(&id, w));
+        }
+        if let Some(bundle) = bundle {
+            files.push(TaskFile {
+                name: runner::BUNDLE_FILE,
+                contents: bundle,
+            });
         }
         let limit = self
             .config
@@ -237,9 +247,39 @@ fn prepare_worktree(
     workspace: &str,
     request: &WorktreeRequest,
     id: &TaskId,
-) -> Result<Worktree, TaskError> {
+    task_dir: &str,
+) -> Result<(Worktree, Option<Vec<u8>>), TaskError> {
     let branch = Worktree::branch_for(id);
     let base = request.base.as_deref().unwrap_or("HEAD");
+    let problem = |problem| ExecutorError::Worktree {
+        executor: executor.name().to_owned(),
+        problem,
+    };
+    if let Some(local) = &request.sync_from {
+        // The repository is here; the host only needs git.
+        let shipped = worktree::git::ship(local, base).map_err(problem)?;
+        let out = executor.run_script(worktree::GIT_PRESENT_SCRIPT, &[])?;
+        worktree::parse_probe(
+            out.code,
+            b"\0\0\0",
+            &out.stderr,
+            "",
+            "",
+            "",
+            &executor.place(),
+        )
+        .map_err(problem)?;
+        let worktree = Worktree {
+            branch,
+            base: shipped.base,
+            repo: format!("{task_dir}/{}", worktree::SYNCED_REPO),
+            subdir: shipped.subdir,
+            synced: true,
+            result: None,
+            delivered_at: None,
+        };
+        return Ok((worktree, Some(shipped.bundle)));
+    }
     let out = executor.run_script(worktree::PROBE_SCRIPT, &[workspace, base, &branch])?;
     let site = worktree::parse_probe(
         out.code,
@@ -250,18 +290,17 @@ fn prepare_worktree(
         &branch,
         &executor.place(),
     )
-    .map_err(|problem| ExecutorError::Worktree {
-        executor: executor.name().to_owned(),
-        problem,
-    })?;
-    Ok(Worktree {
+    .map_err(problem)?;
+    let worktree = Worktree {
         branch,
         base: site.base,
         repo: site.repo,
         subdir: site.subdir,
+        synced: false,
         result: None,
         delivered_at: None,
-    })
+    };
+    Ok((worktree, None))
 }
 
 /// The environment an executor adds to its payloads.

@@ -16,6 +16,10 @@ pub const BRANCH_PREFIX: &str = "openclaw/";
 pub struct WorktreeRequest {
     /// The commit-ish the worktree starts from (`None`: the workspace's `HEAD`).
     pub base: Option<String>,
+    /// Ship the repository from this machine (`--sync`): the repository at
+    /// this path here is bundled at the base and the worktree is made from
+    /// the bundle on the executing host, which needs no clone.
+    pub sync_from: Option<std::path::PathBuf>,
 }
 
 /// A task's worktree, as dispatched (and, once ended, with its result).
@@ -31,6 +35,10 @@ pub struct Worktree {
     /// the payload starts at the same place in its worktree.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subdir: String,
+    /// The repository came with the task as a bundle (`--sync`): `repo` is
+    /// the bare copy in the task dir.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synced: bool,
     /// What the runner recorded when the payload ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<WorkResult>,

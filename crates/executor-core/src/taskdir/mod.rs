@@ -112,6 +112,11 @@ impl TaskDirs {
         let dir = self.dir(&record.id);
         let mut files = Vec::new();
         let worktree = record.worktree.as_ref().map(|_| runner::WORKTREE_FILE);
+        let bundle = record
+            .worktree
+            .as_ref()
+            .filter(|w| w.synced)
+            .map(|_| runner::BUNDLE_FILE);
         for name in [
             payload_file(record.task_type),
             runner::PAYLOAD_FILE,
@@ -119,6 +124,7 @@ impl TaskDirs {
         ]
         .into_iter()
         .chain(worktree)
+        .chain(bundle)
         {
             let path = dir.join(name);
             let contents = std::fs::read(&path).map_err(err("read", &path))?;

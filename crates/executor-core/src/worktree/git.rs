@@ -176,6 +176,80 @@ pub fn stat(patch: &[u8]) -> Result<Vec<u8>, GitError> {
     Ok(out.stdout)
 }
 
+/// What `--sync` ships: the repository at `dir` here, at `base`.
+#[derive(Debug)]
+pub struct Shipped {
+    pub base: String,
+    /// The place of `dir` below the repository's top level (`""`: the top).
+    pub subdir: String,
+    /// A git bundle (v2) of `base` and its history, under `refs/openclaw/base`.
+    pub bundle: Vec<u8>,
+}
+
+/// Bundles the repository at `dir` at `base` for `--sync`. The bundle is
+/// written here from `git pack-objects`, so that no ref has to be made in
+/// the user's repository for a base given as a commit.
+pub fn ship(dir: &Path, base: &str) -> Result<Shipped, super::WorktreeError> {
+    use super::WorktreeError;
+    let probe_failed = |err: GitError| WorktreeError::Probe(err.to_string());
+    let top = toplevel(dir).map_err(|err| match err {
+        GitError::Spawn(source) if source.kind() == std::io::ErrorKind::NotFound => {
+            WorktreeError::GitMissing {
+                place: "this machine".into(),
+            }
+        }
+        _ => WorktreeError::NotARepository {
+            workspace: dir.display().to_string(),
+        },
+    })?;
+    let mut command = git(dir);
+    command.args(["rev-parse", "--show-prefix"]);
+    let prefix = output(command).map_err(probe_failed)?;
+    let mut command = git(&top);
+    command
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{base}^{{commit}}"));
+    let out = output(command).map_err(probe_failed)?;
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || commit.is_empty() {
+        return Err(WorktreeError::UnknownBase {
+            base: base.to_owned(),
+        });
+    }
+    let mut command = git(&top);
+    command
+        .args(["pack-objects", "--stdout", "--revs", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| probe_failed(GitError::Spawn(e)))?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(format!("{commit}\n").as_bytes())
+            .map_err(|e| probe_failed(GitError::Spawn(e)))?;
+    }
+    let pack = child
+        .wait_with_output()
+        .map_err(|e| probe_failed(GitError::Spawn(e)))?;
+    if !pack.status.success() {
+        return Err(probe_failed(failed("pack-objects", &pack)));
+    }
+    let mut bundle = format!("# v2 git bundle\n{commit} refs/openclaw/base\n\n").into_bytes();
+    bundle.extend_from_slice(&pack.stdout);
+    Ok(Shipped {
+        base: commit,
+        subdir: String::from_utf8_lossy(&prefix.stdout)
+            .trim_end_matches('\n')
+            .trim_end_matches('/')
+            .to_owned(),
+        bundle,
+    })
+}
+
 /// One file of a patch, as `git apply --numstat` counts it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FileStat {

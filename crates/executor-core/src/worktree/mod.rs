@@ -17,6 +17,8 @@ const RUNNER_PART: &str = include_str!("runner_worktree.sh");
 pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
 /// Arguments: repository, worktree dir, branch, `keep` or nothing.
 pub const CLEANUP_SCRIPT: &str = include_str!("cleanup.sh");
+/// Checks that git is installed (exit 90 when not), for `--sync` hosts.
+pub const GIT_PRESENT_SCRIPT: &str = "command -v git >/dev/null 2>&1 || exit 90\n";
 /// Arguments: repository, branch, base commit.
 pub const BUNDLE_SCRIPT: &str = include_str!("bundle.sh");
 
@@ -27,6 +29,9 @@ pub struct WorktreeSite {
     pub repo: String,
     pub subdir: String,
 }
+
+/// The bare repository a `--sync` task's bundle is unpacked into, in its task dir.
+pub const SYNCED_REPO: &str = "repo.git";
 
 /// Why a worktree task cannot start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,7 +114,8 @@ pub fn payload_workspace(task_dir: &str, worktree: &Worktree) -> String {
 }
 
 /// `worktree.sh` for one task: its facts, then the shared functions.
-pub fn runner_file(id: &TaskId, worktree: &Worktree, sync: bool) -> TaskFile {
+pub fn runner_file(id: &TaskId, worktree: &Worktree) -> TaskFile {
+    let sync = worktree.synced;
     let head = format!(
         "wt_task={}\nwt_repo={}\nwt_base={}\nwt_branch={}\nwt_sync={}\n",
         sh_quote(&id.to_string()),
