@@ -51,6 +51,8 @@ pub struct LaunchSpec<'a> {
     pub task_type: TaskType,
     /// The agent CLI the payload runs, for agent tasks.
     pub agent: Option<&'a AgentLaunch>,
+    /// The task's own worktree, for backends that mount it (containers).
+    pub worktree: Option<&'a crate::model::Worktree>,
 }
 
 /// The agent CLI of an agent task, as the executing side must find it.
@@ -235,6 +237,22 @@ pub trait Executor: Send + Sync {
             what: "git worktrees are not supported on",
             kind: self.config().executor_type().as_str().to_owned(),
         })
+    }
+
+    /// For executors whose payload cannot reach the user's repository with
+    /// git (a container): the worktree is then made, and the work committed,
+    /// on this machine, in the task dir as this machine sees it. Returns the
+    /// workspace as this machine sees it; `None` when the runner does it.
+    fn host_side_worktree(&self, workspace: &str) -> Option<Result<String, ExecutorError>> {
+        let _ = workspace;
+        None
+    }
+
+    /// The task dir as this machine sees it, for executors with
+    /// [`Executor::host_side_worktree`].
+    fn host_task_dir(&self, id: &TaskId) -> Option<String> {
+        let _ = id;
+        None
     }
 
     /// Where tasks of this executor run, for messages (`this machine`, `host h`).

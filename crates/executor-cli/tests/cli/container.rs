@@ -18,7 +18,7 @@ use test_support::{MockAnthropic, Script, Usage};
 use crate::helpers::{Run, TestEnv, eventually, run_bounded};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Runtime {
+pub(crate) enum Runtime {
     Docker,
     Podman,
 }
@@ -33,7 +33,7 @@ impl Runtime {
 }
 
 /// One engine prepared by scripts/setup/containers.sh.
-struct Engine {
+pub(crate) struct Engine {
     runtime: Runtime,
     busybox: String,
     docker_host: Option<String>,
@@ -51,7 +51,7 @@ fn missing(what: &str) {
 }
 
 impl Engine {
-    fn get(runtime: Runtime) -> Option<Self> {
+    pub(crate) fn get(runtime: Runtime) -> Option<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let (ready, docker_host) = match runtime {
             Runtime::Docker => {
@@ -105,7 +105,7 @@ impl Engine {
     }
 
     /// Names of all containers labelled with the task id.
-    fn containers_of(&self, id: &str) -> Vec<String> {
+    pub(crate) fn containers_of(&self, id: &str) -> Vec<String> {
         let run = self.cli(&[
             "ps",
             "--all",
@@ -138,7 +138,7 @@ impl Engine {
         (env, data)
     }
 
-    fn env(&self, extra: &str) -> (TestEnv, PathBuf) {
+    pub(crate) fn env(&self, extra: &str) -> (TestEnv, PathBuf) {
         self.env_with(&self.busybox, &[], extra)
     }
 }

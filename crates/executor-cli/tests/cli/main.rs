@@ -24,4 +24,5 @@ mod upgrades;
 mod views;
 mod webhooks;
 mod worktrees;
+mod worktrees_container;
 mod worktrees_remote;

@@ -92,6 +92,9 @@ impl TaskManager {
             None => (None, None),
         };
         let payload_workspace = match &worktree {
+            // Mounted over the repository's place (containers): the payload
+            // starts in the workspace as given.
+            Some(w) if w.on_host => spec.workspace.clone(),
             Some(w) => worktree::payload_workspace(&target_dir, w),
             None => spec.workspace.clone(),
         };
@@ -196,6 +199,7 @@ impl TaskManager {
             workspace: &record.workspace,
             task_type: record.task_type,
             agent: agent.as_ref(),
+            worktree: record.worktree.as_ref(),
         };
         match executor.launch(&spec) {
             Ok(launched) => {
@@ -255,7 +259,9 @@ fn prepare_worktree(
         executor: executor.name().to_owned(),
         problem,
     };
-    if let Some(local) = &request.sync_from {
+    if let Some(local) = &request.sync_from
+        && executor.host_side_worktree(workspace).is_none()
+    {
         // The repository is here; the host only needs git.
         let shipped = worktree::git::ship(local, base).map_err(problem)?;
         let out = executor.run_script(worktree::GIT_PRESENT_SCRIPT, &[])?;
@@ -275,12 +281,18 @@ fn prepare_worktree(
             repo: format!("{task_dir}/{}", worktree::SYNCED_REPO),
             subdir: shipped.subdir,
             synced: true,
+            on_host: false,
             result: None,
             delivered_at: None,
         };
         return Ok((worktree, Some(shipped.bundle)));
     }
-    let out = executor.run_script(worktree::PROBE_SCRIPT, &[workspace, base, &branch])?;
+    let host_workspace = match executor.host_side_worktree(workspace) {
+        Some(mapped) => Some(mapped?),
+        None => None,
+    };
+    let probed = host_workspace.as_deref().unwrap_or(workspace);
+    let out = executor.run_script(worktree::PROBE_SCRIPT, &[probed, base, &branch])?;
     let site = worktree::parse_probe(
         out.code,
         &out.stdout,
@@ -297,6 +309,7 @@ fn prepare_worktree(
         repo: site.repo,
         subdir: site.subdir,
         synced: false,
+        on_host: host_workspace.is_some(),
         result: None,
         delivered_at: None,
     };

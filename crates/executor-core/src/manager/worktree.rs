@@ -30,6 +30,12 @@ impl TaskManager {
     /// wrote none (the worktree could not be made, the runner was killed).
     pub(super) fn read_work_result(&mut self, task: &TaskRecord) -> Option<WorkResult> {
         let executor = self.executor(&task.executor).ok()?;
+        if task.worktree.as_ref().is_some_and(|w| w.on_host)
+            && let Some(dir) = executor.host_task_dir(&task.id)
+        {
+            // The payload could not commit: its work is committed here, once.
+            let _ = executor.run_script(worktree::HOST_FINISH_SCRIPT, &[&dir]);
+        }
         let bytes = executor.read_task_file(task, RESULT_FILE).ok()?;
         WorkResult::parse(&bytes)
     }
@@ -109,7 +115,11 @@ impl TaskManager {
             return Ok(());
         };
         let executor = self.executor(&task.executor)?;
-        let dir = format!("{}/{WORKTREE_DIR}", executor.task_dir(&task.id));
+        let task_dir = executor
+            .host_task_dir(&task.id)
+            .filter(|_| worktree.on_host)
+            .unwrap_or_else(|| executor.task_dir(&task.id));
+        let dir = format!("{task_dir}/{WORKTREE_DIR}");
         let keep = keep_branch || !worktree.branch.starts_with(BRANCH_PREFIX);
         let out = executor.run_script(
             worktree::CLEANUP_SCRIPT,

@@ -39,6 +39,10 @@ pub struct Worktree {
     /// the bare copy in the task dir.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub synced: bool,
+    /// Made and committed on the dispatching machine rather than by the
+    /// runner (containers: the payload cannot reach the repository's `.git`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_host: bool,
     /// What the runner recorded when the payload ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<WorkResult>,

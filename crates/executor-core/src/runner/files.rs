@@ -20,6 +20,9 @@ pub const COMMAND_FILE: &str = "command.sh";
 pub const PROMPT_FILE: &str = "prompt.txt";
 /// Sourced by the runner of a worktree task: makes the worktree, commits the work.
 pub const WORKTREE_FILE: &str = "worktree.sh";
+/// `worktree.sh` of a task whose worktree is made on the dispatching machine
+/// (containers): the runner does not source it.
+pub const WORKTREE_HOST_FILE: &str = "worktree-host.sh";
 /// The worktree of a worktree task, inside its task dir.
 pub const WORKTREE_DIR: &str = "worktree";
 /// A worktree task's result (`WorkResult`), written before `exit.json`.

@@ -111,7 +111,13 @@ impl TaskDirs {
     pub fn launch_files(&self, record: &TaskRecord) -> Result<Vec<TaskFile>, TaskDirError> {
         let dir = self.dir(&record.id);
         let mut files = Vec::new();
-        let worktree = record.worktree.as_ref().map(|_| runner::WORKTREE_FILE);
+        let worktree = record.worktree.as_ref().map(|w| {
+            if w.on_host {
+                runner::WORKTREE_HOST_FILE
+            } else {
+                runner::WORKTREE_FILE
+            }
+        });
         let bundle = record
             .worktree
             .as_ref()

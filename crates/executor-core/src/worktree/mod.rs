@@ -114,6 +114,25 @@ pub fn payload_workspace(task_dir: &str, worktree: &Worktree) -> String {
 }
 
 /// `worktree.sh` for one task: its facts, then the shared functions.
+/// Makes the worktree on this machine (tasks with `on_host`). Argument: the
+/// task dir here.
+pub const HOST_SETUP_SCRIPT: &str =
+    "cd -- \"$1\" || exit 1\nmask=$(umask)\n. ./worktree-host.sh\nwt_setup >>task.log 2>&1\n";
+/// Commits the work on this machine once the task ended (tasks with
+/// `on_host`), once: the first process records it, the others wait for it.
+/// Argument: the task dir here.
+pub const HOST_FINISH_SCRIPT: &str = "cd -- \"$1\" || exit 1
+[ -e result.json ] && exit 0
+i=0
+until mkdir .wt-finish.lock 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 300 ] && exit 1; sleep 0.1
+done
+trap 'rmdir .wt-finish.lock' EXIT
+[ -e result.json ] && exit 0
+. ./worktree-host.sh
+wt_finish
+";
+
 pub fn runner_file(id: &TaskId, worktree: &Worktree) -> TaskFile {
     let sync = worktree.synced;
     let head = format!(
@@ -125,7 +144,11 @@ pub fn runner_file(id: &TaskId, worktree: &Worktree) -> TaskFile {
         if sync { "1" } else { "''" },
     );
     TaskFile {
-        name: WORKTREE_FILE,
+        name: if worktree.on_host {
+            crate::runner::WORKTREE_HOST_FILE
+        } else {
+            WORKTREE_FILE
+        },
         contents: [head.as_bytes(), RUNNER_PART.as_bytes()].concat(),
     }
 }
