@@ -199,3 +199,63 @@ fn sync_ships_the_repository_to_a_host_with_no_clone() {
         1
     );
 }
+
+#[test]
+fn slurm_worktree_tasks_commit_on_the_node_and_come_home() {
+    use crate::slurm::{setup, slurm_executor};
+    let Some(t) = setup(&slurm_executor("hpc", ""), false) else {
+        return;
+    };
+    let env = &t.env;
+    let repo = make_repo(env, &env.work);
+    let before = checkout_state(env, &repo);
+    let start = |cmd: &str| {
+        env.ok(&["run", "-e", "hpc", "--worktree", "-c", cmd])
+            .trim()
+            .to_owned()
+    };
+    let one = start("printf 'one\\n' >> a.txt");
+    let slow = start("printf 'partial\\n' > partial.txt; exec sleep 60");
+    let status = env.wait_done(&one);
+    assert_eq!(status["status"], "completed", "{status}");
+    let marker = env.task_dir(&slow).join("worktree/partial.txt");
+    assert!(eventually(Duration::from_secs(30), || marker.exists()));
+    env.ok(&["kill", "-t", &slow]);
+    let killed = env.wait_done(&slow);
+    assert_eq!(killed["status"], "killed", "{killed}");
+    assert_eq!(
+        git(
+            env,
+            &repo,
+            &["show", &format!("{}:partial.txt", branch_of(&killed))]
+        ),
+        "partial\n"
+    );
+    assert_eq!(checkout_state(env, &repo), before);
+    let branch = branch_of(&status);
+    let base = git(env, &repo, &["rev-parse", "HEAD"]);
+    let ours = env.command(&["diff", "-t", &one]).output().unwrap();
+    assert_eq!(
+        ours.stdout,
+        git_bytes(
+            env,
+            &repo,
+            &["diff", "--binary", "--full-index", base.trim(), &branch]
+        )
+    );
+    let fetched = clone(env, &repo, "fetched");
+    env.ok(&["fetch", "-t", &one, "--into", fetched.to_str().unwrap()]);
+    assert_eq!(
+        git(env, &fetched, &["rev-parse", &branch]),
+        git(env, &repo, &["rev-parse", &branch])
+    );
+    env.ok(&["cleanup", "-t", &one]);
+    env.ok(&["cleanup", "-t", &slow, "--force"]);
+    assert_eq!(git(env, &repo, &["branch", "--list", "openclaw/*"]), "");
+    assert_eq!(
+        git(env, &repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+}
