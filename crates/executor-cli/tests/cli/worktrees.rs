@@ -583,3 +583,43 @@ fn sync_on_the_local_executor_works_from_a_bundle() {
     env.ok(&["cleanup", "-t", &id]);
     assert!(!env.task_dir(&id).exists());
 }
+
+#[test]
+fn queued_worktree_tasks_start_later_in_their_own_worktrees() {
+    let env = TestEnv::new();
+    let repo = repo(&env);
+    env.write_config("executors:\n  - name: one\n    type: local\n    max_concurrent: 1\n");
+    let first = env
+        .ok(&[
+            "run",
+            "-e",
+            "one",
+            "--worktree",
+            "-c",
+            "sleep 1; printf 1 > first",
+        ])
+        .trim()
+        .to_owned();
+    let second = env
+        .ok(&["run", "-e", "one", "--worktree", "-c", "printf 2 > second"])
+        .trim()
+        .to_owned();
+    assert_eq!(env.status(&second)["status"], "queued");
+    for (id, file) in [(&first, "first"), (&second, "second")] {
+        let status = env.wait_done(id);
+        assert_eq!(status["status"], "completed", "{status}");
+        assert_eq!(
+            env.ok(&["diff", "-t", id, "--name-only"]),
+            format!("{file}\n")
+        );
+    }
+    let shown = env.ok(&["status", "-t", &second]);
+    assert!(shown.contains("branch     openclaw/"), "{shown}");
+    assert!(shown.contains("changes    1 file(s), +1 -0"), "{shown}");
+    assert_eq!(
+        git(&env, &repo, &["branch", "--list", "openclaw/*"])
+            .lines()
+            .count(),
+        2
+    );
+}
