@@ -38,7 +38,7 @@ impl SshTest {
         Self::with_config(user, "")
     }
 
-    fn with_config(user: &str, extra: &str) -> Option<Self> {
+    pub fn with_config(user: &str, extra: &str) -> Option<Self> {
         let sshd = Sshd::start()?;
         let mut env = TestEnv::new();
         // Short socket paths: unix sockets are limited to ~100 bytes.
