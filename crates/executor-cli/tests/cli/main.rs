@@ -24,5 +24,6 @@ mod upgrades;
 mod views;
 mod webhooks;
 mod worktrees;
+mod worktrees_agents;
 mod worktrees_container;
 mod worktrees_remote;
