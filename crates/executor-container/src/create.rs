@@ -49,16 +49,24 @@ impl ContainerExecutor {
         mount.push(format!(":{TASK_MOUNT}:z"));
         args.push("--volume".into());
         args.push(mount);
+        // The task's worktree, over the repository's place in the container:
+        // the payload sees its own checkout where the workspace is. A volume
+        // that is the repository itself gives way to it (engines refuse two
+        // mounts at one place).
+        let worktree_target = worktree
+            .filter(|w| w.on_host)
+            .and_then(|w| self.container_path(Path::new(&w.repo)));
         for volume in &self.settings.volumes {
+            let target = volume.split(':').nth(1).map(|t| t.trim_end_matches('/'));
+            if target.is_some()
+                && target == worktree_target.as_deref().map(|t| t.trim_end_matches('/'))
+            {
+                continue;
+            }
             args.push("--volume".into());
             args.push(volume.into());
         }
-        // The task's worktree, over the repository's place in the container:
-        // the payload sees its own checkout where the workspace is.
-        if let Some(target) = worktree
-            .filter(|w| w.on_host)
-            .and_then(|w| self.container_path(Path::new(&w.repo)))
-        {
+        if let Some(target) = worktree_target {
             let mut mount = OsString::from(dir.join(runner::WORKTREE_DIR).as_os_str());
             mount.push(format!(":{target}"));
             args.push("--volume".into());

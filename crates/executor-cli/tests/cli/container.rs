@@ -36,11 +36,11 @@ impl Runtime {
 pub(crate) struct Engine {
     runtime: Runtime,
     busybox: String,
-    docker_host: Option<String>,
+    pub(crate) docker_host: Option<String>,
 }
 
 /// Reports a missing component: a failure in CI, a skip (said out loud) elsewhere.
-fn missing(what: &str) {
+pub(crate) fn missing(what: &str) {
     let message = format!(
         "{what}: run `scripts/test` as root (scripts/setup/containers.sh starts private engines and builds the test images)"
     );
@@ -74,7 +74,7 @@ impl Engine {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.runtime.as_str()
     }
 

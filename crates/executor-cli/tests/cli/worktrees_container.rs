@@ -121,6 +121,124 @@ fn worktrees_in_containers(engine: &Engine) {
         .assert_error(5, "inside one of the executor's volumes");
 }
 
+/// Two real claude agents and a shell task, each in a worktree mounted at
+/// the workspace of its container.
+fn agents_in_container_worktrees(engine: &Engine) {
+    use test_support::claude::claude_env;
+    use test_support::{MockAnthropic, Reply, Script};
+    let Some(image) = std::env::var("OPENCLAW_TEST_CLAUDE_IMAGE")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        crate::container::missing("the claude test image (OPENCLAW_TEST_CLAUDE_IMAGE)");
+        return;
+    };
+    let mock = MockAnthropic::start(Script::by_prompt(vec![
+        (
+            "agent one",
+            vec![
+                Reply::bash("printf 'from one\\n' > one.txt"),
+                Reply::text("one done"),
+            ],
+        ),
+        (
+            "agent two",
+            vec![
+                Reply::bash("printf 'from two\\n' >> a.txt"),
+                Reply::text("two done"),
+            ],
+        ),
+    ]));
+    let mut env = crate::helpers::TestEnv::new();
+    if let Some(host) = &engine.docker_host {
+        env.set_env("DOCKER_HOST", host);
+    }
+    let names: Vec<&str> = claude_env(&mock.url())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for (key, value) in claude_env(&mock.url()) {
+        env.set_env(key, &value);
+    }
+    env.write_config(&format!(
+        "executors:\n  - name: agent\n    type: container\n    image: {image}\n    runtime: {}\n    \
+         network: host\n    allow_root: true\n    claude_path: /usr/local/bin/claude\n    \
+         volumes: [\"{}:/work\"]\n    env: [{}]\n",
+        engine.name(),
+        env.work.display(),
+        names.join(", ")
+    ));
+    let repo = make_repo(&env, &env.work);
+    let before = checkout_state(&env, &repo);
+    let start = |kind: &str, text: &str| {
+        env.ok(&[
+            "start",
+            "-e",
+            "agent",
+            "-w",
+            "/work",
+            "--worktree",
+            kind,
+            text,
+        ])
+        .trim()
+        .to_owned()
+    };
+    let one = start("-p", "You are agent one: write one.txt");
+    let two = start("-p", "You are agent two: extend a.txt");
+    let shell = env
+        .ok(&[
+            "run",
+            "-e",
+            "agent",
+            "-w",
+            "/work",
+            "--worktree",
+            "-c",
+            "printf s > s.txt",
+        ])
+        .trim()
+        .to_owned();
+    for id in [&one, &two] {
+        let run = env.run(&["wait", "-t", id, "--timeout", "90"]);
+        assert_eq!(run.code, 0, "{}", env.ok(&["logs", "-t", id, "--raw"]));
+    }
+    env.wait_done(&shell);
+    assert_eq!(checkout_state(&env, &repo), before);
+    assert_eq!(env.ok(&["diff", "-t", &one, "--name-only"]), "one.txt\n");
+    assert_eq!(env.ok(&["diff", "-t", &two, "--name-only"]), "a.txt\n");
+    assert_eq!(env.ok(&["diff", "-t", &shell, "--name-only"]), "s.txt\n");
+    let target = clone(&env, &repo, "target");
+    env.ok(&["apply", "-t", &one, "--to", target.to_str().unwrap()]);
+    env.ok(&["fetch", "-t", &two, "--into", target.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(target.join("one.txt")).unwrap(),
+        "from one\n"
+    );
+    let branch = branch_of(&env.status(&two));
+    assert_eq!(
+        git(&env, &target, &["show", &format!("{branch}:a.txt")]),
+        "alpha\nfrom two\n"
+    );
+    for id in [&one, &two, &shell] {
+        env.ok(&["cleanup", "-t", id, "--force"]);
+    }
+}
+
+#[test]
+fn docker_agents_in_worktrees() {
+    if let Some(engine) = Engine::get(Runtime::Docker) {
+        agents_in_container_worktrees(&engine);
+    }
+}
+
+#[test]
+fn podman_agents_in_worktrees() {
+    if let Some(engine) = Engine::get(Runtime::Podman) {
+        agents_in_container_worktrees(&engine);
+    }
+}
+
 #[test]
 fn docker_worktrees() {
     if let Some(engine) = Engine::get(Runtime::Docker) {
