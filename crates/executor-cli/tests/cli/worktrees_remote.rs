@@ -349,3 +349,74 @@ fn two_real_agents_and_a_shell_task_in_worktrees_on_an_ssh_host() {
         "alpha\nfrom two\n"
     );
 }
+
+#[test]
+fn two_real_agents_and_a_shell_task_in_worktrees_on_slurm() {
+    use crate::slurm::{setup, slurm_executor};
+    use test_support::claude::{claude_binary, claude_env};
+    use test_support::{MockAnthropic, Reply, Script};
+    let Some(claude) = claude_binary() else {
+        return;
+    };
+    let mock = MockAnthropic::start(Script::by_prompt(vec![
+        (
+            "agent one",
+            vec![
+                Reply::bash("printf 'from one\\n' > one.txt"),
+                Reply::text("one done"),
+            ],
+        ),
+        (
+            "agent two",
+            vec![
+                Reply::bash("printf 'from two\\n' >> a.txt"),
+                Reply::text("two done"),
+            ],
+        ),
+    ]));
+    let extra = format!(
+        "    claude_path: {}\n    allow_root: true\n{}",
+        claude.display(),
+        crate::helpers::FORWARD_CLAUDE_ENV
+    );
+    let Some(mut t) = setup(&slurm_executor("hpc", &extra), false) else {
+        return;
+    };
+    for (key, value) in claude_env(&mock.url()) {
+        t.env.set_env(key, &value);
+    }
+    let env = &t.env;
+    let repo = make_repo(env, &env.work);
+    let before = checkout_state(env, &repo);
+    let agent = |prompt: &str| {
+        env.ok(&["start", "-e", "hpc", "--worktree", "-p", prompt])
+            .trim()
+            .to_owned()
+    };
+    let one = agent("You are agent one: write one.txt");
+    let two = agent("You are agent two: extend a.txt");
+    let shell = env
+        .ok(&["run", "-e", "hpc", "--worktree", "-c", "printf s > s.txt"])
+        .trim()
+        .to_owned();
+    for id in [&one, &two, &shell] {
+        let run = env.run(&["wait", "-t", id, "--timeout", "120"]);
+        assert_eq!(run.code, 0, "{}", env.ok(&["logs", "-t", id, "--raw"]));
+    }
+    assert_eq!(checkout_state(env, &repo), before);
+    assert_eq!(env.ok(&["diff", "-t", &one, "--name-only"]), "one.txt\n");
+    assert_eq!(env.ok(&["diff", "-t", &two, "--name-only"]), "a.txt\n");
+    assert_eq!(env.ok(&["diff", "-t", &shell, "--name-only"]), "s.txt\n");
+    let target = clone(env, &repo, "target");
+    env.ok(&["apply", "-t", &one, "--to", target.to_str().unwrap()]);
+    env.ok(&["fetch", "-t", &two, "--into", target.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(target.join("one.txt")).unwrap(),
+        "from one\n"
+    );
+    let branch = branch_of(&env.status(&two));
+    assert_eq!(
+        git(env, &target, &["show", &format!("{branch}:a.txt")]),
+        "alpha\nfrom two\n"
+    );
+}
