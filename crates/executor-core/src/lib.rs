@@ -29,7 +29,8 @@ pub use executor::{
 };
 pub use manager::reindex::ReindexReport;
 pub use manager::{
-    ExecutorFactory, KillOutcome, ReconcileReport, TaskError, TaskManager, error_chain,
+    DispatchRequest, ExecutorFactory, KillOutcome, Placement, ReconcileReport, TaskError,
+    TaskManager, error_chain,
 };
 pub use model::{
     ExecutorType, ListFilter, Payload, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta, TaskRecord,

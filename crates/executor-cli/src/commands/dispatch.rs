@@ -2,13 +2,12 @@
 
 use std::io::{Read, Write};
 
-use executor_core::agent::{AgentKind, AgentSession};
 use executor_core::model::WorktreeRequest;
 use executor_core::view::DispatchedView;
-use executor_core::{AgentLaunch, Payload, TaskSpec};
+use executor_core::{DispatchRequest, Placement, TaskSpec};
 
 use crate::app::App;
-use crate::cli::{Isolation, RunArgs, StartArgs};
+use crate::cli::{Isolation, Routing, RunArgs, StartArgs};
 use crate::exit::{CliError, code};
 
 pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
@@ -17,36 +16,38 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         (None, Some(path)) => read_prompt_file(path)?,
         (None, None) => return Err(CliError::new(code::USAGE, "give --prompt or --prompt-file")),
     };
-    if prompt.trim().is_empty() {
-        return Err(CliError::new(code::USAGE, "the prompt is empty"));
-    }
-    if let Some(parent) = &args.resume {
-        let manager = app.manager()?;
-        let parent = manager.resolve(parent)?;
-        let spec = manager.resume_spec(&parent, prompt, args.max_turns)?;
-        drop(manager);
-        return dispatch(app, spec, args.json);
-    }
-    let agent_spec = |name: String| -> Result<TaskSpec, CliError> {
-        let executor = app.executor_config(&name)?;
-        let agent = AgentKind::Claude;
-        let payload = Payload::Agent {
-            agent,
-            prompt: prompt.clone(),
-            max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
-            program: AgentLaunch::new(&app.config, executor, agent).program,
-            session: AgentSession::New(uuid::Uuid::new_v4()),
-        };
-        let mut spec = spec(name, args.workspace.clone(), payload, args.routing.priority);
-        spec.worktree =
-            worktree_request(app, &spec.executor, &args.isolation, &spec.workspace, false)?;
-        Ok(spec)
+    // A follow-up's worktree comes from its parent's (`resume_spec`).
+    let isolation = args.resume.is_none().then_some(&args.isolation);
+    let request = DispatchRequest::Agent {
+        prompt,
+        max_turns: args.max_turns,
+        resume: args.resume.clone(),
+        placement: placement(
+            args.executor.clone(),
+            args.workspace.clone(),
+            args.routing.clone(),
+        ),
     };
     if let Some(count) = args.fanout {
-        return fanout(app, &args, count, agent_spec);
+        return fanout(app, request, &args.isolation, count, args.json);
     }
-    let name = choose_executor(app, args.executor.clone(), &args.routing.label)?;
-    dispatch(app, agent_spec(name)?, args.json)
+    let mut manager = app.manager()?;
+    let mut spec = manager.spec_for(request)?;
+    if let Some(isolation) = isolation {
+        spec.worktree = worktree_request(app, &spec, isolation, false)?;
+    }
+    dispatch(app, &mut manager, spec, args.json)
+}
+
+pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
+    let request = DispatchRequest::Shell {
+        command: args.cmd,
+        placement: placement(args.executor, args.workspace, args.routing),
+    };
+    let mut manager = app.manager()?;
+    let mut spec = manager.spec_for(request)?;
+    spec.worktree = worktree_request(app, &spec, &args.isolation, false)?;
+    dispatch(app, &mut manager, spec, args.json)
 }
 
 /// `start --fanout N`: the same prompt as N tasks, each in a worktree of its
@@ -54,26 +55,23 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
 /// in turn, so they spread over the executors that carry them.
 fn fanout(
     app: &App,
-    args: &StartArgs,
+    request: DispatchRequest,
+    isolation: &Isolation,
     count: u32,
-    agent_spec: impl Fn(String) -> Result<TaskSpec, CliError>,
+    json: bool,
 ) -> Result<u8, CliError> {
     let group = format!("g{}", &uuid::Uuid::new_v4().simple().to_string()[..11]);
     let mut out = std::io::stdout().lock();
     let mut dispatched = Vec::new();
-    if !args.json {
+    if !json {
         writeln!(out, "{group}")?;
         out.flush()?;
     }
     for _ in 0..count {
-        let name = choose_executor(app, args.executor.clone(), &args.routing.label)?;
-        let mut spec = agent_spec(name)?;
-        spec.group = Some(group.clone());
-        if spec.worktree.is_none() {
-            spec.worktree =
-                worktree_request(app, &spec.executor, &args.isolation, &spec.workspace, true)?;
-        }
         let mut manager = app.manager()?;
+        let mut spec = manager.spec_for(request.clone())?;
+        spec.group = Some(group.clone());
+        spec.worktree = worktree_request(app, &spec, isolation, true)?;
         let task = match manager.dispatch(spec) {
             Ok(task) => task,
             Err(err) => {
@@ -81,7 +79,7 @@ fn fanout(
                 return Err(err.into());
             }
         };
-        if args.json {
+        if json {
             let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
             dispatched.push(
                 serde_json::to_value(DispatchedView::of(&task, task_dir)).unwrap_or_default(),
@@ -91,37 +89,25 @@ fn fanout(
             out.flush()?;
         }
     }
-    if args.json {
+    if json {
         let json = serde_json::json!({"group": group, "tasks": dispatched});
         writeln!(out, "{json}")?;
     }
     Ok(code::OK)
 }
 
-pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
-    if args.cmd.trim().is_empty() {
-        return Err(CliError::new(code::USAGE, "the command is empty"));
-    }
-    let payload = Payload::ShellCommand { command: args.cmd };
-    let executor = choose_executor(app, args.executor, &args.routing.label)?;
-    let mut spec = spec(executor, args.workspace, payload, args.routing.priority);
-    spec.worktree = worktree_request(app, &spec.executor, &args.isolation, &spec.workspace, false)?;
-    dispatch(app, spec, args.json)
-}
-
 /// Whether the task gets a worktree of its own: the flags, else the
-/// executor's `isolation`, else the defaults'.
+/// executor's `isolation`, else the defaults' (`forced`: always, for a fan-out).
 /// `--sync` (or `sync: true`) ships the repository of the workspace (local
 /// executor) or of the current directory (elsewhere: the workspace is a path
 /// over there).
 fn worktree_request(
     app: &App,
-    executor: &str,
+    spec: &TaskSpec,
     isolation: &Isolation,
-    workspace: &str,
     forced: bool,
 ) -> Result<Option<WorktreeRequest>, CliError> {
-    let config = app.executor_config(executor)?;
+    let config = app.executor_config(&spec.executor)?;
     let configured = app.config.isolation(config);
     let sync = isolation.sync || config.sync;
     let wanted = if isolation.worktree || isolation.sync || forced {
@@ -139,7 +125,9 @@ fn worktree_request(
     }
     let sync_from = match sync {
         false => None,
-        true if config.settings.is_local() && !workspace.is_empty() => Some(workspace.into()),
+        true if config.settings.is_local() && !spec.workspace.is_empty() => {
+            Some(spec.workspace.clone().into())
+        }
         true => Some(std::env::current_dir().map_err(|err| {
             CliError::new(
                 code::USAGE,
@@ -153,29 +141,12 @@ fn worktree_request(
     }))
 }
 
-/// An empty workspace means the executor's default: the current directory for
-/// `local`, the remote home for `ssh`, the image's working directory for containers.
-fn spec(executor: String, workspace: Option<String>, payload: Payload, priority: i32) -> TaskSpec {
-    TaskSpec {
+fn placement(executor: Option<String>, workspace: Option<String>, routing: Routing) -> Placement {
+    Placement {
         executor,
-        priority,
-        workspace: workspace.unwrap_or_default(),
-        payload,
-        parent: None,
-        worktree: None,
-        group: None,
-    }
-}
-
-/// The executor named, or the one the labels route to.
-fn choose_executor(
-    app: &App,
-    named: Option<String>,
-    labels: &[String],
-) -> Result<String, CliError> {
-    match named {
-        Some(name) => Ok(name),
-        None => Ok(app.manager()?.route(labels)?),
+        labels: routing.label,
+        workspace,
+        priority: routing.priority,
     }
 }
 
@@ -200,13 +171,17 @@ fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
     })
 }
 
-fn dispatch(app: &App, spec: TaskSpec, json: bool) -> Result<u8, CliError> {
-    let mut manager = app.manager()?;
+fn dispatch(
+    app: &App,
+    manager: &mut executor_core::TaskManager,
+    spec: TaskSpec,
+    json: bool,
+) -> Result<u8, CliError> {
     let task = match manager.dispatch(spec) {
         Ok(task) => task,
         Err(err) => {
             // A failed launch still ended a task: its completion must be announced.
-            app.settle(&manager, &Default::default());
+            app.settle(manager, &Default::default());
             return Err(err.into());
         }
     };

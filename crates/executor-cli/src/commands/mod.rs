@@ -10,5 +10,6 @@ pub mod generate;
 pub mod inspect;
 pub mod list;
 pub mod reindex;
+pub mod serve;
 pub mod webhooks;
 pub mod work;

@@ -22,6 +22,7 @@ mod slurm;
 mod ssh;
 mod upgrades;
 mod views;
+mod web;
 mod webhooks;
 mod worktrees;
 mod worktrees_agents;

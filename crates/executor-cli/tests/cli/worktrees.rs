@@ -469,3 +469,31 @@ fn queued_worktree_tasks_start_later_in_their_own_worktrees() {
         2
     );
 }
+
+#[test]
+fn the_http_api_serves_a_worktree_tasks_diff() {
+    let env = TestEnv::new();
+    let repo = repo(&env);
+    let id = start_shell(&env, "printf 'web\\n' >> a.txt");
+    let status = env.wait_done(&id);
+    let served = crate::web::Served::serve(&env);
+    let diff = served.get(&format!("/api/tasks/{id}/diff")).json();
+    assert_eq!(diff["branch"], status["branch"]);
+    assert_eq!(diff["insertions"], 1);
+    assert_eq!(diff["files"][0]["path"], "a.txt");
+    let base = git(&env, &repo, &["rev-parse", "HEAD"]);
+    let expected = git(
+        &env,
+        &repo,
+        &[
+            "diff",
+            "--binary",
+            "--full-index",
+            base.trim(),
+            &branch_of(&status),
+        ],
+    );
+    assert_eq!(diff["patch"], expected.as_str());
+    let listed = served.get("/api/tasks").json();
+    assert!(listed.to_string().contains("\"diffstat\""), "{listed}");
+}
