@@ -50,7 +50,13 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Remove finished tasks: their directories and index entries
     Cleanup(CleanupArgs),
-    /// Show all tasks: a JSONL snapshot, or a refreshing table
+    /// Show all tasks: on a terminal an interactive dashboard (also `tui`);
+    /// piped, one table; or a JSONL snapshot, or a refreshing table
+    ///
+    /// The dashboard's keys: ? help, enter detail pane, / search, s e l filter
+    /// by status, executor, label, o sort, x kill, c cleanup, R resume with a
+    /// new prompt, y copy id, r raw log, q quit.
+    #[command(visible_alias = "tui")]
     Dashboard(DashboardArgs),
     /// Rebuild the task index from the task directories, after the index was
     /// lost or damaged (adds missing tasks, changes none)
@@ -210,7 +216,8 @@ pub struct Routing {
 
 #[derive(Debug, Args)]
 pub struct TaskIdArg {
-    /// Task id, or a unique prefix of it (at least 4 characters)
+    /// Task id, its short handle (the ID column of `list`), or any unique part
+    /// of the id of at least 4 characters (a prefix is tried first)
     #[arg(long = "task-id", short = 't', value_name = "ID")]
     pub task_id: String,
 }
@@ -298,7 +305,8 @@ pub struct KillArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished", "orphans"]))]
 pub struct CleanupArgs {
-    /// Task id, or a unique prefix of it (at least 4 characters)
+    /// Task id, its short handle (the ID column of `list`), or any unique part
+    /// of the id of at least 4 characters (a prefix is tried first)
     #[arg(long = "task-id", short = 't', value_name = "ID")]
     pub task_id: Option<String>,
     /// Remove every task that has ended (skipping, with a warning, those whose
@@ -331,10 +339,9 @@ pub struct ReindexArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["stream", "watch"]))]
 pub struct DashboardArgs {
     /// Print a JSONL snapshot of all tasks and exit
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub stream: bool,
     /// Redraw a table of all tasks every SECS seconds (Ctrl-C ends)
     #[arg(long, value_name = "SECS")]
@@ -342,6 +349,9 @@ pub struct DashboardArgs {
     /// With --watch: stop after N refreshes
     #[arg(long, value_name = "N", requires = "watch")]
     pub count: Option<u64>,
+    /// Interactive dashboard: seconds between two reconciliations of each executor
+    #[arg(long, default_value_t = 2.0, value_name = "SECS", conflicts_with_all = ["stream", "watch"])]
+    pub interval: f64,
 }
 
 #[derive(Debug, Args)]

@@ -117,11 +117,34 @@ impl Sshd {
     }
 
     /// Stops the listener and every connection it serves (the tests' link drop).
+    /// Makes the host hang: the server and every connection it serves are
+    /// stopped (SIGSTOP), so clients connect but hear nothing until [`Self::thaw`].
+    pub fn freeze(&self) {
+        if let Some(pid) = self.pid {
+            signal(pid, libc::SIGSTOP);
+            for child in descendants(pid) {
+                signal(child, libc::SIGSTOP);
+            }
+        }
+    }
+
+    /// Undoes [`Self::freeze`].
+    pub fn thaw(&self) {
+        if let Some(pid) = self.pid {
+            for child in descendants(pid) {
+                signal(child, libc::SIGCONT);
+            }
+            signal(pid, libc::SIGCONT);
+        }
+    }
+
     pub fn stop(&mut self) {
         let Some(pid) = self.pid.take() else { return };
         // Connections are served by children of the listener; they are ours to end.
         let children = descendants(pid);
         signal(pid, libc::SIGTERM);
+        // A frozen server (see `freeze`) acts on SIGTERM only once continued.
+        signal(pid, libc::SIGCONT);
         for child in children {
             signal(child, libc::SIGKILL);
         }

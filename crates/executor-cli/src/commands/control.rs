@@ -88,13 +88,18 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
             Ok(())
         })??;
     let mut failures = 0;
+    let progress = crate::progress::Progress::new(finished.len(), "removing");
     for id in &finished {
-        match manager.cleanup(id, false, args.keep_branch, grace) {
-            Ok(_) => writeln!(out, "removed {id}")?,
+        progress.set_message(id.handle());
+        let result = manager.cleanup(id, false, args.keep_branch, grace);
+        progress.inc();
+        progress.suspend(|| match result {
+            Ok(_) => writeln!(out, "removed {id}"),
             // Not a failure of `--finished`: the task is kept until its
             // processes end, or until its work has been taken home.
             Err(err @ (TaskError::ProcessesLeft { .. } | TaskError::Undelivered { .. })) => {
                 eprintln!("warning: skipped: {}", CliError::from(err).one_line());
+                Ok(())
             }
             Err(err) => {
                 failures += 1;
@@ -102,9 +107,11 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
                     "error: {}",
                     crate::terminal::safe(&CliError::from(err).one_line())
                 );
+                Ok(())
             }
-        }
+        })?;
     }
+    drop(progress);
     if finished.is_empty() {
         writeln!(out, "no finished tasks")?;
     }

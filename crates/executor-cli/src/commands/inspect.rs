@@ -38,6 +38,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         writeln!(out, "{name:<11}{}", terminal::safe(&value.to_string()))
     };
     field("task", &task.id)?;
+    field("handle", &task.id.handle())?;
     let mut status = match (task.status.is_terminal(), task.pid) {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
         _ => task.status.to_string(),
@@ -152,7 +153,8 @@ fn agent_summary(stats: &AgentStats) -> String {
 }
 
 /// Turns log bytes into what `logs` prints: raw, or rendered agent records.
-struct LogPrinter {
+/// The dashboard's detail pane renders through it too.
+pub(crate) struct LogPrinter {
     /// The agent whose records are rendered; `None`: raw bytes.
     render: Option<&'static dyn AgentCli>,
     /// An incomplete last line, kept until its newline arrives.
@@ -160,7 +162,14 @@ struct LogPrinter {
 }
 
 impl LogPrinter {
-    fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn new(task_type: TaskType, raw: bool) -> Self {
+        Self {
+            render: renderer(task_type, raw),
+            partial: Vec::new(),
+        }
+    }
+
+    pub(crate) fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
         let Some(agent) = self.render else {
             return out.write_all(bytes);
         };
@@ -177,7 +186,7 @@ impl LogPrinter {
         Ok(())
     }
 
-    fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+    pub(crate) fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
         if self.partial.is_empty() {
             return Ok(());
         }

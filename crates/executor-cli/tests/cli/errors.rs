@@ -156,7 +156,7 @@ fn usage_errors_exit_2() {
     assert_eq!(env.run(&["run", "--executor", "local"]).code, 2);
     assert_eq!(env.run(&["frobnicate"]).code, 2);
     assert_eq!(env.run(&["list", "--status", "sideways"]).code, 2);
-    assert_eq!(env.run(&["dashboard"]).code, 2);
+    assert_eq!(env.run(&["dashboard", "--stream", "--watch", "1"]).code, 2);
     env.run(&["run", "--executor", "local", "--cmd", ""])
         .assert_error(2, "empty");
 }

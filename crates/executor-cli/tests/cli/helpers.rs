@@ -79,6 +79,11 @@ impl TestEnv {
         self.extra_env.push((key.to_owned(), value.to_owned()));
     }
 
+    /// The variables set with [`Self::set_env`].
+    pub fn extra_env(&self) -> &[(String, String)] {
+        &self.extra_env
+    }
+
     /// Runs every CLI command under `prefix` (e.g. `ip netns exec NS`).
     pub fn set_prefix(&mut self, prefix: Vec<String>) {
         self.prefix = prefix;

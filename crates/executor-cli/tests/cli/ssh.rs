@@ -323,6 +323,49 @@ fn task_survives_sshd_going_away() {
     assert_eq!(status["exit_code"], 0);
 }
 
+/// A host that hangs (its sshd stopped mid-session) holds up neither the
+/// dashboard nor the other executors' tasks: it is marked stale, then
+/// unreachable, and its tasks stay as last known.
+#[test]
+fn dashboard_marks_a_hung_host_and_goes_on() {
+    use crate::dashboard::{LIMIT, assert_quits_cleanly, dashboard, row_has};
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let remote = t.run_task("sleep 300");
+    let marker = t.env.work.join("go");
+    let local = t.env.run_task(&format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done",
+        marker.display()
+    ));
+    let Some(tmux) = dashboard(&t.env, 120, 30) else {
+        return;
+    };
+    tmux.wait_for("both tasks, the host answering", LIMIT, |s| {
+        row_has(s, &remote, "running") && row_has(s, &local, "running") && s.contains("box 1/0/- ✓")
+    });
+    t.sshd.freeze();
+    std::fs::write(&marker, "").unwrap();
+    // The local task's end shows while the host hangs.
+    let screen = tmux.wait_for("the local task completed", LIMIT, |s| {
+        row_has(s, &local, "completed")
+    });
+    assert!(row_has(&screen, &remote, "running"), "{screen}");
+    tmux.wait_for("the host marked", LIMIT, |s| {
+        s.contains("box 1/0/- stale") || s.contains("box 1/0/- ✗")
+    });
+    // Keys are served meanwhile.
+    tmux.keys(&["s"]);
+    tmux.wait_for("the filter", LIMIT, |s| {
+        s.contains("status=running")
+            && row_has(s, &remote, "running")
+            && !row_has(s, &local, "completed")
+    });
+    assert_quits_cleanly(&tmux);
+    t.sshd.thaw();
+    t.env.ok(&["kill", "-t", &remote, "--grace", "1"]);
+}
+
 #[test]
 fn logs_follow_rides_out_a_dropped_link() {
     let Some(mut t) = SshTest::new(ROOT_USER) else {

@@ -168,7 +168,7 @@ fn worktree_tasks_run_side_by_side_and_their_work_comes_home() {
     assert_eq!(completion["task"]["branch"], branches[0].as_str());
     assert_eq!(completion["task"]["diffstat"]["insertions"], 1);
     let table = env.ok(&["list"]);
-    let row = table.lines().find(|l| l.contains(&one)).unwrap();
+    let row = table.lines().find(|l| l.contains(&one[24..])).unwrap();
     assert!(row.contains("+1 -0"), "{table}");
     let listed: Value = env.json(&["list", "--json"]);
     assert!(

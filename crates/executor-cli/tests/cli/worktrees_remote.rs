@@ -35,7 +35,15 @@ fn ssh_worktree_tasks_are_committed_on_the_host_and_come_home() {
     env.ok(&["kill", "-t", &slow]);
     let killed = env.wait_done(&slow);
     assert_eq!(killed["status"], "killed", "{killed}");
-    assert_eq!(killed["diffstat"]["files_changed"], 1, "{killed}");
+    let remote_files = std::fs::read_dir(t.remote_dir(&slow))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert_eq!(
+        killed["diffstat"]["files_changed"],
+        1,
+        "{killed}\nlog: {}\nfiles: {remote_files:?}",
+        env.ok(&["logs", "-t", &slow])
+    );
     assert_eq!(
         git(
             env,

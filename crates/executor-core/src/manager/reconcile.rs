@@ -41,6 +41,23 @@ impl TaskManager {
             None if only.is_some() => Vec::new(),
             None => self.store.live_tasks()?,
         };
+        self.reconcile_tasks(live)
+    }
+
+    /// Reconciles the live tasks of the executor `name` only (one round trip
+    /// to it), so that a caller can ask each host on its own: a slow host then
+    /// holds up none but its own tasks (the dashboard does this).
+    pub fn reconcile_executor(&mut self, name: &str) -> Result<ReconcileReport, TaskError> {
+        let live = self
+            .store
+            .live_tasks()?
+            .into_iter()
+            .filter(|task| task.executor == name)
+            .collect();
+        self.reconcile_tasks(live)
+    }
+
+    fn reconcile_tasks(&mut self, live: Vec<TaskRecord>) -> Result<ReconcileReport, TaskError> {
         let mut report = ReconcileReport::default();
         let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
         // Dispatch locks of abandoned launches, held until they are requeued.

@@ -14,12 +14,12 @@ mod worktree;
 
 pub use agent_kind::{AgentKind, AgentSession};
 pub use agent_stats::AgentStats;
-pub use id::{MIN_ID_PREFIX, TaskId, TaskIdPrefix, TaskIdPrefixError, created_ms};
+pub use id::{
+    HANDLE_LEN, MIN_ID_PREFIX, TaskId, TaskIdPrefix, TaskIdPrefixError, created_ms, handle,
+};
 pub use kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
 pub use meta::{META_SCHEMA_VERSION, TaskMeta};
 pub use record::{ListFilter, SUMMARY_CHARS, StatusUpdate, TaskRecord, stalled_for, summarize};
 pub use spec::{Payload, TaskSpec};
 pub use timestamp::Timestamp;
-pub use worktree::{
-    BRANCH_PREFIX, RESULT_SCHEMA_VERSION, WorkResult, Worktree, WorktreeRequest, short_id,
-};
+pub use worktree::{BRANCH_PREFIX, RESULT_SCHEMA_VERSION, WorkResult, Worktree, WorktreeRequest};

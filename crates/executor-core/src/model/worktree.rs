@@ -53,18 +53,12 @@ pub struct Worktree {
 }
 
 impl Worktree {
-    /// The branch a task works on: named after the random tail of its id (the
-    /// leading characters of a UUIDv7 are a clock, shared by tasks started
-    /// within a minute).
+    /// The branch a task works on: named after its handle, the random tail
+    /// of its id (the leading characters of a UUIDv7 are a clock, shared by
+    /// tasks started within a minute), so `-t` and the branch say the same.
     pub fn branch_for(id: &TaskId) -> String {
-        format!("{BRANCH_PREFIX}{}", short_id(id))
+        format!("{BRANCH_PREFIX}{}", id.handle())
     }
-}
-
-/// The last 12 hex digits of a task id: random, so unique among tasks in practice.
-pub fn short_id(id: &TaskId) -> String {
-    let simple = id.as_uuid().simple().to_string();
-    simple[simple.len() - 12..].to_owned()
 }
 
 /// The runner's `result.json`: what the task's branch holds after the payload.

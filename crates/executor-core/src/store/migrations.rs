@@ -67,6 +67,12 @@ UPDATE tasks SET cost_usd = json_extract(agent, '$.total_cost_usd')
     WHERE cost_usd IS NULL AND agent IS NOT NULL AND json_valid(agent)
       AND json_type(agent, '$.total_cost_usd') IN ('real', 'integer');
 "#,
+    // Short handles (the id's last 12 characters, `-t f90a72af332c`): looked
+    // up by range in this narrow index, whose entries also carry the id, so a
+    // search for any other part of an id scans it instead of the wide rows.
+    r#"
+CREATE INDEX tasks_by_handle ON tasks(substr(id, 25));
+"#,
     // A task's git worktree (JSON: branch, base, result), its fan-out group,
     // and the `+ins -del` of its result, which the table listing reads from
     // its narrow index like every other column it shows.

@@ -36,12 +36,13 @@ wt_setup() {
     (umask "$mask" 2>/dev/null; wt_git -C "$wt_repo" worktree add -q -b "$wt_branch" "$PWD/worktree" "$wt_base")
 }
 
-wt_finish() {
+# One attempt at the commit and the records.
+wt_record() {
     (
-        # Commit even while the task is being killed: `kill` sends TERM to the
-        # task's whole tree, and an ignored signal stays ignored in git.
-        trap '' HUP INT TERM
         cd worktree || exit 1
+        # A git the kill ended midway leaves its lock; nothing else uses this
+        # worktree once the payload has ended.
+        rm -f "$(git rev-parse --git-dir 2>/dev/null)/index.lock"
         wt_git add -A . || exit 1
         if ! wt_git diff --cached --quiet; then
             wt_git commit -q --no-verify -m "openclaw-agent task $wt_task" || exit 1
@@ -57,5 +58,26 @@ wt_finish() {
         printf '{"schema_version":1,"base":"%s","head":"%s","branch":"%s","files_changed":%d,"insertions":%d,"deletions":%d,"patch":"result.patch"}\n' \
             "$wt_base" "$head" "$wt_branch" "$1" "$2" "$3" >../result.json.tmp || exit 1
         mv -f ../result.patch.tmp ../result.patch && mv -f ../result.json.tmp ../result.json
-    ) >>task.log 2>&1 || echo "openclaw-agent: could not record the worktree's result" >>task.log
+    ) >>task.log 2>&1
+}
+
+wt_finish() {
+    # Commit even while the task is being killed: `kill` sends TERM to every
+    # process of the task's tree as it appears, and an ignored signal stays
+    # ignored in the processes forked and exec'd from here on. Set in the
+    # runner itself (the payload has ended; nothing is left to forward), so
+    # no child is ever forked before it holds.
+    trap '' HUP INT TERM
+    # A kill's last sweep SIGKILLs whatever of the tree it finds then, git
+    # included: the attempt is repeated once that sweep is over (the kill
+    # waits at most 2 s for what it killed, and looks for nothing new).
+    n=0
+    until wt_record; do
+        n=$((n + 1))
+        if [ $n -ge 6 ]; then
+            echo "openclaw-agent: could not record the worktree's result" >>task.log
+            return 1
+        fi
+        sleep 1
+    done
 }
