@@ -3,6 +3,7 @@
 //! the real Claude Code CLI talks to, and the location of that CLI (installed
 //! by `scripts/test`).
 
+pub mod accounts;
 pub mod claude;
 pub mod fake_executor;
 pub mod fuzz;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use test_support::accounts::give_to_test_user;
 use test_support::claude::{claude_binary, claude_env};
 use test_support::sshd::{ROOT_USER, Sshd, TEST_USER};
 use test_support::{MockAnthropic, Script};
@@ -20,17 +21,6 @@ pub(crate) struct SshTest {
     /// A workspace on the "remote" host (the same machine), writable by `user`.
     pub workspace: PathBuf,
     user: String,
-}
-
-/// Makes `path` (and what it holds) belong to the test user.
-pub(crate) fn give_to_test_user(path: &Path) {
-    let status = std::process::Command::new("chown")
-        .arg("-R")
-        .arg(format!("{TEST_USER}:{TEST_USER}"))
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 impl SshTest {
@@ -52,7 +42,7 @@ impl SshTest {
         env.set_env("OPENCLAW_SSH_CONTROL_DIR", control.to_str().unwrap());
         let remote = tempfile::Builder::new()
             .prefix("openclaw-remote-")
-            .tempdir_in("/tmp")
+            .tempdir_in(std::env::temp_dir())
             .unwrap()
             .keep();
         std::fs::set_permissions(&remote, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -60,10 +50,7 @@ impl SshTest {
         let task_root = remote.join("tasks");
         let workspace = remote.join("work");
         std::fs::create_dir(&workspace).unwrap();
-        if user == ROOT_USER {
-            sshd.allow_root_user();
-        } else {
-            sshd.allow_test_user();
+        if user != ROOT_USER {
             give_to_test_user(&remote);
         }
         let test = Self {
@@ -128,8 +115,7 @@ fn lifecycle(user: &str) {
     assert_eq!(status["status"], "failed");
     assert_eq!(status["exit_code"], 3);
     assert_eq!(status["executor_type"], "ssh");
-    // The uid-0 test account is listed after root, so it reports as root.
-    let name = if user == ROOT_USER { "root" } else { user };
+    let name = user;
     assert_eq!(
         env.ok(&["logs", "--task-id", &id]),
         format!("out\n{name}\nerr\n")
@@ -510,7 +496,6 @@ fn unsafe_task_roots_are_refused() {
 
     std::fs::remove_file(&t.task_root).unwrap();
     std::fs::create_dir(&t.task_root).unwrap();
-    t.sshd.allow_test_user();
     give_to_test_user(&t.task_root);
     t.env
         .run(&["run", "--executor", "box", "--cmd", "true"])
@@ -561,7 +546,7 @@ fn unreachable_host_and_bad_auth_are_clear() {
     t.env.write_config(&format!("executors:\n{config}"));
     t.env
         .run(&["run", "--executor", "box", "--cmd", "true"])
-        .assert_error(5, "authentication to openclaw-root@127.0.0.1");
+        .assert_error(5, "authentication to root@127.0.0.1");
 
     // claude missing on the host.
     t.write_config("    claude_path: /nonexistent/claude\n    allow_root: true\n");

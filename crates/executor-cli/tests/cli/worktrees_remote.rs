@@ -6,8 +6,9 @@ use std::time::Duration;
 use test_support::sshd::TEST_USER;
 
 use crate::helpers::eventually;
-use crate::ssh::{SshTest, give_to_test_user};
+use crate::ssh::SshTest;
 use crate::worktrees::{branch_of, checkout_state, clone, git, git_bytes, make_repo};
+use test_support::accounts::give_to_test_user;
 
 #[test]
 fn ssh_worktree_tasks_are_committed_on_the_host_and_come_home() {
