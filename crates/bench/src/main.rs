@@ -67,6 +67,8 @@ fn populate(count: usize) -> Result<(), Box<dyn std::error::Error>> {
                 claimed_at: None,
                 model: None,
                 max_budget_usd: None,
+                worktree: None,
+                group_id: None,
             }
         })
         .collect();

@@ -12,7 +12,8 @@ use executor_core::agent::AgentKind;
 ///
 /// Tasks outlive this command: each runs under a small runner that records its
 /// exit code itself. Exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 no such
-/// task, 5 executor, 6 store, 7 task state; `wait` exits with the task's code.
+/// task, 5 executor, 6 store, 7 task state, 8 worktree cannot be set up, 9 apply
+/// conflict; `wait` exits with the task's code.
 #[derive(Debug, Parser)]
 #[command(name = "openclaw-agent", version, max_term_width = 100)]
 pub struct Cli {
@@ -41,6 +42,14 @@ pub enum Command {
     /// End a task's whole process tree (SIGTERM, grace period, SIGKILL), also
     /// what an ended task left running
     Kill(KillArgs),
+    /// Show the tasks of a fan-out group side by side (`start --fanout`)
+    Compare(CompareArgs),
+    /// Show a worktree task's change (its branch against its base)
+    Diff(DiffArgs),
+    /// Apply a worktree task's change to a local checkout, all or nothing
+    Apply(ApplyArgs),
+    /// Bring a worktree task's branch, with its commits, into a local repository
+    Fetch(FetchArgs),
     /// Remove finished tasks: their directories and index entries
     Cleanup(CleanupArgs),
     /// Show all tasks: on a terminal an interactive dashboard (also `tui`);
@@ -93,6 +102,12 @@ pub struct StartArgs {
     /// directory for local, the login home for ssh, the image's workdir for containers]
     #[arg(long, short = 'w')]
     pub workspace: Option<String>,
+    #[command(flatten)]
+    pub isolation: Isolation,
+    /// Run the prompt as N tasks, each in a worktree of its own, under one group
+    /// id (printed first); with --label they spread over the matching executors
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100), conflicts_with_all = ["resume", "no_worktree"])]
+    pub fanout: Option<u32>,
     /// Turn limit for the agent [default: defaults.max_turns, 100]; Codex and
     /// opencode have none of their own: their task is ended once its tool
     /// calls pass it
@@ -144,13 +159,82 @@ pub struct RunArgs {
     /// directory for local, the login home for ssh, the image's workdir for containers]
     #[arg(long, short = 'w')]
     pub workspace: Option<String>,
+    #[command(flatten)]
+    pub isolation: Isolation,
     /// Print a JSON object instead of the bare task id
     #[arg(long)]
     pub json: bool,
 }
 
-/// Choosing an executor by labels, and the task's place in the queue.
+/// A git worktree of its own for the task (docs/worktrees.md).
 #[derive(Debug, Args)]
+pub struct Isolation {
+    /// Run in a new git worktree of the workspace's repository, on a branch
+    /// `openclaw/<short id>`; the work is committed there when the task ends
+    #[arg(long)]
+    pub worktree: bool,
+    /// Never a worktree, whatever `isolation` the config sets
+    #[arg(long, conflicts_with = "worktree")]
+    pub no_worktree: bool,
+    /// Ship the repository from here (a git bundle over the executor's
+    /// connection) and make the worktree from it on the host, which needs no
+    /// clone; implies --worktree. The repository is the current directory's
+    /// (for `local`: the workspace's)
+    #[arg(long, conflicts_with = "no_worktree")]
+    pub sync: bool,
+    /// The commit, branch or tag the worktree starts from [default: the workspace's HEAD]
+    #[arg(long, value_name = "REF", conflicts_with = "no_worktree")]
+    pub base: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub id: TaskIdArg,
+    /// A summary per file, like `git diff --stat`
+    #[arg(long, conflicts_with_all = ["name_only", "json"])]
+    pub stat: bool,
+    /// Only the names of the changed files
+    #[arg(long, conflicts_with = "json")]
+    pub name_only: bool,
+    /// A JSON object: branch, base, head, files with their counts, and the patch
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The group id `start --fanout` printed
+    #[arg(long, short = 'g', value_name = "GROUP")]
+    pub group: String,
+    /// Print a JSON array, one object per task
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub id: TaskIdArg,
+    /// The checkout to apply to [default: the current directory's repository]
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Fall back to a three-way merge where the context differs
+    #[arg(long = "3way")]
+    pub three_way: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub id: TaskIdArg,
+    /// The repository to fetch into [default: the current directory's repository]
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+}
+
+/// Choosing an executor by labels, and the task's place in the queue.
+#[derive(Debug, Clone, Args)]
 pub struct Routing {
     /// Instead of --executor: run on an executor carrying this label (repeatable;
     /// all must match); the least loaded one with a free slot is chosen
@@ -218,6 +302,9 @@ pub struct ListArgs {
     /// Only tasks of this executor
     #[arg(long, short = 'e')]
     pub executor: Option<String>,
+    /// Only the tasks of this fan-out group (`start --fanout`)
+    #[arg(long, short = 'g', value_name = "GROUP")]
+    pub group: Option<String>,
     /// Print a JSON array
     #[arg(long, conflicts_with = "jsonl")]
     pub json: bool,
@@ -270,6 +357,9 @@ pub struct CleanupArgs {
     /// Seconds between SIGTERM and SIGKILL when --force kills
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub grace: f64,
+    /// Keep a worktree task's branch (the worktree itself is removed)
+    #[arg(long)]
+    pub keep_branch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,12 @@ pub mod code {
     pub const STORE: u8 = 6;
     /// The task is in the wrong state for the request (e.g. kill of a finished task).
     pub const TASK_STATE: u8 = 7;
+    /// `--worktree` cannot be set up: the workspace is not in a git
+    /// repository, the base is unknown, git is missing on the executing host,
+    /// or the task's branch exists already. Nothing was recorded.
+    pub const WORKTREE: u8 = 8;
+    /// `apply`: the change does not apply cleanly; the target is left as it was.
+    pub const CONFLICT: u8 = 9;
     /// `wait --timeout` ran out.
     pub const TIMEOUT: u8 = 124;
     /// `wait` on a task that ended without an exit code (lost).
@@ -72,6 +78,14 @@ impl From<TaskError> for CliError {
             TaskError::Store(StoreError::NotFound(_) | StoreError::Ambiguous { .. })
             | TaskError::InvalidId(_) => code::NO_SUCH_TASK,
             TaskError::Store(_) | TaskError::Mirror { .. } => code::STORE,
+            TaskError::Executor(executor_core::ExecutorError::Worktree { .. }) => code::WORKTREE,
+            TaskError::Git(executor_core::worktree::git::GitError::Conflict { .. }) => {
+                code::CONFLICT
+            }
+            TaskError::Git(_) => code::FAILURE,
+            TaskError::NoWorktree { .. }
+            | TaskError::NoWorkResult { .. }
+            | TaskError::Undelivered { .. } => code::TASK_STATE,
             TaskError::UnknownExecutor { .. }
             | TaskError::Executor(_)
             | TaskError::Refused { .. }
@@ -119,6 +133,6 @@ impl From<std::io::Error> for CliError {
 
 impl From<executor_core::ExecutorError> for CliError {
     fn from(err: executor_core::ExecutorError) -> Self {
-        Self::new(code::EXECUTOR, error_chain(&err))
+        Self::from(TaskError::Executor(err))
     }
 }

@@ -19,7 +19,8 @@ use clap::Parser;
 use crate::app::App;
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    config, control, daemon, dispatch, executors, generate, inspect, list, reindex, webhooks,
+    compare, config, control, daemon, dispatch, executors, generate, inspect, list, reindex,
+    webhooks, work,
 };
 use crate::exit::CliError;
 
@@ -60,6 +61,10 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Wait(args) => control::wait(&app, args),
         Command::Kill(args) => control::kill(&app, args),
         Command::Cleanup(args) => control::cleanup(&app, args),
+        Command::Diff(args) => work::diff(&app, args),
+        Command::Compare(args) => compare::compare(&app, args),
+        Command::Apply(args) => work::apply(&app, args),
+        Command::Fetch(args) => work::fetch(&app, args),
         Command::Dashboard(args) => list::dashboard(&app, args),
         Command::Reindex(args) => reindex::reindex(&app, args),
         Command::Executors(args) => executors::executors(&app, args),

@@ -18,8 +18,8 @@ pub fn icon(task_type: TaskType) -> &'static str {
 pub fn table_header(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "   {:<12}  {:<12}  {:<9}  {:>5}  {:>4}  {:>8}  TASK",
-        "ID", "EXECUTOR", "STATUS", "AGE", "EXIT", "COST"
+        "   {:<12}  {:<12}  {:<9}  {:>5}  {:>4}  {:>8}  {:>11}  TASK",
+        "ID", "EXECUTOR", "STATUS", "AGE", "EXIT", "COST", "+/-"
     )
 }
 
@@ -126,6 +126,9 @@ pub fn table_row(
     cell(out, exit.as_bytes(), 4, 4, true)?;
     out.write_all(b"  ")?;
     cell(out, cost.as_bytes(), 8, 8, true)?;
+    out.write_all(b"  ")?;
+    // A worktree task's `+ins -del`, once its result is recorded.
+    cell(out, task.diffstat.unwrap_or("").as_bytes(), 11, 11, true)?;
     out.write_all(b"  ")?;
     cell(out, task.summary, 60, 0, false)?;
     out.write_all(b"\n")

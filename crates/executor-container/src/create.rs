@@ -23,6 +23,7 @@ impl ContainerExecutor {
         id: &TaskId,
         dir: &Path,
         env: &[(String, String)],
+        worktree: Option<&executor_core::model::Worktree>,
     ) -> CreateCall {
         let mut args: Vec<OsString> = vec![
             "create".into(),
@@ -48,9 +49,28 @@ impl ContainerExecutor {
         mount.push(format!(":{TASK_MOUNT}:z"));
         args.push("--volume".into());
         args.push(mount);
+        // The task's worktree, over the repository's place in the container:
+        // the payload sees its own checkout where the workspace is. A volume
+        // that is the repository itself gives way to it (engines refuse two
+        // mounts at one place).
+        let worktree_target = worktree
+            .filter(|w| w.on_host)
+            .and_then(|w| self.container_path(Path::new(&w.repo)));
         for volume in &self.settings.volumes {
+            let target = volume.split(':').nth(1).map(|t| t.trim_end_matches('/'));
+            if target.is_some()
+                && target == worktree_target.as_deref().map(|t| t.trim_end_matches('/'))
+            {
+                continue;
+            }
             args.push("--volume".into());
             args.push(volume.into());
+        }
+        if let Some(target) = worktree_target {
+            let mut mount = OsString::from(dir.join(runner::WORKTREE_DIR).as_os_str());
+            mount.push(format!(":{target}"));
+            args.push("--volume".into());
+            args.push(mount);
         }
         if let Some(network) = &self.settings.network {
             args.push("--network".into());
@@ -110,7 +130,7 @@ mod tests {
             args,
             input,
             inherited,
-        } = executor.create_call(&id, Path::new("/data/openclaw/tasks/x"), &env);
+        } = executor.create_call(&id, Path::new("/data/openclaw/tasks/x"), &env, None);
         let args: Vec<String> = args.into_iter().map(|a| a.into_string().unwrap()).collect();
         let joined = args.join(" ");
         assert!(

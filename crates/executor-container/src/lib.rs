@@ -157,6 +157,63 @@ impl Executor for ContainerExecutor {
         TASK_MOUNT.to_owned()
     }
 
+    /// Git runs on this machine, where the engine runs: the commands are
+    /// those of the task dir here, not of the container.
+    fn run_script(
+        &self,
+        script: &str,
+        args: &[&str],
+    ) -> Result<executor_core::ScriptOutput, ExecutorError> {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|source| ExecutorError::io(self.name(), "cannot run /bin/sh", source))?;
+        Ok(executor_core::ScriptOutput {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn host_side_worktree(&self, workspace: &str) -> Option<Result<String, ExecutorError>> {
+        Some(
+            self.host_path(workspace)
+                .map(|p| p.to_string_lossy().into_owned())
+                .ok_or_else(|| {
+                    ExecutorError::failed(
+                        self.name(),
+                        format!(
+                            "--worktree needs the workspace inside one of the executor's \
+                             volumes (the repository must be on this machine); `{workspace}` is not"
+                        ),
+                    )
+                }),
+        )
+    }
+
+    fn host_task_dir(&self, id: &TaskId) -> Option<String> {
+        Some(self.dir(id).to_string_lossy().into_owned())
+    }
+
+    fn place(&self) -> String {
+        "this machine (the container engine's host)".to_owned()
+    }
+
+    fn read_task_file(&self, task: &TaskRecord, name: &str) -> Result<Vec<u8>, ExecutorError> {
+        let path = self.dir(&task.id).join(name);
+        std::fs::read(&path).map_err(|source| {
+            ExecutorError::io(
+                self.name(),
+                format!("cannot read {name} of task {}", task.id),
+                source,
+            )
+        })
+    }
+
     fn runs_as_root(&self) -> Option<bool> {
         let user = match self.configured_user() {
             Some(user) => user.to_owned(),
@@ -185,7 +242,24 @@ impl Executor for ContainerExecutor {
                 ),
             ));
         }
-        let create = self.create_call(id, &dir, spec.env);
+        if spec.worktree.is_some_and(|w| w.on_host) {
+            // Made here, before the container starts: it is mounted into it.
+            let out = self.run_script(
+                executor_core::worktree::HOST_SETUP_SCRIPT,
+                &[&dir.to_string_lossy()],
+            )?;
+            if out.code != Some(0) {
+                return Err(ExecutorError::failed(
+                    self.name(),
+                    format!(
+                        "cannot make the task's git worktree (see {}/{})",
+                        dir.display(),
+                        runner::LOG_FILE
+                    ),
+                ));
+            }
+        }
+        let create = self.create_call(id, &dir, spec.env, spec.worktree);
         let answer = self.engine.call(Call {
             args: create.args,
             input: create.input,

@@ -36,6 +36,17 @@ impl ContainerExecutor {
     }
 }
 
+impl ContainerExecutor {
+    /// A path inside the container that lies in one of the bind mounts, as
+    /// this host sees it.
+    pub(crate) fn host_path(&self, container_path: &str) -> Option<PathBuf> {
+        self.bind_mounts().into_iter().find_map(|(source, target)| {
+            let rest = Path::new(container_path).strip_prefix(&target).ok()?;
+            Some(source.join(rest))
+        })
+    }
+}
+
 pub(crate) fn absolute(executor: &str, path: &str, what: &str) -> Result<String, ExecutorError> {
     if path.starts_with('/') {
         Ok(path.to_owned())

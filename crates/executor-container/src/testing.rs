@@ -17,6 +17,8 @@ pub(crate) fn executor_with(settings: ContainerSettings) -> ContainerExecutor {
         max_concurrent: None,
         allow_root: false,
         keep_background: false,
+        isolation: None,
+        sync: false,
         settings: executor_core::ExecutorSettings::new(settings.clone()),
         builtin: false,
     };

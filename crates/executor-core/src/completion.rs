@@ -153,6 +153,8 @@ mod record_tests {
                 command: "exit 5".into(),
             },
             parent: None,
+            worktree: None,
+            group: None,
         };
         let mut task = TaskRecord::new(TaskId::new(), &spec, ExecutorType::LOCAL);
         task.status = TaskStatus::Failed;

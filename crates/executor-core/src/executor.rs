@@ -51,6 +51,8 @@ pub struct LaunchSpec<'a> {
     pub task_type: TaskType,
     /// The agent CLI the payload runs, for agent tasks.
     pub agent: Option<&'a AgentLaunch>,
+    /// The task's own worktree, for backends that mount it (containers).
+    pub worktree: Option<&'a crate::model::Worktree>,
 }
 
 /// The agent CLI of an agent task, as the executing side must find it.
@@ -144,6 +146,15 @@ pub struct Launched {
     pub runner_start: Option<String>,
 }
 
+/// How a script run on the executing host ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptOutput {
+    /// `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
 /// A slice of a task's log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogChunk {
@@ -172,6 +183,18 @@ pub enum ExecutorError {
     InDoubt { executor: String, message: String },
     #[error("executor `{executor}`: {kind} executors are not implemented yet")]
     Unsupported { executor: String, kind: String },
+    /// A worktree task cannot start there (no git, no repository, ...).
+    #[error("executor `{executor}`: {problem}")]
+    Worktree {
+        executor: String,
+        problem: crate::worktree::WorktreeError,
+    },
+    #[error("executor `{executor}`: {what} {kind} executors yet")]
+    NotSupported {
+        executor: String,
+        what: &'static str,
+        kind: String,
+    },
 }
 
 impl ExecutorError {
@@ -268,6 +291,56 @@ pub trait Executor: Send + Sync {
 
     /// Removes the task dir on the executing side.
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError>;
+
+    /// Runs `script` (POSIX sh, its arguments `args`) on the executing host as
+    /// the user tasks run as, and returns how it ended. Git worktree tasks are
+    /// checked, bundled and removed through it.
+    fn run_script(&self, script: &str, args: &[&str]) -> Result<ScriptOutput, ExecutorError> {
+        let _ = (script, args);
+        Err(ExecutorError::NotSupported {
+            executor: self.config().name.clone(),
+            what: "git worktrees are not supported on",
+            kind: self.config().executor_type().as_str().to_owned(),
+        })
+    }
+
+    /// For executors whose payload cannot reach the user's repository with
+    /// git (a container): the worktree is then made, and the work committed,
+    /// on this machine, in the task dir as this machine sees it. Returns the
+    /// workspace as this machine sees it; `None` when the runner does it.
+    fn host_side_worktree(&self, workspace: &str) -> Option<Result<String, ExecutorError>> {
+        let _ = workspace;
+        None
+    }
+
+    /// The task dir as this machine sees it, for executors with
+    /// [`Executor::host_side_worktree`].
+    fn host_task_dir(&self, id: &TaskId) -> Option<String> {
+        let _ = id;
+        None
+    }
+
+    /// Where tasks of this executor run, for messages (`this machine`, `host h`).
+    fn place(&self) -> String {
+        format!("the host of executor `{}`", self.config().name)
+    }
+
+    /// A file of the task's dir on the executing side (`result.patch`).
+    fn read_task_file(&self, task: &TaskRecord, name: &str) -> Result<Vec<u8>, ExecutorError> {
+        let dir = self.task_dir(&task.id);
+        let out = self.run_script("cat -- \"$1/$2\"", &[&dir, name])?;
+        if out.code != Some(0) {
+            return Err(ExecutorError::failed(
+                &self.config().name,
+                format!(
+                    "cannot read {name} of task {}: {}",
+                    task.id,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
+        }
+        Ok(out.stdout)
+    }
 
     /// What the backend knows of a task beyond its status (a Slurm job's id
     /// and state), from what it recorded when it last looked: no round trip.

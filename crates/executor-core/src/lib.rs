@@ -21,10 +21,12 @@ pub mod store;
 pub mod taskdir;
 pub mod time;
 pub mod view;
+pub mod worktree;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings};
 pub use executor::{
-    AgentCheck, AgentLaunch, Executor, ExecutorCheck, ExecutorError, LaunchSpec, Launched, LogChunk,
+    AgentCheck, AgentLaunch, Executor, ExecutorCheck, ExecutorError, LaunchSpec, Launched,
+    LogChunk, ScriptOutput,
 };
 pub use manager::reindex::ReindexReport;
 pub use manager::{

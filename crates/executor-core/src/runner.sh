@@ -17,6 +17,10 @@
 # payload has exited, whatever it left in its process group (background jobs)
 # is ended before exit.json is written, unless the third argument is
 # `keep-background`.
+#
+# A task with its own git worktree brings worktree.sh: the worktree is made
+# before the payload (exit 125 when it cannot be), and what the payload left
+# is committed and recorded (result.json) before exit.json.
 dir=$1
 cd "$dir" || exit 120
 mask=${2:-$(umask)}
@@ -29,6 +33,14 @@ record_exit() {
 if [ -e kill.requested ]; then
     record_exit 143
     exit 0
+fi
+if [ -e worktree.sh ]; then
+    . ./worktree.sh
+    if ! wt_setup >>task.log 2>&1; then
+        echo "openclaw-agent: cannot make the task's git worktree" >>task.log
+        record_exit 125
+        exit 0
+    fi
 fi
 # The redirections happen before `umask`: task.log stays private.
 if command -v setsid >/dev/null 2>&1; then
@@ -58,4 +70,5 @@ if [ "$3" != keep-background ] && kill -TERM "-$child" 2>/dev/null; then
     done
     kill -KILL "-$child" 2>/dev/null
 fi
+[ -e worktree.sh ] && wt_finish
 record_exit "$code"

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::model::{AgentStats, TaskRecord};
+use crate::model::{AgentStats, TaskRecord, WorkResult};
 
 #[derive(Debug, Serialize)]
 pub struct TaskView<'a> {
@@ -45,6 +45,15 @@ pub struct TaskView<'a> {
     pub model: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_budget_usd: Option<f64>,
+    /// A worktree task's branch (`openclaw/<short id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<&'a str>,
+    /// A worktree task's result: `null` until the runner has recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diffstat: Option<Option<DiffstatView<'a>>>,
+    /// The fan-out group (`start --fanout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<&'a str>,
     /// Agent tasks: whether it has been silent for longer than `stall_timeout`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled: Option<bool>,
@@ -117,6 +126,28 @@ impl<'a> AgentView<'a> {
             is_error: stats.is_error,
             result: stats.result.as_deref(),
             last_activity: stats.last_activity.as_deref(),
+        }
+    }
+}
+
+/// What a worktree task's branch holds beyond its base.
+#[derive(Debug, Serialize)]
+pub struct DiffstatView<'a> {
+    pub base: &'a str,
+    pub head: &'a str,
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+impl<'a> DiffstatView<'a> {
+    fn of(result: &'a WorkResult) -> Self {
+        Self {
+            base: &result.base,
+            head: &result.head,
+            files_changed: result.files_changed,
+            insertions: result.insertions,
+            deletions: result.deletions,
         }
     }
 }
@@ -206,6 +237,12 @@ impl<'a> TaskView<'a> {
                 .map(|a| a.as_str()),
             model: task.model.as_deref(),
             max_budget_usd: task.max_budget_usd,
+            branch: task.worktree.as_ref().map(|w| w.branch.as_str()),
+            diffstat: task
+                .worktree
+                .as_ref()
+                .map(|w| w.result.as_ref().map(DiffstatView::of)),
+            group: task.group_id.as_deref(),
             stalled: agent.map(|_| task.stalled_for(stall_timeout, now).is_some()),
             agent: agent.map(AgentView::of),
             webhook: task.webhook_state.map(|state| WebhookView {
@@ -304,6 +341,8 @@ mod tests {
                 max_budget_usd: None,
             },
             parent: None,
+            worktree: None,
+            group: None,
         };
         TaskRecord::new(TaskId::new(), &spec, ExecutorType::from("slurm".to_owned()))
     }

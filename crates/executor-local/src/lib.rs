@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use executor_core::executor::{Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
+use executor_core::executor::{
+    Executor, ExecutorError, LaunchSpec, Launched, LogChunk, ScriptOutput,
+};
 use executor_core::runner::{self, RunnerObservation};
 use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
@@ -247,6 +249,31 @@ impl Executor for LocalExecutor {
         let home = std::env::var("HOME").unwrap_or_default();
         let path = executor_core::agent::under_home(&home, path);
         std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
+    }
+
+    fn run_script(&self, script: &str, args: &[&str]) -> Result<ScriptOutput, ExecutorError> {
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(self.io_err("cannot run /bin/sh"))?;
+        Ok(ScriptOutput {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn place(&self) -> String {
+        "this machine".to_owned()
+    }
+
+    fn read_task_file(&self, task: &TaskRecord, name: &str) -> Result<Vec<u8>, ExecutorError> {
+        std::fs::read(self.dir(&task.id).join(name))
+            .map_err(self.io_err(format!("cannot read {name} of task {}", task.id)))
     }
 
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {

@@ -105,6 +105,34 @@ impl Shell {
     }
 }
 
+impl Shell {
+    /// Runs `script` with `args` as its positional parameters, whatever its
+    /// exit status (the executor's `run_script`).
+    pub fn run_with_args(
+        &self,
+        executor: &str,
+        script: &str,
+        args: &[&str],
+        limit: Duration,
+    ) -> Result<executor_core::ScriptOutput, ExecutorError> {
+        let mut full = String::from("set --");
+        for arg in args {
+            full.push(' ');
+            full.push_str(&executor_core::sh::sh_quote(arg));
+        }
+        full.push('\n');
+        full.push_str(script);
+        let output = self
+            .run(executor, &full, false, limit)
+            .map_err(|err| err.into_error(executor, "the shell"))?;
+        Ok(executor_core::ScriptOutput {
+            code: Some(output.status),
+            stdout: output.stdout,
+            stderr: output.stderr.into_bytes(),
+        })
+    }
+}
+
 /// The last one-line error a script printed itself, without its prefix.
 pub fn script_message(output: &Output) -> Option<String> {
     output

@@ -377,6 +377,24 @@ impl Executor for SlurmExecutor {
         std::fs::read(&path).map_err(self.io_err(format!("cannot read transcript {path}")))
     }
 
+    /// Git work runs where jobs are submitted (here, or the login node), on
+    /// the file system the nodes share with it.
+    fn run_script(
+        &self,
+        script: &str,
+        args: &[&str],
+    ) -> Result<executor_core::ScriptOutput, ExecutorError> {
+        self.shell
+            .run_with_args(self.name(), script, args, Duration::from_secs(120))
+    }
+
+    fn place(&self) -> String {
+        match self.shell.target() {
+            Some(target) => format!("login node {target}"),
+            None => "this machine (the Slurm submit host)".to_owned(),
+        }
+    }
+
     fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {
         let programs: Vec<&str> = agents.iter().map(|a| a.program.as_str()).collect();
         let place = shell::place(&self.shell);

@@ -32,6 +32,8 @@ fn config(settings: &SlurmSettings) -> ExecutorConfig {
         max_concurrent: None,
         allow_root: false,
         keep_background: false,
+        isolation: None,
+        sync: false,
         settings: executor_core::ExecutorSettings::new(settings.clone()),
         builtin: false,
     }

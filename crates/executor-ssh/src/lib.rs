@@ -97,6 +97,19 @@ impl Executor for SshExecutor {
         self.dir(id)
     }
 
+    fn run_script(
+        &self,
+        script: &str,
+        args: &[&str],
+    ) -> Result<executor_core::ScriptOutput, ExecutorError> {
+        self.shell
+            .run_with_args(&self.config.name, script, args, NO_LIMIT)
+    }
+
+    fn place(&self) -> String {
+        format!("host {}", self.target())
+    }
+
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
         let script = scripts::launch(
             &self.task_root,

@@ -69,7 +69,12 @@ impl From<TaskError> for ApiError {
             | TaskError::AlreadyFinished { .. }
             | TaskError::StillLive { .. }
             | TaskError::ProcessesLeft { .. }
-            | TaskError::Refused { .. } => StatusCode::CONFLICT,
+            | TaskError::Refused { .. }
+            | TaskError::NoWorktree { .. }
+            | TaskError::NoWorkResult { .. }
+            | TaskError::Undelivered { .. } => StatusCode::CONFLICT,
+            // A patch that does not apply, or git failing here.
+            TaskError::Git(_) => StatusCode::CONFLICT,
             // The executing side failed or could not be reached.
             TaskError::Executor(_) => StatusCode::BAD_GATEWAY,
             TaskError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,

@@ -169,6 +169,7 @@ impl FakeHost {
             queued: task.queued,
             end_reason: task.end_reason.clone(),
             lost_reason: None,
+            result: None,
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct Script {
     /// Repeat the last reply forever (a conversation that never ends).
     pub repeat_last: bool,
     pub usage: Usage,
+    /// Conversations whose first user message holds the text get these
+    /// replies instead (several agents, each with its own script).
+    pub by_prompt: Vec<(String, Vec<Reply>)>,
 }
 
 impl Script {
@@ -78,6 +81,37 @@ impl Script {
             replies,
             repeat_last: false,
             usage: Usage::default(),
+            by_prompt: Vec::new(),
+        }
+    }
+
+    /// Agents told different things follow different scripts: the first
+    /// route whose text the conversation's first message holds.
+    pub fn by_prompt(routes: Vec<(&str, Vec<Reply>)>) -> Self {
+        Self {
+            by_prompt: routes
+                .into_iter()
+                .map(|(text, replies)| (text.to_owned(), replies))
+                .collect(),
+            ..Self::new(Vec::new())
+        }
+    }
+
+    /// This conversation's script.
+    fn for_request(&self, request: &RecordedRequest) -> Self {
+        let first = request
+            .messages()
+            .iter()
+            .find(|m| m["role"] == "user")
+            .map(|m| m["content"].to_string())
+            .unwrap_or_default();
+        match self.by_prompt.iter().find(|(text, _)| first.contains(text)) {
+            Some((_, replies)) => Self {
+                replies: replies.clone(),
+                by_prompt: Vec::new(),
+                ..self.clone()
+            },
+            None => self.clone(),
         }
     }
 
@@ -92,6 +126,7 @@ impl Script {
             replies: vec![Reply::bash("true")],
             repeat_last: true,
             usage: Usage::default(),
+            by_prompt: Vec::new(),
         }
     }
 
@@ -253,7 +288,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 .iter()
                 .filter(|m| m["role"] == "assistant")
                 .count();
-            script.reply_for(turns)
+            script.for_request(&request).reply_for(turns)
         } else {
             Reply::text("ok")
         };

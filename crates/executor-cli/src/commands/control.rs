@@ -65,7 +65,7 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     let mut out = std::io::stdout().lock();
     if let Some(id) = &args.task_id {
         let task = manager.resolve(id)?;
-        let report = manager.cleanup(&task.id, args.force, grace)?;
+        let report = manager.cleanup(&task.id, args.force, args.keep_branch, grace)?;
         app.settle(&manager, &report);
         writeln!(out, "removed {}", task.id)?;
         return Ok(code::OK);
@@ -91,12 +91,13 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     let progress = crate::progress::Progress::new(finished.len(), "removing");
     for id in &finished {
         progress.set_message(id.handle());
-        let result = manager.cleanup(id, false, grace);
+        let result = manager.cleanup(id, false, args.keep_branch, grace);
         progress.inc();
         progress.suspend(|| match result {
             Ok(_) => writeln!(out, "removed {id}"),
-            // Not a failure of `--finished`: the task is kept until its processes end.
-            Err(err @ TaskError::ProcessesLeft { .. }) => {
+            // Not a failure of `--finished`: the task is kept until its
+            // processes end, or until its work has been taken home.
+            Err(err @ (TaskError::ProcessesLeft { .. } | TaskError::Undelivered { .. })) => {
                 eprintln!("warning: skipped: {}", CliError::from(err).one_line());
                 Ok(())
             }

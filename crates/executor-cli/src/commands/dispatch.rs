@@ -2,11 +2,12 @@
 
 use std::io::{Read, Write};
 
+use executor_core::model::WorktreeRequest;
 use executor_core::view::DispatchedView;
-use executor_core::{DispatchRequest, Placement};
+use executor_core::{DispatchRequest, Placement, TaskSpec};
 
 use crate::app::App;
-use crate::cli::{Routing, RunArgs, StartArgs};
+use crate::cli::{Isolation, Routing, RunArgs, StartArgs};
 use crate::exit::{CliError, code};
 
 pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
@@ -15,16 +16,30 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         (None, Some(path)) => read_prompt_file(path)?,
         (None, None) => return Err(CliError::new(code::USAGE, "give --prompt or --prompt-file")),
     };
+    // A follow-up's worktree comes from its parent's (`resume_spec`).
+    let isolation = args.resume.is_none().then_some(&args.isolation);
     let request = DispatchRequest::Agent {
         prompt,
         max_turns: args.max_turns,
-        resume: args.resume,
-        placement: placement(args.executor, args.workspace, args.routing),
+        resume: args.resume.clone(),
+        placement: placement(
+            args.executor.clone(),
+            args.workspace.clone(),
+            args.routing.clone(),
+        ),
         agent: args.agent,
-        model: args.model,
+        model: args.model.clone(),
         max_budget_usd: args.max_budget_usd,
     };
-    dispatch(app, request, args.json)
+    if let Some(count) = args.fanout {
+        return fanout(app, request, &args.isolation, count, args.json);
+    }
+    let mut manager = app.manager()?;
+    let mut spec = manager.spec_for(request)?;
+    if let Some(isolation) = isolation {
+        spec.worktree = worktree_request(app, &spec, isolation, false)?;
+    }
+    dispatch(app, &mut manager, spec, args.json)
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
@@ -32,7 +47,101 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
         command: args.cmd,
         placement: placement(args.executor, args.workspace, args.routing),
     };
-    dispatch(app, request, args.json)
+    let mut manager = app.manager()?;
+    let mut spec = manager.spec_for(request)?;
+    spec.worktree = worktree_request(app, &spec, &args.isolation, false)?;
+    dispatch(app, &mut manager, spec, args.json)
+}
+
+/// `start --fanout N`: the same prompt as N tasks, each in a worktree of its
+/// own, under one group id (printed first). With labels, each task is routed
+/// in turn, so they spread over the executors that carry them.
+fn fanout(
+    app: &App,
+    request: DispatchRequest,
+    isolation: &Isolation,
+    count: u32,
+    json: bool,
+) -> Result<u8, CliError> {
+    let group = format!("g{}", &uuid::Uuid::new_v4().simple().to_string()[..11]);
+    let mut out = std::io::stdout().lock();
+    let mut dispatched = Vec::new();
+    if !json {
+        writeln!(out, "{group}")?;
+        out.flush()?;
+    }
+    for _ in 0..count {
+        let mut manager = app.manager()?;
+        let mut spec = manager.spec_for(request.clone())?;
+        spec.group = Some(group.clone());
+        spec.worktree = worktree_request(app, &spec, isolation, true)?;
+        let task = match manager.dispatch(spec) {
+            Ok(task) => task,
+            Err(err) => {
+                app.settle(&manager, &Default::default());
+                return Err(err.into());
+            }
+        };
+        if json {
+            let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
+            dispatched.push(
+                serde_json::to_value(DispatchedView::of(&task, task_dir)).unwrap_or_default(),
+            );
+        } else {
+            writeln!(out, "{}", task.id)?;
+            out.flush()?;
+        }
+    }
+    if json {
+        let json = serde_json::json!({"group": group, "tasks": dispatched});
+        writeln!(out, "{json}")?;
+    }
+    Ok(code::OK)
+}
+
+/// Whether the task gets a worktree of its own: the flags, else the
+/// executor's `isolation`, else the defaults' (`forced`: always, for a fan-out).
+/// `--sync` (or `sync: true`) ships the repository of the workspace (local
+/// executor) or of the current directory (elsewhere: the workspace is a path
+/// over there).
+fn worktree_request(
+    app: &App,
+    spec: &TaskSpec,
+    isolation: &Isolation,
+    forced: bool,
+) -> Result<Option<WorktreeRequest>, CliError> {
+    let config = app.executor_config(&spec.executor)?;
+    let configured = app.config.isolation(config);
+    let sync = isolation.sync || config.sync;
+    let wanted = if isolation.worktree || isolation.sync || forced {
+        true
+    } else if isolation.no_worktree {
+        false
+    } else {
+        configured == executor_core::config::Isolation::Worktree
+    };
+    if !wanted && isolation.base.is_some() {
+        return Err(CliError::new(
+            code::USAGE,
+            "--base needs --worktree (or `isolation: worktree` in the config)",
+        ));
+    }
+    let sync_from = match sync {
+        false => None,
+        true if config.settings.is_local() && !spec.workspace.is_empty() => {
+            Some(spec.workspace.clone().into())
+        }
+        true => Some(std::env::current_dir().map_err(|err| {
+            CliError::new(
+                code::USAGE,
+                format!("--sync: cannot read the current directory: {err}"),
+            )
+        })?),
+    };
+    Ok(wanted.then(|| WorktreeRequest {
+        base: isolation.base.clone(),
+        sync_from,
+    }))
 }
 
 fn placement(executor: Option<String>, workspace: Option<String>, routing: Routing) -> Placement {
@@ -65,14 +174,17 @@ fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
     })
 }
 
-fn dispatch(app: &App, request: DispatchRequest, json: bool) -> Result<u8, CliError> {
-    let mut manager = app.manager()?;
-    let spec = manager.spec_for(request)?;
+fn dispatch(
+    app: &App,
+    manager: &mut executor_core::TaskManager,
+    spec: TaskSpec,
+    json: bool,
+) -> Result<u8, CliError> {
     let task = match manager.dispatch(spec) {
         Ok(task) => task,
         Err(err) => {
             // A failed launch still ended a task: its completion must be announced.
-            app.settle(&manager, &Default::default());
+            app.settle(manager, &Default::default());
             return Err(err.into());
         }
     };

@@ -76,6 +76,20 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         ),
     )?;
     field("workspace", &task.workspace)?;
+    if let Some(worktree) = &task.worktree {
+        field("branch", &worktree.branch)?;
+        let base: String = worktree.base.chars().take(12).collect();
+        match &worktree.result {
+            Some(r) => field(
+                "changes",
+                &format!(
+                    "{} file(s), +{} -{} (base {base})",
+                    r.files_changed, r.insertions, r.deletions
+                ),
+            )?,
+            None => field("changes", &format!("not recorded yet (base {base})"))?,
+        }
+    }
     let text = payload_text.unwrap_or_else(|| task.summary.clone());
     let label = task.task_type.text_key();
     field(label, &output::truncate(&text.replace('\n', "⏎"), 200))?;

@@ -36,6 +36,7 @@ pub fn list(app: &App, args: ListArgs) -> Result<u8, CliError> {
     let filter = ListFilter {
         status: args.status.map(status_of),
         executor: args.executor,
+        group: args.group,
     };
     let format = if args.json {
         Format::JsonArray

@@ -1,5 +1,6 @@
 //! One module per group of commands; each returns the process exit code.
 
+pub mod compare;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -11,3 +12,4 @@ pub mod list;
 pub mod reindex;
 pub mod serve;
 pub mod webhooks;
+pub mod work;

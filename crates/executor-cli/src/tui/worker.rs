@@ -55,7 +55,7 @@ fn act(manager: &mut TaskManager, action: &Action) -> Result<String, CliError> {
         }
         Action::Cleanup(id) => {
             let task = manager.resolve(id)?;
-            manager.cleanup(&task.id, false, GRACE)?;
+            manager.cleanup(&task.id, false, false, GRACE)?;
             Ok(format!("removed {}", task.id.handle()))
         }
         Action::Resume { task_id, prompt } => {

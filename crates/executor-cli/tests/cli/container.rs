@@ -105,7 +105,7 @@ impl Engine {
     }
 
     /// Names of all containers labelled with the task id.
-    fn containers_of(&self, id: &str) -> Vec<String> {
+    pub(crate) fn containers_of(&self, id: &str) -> Vec<String> {
         let run = self.cli(&[
             "ps",
             "--all",
@@ -138,7 +138,7 @@ impl Engine {
         (env, data)
     }
 
-    fn env(&self, extra: &str) -> (TestEnv, PathBuf) {
+    pub(crate) fn env(&self, extra: &str) -> (TestEnv, PathBuf) {
         self.env_with(&self.busybox, &[], extra)
     }
 }

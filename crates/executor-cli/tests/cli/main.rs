@@ -27,3 +27,7 @@ mod upgrades;
 mod views;
 mod web;
 mod webhooks;
+mod worktrees;
+mod worktrees_agents;
+mod worktrees_container;
+mod worktrees_remote;

@@ -25,15 +25,15 @@ enum Guard {
     Exclusive(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
 }
 
-struct SlurmTest {
-    env: TestEnv,
+pub(crate) struct SlurmTest {
+    pub env: TestEnv,
     cluster: Cluster,
     _node: Guard,
 }
 
 /// A test environment with the given Slurm executors (YAML list items), or
 /// `None` when no cluster is up (outside CI).
-fn setup(executors: &str, exclusive: bool) -> Option<SlurmTest> {
+pub(crate) fn setup(executors: &str, exclusive: bool) -> Option<SlurmTest> {
     let cluster = cluster()?;
     let node = if exclusive {
         Guard::Exclusive(NODE.write().unwrap_or_else(|e| e.into_inner()))
@@ -80,7 +80,7 @@ impl Drop for SlurmTest {
     }
 }
 
-fn slurm_executor(name: &str, extra: &str) -> String {
+pub(crate) fn slurm_executor(name: &str, extra: &str) -> String {
     format!("  - name: {name}\n    type: slurm\n{extra}")
 }
 

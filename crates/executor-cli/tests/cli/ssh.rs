@@ -17,7 +17,7 @@ pub(crate) struct SshTest {
     pub(crate) env: TestEnv,
     sshd: Sshd,
     /// Remote task root, private to this test.
-    task_root: PathBuf,
+    pub task_root: PathBuf,
     /// A workspace on the "remote" host (the same machine), writable by `user`.
     pub(crate) workspace: PathBuf,
     user: String,
@@ -28,7 +28,7 @@ impl SshTest {
         Self::with_config(user, "")
     }
 
-    fn with_config(user: &str, extra: &str) -> Option<Self> {
+    pub fn with_config(user: &str, extra: &str) -> Option<Self> {
         let sshd = Sshd::start()?;
         let mut env = TestEnv::new();
         // Short socket paths: unix sockets are limited to ~100 bytes.
@@ -94,7 +94,7 @@ impl SshTest {
         out.lines().next().unwrap().to_owned()
     }
 
-    fn remote_dir(&self, id: &str) -> PathBuf {
+    pub fn remote_dir(&self, id: &str) -> PathBuf {
         self.task_root.join(id)
     }
 }

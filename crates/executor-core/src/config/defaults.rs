@@ -15,6 +15,17 @@ pub const DEFAULT_CLAUDE_PATH: &str = "claude";
 /// An agent with no new output for this long is shown as stalled.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Whether tasks get a git worktree of their own (`isolation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// The payload works in the workspace itself.
+    #[default]
+    None,
+    /// Each task works in a new worktree of the workspace's repository.
+    Worktree,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
     pub max_turns: u32,
@@ -33,6 +44,8 @@ pub struct Defaults {
     pub agent: AgentKind,
     /// An agent task whose cost passes this (USD) is killed.
     pub max_budget_usd: Option<f64>,
+    /// For executors that set none.
+    pub isolation: Isolation,
 }
 
 impl Default for Defaults {
@@ -48,6 +61,7 @@ impl Default for Defaults {
             agent_paths: AgentPaths::default(),
             agent: AgentKind::Claude,
             max_budget_usd: None,
+            isolation: Isolation::None,
         }
     }
 }
@@ -67,6 +81,7 @@ pub(super) struct RawDefaults {
     opencode_path: Option<String>,
     agent: Option<AgentKind>,
     max_budget_usd: Option<Spanned<f64>>,
+    isolation: Option<Isolation>,
 }
 
 impl RawDefaults {
@@ -118,6 +133,7 @@ impl RawDefaults {
                 .claude_path
                 .unwrap_or_else(|| DEFAULT_CLAUDE_PATH.to_owned()),
             webhook_url,
+            isolation: self.isolation.unwrap_or_default(),
         })
     }
 }

@@ -43,6 +43,10 @@ pub struct ExecutorConfig {
     /// Lets background jobs a payload leaves in its process group outlive the
     /// task (local and SSH executors); by default they end with it.
     pub keep_background: bool,
+    /// Whether tasks get a git worktree of their own; falls back to the defaults.
+    pub isolation: Option<super::Isolation>,
+    /// Worktree tasks ship the repository from the dispatching machine (`--sync`).
+    pub sync: bool,
     pub settings: ExecutorSettings,
     /// Whether this executor was synthesised because the config did not define it.
     pub builtin: bool,
@@ -100,6 +104,8 @@ impl ExecutorConfig {
             max_concurrent: None,
             allow_root: false,
             keep_background: false,
+            isolation: None,
+            sync: false,
             settings: ExecutorSettings::LOCAL,
             builtin: true,
         }
@@ -134,6 +140,8 @@ const COMMON_KEYS: &[&str] = &[
     "allow_root",
     "keep_background",
     "max_concurrent",
+    "isolation",
+    "sync",
 ];
 
 #[derive(Default)]
@@ -150,6 +158,8 @@ struct CommonKeys {
     allow_root: Option<bool>,
     keep_background: Option<Spanned<bool>>,
     max_concurrent: Option<Spanned<u32>>,
+    isolation: Option<super::Isolation>,
+    sync: Option<bool>,
 }
 
 impl CommonKeys {
@@ -170,6 +180,8 @@ impl CommonKeys {
             "allow_root" => self.allow_root = Some(map.next_value()?),
             "keep_background" => self.keep_background = Some(map.next_value()?),
             "max_concurrent" => self.max_concurrent = map.next_value()?,
+            "isolation" => self.isolation = map.next_value()?,
+            "sync" => self.sync = map.next_value()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -397,6 +409,8 @@ impl RawExecutor {
             env,
             allow_root: common.allow_root.unwrap_or(false),
             keep_background: common.keep_background.is_some_and(|k| k.value),
+            isolation: common.isolation,
+            sync: common.sync.unwrap_or(false),
             settings,
             builtin: false,
         })

@@ -30,7 +30,9 @@ pub use backend::{
     section_keys,
 };
 pub use defaults::RawDuration;
-pub use defaults::{DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults};
+pub use defaults::{
+    DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults, Isolation,
+};
 pub use error::ConfigError;
 pub use executor::{BUILTIN_LOCAL, ExecutorConfig, ExecutorSettings, ExecutorType};
 pub use file::MAX_CONFIG_BYTES;
@@ -157,6 +159,11 @@ impl Config {
     }
 
     /// The claude binary to run on `executor`.
+    /// Whether tasks of `executor` get a worktree of their own unless told.
+    pub fn isolation(&self, executor: &ExecutorConfig) -> Isolation {
+        executor.isolation.unwrap_or(self.defaults.isolation)
+    }
+
     pub fn claude_path<'a>(&'a self, executor: &'a ExecutorConfig) -> &'a str {
         self.agent_path(executor, AgentKind::Claude)
     }

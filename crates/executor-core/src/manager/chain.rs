@@ -3,7 +3,7 @@
 
 use super::{TaskError, TaskManager};
 use crate::executor::AgentLaunch;
-use crate::model::{AgentSession, Payload, TaskRecord, TaskSpec};
+use crate::model::{AgentSession, Payload, TaskRecord, TaskSpec, WorktreeRequest};
 
 /// Longest chain walked either way (a guard against a cycle in a damaged index).
 const MAX_CHAIN: usize = 1000;
@@ -59,6 +59,14 @@ impl TaskManager {
                     .or_else(|| self.config.budget_of(executor)),
             },
             parent: Some(parent.id),
+            // A follow-up of a worktree task continues its work in a worktree
+            // of its own, from where the parent's branch ended: never in the
+            // user's checkout.
+            worktree: parent.worktree.as_ref().map(|w| WorktreeRequest {
+                base: Some(w.result.as_ref().map_or(&w.base, |r| &r.head).clone()),
+                sync_from: None,
+            }),
+            group: None,
         })
     }
 

@@ -67,6 +67,7 @@ impl TaskManager {
             exit_code: None,
             ended_at: Some(Timestamp::now()),
             reason: Some(reason.into()),
+            result: None,
         };
         self.finish(id, &update)
     }
@@ -117,6 +118,7 @@ impl TaskManager {
                 exit_code: None,
                 ended_at: Some(Timestamp::now()),
                 reason: Some("killed while queued".into()),
+                result: None,
             };
             let finished = self.finish(id, &update)?;
             let record = self.store.get(id)?.unwrap_or(record);
@@ -151,13 +153,28 @@ impl TaskManager {
     }
 
     /// Removes a task's directories (executing side and mirror) and its index entry.
+    /// A worktree task's worktree goes too, and its branch unless
+    /// `keep_branch`; work nobody fetched or applied stops it unless `force`.
     pub fn cleanup(
         &mut self,
         id: &TaskId,
         force: bool,
+        keep_branch: bool,
         grace: Duration,
     ) -> Result<ReconcileReport, TaskError> {
         let (mut record, mut report) = self.refresh(id)?;
+        if !force
+            && !keep_branch
+            && let Some(result) = super::worktree::undelivered(&record)
+        {
+            return Err(TaskError::Undelivered {
+                id: *id,
+                branch: result.branch.clone(),
+                files: result.files_changed,
+                insertions: result.insertions,
+                deletions: result.deletions,
+            });
+        }
         // Never a directory from under processes still running in it.
         let live = !record.status.is_terminal()
             || self
@@ -181,6 +198,7 @@ impl TaskManager {
             record = killed.record;
             report.finished.extend(killed.report.finished);
         }
+        self.remove_worktree(&record, keep_branch)?;
         self.executor(&record.executor)?.remove(&record)?;
         self.dirs.remove(id)?;
         self.store.delete(id)?;

@@ -6,10 +6,14 @@ use std::collections::HashMap;
 use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
 use crate::executor::ExecutorError;
-use crate::executor::{AgentLaunch, LaunchSpec};
-use crate::model::{AgentKind, StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp};
+use crate::executor::{AgentLaunch, Executor, LaunchSpec};
+use crate::model::{
+    AgentKind, StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp, Worktree,
+    WorktreeRequest,
+};
 use crate::runner::{self, TaskFile};
 use crate::taskdir::{TaskDirError, TaskDirs};
+use crate::worktree;
 
 impl TaskManager {
     /// Picks the executor for a task that names labels instead of an executor:
@@ -90,12 +94,38 @@ impl TaskManager {
         }
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
-        let files = runner::task_files(&spec.payload, &target_dir, &spec.workspace);
+        // Checked on the executing host before anything is recorded.
+        let (worktree, bundle) = match &spec.worktree {
+            Some(request) => {
+                let (worktree, bundle) =
+                    prepare_worktree(executor, &spec.workspace, request, &id, &target_dir)?;
+                (Some(worktree), bundle)
+            }
+            None => (None, None),
+        };
+        let payload_workspace = match &worktree {
+            // Mounted over the repository's place (containers): the payload
+            // starts in the workspace as given.
+            Some(w) if w.on_host => spec.workspace.clone(),
+            Some(w) => worktree::payload_workspace(&target_dir, w),
+            None => spec.workspace.clone(),
+        };
+        let mut files = runner::task_files(&spec.payload, &target_dir, &payload_workspace);
+        if let Some(w) = &worktree {
+            files.push(worktree::runner_file(&id, w));
+        }
+        if let Some(bundle) = bundle {
+            files.push(TaskFile {
+                name: runner::BUNDLE_FILE,
+                contents: bundle,
+            });
+        }
         let limit = self
             .config
             .executor(&spec.executor)
             .and_then(|e| self.config.capacity(e));
         let mut record = TaskRecord::new(id, &spec, executor_type);
+        record.worktree = worktree;
 
         // The local dir holds every file, so a queued task can start later from
         // it; for the local executor it *is* the task dir. Order of writes
@@ -120,7 +150,6 @@ impl TaskManager {
         }
         // Starting at once: the files are at hand, and the meta is written once
         // the runner is up.
-        let mut files = files;
         files.push(TaskDirs::meta_file(
             &record,
             Some(spec.payload.text().to_owned()),
@@ -146,6 +175,7 @@ impl TaskManager {
                         "task files missing: cannot read {}: {source}",
                         path.display()
                     )),
+                    result: None,
                 };
                 self.finish(&record.id, &update)?;
                 return Ok(self.store.get(&record.id)?.unwrap_or(record));
@@ -181,6 +211,7 @@ impl TaskManager {
             workspace: &record.workspace,
             task_type: record.task_type,
             agent: agent.as_ref(),
+            worktree: record.worktree.as_ref(),
         };
         match executor.launch(&spec) {
             Ok(launched) => {
@@ -216,12 +247,85 @@ impl TaskManager {
                     exit_code: None,
                     ended_at: Some(Timestamp::now()),
                     reason: Some(format!("launch failed: {}", error_chain(&err))),
+                    result: None,
                 };
                 self.finish(&id, &update)?;
                 Err(err.into())
             }
         }
     }
+}
+
+/// Checks on the executing host that a worktree task can start in
+/// `workspace`, and names its branch and base commit.
+fn prepare_worktree(
+    executor: &dyn Executor,
+    workspace: &str,
+    request: &WorktreeRequest,
+    id: &TaskId,
+    task_dir: &str,
+) -> Result<(Worktree, Option<Vec<u8>>), TaskError> {
+    let branch = Worktree::branch_for(id);
+    let base = request.base.as_deref().unwrap_or("HEAD");
+    let problem = |problem| ExecutorError::Worktree {
+        executor: executor.name().to_owned(),
+        problem,
+    };
+    if let Some(local) = &request.sync_from
+        && executor.host_side_worktree(workspace).is_none()
+    {
+        // The repository is here; the host only needs git.
+        let shipped = worktree::git::ship(local, base).map_err(problem)?;
+        let out = executor.run_script(worktree::GIT_PRESENT_SCRIPT, &[])?;
+        worktree::parse_probe(
+            out.code,
+            b"\0\0\0",
+            &out.stderr,
+            "",
+            "",
+            "",
+            &executor.place(),
+        )
+        .map_err(problem)?;
+        let worktree = Worktree {
+            branch,
+            base: shipped.base,
+            repo: format!("{task_dir}/{}", worktree::SYNCED_REPO),
+            subdir: shipped.subdir,
+            synced: true,
+            on_host: false,
+            result: None,
+            delivered_at: None,
+        };
+        return Ok((worktree, Some(shipped.bundle)));
+    }
+    let host_workspace = match executor.host_side_worktree(workspace) {
+        Some(mapped) => Some(mapped?),
+        None => None,
+    };
+    let probed = host_workspace.as_deref().unwrap_or(workspace);
+    let out = executor.run_script(worktree::PROBE_SCRIPT, &[probed, base, &branch])?;
+    let site = worktree::parse_probe(
+        out.code,
+        &out.stdout,
+        &out.stderr,
+        workspace,
+        base,
+        &branch,
+        &executor.place(),
+    )
+    .map_err(problem)?;
+    let worktree = Worktree {
+        branch,
+        base: site.base,
+        repo: site.repo,
+        subdir: site.subdir,
+        synced: false,
+        on_host: host_workspace.is_some(),
+        result: None,
+        delivered_at: None,
+    };
+    Ok((worktree, None))
 }
 
 /// The environment an executor adds to its payloads.

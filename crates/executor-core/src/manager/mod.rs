@@ -18,6 +18,7 @@ mod reconcile;
 pub mod reindex;
 mod request;
 mod webhooks;
+mod worktree;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -75,6 +76,22 @@ pub enum TaskError {
     Timeout { id: TaskId, seconds: f64 },
     #[error(transparent)]
     Mirror(#[from] TaskDirError),
+    #[error("task {id} has no worktree (start it with --worktree)")]
+    NoWorktree { id: TaskId },
+    #[error("task {id} has no recorded result yet ({status})")]
+    NoWorkResult { id: TaskId, status: TaskStatus },
+    #[error(
+        "task {id} has work nobody fetched or applied: branch {branch}, {files} file(s), +{insertions} -{deletions}; fetch or apply it, or pass --force (or --keep-branch)"
+    )]
+    Undelivered {
+        id: TaskId,
+        branch: String,
+        files: u64,
+        insertions: u64,
+        deletions: u64,
+    },
+    #[error(transparent)]
+    Git(#[from] crate::worktree::git::GitError),
     /// A dispatch request that cannot be run as given.
     #[error("{0}")]
     InvalidRequest(String),

@@ -212,6 +212,7 @@ impl TaskManager {
                     exit_code: None,
                     ended_at: Some(Timestamp::now()),
                     reason: Some(reason),
+                    result: observation.result.clone(),
                 };
                 return self.finish(&task.id, &update);
             }
@@ -231,7 +232,12 @@ impl TaskManager {
             exit_code: state.exit_code,
             ended_at: state.ended_at.map(Timestamp::from),
             reason: state.reason,
+            result: observation.result.clone(),
         };
+        let mut update = update;
+        if update.status.is_terminal() && update.result.is_none() && task.worktree.is_some() {
+            update.result = self.read_work_result(task);
+        }
         if update.status.is_terminal() {
             let finished = self.finish(&task.id, &update)?;
             if update.status == TaskStatus::Lost && finished.is_some() {

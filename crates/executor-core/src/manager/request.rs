@@ -135,5 +135,7 @@ fn spec(executor: String, placement: Placement, payload: Payload) -> TaskSpec {
         workspace: placement.workspace.unwrap_or_default(),
         payload,
         parent: None,
+        worktree: None,
+        group: None,
     }
 }

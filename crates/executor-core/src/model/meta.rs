@@ -7,6 +7,7 @@ use super::id::TaskId;
 use super::kinds::{ExecutorType, TaskStatus, TaskType};
 use super::record::TaskRecord;
 use super::timestamp::Timestamp;
+use super::worktree::Worktree;
 
 /// Version of the `.meta.json` schema; bump it when a field changes meaning.
 pub const META_SCHEMA_VERSION: u32 = 1;
@@ -47,6 +48,10 @@ pub struct TaskMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_budget_usd: Option<f64>,
     pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<Worktree>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
 }
 
 impl TaskMeta {
@@ -95,6 +100,8 @@ impl TaskRecord {
             model: self.model.clone(),
             max_budget_usd: self.max_budget_usd,
             exit_code: self.exit_code,
+            worktree: self.worktree.clone(),
+            group_id: self.group_id.clone(),
         }
     }
 
@@ -132,6 +139,8 @@ impl TaskRecord {
             max_budget_usd: meta.max_budget_usd,
             priority: 0,
             claimed_at: None,
+            worktree: meta.worktree,
+            group_id: meta.group_id,
         }
     }
 }

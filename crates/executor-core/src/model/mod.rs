@@ -11,6 +11,7 @@ mod price;
 mod record;
 mod spec;
 mod timestamp;
+mod worktree;
 
 pub use agent_kind::{AgentKind, AgentSession};
 pub use agent_stats::AgentStats;
@@ -23,3 +24,4 @@ pub use price::{BUILTIN_PRICES_DATE, Price, Prices};
 pub use record::{ListFilter, SUMMARY_CHARS, StatusUpdate, TaskRecord, stalled_for, summarize};
 pub use spec::{Payload, TaskSpec};
 pub use timestamp::Timestamp;
+pub use worktree::{BRANCH_PREFIX, RESULT_SCHEMA_VERSION, WorkResult, Worktree, WorktreeRequest};

@@ -7,6 +7,7 @@ use super::id::TaskId;
 use super::kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
 use super::spec::{Payload, TaskSpec};
 use super::timestamp::Timestamp;
+use super::worktree::Worktree;
 
 /// Characters of a prompt or command kept in the index for listings.
 pub const SUMMARY_CHARS: usize = 120;
@@ -48,6 +49,10 @@ pub struct TaskRecord {
     pub model: Option<String>,
     /// An agent task is killed once its cost passes this (USD).
     pub max_budget_usd: Option<f64>,
+    /// The task's own git worktree and branch (`--worktree`), with its result once ended.
+    pub worktree: Option<Worktree>,
+    /// The fan-out group the task belongs to (`start --fanout`).
+    pub group_id: Option<String>,
 }
 
 impl TaskRecord {
@@ -86,6 +91,8 @@ impl TaskRecord {
             claimed_at: None,
             model: spec.payload.model().map(str::to_owned),
             max_budget_usd: spec.payload.max_budget_usd(),
+            worktree: None,
+            group_id: spec.group.clone(),
         }
     }
 
@@ -119,6 +126,9 @@ impl TaskRecord {
         self.exit_code = update.exit_code;
         self.ended_at = update.ended_at.clone();
         self.reason = update.reason.clone();
+        if let (Some(worktree), Some(result)) = (self.worktree.as_mut(), &update.result) {
+            worktree.result = Some(result.clone());
+        }
     }
 }
 
@@ -161,6 +171,8 @@ pub fn summarize(text: &str) -> String {
 pub struct ListFilter {
     pub status: Option<TaskStatus>,
     pub executor: Option<String>,
+    /// Only the tasks of one fan-out group.
+    pub group: Option<String>,
 }
 
 /// The fields a status change writes.
@@ -171,6 +183,8 @@ pub struct StatusUpdate {
     pub exit_code: Option<i32>,
     pub ended_at: Option<Timestamp>,
     pub reason: Option<String>,
+    /// What the runner recorded of a worktree task's work (`result.json`).
+    pub result: Option<super::worktree::WorkResult>,
 }
 
 #[cfg(test)]

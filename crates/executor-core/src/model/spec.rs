@@ -3,6 +3,7 @@
 use super::agent_kind::{AgentKind, AgentSession};
 use super::id::TaskId;
 use super::kinds::TaskType;
+use super::worktree::WorktreeRequest;
 
 /// What a task runs, with everything needed to start it.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,4 +77,8 @@ pub struct TaskSpec {
     pub payload: Payload,
     /// The task this one follows up (`start --resume`).
     pub parent: Option<TaskId>,
+    /// Run in a git worktree of its own (`--worktree`).
+    pub worktree: Option<WorktreeRequest>,
+    /// The fan-out group the task belongs to (`start --fanout`).
+    pub group: Option<String>,
 }

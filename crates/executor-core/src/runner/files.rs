@@ -18,6 +18,19 @@ pub const RUNNER_FILE: &str = "runner.sh";
 pub const PAYLOAD_FILE: &str = "payload.sh";
 pub const COMMAND_FILE: &str = "command.sh";
 pub const PROMPT_FILE: &str = "prompt.txt";
+/// Sourced by the runner of a worktree task: makes the worktree, commits the work.
+pub const WORKTREE_FILE: &str = "worktree.sh";
+/// `worktree.sh` of a task whose worktree is made on the dispatching machine
+/// (containers): the runner does not source it.
+pub const WORKTREE_HOST_FILE: &str = "worktree-host.sh";
+/// The worktree of a worktree task, inside its task dir.
+pub const WORKTREE_DIR: &str = "worktree";
+/// A worktree task's result (`WorkResult`), written before `exit.json`.
+pub const RESULT_FILE: &str = "result.json";
+/// The binary-safe patch from the task's base to its head.
+pub const PATCH_FILE: &str = "result.patch";
+/// The repository of a `--sync` task, shipped as a git bundle.
+pub const BUNDLE_FILE: &str = "repo.bundle";
 /// The runner's third argument when background jobs may outlive the payload
 /// (`keep_background`); an empty argument otherwise.
 pub fn keep_background_arg(keep: bool) -> &'static str {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{EXIT_FILE, KILL_MARKER, LOG_FILE, PID_FILE, RUNNER_PID_FILE};
+use super::files::{EXIT_FILE, KILL_MARKER, LOG_FILE, PID_FILE, RESULT_FILE, RUNNER_PID_FILE};
 use crate::model::TaskStatus;
 
 /// The runner's record of how the payload ended (`exit.json`).
@@ -71,6 +71,9 @@ pub struct RunnerObservation {
     /// Why the task is lost when its runner is gone without an exit record and
     /// the backend can say more (a remote host that lost the task directory).
     pub lost_reason: Option<String>,
+    /// A worktree task's `result.json`, once the runner has written it
+    /// (before `exit.json`: a reader that sees the exit sees the result).
+    pub result: Option<crate::model::WorkResult>,
 }
 
 impl RunnerObservation {
@@ -94,6 +97,10 @@ impl RunnerObservation {
             queued: false,
             end_reason: None,
             lost_reason: None,
+            // After the exit record: the runner writes the result first.
+            result: std::fs::read(dir.join(RESULT_FILE))
+                .ok()
+                .and_then(|b| crate::model::WorkResult::parse(&b)),
         }
     }
 

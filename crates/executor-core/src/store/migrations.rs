@@ -78,6 +78,18 @@ CREATE INDEX tasks_by_handle ON tasks(substr(id, 25));
 ALTER TABLE tasks ADD COLUMN model TEXT;
 ALTER TABLE tasks ADD COLUMN max_budget_usd REAL;
 "#,
+    // A task's git worktree (JSON: branch, base, result), its fan-out group,
+    // and the `+ins -del` of its result, which the table listing reads from
+    // its narrow index like every other column it shows.
+    r#"
+ALTER TABLE tasks ADD COLUMN worktree TEXT;
+ALTER TABLE tasks ADD COLUMN diffstat TEXT;
+ALTER TABLE tasks ADD COLUMN group_id TEXT;
+CREATE INDEX tasks_by_group ON tasks(group_id, id) WHERE group_id IS NOT NULL;
+DROP INDEX tasks_listing;
+CREATE INDEX tasks_listing
+    ON tasks(id, executor, task_type, status, exit_code, summary, cost_usd, started_at, diffstat);
+"#,
 ];
 /// WAL frames after which a commit checkpoints them into the database.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;

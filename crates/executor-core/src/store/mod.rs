@@ -66,6 +66,8 @@ mod tests {
             claimed_at: None,
             model: None,
             max_budget_usd: None,
+            worktree: None,
+            group_id: None,
         }
     }
 
@@ -141,6 +143,7 @@ mod tests {
             exit_code: Some(0),
             ended_at: Some("t".into()),
             reason: None,
+            result: None,
         };
         let mut finish = || {
             let tx = store.begin_write().unwrap();

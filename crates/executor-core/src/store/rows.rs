@@ -14,7 +14,7 @@ use crate::model::{
 pub(super) const COLUMNS: &str = "id, executor, executor_type, task_type, status, reason, pid, runner_pid, \
     runner_start, created_at, started_at, ended_at, exit_code, workspace, summary, max_turns, \
     session_id, webhook_state, webhook_attempts, webhook_error, agent, parent_id, priority, claimed_at, \
-    model, max_budget_usd";
+    model, max_budget_usd, worktree, group_id";
 
 /// Tasks holding a slot of their executor.
 pub(super) const LIVE: &str = "status IN ('pending', 'running')";
@@ -72,6 +72,10 @@ pub(super) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         claimed_at: timestamp(23)?,
         model: row.get(24)?,
         max_budget_usd: row.get(25)?,
+        worktree: row
+            .get::<_, Option<String>>(26)?
+            .and_then(|w| serde_json::from_str(&w).ok()),
+        group_id: row.get(27)?,
     })
 }
 
@@ -97,6 +101,8 @@ pub struct TableRow<'a> {
     pub summary: &'a [u8],
     pub cost_usd: Option<f64>,
     pub started_at: Option<&'a str>,
+    /// `+ins -del` of a worktree task's result.
+    pub diffstat: Option<&'a str>,
     /// Agent stats of live agent tasks (for stall detection); `None` otherwise.
     pub agent: Option<AgentStats>,
 }
@@ -119,7 +125,7 @@ fn bytes<'a>(row: &'a Row<'_>, index: usize) -> rusqlite::Result<&'a [u8]> {
 /// The columns of the `tasks_listing` index, so that a listing never reads the
 /// wide rows.
 pub(super) const TABLE_COLUMNS: &str =
-    "id, executor, task_type, status, exit_code, summary, cost_usd, started_at";
+    "id, executor, task_type, status, exit_code, summary, cost_usd, started_at, diffstat";
 
 pub(super) fn table_row_from<'a>(
     row: &'a Row<'_>,
@@ -151,6 +157,7 @@ pub(super) fn table_row_from<'a>(
         summary: bytes(row, 5)?,
         cost_usd: row.get(6)?,
         started_at: opt_text(row, 7)?,
+        diffstat: opt_text(row, 8)?,
         agent,
     })
 }
@@ -167,6 +174,10 @@ pub(super) fn filter_sql(filter: &ListFilter) -> (String, Vec<String>) {
         args.push(executor.clone());
         sql.push_str(&format!(" AND executor = ?{}", args.len()));
     }
+    if let Some(group) = &filter.group {
+        args.push(group.clone());
+        sql.push_str(&format!(" AND group_id = ?{}", args.len()));
+    }
     (sql, args)
 }
 
@@ -179,11 +190,12 @@ pub(super) fn insert_record(
     insert_columns(conn, task)?;
     if task.status.is_terminal() {
         conn.execute(
-            "UPDATE tasks SET view_json = ?2, cost_usd = ?3 WHERE id = ?1",
+            "UPDATE tasks SET view_json = ?2, cost_usd = ?3, diffstat = ?4 WHERE id = ?1",
             params![
                 task.id.to_string(),
                 view_json,
-                task.agent.as_ref().and_then(|a| a.total_cost_usd)
+                task.agent.as_ref().and_then(|a| a.total_cost_usd),
+                diffstat_text(task),
             ],
         )?;
     }
@@ -194,7 +206,7 @@ fn insert_columns(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError
     conn.execute(
         &format!(
             "INSERT INTO tasks ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"
         ),
         params![
             task.id.to_string(),
@@ -223,9 +235,21 @@ fn insert_columns(conn: &Connection, task: &TaskRecord) -> Result<(), StoreError
             task.claimed_at.as_ref().map(Timestamp::as_str),
             task.model,
             task.max_budget_usd,
+            task.worktree.as_ref().map(worktree_json),
+            task.group_id,
         ],
     )?;
     Ok(())
+}
+
+/// The listing's `+ins -del` of a worktree task that has a result.
+pub(super) fn diffstat_text(task: &TaskRecord) -> Option<String> {
+    let result = task.worktree.as_ref()?.result.as_ref()?;
+    Some(format!("+{} -{}", result.insertions, result.deletions))
+}
+
+pub(super) fn worktree_json(worktree: &crate::model::Worktree) -> String {
+    serde_json::to_string(worktree).unwrap_or_default()
 }
 
 pub(super) fn agent_json(agent: &AgentStats) -> String {

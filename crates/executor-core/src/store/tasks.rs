@@ -12,6 +12,7 @@ use super::rows::{
 };
 use crate::model::{
     AgentStats, ListFilter, StatusUpdate, TaskId, TaskIdPrefix, TaskRecord, TaskStatus, Timestamp,
+    Worktree,
 };
 
 /// One task of a JSON listing: an ended task's stored rendering, or the
@@ -129,6 +130,17 @@ impl Store {
         Ok(tasks)
     }
 
+    /// The tasks of a fan-out group, oldest first.
+    pub fn group(&self, group: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE group_id = ?1 ORDER BY id"
+        ))?;
+        let tasks = stmt
+            .query_map([group], record_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(tasks)
+    }
+
     /// Tasks that follow up `id`, oldest first.
     pub fn children(&self, id: &TaskId) -> Result<Vec<TaskRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -168,6 +180,15 @@ impl Store {
         self.conn.execute(
             "UPDATE tasks SET agent = ?2, cost_usd = ?3 WHERE id = ?1",
             params![id.to_string(), agent_json(agent), agent.total_cost_usd],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces a worktree task's worktree facts (when its result was taken home).
+    pub fn set_worktree(&self, id: &TaskId, worktree: &Worktree) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE tasks SET worktree = ?2 WHERE id = ?1",
+            params![id.to_string(), super::rows::worktree_json(worktree)],
         )?;
         Ok(())
     }

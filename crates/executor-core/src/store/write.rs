@@ -78,7 +78,8 @@ impl WriteTx<'_> {
         let webhook_due = (ended.webhook_state == Some(WebhookState::Pending)).then_some(0i64);
         self.tx.execute(
             "UPDATE tasks SET status = ?2, pid = ?3, exit_code = ?4, ended_at = ?5, reason = ?6, \
-             webhook_state = ?7, webhook_next_at = ?8, view_json = ?9 WHERE id = ?1",
+             webhook_state = ?7, webhook_next_at = ?8, view_json = ?9, worktree = ?10, diffstat = ?11 \
+             WHERE id = ?1",
             params![
                 ended.id.to_string(),
                 ended.status.as_str(),
@@ -89,6 +90,8 @@ impl WriteTx<'_> {
                 ended.webhook_state.map(WebhookState::as_str),
                 webhook_due,
                 view_json,
+                ended.worktree.as_ref().map(super::rows::worktree_json),
+                super::rows::diffstat_text(ended),
             ],
         )?;
         Ok(())

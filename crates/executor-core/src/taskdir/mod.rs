@@ -111,11 +111,27 @@ impl TaskDirs {
     pub fn launch_files(&self, record: &TaskRecord) -> Result<Vec<TaskFile>, TaskDirError> {
         let dir = self.dir(&record.id);
         let mut files = Vec::new();
+        let worktree = record.worktree.as_ref().map(|w| {
+            if w.on_host {
+                runner::WORKTREE_HOST_FILE
+            } else {
+                runner::WORKTREE_FILE
+            }
+        });
+        let bundle = record
+            .worktree
+            .as_ref()
+            .filter(|w| w.synced)
+            .map(|_| runner::BUNDLE_FILE);
         for name in [
             payload_file(record.task_type),
             runner::PAYLOAD_FILE,
             runner::RUNNER_FILE,
-        ] {
+        ]
+        .into_iter()
+        .chain(worktree)
+        .chain(bundle)
+        {
             let path = dir.join(name);
             let contents = std::fs::read(&path).map_err(err("read", &path))?;
             files.push(TaskFile { name, contents });
@@ -312,6 +328,8 @@ mod tests {
                 command: "echo hi".into(),
             },
             parent: None,
+            worktree: None,
+            group: None,
         };
         TaskRecord::new(TaskId::new(), &spec, ExecutorType::LOCAL)
     }

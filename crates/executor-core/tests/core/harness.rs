@@ -127,6 +127,8 @@ pub fn shell(executor: &str, command: &str) -> TaskSpec {
             command: command.to_owned(),
         },
         parent: None,
+        worktree: None,
+        group: None,
     }
 }
 
@@ -152,6 +154,8 @@ pub fn agent(executor: &str, prompt: &str) -> TaskSpec {
             max_budget_usd: None,
         },
         parent: None,
+        worktree: None,
+        group: None,
     }
 }
 

@@ -17,7 +17,7 @@ use executor_core::{TaskId, TaskMeta, TaskStatus, TaskType};
 use rusqlite::{Connection, params};
 
 /// The current schema version (`PRAGMA user_version` of a migrated index).
-const CURRENT_VERSION: u32 = 8;
+const CURRENT_VERSION: u32 = 9;
 
 /// The migrations as each earlier version shipped them (`git log -p
 /// crates/executor-core/src/store.rs`): a fixture of version N has the first N.
@@ -182,6 +182,8 @@ fn rows(version: u32) -> Vec<TaskRecord> {
                     .then(|| format!("2026-11-27T06:30:{n:02}.050Z").into()),
                 model: None,
                 max_budget_usd: None,
+                worktree: None,
+                group_id: None,
             });
         }
     }

@@ -111,7 +111,9 @@ fn cleanup_of_a_live_task_without_force_refuses() {
     let mut manager = h.manager();
     let id = dispatch(&mut manager, shell("a", "sleep 9"));
 
-    let err = manager.cleanup(&id, false, GRACE).expect_err("refused");
+    let err = manager
+        .cleanup(&id, false, false, GRACE)
+        .expect_err("refused");
     assert!(
         matches!(
             err,
@@ -135,7 +137,7 @@ fn cleanup_removes_both_dirs_and_the_row() {
     let id = dispatch(&mut manager, shell("a", "true"));
     h.fake.exit(&id, 0);
 
-    manager.cleanup(&id, false, GRACE).expect("cleanup");
+    manager.cleanup(&id, false, false, GRACE).expect("cleanup");
     assert_eq!(h.fake.removes(), [id]);
     assert!(h.fake.task(&id).is_none());
     assert!(!h.mirror(&id).exists());
@@ -150,7 +152,7 @@ fn cleanup_with_force_kills_first() {
     let mut manager = h.manager();
     let id = dispatch(&mut manager, shell("a", "sleep 9"));
 
-    let report = manager.cleanup(&id, true, GRACE).expect("cleanup");
+    let report = manager.cleanup(&id, true, false, GRACE).expect("cleanup");
     assert_eq!(h.fake.kills().len(), 1);
     assert_eq!(h.fake.removes(), [id]);
     assert_eq!(

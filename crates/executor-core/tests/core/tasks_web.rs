@@ -124,6 +124,7 @@ fn pages_watched_rows_and_cost_totals() {
     let of_a = ListFilter {
         status: Some(TaskStatus::Running),
         executor: Some("a".into()),
+        group: None,
     };
     assert_eq!(store.count(&of_a).unwrap(), 3);
     assert_eq!(store.count(&all).unwrap(), 5);

@@ -138,11 +138,38 @@ pub async fn diff(
     state
         .with_manager(move |manager| {
             let task = manager.resolve(&id)?;
-            // Tasks record no result (branch, patch) yet: nothing to show.
-            Err(ApiError::not_found(format!(
-                "task {} has no result: it recorded no diff",
-                task.id
-            )))
+            let (task, _) = manager.refresh(&task.id)?;
+            // Only a worktree task that ended has a result (docs/worktrees.md).
+            let Ok((worktree, result)) = manager.work_result(&task) else {
+                return Err(ApiError::not_found(format!(
+                    "task {} has no result: it recorded no diff",
+                    task.id
+                )));
+            };
+            let (branch, base, head) = (
+                worktree.branch.clone(),
+                result.base.clone(),
+                result.head.clone(),
+            );
+            let counts = (result.files_changed, result.insertions, result.deletions);
+            let patch = manager.work_patch(&task)?;
+            let files = executor_core::worktree::git::numstat(&patch)
+                .map_err(executor_core::TaskError::from)?;
+            Ok(json_text(
+                StatusCode::OK,
+                json!({
+                    "task_id": task.id.to_string(),
+                    "branch": branch,
+                    "base": base,
+                    "head": head,
+                    "files_changed": counts.0,
+                    "insertions": counts.1,
+                    "deletions": counts.2,
+                    "files": files,
+                    "patch": String::from_utf8_lossy(&patch),
+                })
+                .to_string(),
+            ))
         })
         .await
 }

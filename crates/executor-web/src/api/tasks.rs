@@ -73,7 +73,11 @@ pub async fn list(
             {
                 return Err(TaskError::unknown_executor(manager.config(), name).into());
             }
-            let filter = ListFilter { status, executor };
+            let filter = ListFilter {
+                status,
+                executor,
+                group: None,
+            };
             let stall_timeout = manager.config().defaults.stall_timeout;
             let total = manager.store().count(&filter)?;
             let page = executor_core::manager::page_json(
@@ -254,7 +258,7 @@ pub async fn cleanup(
     let removed = state
         .with_manager(move |manager| {
             let task = manager.resolve(&id)?;
-            manager.cleanup(&task.id, body.force, grace)?;
+            manager.cleanup(&task.id, body.force, false, grace)?;
             Ok(task.id.to_string())
         })
         .await?;
@@ -299,7 +303,7 @@ pub async fn cleanup_finished(
             let mut removed = Vec::new();
             let mut skipped = Vec::new();
             for id in finished {
-                match manager.cleanup(&id, false, Duration::ZERO) {
+                match manager.cleanup(&id, false, false, Duration::ZERO) {
                     Ok(_) => removed.push(id.to_string()),
                     Err(err) => skipped.push(json!({
                         "task_id": id.to_string(),
