@@ -424,18 +424,33 @@ fn events_announce_a_cli_task_and_its_end_promptly() {
 fn log_follow_streams_new_lines_as_they_are_written() {
     let env = TestEnv::new();
     let served = Served::serve(&env);
-    let id = env.run_task("for i in 1 2 3 4; do echo \"line $i $(date +%s.%N)\"; sleep 0.5; done");
+    // The lines are written only once the stream is open (the task waits for
+    // `go`): on a loaded machine the stream may connect after a first line.
+    let go = env.home.path().join("go");
+    let id = env.run_task(&format!(
+        "echo ready; while [ ! -e '{}' ]; do sleep 0.05; done; \
+         for i in 1 2 3 4; do echo \"line $i $(date +%s.%N)\"; sleep 0.5; done",
+        go.display()
+    ));
     let stream = served.events(&format!("/api/tasks/{id}/log/follow?lines=0"));
+    let mut go_written = false;
     let mut text = String::new();
     let started = Instant::now();
     loop {
+        if !go_written {
+            // The stream has answered (`events` returns after its headers);
+            // a moment more for its first look at the log, then the lines.
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(&go, "").unwrap();
+            go_written = true;
+        }
         let (name, data, at) = stream
             .recv_timeout(Duration::from_secs(20))
             .expect("follow events");
         match name.as_str() {
             "log" => {
                 let chunk = data["text"].as_str().unwrap();
-                for line in chunk.lines() {
+                for line in chunk.lines().filter(|l| *l != "ready") {
                     // The line carries when it was written: it came within ~1 s.
                     let written: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
                     let now = std::time::SystemTime::now()
@@ -459,7 +474,11 @@ fn log_follow_streams_new_lines_as_they_are_written() {
         }
         assert!(started.elapsed() < Duration::from_secs(30));
     }
-    let numbers: Vec<&str> = text.lines().map(|l| &l[..6]).collect();
+    let numbers: Vec<&str> = text
+        .lines()
+        .filter(|l| *l != "ready")
+        .map(|l| &l[..6])
+        .collect();
     assert_eq!(numbers, ["line 1", "line 2", "line 3", "line 4"]);
 }
 
