@@ -55,9 +55,9 @@ pub enum Command {
     /// Show all tasks: on a terminal an interactive dashboard (also `tui`);
     /// piped, one table; or a JSONL snapshot, or a refreshing table
     ///
-    /// The dashboard's keys: ? help, enter detail pane, / search, s e l filter
-    /// by status, executor, label, o sort, x kill, c cleanup, R resume with a
-    /// new prompt, y copy id, r raw log, q quit.
+    /// The dashboard's keys: ? help, enter detail pane, / search, s e l f filter
+    /// by status, executor, label, group, o sort, x kill, c cleanup, R resume
+    /// with a new prompt, y copy id, r raw log, d diff, q quit.
     #[command(visible_alias = "tui")]
     Dashboard(DashboardArgs),
     /// Rebuild the task index from the task directories, after the index was

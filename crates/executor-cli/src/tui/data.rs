@@ -73,32 +73,21 @@ impl TaskLine {
         self.agent.as_ref().map(|a| a.turns)
     }
 
-    /// Lines added and removed by the task's result, when the view carries a
-    /// diffstat (the work-product fields of the task view: `diffstat` or
-    /// `result.diffstat`, with `insertions`/`deletions`). The hook where the
-    /// +/- column reads them; nothing else needs to change when they appear.
+    /// Lines added and removed by a worktree task's recorded result.
     pub fn diff_counts(&self) -> Option<(u64, u64)> {
-        let stat = self.extra.get("diffstat").or_else(|| {
-            self.extra
-                .get("result")
-                .and_then(|result| result.get("diffstat"))
-        })?;
-        let number = |keys: &[&str]| {
-            keys.iter()
-                .find_map(|key| stat.get(*key).and_then(serde_json::Value::as_u64))
-        };
-        Some((
-            number(&["insertions", "added"]).unwrap_or(0),
-            number(&["deletions", "removed"]).unwrap_or(0),
-        ))
+        let stat = self.extra.get("diffstat")?;
+        let number = |key: &str| stat.get(key).and_then(serde_json::Value::as_u64);
+        Some((number("insertions")?, number("deletions")?))
     }
 
-    /// The task's result branch, when the view carries one (see [`Self::diff_counts`]).
+    /// A worktree task's branch.
     pub fn branch(&self) -> Option<&str> {
-        self.extra
-            .get("branch")
-            .or_else(|| self.extra.get("result").and_then(|r| r.get("branch")))
-            .and_then(serde_json::Value::as_str)
+        self.extra.get("branch").and_then(serde_json::Value::as_str)
+    }
+
+    /// The fan-out group (`start --fanout`).
+    pub fn group(&self) -> Option<&str> {
+        self.extra.get("group").and_then(serde_json::Value::as_str)
     }
 }
 

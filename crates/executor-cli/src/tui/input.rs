@@ -30,6 +30,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("R", "resume"),
     ("y", "copy id"),
     ("r", "raw log"),
+    ("d", "diff"),
+    ("f", "group"),
 ];
 
 pub fn handle(state: &mut State, key: KeyEvent) -> Effect {
@@ -71,10 +73,12 @@ pub fn handle(state: &mut State, key: KeyEvent) -> Effect {
         KeyCode::End | KeyCode::Char('G') => state.select_edge(true),
         KeyCode::Enter => state.detail = !state.detail,
         KeyCode::Char('r') => state.raw = !state.raw,
+        KeyCode::Char('d') => state.diff = !state.diff,
         KeyCode::Char('/') => state.prompt = Some(Prompt::Filter(state.filters.text.clone())),
         KeyCode::Char('s') => state.cycle_status(),
         KeyCode::Char('e') => state.cycle_executor(),
         KeyCode::Char('l') => state.cycle_label(),
+        KeyCode::Char('f') => state.cycle_group(),
         KeyCode::Char('o') => state.next_sort(),
         KeyCode::Char('x') => {
             if let Some(id) = selected {

@@ -275,7 +275,13 @@ fn draw_detail(frame: &mut Frame, area: Rect, state: &State) {
         )));
     }
     title.push(Span::styled(
-        if state.raw { "raw " } else { "" },
+        if state.diff {
+            "diff "
+        } else if state.raw {
+            "raw "
+        } else {
+            ""
+        },
         Style::new().dark_gray(),
     ));
     let block = Block::default()

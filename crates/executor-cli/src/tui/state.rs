@@ -66,6 +66,7 @@ pub struct Filters {
     pub status: Option<&'static str>,
     pub executor: Option<String>,
     pub label: Option<String>,
+    pub group: Option<String>,
     pub text: String,
 }
 
@@ -82,6 +83,8 @@ pub struct State {
     pub selected: Option<String>,
     pub detail: bool,
     pub raw: bool,
+    /// The detail pane shows the task's diff instead of its log.
+    pub diff: bool,
     pub help: bool,
     pub prompt: Option<Prompt>,
     pub log: Vec<String>,
@@ -106,6 +109,7 @@ impl State {
             selected: None,
             detail: false,
             raw: false,
+            diff: false,
             help: false,
             prompt: None,
             log: Vec::new(),
@@ -156,6 +160,12 @@ impl State {
             if !has {
                 return false;
             }
+        }
+        if f.group
+            .as_ref()
+            .is_some_and(|g| Some(g.as_str()) != task.group())
+        {
+            return false;
         }
         if !f.text.is_empty() {
             let needle = f.text.to_lowercase();
@@ -243,6 +253,7 @@ impl State {
         Some(Follow {
             task_id: self.selected.clone()?,
             raw: self.raw,
+            diff: self.diff,
         })
     }
 
@@ -304,6 +315,19 @@ impl State {
         self.refilter();
     }
 
+    pub fn cycle_group(&mut self) {
+        let mut groups: Vec<String> = self
+            .snapshot
+            .tasks
+            .iter()
+            .filter_map(|t| t.group().map(str::to_owned))
+            .collect();
+        groups.sort();
+        groups.dedup();
+        self.filters.group = step(&groups, self.filters.group.take());
+        self.refilter();
+    }
+
     /// Keeps a selection among the tasks still shown.
     pub fn refilter(&mut self) {
         let snapshot = std::mem::take(&mut self.snapshot);
@@ -322,6 +346,9 @@ impl State {
         }
         if let Some(label) = &f.label {
             parts.push(format!("label={label}"));
+        }
+        if let Some(group) = &f.group {
+            parts.push(format!("group={group}"));
         }
         if !f.text.is_empty() {
             parts.push(format!("text={}", f.text));

@@ -24,7 +24,8 @@ fn snapshot() -> Snapshot {
                 "status": "completed", "created_at": "2026-11-30T12:00:00Z",
                 "started_at": "2026-11-30T12:00:01Z", "ended_at": "2026-11-30T12:02:01Z",
                 "exit_code": 0, "summary": "cargo test --workspace",
-                "diffstat": {"insertions": 12, "deletions": 3}
+                "diffstat": {"insertions": 12, "deletions": 3},
+                "group": "019ad0ff-0000-7000-8000-000000000001"
             })),
             task(serde_json::json!({
                 "task_id": "019ad000-0000-7000-8000-00000000b002",
@@ -39,7 +40,8 @@ fn snapshot() -> Snapshot {
                 "executor": "local", "executor_type": "local", "task_type": "shell_command",
                 "status": "lost", "reason": "the runner is gone",
                 "created_at": "2026-11-30T12:40:00Z", "started_at": "2026-11-30T12:40:00Z",
-                "ended_at": "2026-11-30T12:45:00Z", "summary": "sleep 600"
+                "ended_at": "2026-11-30T12:45:00Z", "summary": "sleep 600",
+                "group": "019ad0ff-0000-7000-8000-000000000001"
             })),
         ],
         executors: vec![
@@ -204,6 +206,15 @@ fn filters_and_sort() {
     assert_eq!(state.filters.label.as_deref(), Some("quick"));
     assert_eq!(shown(&state), ["00000000c003", "00000000a001"]);
     input::handle(&mut state, key(KeyCode::Esc));
+    // `f`: the fan-out groups in turn, then none.
+    press(&mut state, "f");
+    assert_eq!(shown(&state), ["00000000c003", "00000000a001"]);
+    assert_eq!(
+        state.filter_summary(),
+        "group=019ad0ff-0000-7000-8000-000000000001"
+    );
+    press(&mut state, "f");
+    assert_eq!(shown(&state).len(), 3);
     press(&mut state, "/");
     press(&mut state, "CARGO");
     input::handle(&mut state, key(KeyCode::Enter));

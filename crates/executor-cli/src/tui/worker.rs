@@ -76,6 +76,8 @@ fn act(manager: &mut TaskManager, action: &Action) -> Result<String, CliError> {
 pub struct Follow {
     pub task_id: String,
     pub raw: bool,
+    /// The task's diff (read once its result is recorded) instead of its log.
+    pub diff: bool,
 }
 
 /// New text of the followed log. `reset`: replaces what was shown.
@@ -156,6 +158,9 @@ fn follow_loop(
 }
 
 fn read_more(manager: &mut TaskManager, followed: &mut Followed) -> LogUpdate {
+    if followed.follow.diff {
+        return read_diff(manager, followed);
+    }
     let reset = followed.offset.is_none();
     let mut update = LogUpdate {
         follow: followed.follow.clone(),
@@ -190,6 +195,35 @@ fn read_more(manager: &mut TaskManager, followed: &mut Followed) -> LogUpdate {
             }
         }
         Err(err) => update.error = Some(err),
+    }
+    update
+}
+
+/// The task's patch, as `diff` prints it, once; until the task has a result,
+/// why not (asked again at the next tick, so it appears when the task ends).
+fn read_diff(manager: &mut TaskManager, followed: &mut Followed) -> LogUpdate {
+    let mut update = LogUpdate {
+        follow: followed.follow.clone(),
+        reset: followed.offset.is_none(),
+        continues: false,
+        lines: Vec::new(),
+        error: None,
+    };
+    if followed.offset.is_some() {
+        return update;
+    }
+    if let Ok(Some(record)) = manager.store().get(&followed.record.id) {
+        followed.record = record;
+    }
+    match manager.work_patch(&followed.record) {
+        Ok(patch) => {
+            followed.offset = Some(patch.len() as u64);
+            update.lines = lines_of(&patch, true);
+            if update.lines.is_empty() {
+                update.lines.push("(no change)".to_owned());
+            }
+        }
+        Err(err) => update.error = Some(error_chain(&err)),
     }
     update
 }

@@ -389,3 +389,30 @@ fn hangup_ends_the_dashboard() {
         "the dashboard {pid} outlived its terminal"
     );
 }
+
+#[test]
+fn worktree_task_shows_its_lines_changed_and_its_diff() {
+    let env = TestEnv::new();
+    crate::worktrees::make_repo(&env, &env.work);
+    let id = crate::worktrees::start_shell(&env, "printf 'beta\\n' >> a.txt; rm doomed.txt");
+    assert_eq!(env.wait_done(&id)["status"], "completed");
+    let Some(tmux) = dashboard(&env, 120, 30) else {
+        return;
+    };
+    // One line added, one removed: the table's +/- column.
+    tmux.wait_for("the task's +/-", LIMIT, |s| row_has(s, &id, "+1 -1"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the detail pane with the branch", LIMIT, |s| {
+        s.contains(&format!("branch openclaw/{}", &id[24..]))
+    });
+    // `d`: the pane shows the task's change as `diff` prints it.
+    tmux.keys(&["d"]);
+    let screen = tmux.wait_for("the diff", LIMIT, |s| {
+        s.contains("+beta") && s.contains("-to be deleted")
+    });
+    assert!(screen.contains("deleted file mode"), "{screen}");
+    tmux.keys(&["d"]);
+    tmux.wait_for("the log again", LIMIT, |s| !s.contains("-to be deleted"));
+    tmux.keys(&["Escape"]);
+    assert_quits_cleanly(&tmux);
+}
