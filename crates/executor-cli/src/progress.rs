@@ -32,6 +32,21 @@ impl Progress {
         Self(Some(bar))
     }
 
+    /// One long step of unknown length (a bundle over SSH): a spinner with
+    /// the time spent, on a terminal only.
+    pub fn spinner(what: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{spinner} {prefix} {elapsed} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(crate::terminal::safe(what).into_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self(Some(bar))
+    }
+
     #[cfg(test)]
     fn is_drawn(&self) -> bool {
         self.0.is_some()

@@ -86,7 +86,9 @@ pub fn fetch(app: &App, args: FetchArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     let task = task(app, &mut manager, &args.id.task_id)?;
     let into = args.into.unwrap_or_else(|| PathBuf::from("."));
+    let progress = crate::progress::Progress::spinner(&format!("fetching {}", task.id.handle()));
     let branch = manager.fetch_work(&task, &into)?;
+    drop(progress);
     writeln!(
         std::io::stdout().lock(),
         "fetched {branch} into {}",
