@@ -109,9 +109,9 @@ function agentName(task) {
 }
 
 function changes(task) {
-  const result = task.result || task.diffstat;
-  if (result && typeof result.insertions === "number") {
-    return "+" + result.insertions + "/-" + (result.deletions || 0);
+  const stat = task.diffstat;
+  if (stat && typeof stat.insertions === "number") {
+    return "+" + stat.insertions + "/-" + stat.deletions;
   }
   return "";
 }

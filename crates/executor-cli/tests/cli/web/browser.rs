@@ -419,3 +419,35 @@ fn filters_and_pages() {
         .collect();
     assert_eq!(shown, Value::Array(expected));
 }
+
+#[test]
+fn a_worktree_tasks_lines_changed_and_diff_are_shown() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let env = TestEnv::new();
+    crate::worktrees::make_repo(&env, &env.work);
+    let served = Served::serve(&env);
+    open(&browser, &served);
+    let id = crate::worktrees::start_shell(&env, "printf 'beta\\n' >> a.txt; rm doomed.txt");
+    wait_status(&browser, &id, "completed");
+    browser.wait_for(
+        "the row's +/-",
+        WAIT,
+        &format!(
+            "const r = document.querySelector('tr[data-id=\"{id}\"]'); \
+             return r && r.cells[7].textContent === '+1/-1';"
+        ),
+    );
+    open_task(&browser, &id);
+    browser.click("#tab-diff");
+    let patch = browser.wait_for(
+        "the diff",
+        WAIT,
+        "const o = document.getElementById('t-output'); \
+         return o.dataset.tab === 'diff' && o.textContent.includes('+beta') && o.textContent;",
+    );
+    let patch = patch.as_str().unwrap();
+    assert!(patch.contains("-to be deleted"), "{patch}");
+    assert!(patch.contains("diff --git a/a.txt b/a.txt"), "{patch}");
+}
