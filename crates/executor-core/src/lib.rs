@@ -30,8 +30,8 @@ pub use executor::{
 };
 pub use manager::reindex::ReindexReport;
 pub use manager::{
-    DispatchRequest, ExecutorFactory, KillOutcome, Placement, ReconcileReport, TaskError,
-    TaskManager, error_chain,
+    DispatchRequest, ExecutorFactory, IsolationChoice, KillOutcome, Placement, ReconcileReport,
+    TaskError, TaskManager, error_chain,
 };
 pub use model::{
     ExecutorType, ListFilter, Payload, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta, TaskRecord,

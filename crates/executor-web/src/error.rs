@@ -75,6 +75,12 @@ impl From<TaskError> for ApiError {
             | TaskError::Undelivered { .. } => StatusCode::CONFLICT,
             // A patch that does not apply, or git failing here.
             TaskError::Git(_) => StatusCode::CONFLICT,
+            // A worktree the request asked for cannot be made (no
+            // repository there, an unknown base, a branch that exists):
+            // refused before anything was recorded, as the CLI's exit 8.
+            TaskError::Executor(executor_core::ExecutorError::Worktree { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             // The executing side failed or could not be reached.
             TaskError::Executor(_) => StatusCode::BAD_GATEWAY,
             TaskError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 
 use executor_core::model::WorktreeRequest;
 use executor_core::view::DispatchedView;
-use executor_core::{DispatchRequest, Placement, TaskSpec};
+use executor_core::{DispatchRequest, IsolationChoice, Placement, TaskManager, TaskSpec};
 
 use crate::app::App;
 use crate::cli::{Isolation, Routing, RunArgs, StartArgs};
@@ -37,7 +37,7 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     let mut spec = manager.spec_for(request)?;
     if let Some(isolation) = isolation {
-        spec.worktree = worktree_request(app, &spec, isolation, false)?;
+        spec.worktree = worktree_request(&manager, &spec, isolation, false)?;
     }
     dispatch(app, &mut manager, spec, args.json)
 }
@@ -49,7 +49,7 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
     };
     let mut manager = app.manager()?;
     let mut spec = manager.spec_for(request)?;
-    spec.worktree = worktree_request(app, &spec, &args.isolation, false)?;
+    spec.worktree = worktree_request(&manager, &spec, &args.isolation, false)?;
     dispatch(app, &mut manager, spec, args.json)
 }
 
@@ -74,7 +74,7 @@ fn fanout(
         let mut manager = app.manager()?;
         let mut spec = manager.spec_for(request.clone())?;
         spec.group = Some(group.clone());
-        spec.worktree = worktree_request(app, &spec, isolation, true)?;
+        spec.worktree = worktree_request(&manager, &spec, isolation, true)?;
         let task = match manager.dispatch(spec) {
             Ok(task) => task,
             Err(err) => {
@@ -99,49 +99,24 @@ fn fanout(
     Ok(code::OK)
 }
 
-/// Whether the task gets a worktree of its own: the flags, else the
-/// executor's `isolation`, else the defaults' (`forced`: always, for a fan-out).
-/// `--sync` (or `sync: true`) ships the repository of the workspace (local
-/// executor) or of the current directory (elsewhere: the workspace is a path
-/// over there).
+/// Whether the task gets a worktree of its own (see
+/// [`TaskManager::worktree_for`]); a `--sync` to a host ships the repository
+/// of the current directory (the workspace is a path over there).
 fn worktree_request(
-    app: &App,
+    manager: &TaskManager,
     spec: &TaskSpec,
     isolation: &Isolation,
     forced: bool,
 ) -> Result<Option<WorktreeRequest>, CliError> {
-    let config = app.executor_config(&spec.executor)?;
-    let configured = app.config.isolation(config);
-    let sync = isolation.sync || config.sync;
-    let wanted = if isolation.worktree || isolation.sync || forced {
-        true
-    } else if isolation.no_worktree {
-        false
-    } else {
-        configured == executor_core::config::Isolation::Worktree
-    };
-    if !wanted && isolation.base.is_some() {
-        return Err(CliError::new(
-            code::USAGE,
-            "--base needs --worktree (or `isolation: worktree` in the config)",
-        ));
-    }
-    let sync_from = match sync {
-        false => None,
-        true if config.settings.is_local() && !spec.workspace.is_empty() => {
-            Some(spec.workspace.clone().into())
-        }
-        true => Some(std::env::current_dir().map_err(|err| {
-            CliError::new(
-                code::USAGE,
-                format!("--sync: cannot read the current directory: {err}"),
-            )
-        })?),
-    };
-    Ok(wanted.then(|| WorktreeRequest {
+    let choice = IsolationChoice {
+        worktree: isolation.worktree,
+        no_worktree: isolation.no_worktree,
+        sync: isolation.sync,
         base: isolation.base.clone(),
-        sync_from,
-    }))
+    };
+    // Only a sync to a host needs it; without one that sync is refused.
+    let here = std::env::current_dir().ok();
+    Ok(manager.worktree_for(spec, &choice, forced, here.as_deref())?)
 }
 
 fn placement(executor: Option<String>, workspace: Option<String>, routing: Routing) -> Placement {
@@ -176,7 +151,7 @@ fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
 
 fn dispatch(
     app: &App,
-    manager: &mut executor_core::TaskManager,
+    manager: &mut TaskManager,
     spec: TaskSpec,
     json: bool,
 ) -> Result<u8, CliError> {

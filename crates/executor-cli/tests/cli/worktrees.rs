@@ -497,3 +497,61 @@ fn the_http_api_serves_a_worktree_tasks_diff() {
     let listed = served.get("/api/tasks").json();
     assert!(listed.to_string().contains("\"diffstat\""), "{listed}");
 }
+
+#[test]
+fn the_http_api_dispatches_worktree_tasks_with_the_cli_checks() {
+    let env = TestEnv::new();
+    let repo = repo(&env);
+    let before = checkout_state(&env, &repo);
+    let served = crate::web::Served::serve(&env);
+    let body = |extra: &str| {
+        format!(
+            r#"{{"type":"shell","command":"printf 'api\\n' >> a.txt","executor":"local","workspace":{}{extra}}}"#,
+            serde_json::Value::from(repo.to_str().unwrap())
+        )
+    };
+    let created = served.post("/api/tasks", &body(r#","worktree":true"#));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["task_id"].as_str().unwrap().to_owned();
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["diffstat"]["insertions"], 1);
+    assert_eq!(
+        git(
+            &env,
+            &repo,
+            &["show", &format!("{}:a.txt", branch_of(&status))]
+        ),
+        "alpha\napi\n"
+    );
+    assert_eq!(checkout_state(&env, &repo), before);
+    // The CLI's checks, as one-line 4xx: a base with no worktree, an unknown
+    // base, a workspace outside any repository.
+    served
+        .post("/api/tasks", &body(r#","base":"main""#))
+        .assert_error(422, "--base needs --worktree");
+    let unknown = served.post(
+        "/api/tasks",
+        &body(r#","worktree":true,"base":"no-such-ref""#),
+    );
+    assert!(
+        (400..500).contains(&unknown.status),
+        "{} {}",
+        unknown.status,
+        unknown.body
+    );
+    assert!(unknown.body.contains("no-such-ref"), "{}", unknown.body);
+    let outside = env.home().join("plain");
+    std::fs::create_dir(&outside).unwrap();
+    served
+        .post(
+            "/api/tasks",
+            &format!(
+                r#"{{"type":"shell","command":"true","executor":"local","workspace":{},"worktree":true}}"#,
+                serde_json::Value::from(outside.to_str().unwrap())
+            ),
+        )
+        .assert_error(422, "git");
+    // Nothing was recorded for the refused requests.
+    assert_eq!(env.json(&["list", "--json"]).as_array().unwrap().len(), 1);
+}

@@ -34,7 +34,7 @@ use crate::store::{Listed, Paged, Store, StoreError};
 use crate::taskdir::{TaskDirError, TaskDirs};
 use crate::view::TaskView;
 
-pub use request::{DispatchRequest, Placement};
+pub use request::{DispatchRequest, IsolationChoice, Placement};
 
 /// Builds the executor for one configured entry (the binary wires in the backends).
 pub type ExecutorFactory =

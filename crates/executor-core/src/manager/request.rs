@@ -2,8 +2,9 @@
 //! one code path for the CLI and the HTTP API, so both validate alike.
 
 use super::{TaskError, TaskManager};
+use crate::config::Isolation;
 use crate::executor::AgentLaunch;
-use crate::model::{AgentKind, AgentSession, Payload, TaskSpec};
+use crate::model::{AgentKind, AgentSession, Payload, TaskSpec, WorktreeRequest};
 
 /// Where a new task runs: a named executor, or one carrying every label.
 #[derive(Debug, Clone, Default)]
@@ -137,5 +138,67 @@ fn spec(executor: String, placement: Placement, payload: Payload) -> TaskSpec {
         parent: None,
         worktree: None,
         group: None,
+    }
+}
+
+/// How a user asked for isolation (`--worktree`, `--no-worktree`, `--sync`,
+/// `--base`); what is not asked comes from the executor's `isolation` and `sync`.
+#[derive(Debug, Clone, Default)]
+pub struct IsolationChoice {
+    pub worktree: bool,
+    pub no_worktree: bool,
+    pub sync: bool,
+    pub base: Option<String>,
+}
+
+impl TaskManager {
+    /// The worktree `spec` gets: asked for, forced (a fan-out), or else the
+    /// executor's `isolation`, then the defaults'. `sync_here` is the
+    /// repository a `--sync` ships from when the executor is not local (the
+    /// CLI's current directory); without one such a sync is refused, as a
+    /// server has no checkout of the user's to ship.
+    pub fn worktree_for(
+        &self,
+        spec: &TaskSpec,
+        choice: &IsolationChoice,
+        forced: bool,
+        sync_here: Option<&std::path::Path>,
+    ) -> Result<Option<WorktreeRequest>, TaskError> {
+        let config = self
+            .config
+            .executor(&spec.executor)
+            .ok_or_else(|| TaskError::unknown_executor(&self.config, &spec.executor))?;
+        let wanted = if choice.worktree || choice.sync || forced {
+            true
+        } else if choice.no_worktree {
+            false
+        } else {
+            self.config.isolation(config) == Isolation::Worktree
+        };
+        if !wanted && choice.base.is_some() {
+            return Err(TaskError::InvalidRequest(
+                "--base needs --worktree (or `isolation: worktree` in the config)".to_owned(),
+            ));
+        }
+        if !wanted {
+            return Ok(None);
+        }
+        let sync_from = match choice.sync || config.sync {
+            false => None,
+            true if config.settings.is_local() && !spec.workspace.is_empty() => {
+                Some(spec.workspace.clone().into())
+            }
+            true => Some(sync_here.map(std::path::Path::to_path_buf).ok_or_else(|| {
+                TaskError::InvalidRequest(format!(
+                    "--sync to `{}` ships the repository from the dispatching machine: \
+                     dispatch it with the CLI from the checkout",
+                    spec.executor
+                ))
+            })?),
+        };
+        Ok(Some(WorktreeRequest {
+            base: choice.base.clone(),
+            sync_from,
+        }))
     }
 }

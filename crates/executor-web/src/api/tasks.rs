@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use executor_core::view::DispatchedView;
-use executor_core::{DispatchRequest, ListFilter, Placement, TaskError, TaskId, TaskStatus};
+use executor_core::{
+    DispatchRequest, IsolationChoice, ListFilter, Placement, TaskError, TaskId, TaskStatus,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -133,6 +135,14 @@ pub enum DispatchBody {
         workspace: Option<String>,
         #[serde(default)]
         priority: i32,
+        /// `--worktree`, `--no-worktree`, `--sync`, `--base` (see [`IsolationBody`]).
+        #[serde(default)]
+        worktree: bool,
+        #[serde(default)]
+        no_worktree: bool,
+        #[serde(default)]
+        sync: bool,
+        base: Option<String>,
     },
     Agent {
         prompt: String,
@@ -148,6 +158,14 @@ pub enum DispatchBody {
         agent: Option<executor_core::agent::AgentKind>,
         model: Option<String>,
         max_budget_usd: Option<f64>,
+        /// `--worktree`, `--no-worktree`, `--sync`, `--base` (see [`IsolationBody`]).
+        #[serde(default)]
+        worktree: bool,
+        #[serde(default)]
+        no_worktree: bool,
+        #[serde(default)]
+        sync: bool,
+        base: Option<String>,
     },
 }
 
@@ -155,22 +173,34 @@ pub async fn dispatch(
     State(state): State<Shared>,
     Body(body): Body<DispatchBody>,
 ) -> Result<Response, ApiError> {
-    let request = match body {
+    let (request, isolation) = match body {
         DispatchBody::Shell {
             command,
             executor,
             labels,
             workspace,
             priority,
-        } => DispatchRequest::Shell {
-            command,
-            placement: Placement {
-                executor,
-                labels,
-                workspace,
-                priority,
+            worktree,
+            no_worktree,
+            sync,
+            base,
+        } => (
+            DispatchRequest::Shell {
+                command,
+                placement: Placement {
+                    executor,
+                    labels,
+                    workspace,
+                    priority,
+                },
             },
-        },
+            Some(IsolationChoice {
+                worktree,
+                no_worktree,
+                sync,
+                base,
+            }),
+        ),
         DispatchBody::Agent {
             prompt,
             max_turns,
@@ -182,24 +212,43 @@ pub async fn dispatch(
             agent,
             model,
             max_budget_usd,
-        } => DispatchRequest::Agent {
-            prompt,
-            max_turns,
-            resume,
-            placement: Placement {
-                executor,
-                labels,
-                workspace,
-                priority,
-            },
-            agent,
-            model,
-            max_budget_usd,
-        },
+            worktree,
+            no_worktree,
+            sync,
+            base,
+        } => {
+            // A follow-up's worktree comes from its parent's.
+            let follow_up = resume.is_some();
+            let request = DispatchRequest::Agent {
+                prompt,
+                max_turns,
+                resume,
+                placement: Placement {
+                    executor,
+                    labels,
+                    workspace,
+                    priority,
+                },
+                agent,
+                model,
+                max_budget_usd,
+            };
+            let choice = IsolationChoice {
+                worktree,
+                no_worktree,
+                sync,
+                base,
+            };
+            (request, (!follow_up).then_some(choice))
+        }
     };
     state
         .with_manager(move |manager| {
-            let spec = manager.spec_for(request)?;
+            let mut spec = manager.spec_for(request)?;
+            if let Some(choice) = &isolation {
+                // No checkout here to ship: a sync to a host is refused.
+                spec.worktree = manager.worktree_for(&spec, choice, false, None)?;
+            }
             let task = manager.dispatch(spec)?;
             let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
             let view = DispatchedView::of(&task, task_dir);
