@@ -507,7 +507,7 @@ fn the_http_api_dispatches_worktree_tasks_with_the_cli_checks() {
     let body = |extra: &str| {
         format!(
             r#"{{"type":"shell","command":"printf 'api\\n' >> a.txt","executor":"local","workspace":{}{extra}}}"#,
-            serde_json::Value::from(repo.to_str().unwrap())
+            Value::from(repo.to_str().unwrap())
         )
     };
     let created = served.post("/api/tasks", &body(r#","worktree":true"#));
@@ -548,7 +548,7 @@ fn the_http_api_dispatches_worktree_tasks_with_the_cli_checks() {
             "/api/tasks",
             &format!(
                 r#"{{"type":"shell","command":"true","executor":"local","workspace":{},"worktree":true}}"#,
-                serde_json::Value::from(outside.to_str().unwrap())
+                Value::from(outside.to_str().unwrap())
             ),
         )
         .assert_error(422, "git");
