@@ -150,7 +150,9 @@ pub trait AgentCli: Send + Sync {
     fn invocation(&self, run: &AgentRun<'_>) -> String;
 
     /// The rule for running as root, for CLIs that refuse root without a permit.
-    fn root_rule(&self) -> Option<RootRule>;
+    fn root_rule(&self) -> Option<RootRule> {
+        None
+    }
 
     /// Adds to `events` what one complete line of the task log says. Lines that
     /// are not records of the stream (the CLI's stderr) add nothing.
@@ -158,19 +160,31 @@ pub trait AgentCli: Send + Sync {
 
     /// One line of the task log as `logs` shows it; `None` for records not
     /// worth showing. Lines that are not records are shown as they are.
-    fn render_log_line(&self, line: &str) -> Option<String>;
+    /// By default: the parsed events, as the renderer shared by the CLIs
+    /// without one of their own shows them.
+    fn render_log_line(&self, line: &str) -> Option<String> {
+        render::render_by_events(|line, events| self.parse_line(line, events), line)
+    }
 
     /// Where the CLI keeps the transcript of `session_id` run in `cwd`,
     /// relative to the home directory of the user it ran as; `None` when the
-    /// CLI keeps none.
-    fn transcript_path(&self, cwd: &str, session_id: &str) -> Option<String>;
+    /// CLI keeps none (the default).
+    fn transcript_path(&self, _cwd: &str, _session_id: &str) -> Option<String> {
+        None
+    }
 
-    /// One line of a transcript as `logs --transcript` shows it.
-    fn render_transcript_line(&self, line: &str) -> Option<String>;
+    /// One line of a transcript as `logs --transcript` shows it; by default
+    /// as a line of the log.
+    fn render_transcript_line(&self, line: &str) -> Option<String> {
+        self.render_log_line(line)
+    }
 
     /// The session a follow-up continues, from the id recorded at dispatch and
-    /// the one the stream reported; `None`: the run cannot be resumed.
-    fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String>;
+    /// the one the stream reported; `None`: the run cannot be resumed. By
+    /// default the reported one (CLIs that choose their own session id).
+    fn resume_session(&self, _recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
+        reported.filter(|id| !id.is_empty()).map(str::to_owned)
+    }
 
     /// Whether the CLI itself stops at `--max-turns`; for one that does not,
     /// the task is ended once its tool calls pass the limit.

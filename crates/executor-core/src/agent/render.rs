@@ -3,19 +3,23 @@
 //! the same form as Claude Code's (`●` session, `→` tool, `←` result, `◆`
 //! text, `✓`/`✗` end).
 
-use super::{AgentCli, AgentEvent, shorten};
+use super::{AgentEvent, shorten};
 
 /// How much of a tool result `logs` shows.
 const RESULT_PREVIEW_CHARS: usize = 300;
 
-/// One log line of `agent`'s stream, rendered from its events; lines that are
-/// not records (the CLI's stderr) are shown as they are.
-pub(super) fn render_by_events(agent: &dyn AgentCli, line: &str) -> Option<String> {
+/// One log line of an agent's stream, rendered from the events `parse`
+/// finds in it; lines that are not records (the CLI's stderr) are shown as
+/// they are.
+pub(super) fn render_by_events(
+    parse: impl Fn(&[u8], &mut Vec<AgentEvent>),
+    line: &str,
+) -> Option<String> {
     if serde_json::from_str::<serde_json::Value>(line).is_err() {
         return (!line.trim().is_empty()).then(|| line.to_owned());
     }
     let mut events = Vec::new();
-    agent.parse_line(line.as_bytes(), &mut events);
+    parse(line.as_bytes(), &mut events);
     let out: Vec<String> = events.into_iter().filter_map(render_event).collect();
     (!out.is_empty()).then(|| out.join("\n"))
 }

@@ -6,7 +6,7 @@
 
 mod stream;
 
-use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule, word};
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, word};
 use crate::sh::sh_quote;
 
 /// Headless with every tool allowed (the task's workspace is its sandbox),
@@ -45,32 +45,8 @@ impl AgentCli for Codex {
         )
     }
 
-    fn root_rule(&self) -> Option<RootRule> {
-        None
-    }
-
     fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
         stream::parse_line(line, events);
-    }
-
-    fn render_log_line(&self, line: &str) -> Option<String> {
-        super::render::render_by_events(self, line)
-    }
-
-    /// Codex files a session under the day it began
-    /// (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-…-<thread>.jsonl`), which
-    /// is no fixed path.
-    fn transcript_path(&self, _cwd: &str, _session_id: &str) -> Option<String> {
-        None
-    }
-
-    fn render_transcript_line(&self, line: &str) -> Option<String> {
-        self.render_log_line(line)
-    }
-
-    /// The thread Codex reported; it ignores the id chosen at dispatch.
-    fn resume_session(&self, _recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
-        reported.filter(|id| !id.is_empty()).map(str::to_owned)
     }
 }
 

@@ -11,7 +11,7 @@
 
 mod stream;
 
-use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule, word};
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, word};
 use crate::sh::sh_quote;
 
 /// Gemini CLI.
@@ -46,26 +46,8 @@ impl AgentCli for Gemini {
         )
     }
 
-    fn root_rule(&self) -> Option<RootRule> {
-        None
-    }
-
     fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
         stream::parse_line(line, events);
-    }
-
-    fn render_log_line(&self, line: &str) -> Option<String> {
-        super::render::render_by_events(self, line)
-    }
-
-    /// Gemini keeps chats under a hash of the project directory, which is no
-    /// path known in advance.
-    fn transcript_path(&self, _cwd: &str, _session_id: &str) -> Option<String> {
-        None
-    }
-
-    fn render_transcript_line(&self, line: &str) -> Option<String> {
-        self.render_log_line(line)
     }
 
     fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String> {

@@ -7,7 +7,7 @@
 
 mod stream;
 
-use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, RootRule, word};
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, word};
 use crate::sh::sh_quote;
 
 /// opencode's documented switches for everything but model calls: update
@@ -47,29 +47,8 @@ impl AgentCli for Opencode {
         )
     }
 
-    fn root_rule(&self) -> Option<RootRule> {
-        None
-    }
-
     fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
         stream::parse_line(line, events);
-    }
-
-    fn render_log_line(&self, line: &str) -> Option<String> {
-        super::render::render_by_events(self, line)
-    }
-
-    /// opencode keeps sessions in an SQLite database, not a transcript file.
-    fn transcript_path(&self, _cwd: &str, _session_id: &str) -> Option<String> {
-        None
-    }
-
-    fn render_transcript_line(&self, line: &str) -> Option<String> {
-        self.render_log_line(line)
-    }
-
-    fn resume_session(&self, _recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
-        reported.filter(|id| !id.is_empty()).map(str::to_owned)
     }
 
     fn reports_cost(&self) -> bool {
