@@ -124,6 +124,37 @@ impl ExecutorError {
         matches!(self, Self::Unreachable { .. } | Self::InDoubt { .. })
     }
 
+    /// The same error again, for each task of a batch it befell.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Failed { executor, message } => Self::Failed {
+                executor: executor.clone(),
+                message: message.clone(),
+            },
+            Self::Io {
+                executor,
+                action,
+                source,
+            } => Self::Io {
+                executor: executor.clone(),
+                action: action.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Unreachable { executor, message } => Self::Unreachable {
+                executor: executor.clone(),
+                message: message.clone(),
+            },
+            Self::InDoubt { executor, message } => Self::InDoubt {
+                executor: executor.clone(),
+                message: message.clone(),
+            },
+            Self::Unsupported { executor, kind } => Self::Unsupported {
+                executor: executor.clone(),
+                kind: kind.clone(),
+            },
+        }
+    }
+
     pub fn failed(executor: &str, message: impl Into<String>) -> Self {
         Self::Failed {
             executor: executor.to_owned(),
@@ -170,6 +201,35 @@ pub trait Executor: Send + Sync {
     /// Records `reason` as the kill marker, then ends the payload's whole process
     /// tree: SIGTERM, `grace`, then SIGKILL.
     fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError>;
+
+    /// [`kill`](Executor::kill) for many tasks of this executor at once, their
+    /// grace periods running together, in as few round trips as the backend
+    /// allows (one per host). The default kills them one after the other.
+    fn kill_many(
+        &self,
+        tasks: &[&TaskRecord],
+        grace: Duration,
+        reason: &str,
+    ) -> Result<(), ExecutorError> {
+        tasks
+            .iter()
+            .try_for_each(|task| self.kill(task, grace, reason))
+    }
+
+    /// [`has_live_processes`](Executor::has_live_processes) for many tasks, in
+    /// order, in as few round trips as the backend allows.
+    fn live_many(&self, tasks: &[&TaskRecord]) -> Result<Vec<bool>, ExecutorError> {
+        tasks
+            .iter()
+            .map(|task| self.has_live_processes(task))
+            .collect()
+    }
+
+    /// [`remove`](Executor::remove) for many tasks, in as few round trips as
+    /// the backend allows.
+    fn remove_many(&self, tasks: &[&TaskRecord]) -> Result<(), ExecutorError> {
+        tasks.iter().try_for_each(|task| self.remove(task))
+    }
 
     /// Whether any process of the task still runs, whatever its recorded
     /// state: its runner, or members of its payload's process group (checked

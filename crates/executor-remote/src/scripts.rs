@@ -300,7 +300,7 @@ group_members() {
 
 /// The start of a script that looks at a task's processes: its dir (`d`), its
 /// runner's pid and identity (`rp`, `rs`), and the functions that find them.
-fn task_processes_prelude(
+pub(crate) fn task_processes_prelude(
     task_dir: &str,
     runner_pid: Option<u32>,
     runner_start: Option<&str>,

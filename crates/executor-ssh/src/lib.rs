@@ -13,7 +13,7 @@ use executor_core::runner::RunnerObservation;
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, TaskType};
 use executor_remote::observe::read_observe;
 use executor_remote::ssh::Transport;
-use executor_remote::{Shell, logs, scripts};
+use executor_remote::{Shell, bulk, logs, scripts};
 
 /// The `type: ssh` section and its settings: the connection keys live with
 /// the transport, which Slurm's login node uses too.
@@ -69,6 +69,17 @@ impl SshExecutor {
     fn run(&self, script: &str, idempotent: bool) -> Result<Vec<u8>, ExecutorError> {
         self.shell
             .stdout(&self.config.name, script, idempotent, NO_LIMIT)
+    }
+
+    fn procs<'a>(&self, tasks: &[&'a TaskRecord]) -> Vec<bulk::TaskProcs<'a>> {
+        tasks
+            .iter()
+            .map(|task| bulk::TaskProcs {
+                dir: self.dir(&task.id),
+                runner_pid: task.runner_pid,
+                runner_start: task.runner_start.as_deref(),
+            })
+            .collect()
     }
 
     fn target(&self) -> String {
@@ -168,6 +179,38 @@ impl Executor for SshExecutor {
             reason,
         );
         self.run(&script, true).map(|_| ())
+    }
+
+    fn kill_many(
+        &self,
+        tasks: &[&TaskRecord],
+        grace: Duration,
+        reason: &str,
+    ) -> Result<(), ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let script = bulk::kill(&self.procs(tasks), grace.as_secs().max(1), reason);
+        self.run(&script, true).map(|_| ())
+    }
+
+    fn live_many(&self, tasks: &[&TaskRecord]) -> Result<Vec<bool>, ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stdout = self.run(&bulk::live(&self.procs(tasks)), true)?;
+        Ok(bulk::parse_live(
+            &String::from_utf8_lossy(&stdout),
+            tasks.len(),
+        ))
+    }
+
+    fn remove_many(&self, tasks: &[&TaskRecord]) -> Result<(), ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let dirs: Vec<String> = tasks.iter().map(|t| self.dir(&t.id)).collect();
+        self.run(&bulk::remove(&dirs), true).map(|_| ())
     }
 
     fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {

@@ -7,6 +7,7 @@
 //! ([`TaskDirs`]) and the executors (the truth). It holds no backend logic;
 //! backends come in through [`Executor`], built by the binary's factory.
 
+mod bulk;
 mod chain;
 mod control;
 mod dispatch;
@@ -20,6 +21,8 @@ mod webhooks;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use bulk::Bulk;
 
 use crate::config::{Config, ExecutorConfig};
 use crate::executor::{Executor, ExecutorError};

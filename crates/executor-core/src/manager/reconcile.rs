@@ -41,6 +41,27 @@ impl TaskManager {
             None if only.is_some() => Vec::new(),
             None => self.store.live_tasks()?,
         };
+        self.reconcile_live(live)
+    }
+
+    /// Reconciles the tasks of `ids` that are live (all live tasks when one of
+    /// them is queued: what it waits for must be looked at).
+    pub fn reconcile_ids(&mut self, ids: &[TaskId]) -> Result<ReconcileReport, TaskError> {
+        let mut live = Vec::new();
+        for id in ids {
+            match self.store.get(id)? {
+                Some(task) if task.status == TaskStatus::Queued => {
+                    return self.reconcile(None);
+                }
+                Some(task) if !task.status.is_terminal() => live.push(task),
+                _ => {}
+            }
+        }
+        self.reconcile_live(live)
+    }
+
+    /// Observes `live` (one round trip per executor) and applies what was seen.
+    fn reconcile_live(&mut self, live: Vec<TaskRecord>) -> Result<ReconcileReport, TaskError> {
         let mut report = ReconcileReport::default();
         let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
         // Dispatch locks of abandoned launches, held until they are requeued.

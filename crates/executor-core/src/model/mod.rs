@@ -8,6 +8,7 @@ mod id;
 mod kinds;
 mod meta;
 mod record;
+mod selection;
 mod spec;
 mod timestamp;
 
@@ -17,5 +18,6 @@ pub use id::{MIN_ID_PREFIX, TaskId, TaskIdPrefix, TaskIdPrefixError, created_ms}
 pub use kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
 pub use meta::{META_SCHEMA_VERSION, TaskMeta};
 pub use record::{ListFilter, SUMMARY_CHARS, StatusUpdate, TaskRecord, stalled_for, summarize};
+pub use selection::Selection;
 pub use spec::{Payload, TaskSpec};
 pub use timestamp::Timestamp;

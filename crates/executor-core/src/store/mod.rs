@@ -15,6 +15,7 @@ mod migrations;
 mod open;
 mod queue;
 mod rows;
+mod select;
 mod tasks;
 mod webhooks;
 mod write;

@@ -1,0 +1,82 @@
+//! The tasks a bulk operation acts on, read in one query.
+
+use super::error::StoreError;
+use super::open::Store;
+use super::rows::{COLUMNS, record_from_row};
+use crate::model::{Selection, TaskId, TaskRecord};
+
+/// The column issue 13's fan-out groups record a task's group in. A store made
+/// before it has no group, so a `--group` selection matches nothing there.
+const GROUP_COLUMN: &str = "group_id";
+
+impl Store {
+    /// The tasks matching `selection`, oldest first.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut bind = |sql: &mut String, value: &str| {
+            args.push(value.to_owned());
+            sql.push_str(&format!("?{}", args.len()));
+        };
+        if let Some(status) = selection.status {
+            sql.push_str(" AND status = ");
+            bind(&mut sql, status.as_str());
+        } else if let Some(ended) = selection.ended {
+            let live = "status IN ('queued', 'pending', 'running')";
+            sql.push_str(&if ended {
+                format!(" AND NOT {live}")
+            } else {
+                format!(" AND {live}")
+            });
+        }
+        if let Some(executors) = &selection.executors {
+            if executors.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(" AND executor IN (");
+            for (i, name) in executors.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                bind(&mut sql, name);
+            }
+            sql.push(')');
+        }
+        if let Some(group) = &selection.group {
+            if !self.has_column(GROUP_COLUMN)? {
+                return Ok(Vec::new());
+            }
+            sql.push_str(&format!(" AND {GROUP_COLUMN} = "));
+            bind(&mut sql, group);
+        }
+        sql.push_str(" ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let tasks = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), record_from_row)?
+            .filter(|task| task.as_ref().map_or(true, |t| selection.matches_age(t)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(tasks)
+    }
+
+    /// Deletes the index entries of `ids` in one transaction.
+    pub fn delete_many(&mut self, ids: &[TaskId]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached("DELETE FROM tasks WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id.to_string()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn has_column(&self, column: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM pragma_table_info('tasks') WHERE name = ?1")?
+            .exists([column])?)
+    }
+}

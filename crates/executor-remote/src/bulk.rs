@@ -1,0 +1,159 @@
+//! Scripts that act on many tasks of one host in one round trip: the bulk
+//! `kill`, the live-process check before `cleanup` and the removal of their
+//! task dirs. Each is the one-task script of [`scripts`](crate::scripts) per
+//! task, so a batch means exactly what as many single runs would.
+
+use executor_core::runner::sh_quote;
+
+use crate::scripts;
+
+/// A task as the process scripts need it.
+pub struct TaskProcs<'a> {
+    pub dir: String,
+    pub runner_pid: Option<u32>,
+    pub runner_start: Option<&'a str>,
+}
+
+/// Kills every task at once: each task's kill runs in a subshell of its own,
+/// so their grace periods overlap and the batch lasts as long as the slowest.
+pub fn kill(tasks: &[TaskProcs<'_>], grace_secs: u64, reason: &str) -> String {
+    let mut s = String::new();
+    for task in tasks {
+        s.push_str("(\n");
+        s.push_str(&scripts::kill(
+            &task.dir,
+            task.runner_pid,
+            task.runner_start,
+            grace_secs,
+            reason,
+        ));
+        s.push_str(") &\n");
+    }
+    s.push_str("wait\nexit 0\n");
+    s
+}
+
+/// Marks the line that starts the answer about the task of that index.
+const TASK_MARK: &str = "@task ";
+
+/// Prints, per task, `@task <index>` and then `live` or `none` (see
+/// [`scripts::live`]); [`parse_live`] reads it back.
+pub fn live(tasks: &[TaskProcs<'_>]) -> String {
+    let mut s = String::new();
+    for (index, task) in tasks.iter().enumerate() {
+        s.push_str(&format!("echo '{TASK_MARK}{index}'\n(\n"));
+        s.push_str(&scripts::live(
+            &task.dir,
+            task.runner_pid,
+            task.runner_start,
+        ));
+        s.push_str(")\n");
+    }
+    s.push_str("exit 0\n");
+    s
+}
+
+/// What [`live`] printed, in task order. A task with no answer (the script
+/// ended early) counts as live: never a directory from under a process.
+pub fn parse_live(text: &str, count: usize) -> Vec<bool> {
+    let mut answers: Vec<Option<bool>> = vec![None; count];
+    let mut current = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(index) = line.strip_prefix(TASK_MARK) {
+            current = index.parse::<usize>().ok().filter(|i| *i < count);
+        } else if let Some(index) = current {
+            match line {
+                "live" => answers[index] = Some(true),
+                "none" => answers[index] = Some(false),
+                _ => {}
+            }
+        }
+    }
+    answers.into_iter().map(|a| a.unwrap_or(true)).collect()
+}
+
+/// Removes the task dirs, a few hundred per `rm` so no argument list runs
+/// past the host's limit.
+pub fn remove(dirs: &[String]) -> String {
+    let mut s = String::new();
+    for chunk in dirs.chunks(200) {
+        s.push_str("rm -rf --");
+        for dir in chunk {
+            s.push(' ');
+            s.push_str(&sh_quote(dir));
+        }
+        s.push('\n');
+    }
+    s.push_str("exit 0\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_answers_follow_their_marks_and_missing_ones_count_as_live() {
+        let text = "@task 0\nnone\n@task 1\nlive\n@task 2\n";
+        assert_eq!(parse_live(text, 4), vec![false, true, true, true]);
+    }
+
+    #[test]
+    fn live_ignores_marks_out_of_range_and_stray_lines() {
+        let text = "noise\n@task 9\nnone\n@task 0\nnone\n";
+        assert_eq!(parse_live(text, 1), vec![false]);
+    }
+
+    fn run_sh(script: &str) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("script written");
+        let out = child.wait_with_output().expect("sh ends");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn live_script_says_none_for_dirs_with_nothing_running() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let tasks: Vec<TaskProcs<'_>> = (0..3)
+            .map(|i| TaskProcs {
+                dir: root.path().join(format!("t{i}")).display().to_string(),
+                runner_pid: None,
+                runner_start: None,
+            })
+            .collect();
+        for task in &tasks {
+            std::fs::create_dir(&task.dir).expect("dir");
+        }
+        assert_eq!(parse_live(&run_sh(&live(&tasks)), 3), vec![false; 3]);
+    }
+
+    #[test]
+    fn remove_script_removes_every_dir_with_awkward_names() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dirs: Vec<String> = (0..450)
+            .map(|i| {
+                root.path()
+                    .join(format!("t {i} '$x'"))
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        for dir in &dirs {
+            std::fs::create_dir(dir).expect("dir");
+        }
+        run_sh(&remove(&dirs));
+        assert_eq!(std::fs::read_dir(root.path()).expect("root").count(), 0);
+    }
+}
