@@ -128,6 +128,33 @@ pub struct TaskIdArg {
     pub task_id: String,
 }
 
+/// The tasks a bulk command acts on: ids, or selectors (not both).
+#[derive(Debug, Args)]
+pub struct TaskSelection {
+    /// Task id, or a unique prefix of it (at least 4 characters); repeatable
+    #[arg(long = "task-id", short = 't', value_name = "ID")]
+    pub task_id: Vec<String>,
+    /// Every task (narrowed by the selectors below when given with them)
+    #[arg(long, conflicts_with = "task_id")]
+    pub all: bool,
+    /// Only tasks with this status
+    #[arg(long, short = 's', conflicts_with = "task_id")]
+    pub status: Option<StatusFilter>,
+    /// Only tasks of this executor
+    #[arg(long, short = 'e', value_name = "NAME", conflicts_with = "task_id")]
+    pub executor: Option<String>,
+    /// Only tasks of the executors carrying this label
+    #[arg(long, value_name = "LABEL", conflicts_with = "task_id")]
+    pub label: Option<String>,
+    /// Only tasks of this fan-out group
+    #[arg(long, value_name = "GROUP", conflicts_with = "task_id")]
+    pub group: Option<String>,
+    /// Only tasks that ended at least DUR ago (live ones: created at least DUR
+    /// ago), as seconds or with a unit: 90s, 10m, 2h, 7d
+    #[arg(long, value_name = "DUR", conflicts_with = "task_id")]
+    pub older_than: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -137,10 +164,12 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// With several tasks (several ids or a selector), each line is prefixed
+/// with its task's id (the first 8 characters).
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     #[command(flatten)]
-    pub id: TaskIdArg,
+    pub tasks: TaskSelection,
     /// Show the last N lines
     #[arg(long, short = 'n', default_value_t = 50, value_name = "N")]
     pub lines: usize,
@@ -184,19 +213,30 @@ pub struct ListArgs {
     pub jsonl: bool,
 }
 
+/// One task: exits with its exit code. Several (several ids or a selector,
+/// which picks tasks not ended unless --status says otherwise): prints one line
+/// per task and exits 0 when all completed, 1 when any did not; with --any,
+/// returns when the first ends, with that task's exit code.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     #[command(flatten)]
-    pub id: TaskIdArg,
+    pub tasks: TaskSelection,
+    /// With several tasks: return as soon as one of them has ended
+    #[arg(long)]
+    pub any: bool,
     /// Give up after S seconds (exit code 124; 5 if the host cannot be reached then)
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
 }
 
+/// Several tasks (several ids, or a selector, which picks tasks not ended
+/// unless --status says otherwise) are killed together: one batch per host,
+/// one grace period. A selector matching nothing is an error (exit code 4);
+/// otherwise the exit code is that of the first task that could not be killed.
 #[derive(Debug, Args)]
 pub struct KillArgs {
     #[command(flatten)]
-    pub id: TaskIdArg,
+    pub tasks: TaskSelection,
     /// Seconds between SIGTERM and SIGKILL
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub grace: f64,
@@ -205,24 +245,25 @@ pub struct KillArgs {
     pub json: bool,
 }
 
+/// Selectors pick tasks that have ended (with --force: all that match); a
+/// selection matching nothing is not an error. Removal is one batch per host
+/// and one index transaction.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished", "orphans"]))]
 pub struct CleanupArgs {
-    /// Task id, or a unique prefix of it (at least 4 characters)
-    #[arg(long = "task-id", short = 't', value_name = "ID")]
-    pub task_id: Option<String>,
+    #[command(flatten)]
+    pub tasks: TaskSelection,
     /// Remove every task that has ended (skipping, with a warning, those whose
-    /// processes still run)
-    #[arg(long)]
+    /// processes still run); the same as --all, without --force
+    #[arg(long, conflicts_with_all = ["task_id", "force"])]
     pub finished: bool,
     /// Remove orphan task dirs: dirs under tasks/ that no index row names, with
     /// no .meta.json and no live process (left by a dispatch killed before it
     /// recorded the task)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["task_id", "all", "finished", "status", "executor", "label", "group", "older_than", "force"])]
     pub orphans: bool,
-    /// Kill the task first if it, or something it left, is still running (only
-    /// with --task-id)
-    #[arg(long, requires = "task_id", conflicts_with_all = ["finished", "orphans"])]
+    /// Kill tasks first if they, or something they left, still run (with
+    /// selectors: live tasks are selected too)
+    #[arg(long)]
     pub force: bool,
     /// Seconds between SIGTERM and SIGKILL when --force kills
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]

@@ -26,11 +26,11 @@ pub use config::{Config, ExecutorConfig, ExecutorSettings};
 pub use executor::{AgentLaunch, Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 pub use manager::reindex::ReindexReport;
 pub use manager::{
-    ExecutorFactory, KillOutcome, ReconcileReport, TaskError, TaskManager, error_chain,
+    Bulk, ExecutorFactory, KillOutcome, ReconcileReport, TaskError, TaskManager, error_chain,
 };
 pub use model::{
-    ExecutorType, ListFilter, Payload, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta, TaskRecord,
-    TaskSpec, TaskStatus, TaskType, Timestamp, WebhookState,
+    ExecutorType, ListFilter, Payload, Selection, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta,
+    TaskRecord, TaskSpec, TaskStatus, TaskType, Timestamp, WebhookState,
 };
 pub use paths::Paths;
 pub use runner::{RunnerObservation, TaskFile};

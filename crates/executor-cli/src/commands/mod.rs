@@ -8,5 +8,7 @@ pub mod executors;
 pub mod generate;
 pub mod inspect;
 pub mod list;
+pub mod logs_many;
 pub mod reindex;
+pub mod select;
 pub mod webhooks;

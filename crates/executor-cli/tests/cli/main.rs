@@ -6,6 +6,7 @@
 mod helpers;
 
 mod brain;
+mod bulk;
 mod claude;
 mod concurrency;
 mod config;
