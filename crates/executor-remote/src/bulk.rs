@@ -3,7 +3,7 @@
 //! task dirs. Each is the one-task script of [`scripts`](crate::scripts) per
 //! task, so a batch means exactly what as many single runs would.
 
-use executor_core::runner::sh_quote;
+use executor_core::runner::{self, sh_quote};
 
 use crate::scripts;
 
@@ -29,9 +29,36 @@ pub fn kill(tasks: &[TaskProcs<'_>], grace_secs: u64, reason: &str) -> String {
         ));
         s.push_str(") &\n");
     }
-    s.push_str("wait\nexit 0\n");
+    s.push_str("wait\n");
+    // Then until each runner has recorded its end (it ends stragglers of the
+    // group for up to 2 s first): waited for here, not by more round trips.
+    s.push_str(RUNNING_FN);
+    for task in tasks {
+        s.push_str(&format!(
+            "d={dir}; rp='{rp}'; [ -n \"$rp\" ] || readpid \"$d/{runner_pid}\"; rp=${{rp:-$v}}; i=0\n\
+             while [ ! -e \"$d/{exit}\" ] && [ -n \"$rp\" ] && running \"$rp\" && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done\n",
+            dir = sh_quote(&task.dir),
+            rp = task.runner_pid.map(|p| p.to_string()).unwrap_or_default(),
+            exit = runner::EXIT_FILE,
+            runner_pid = runner::RUNNER_PID_FILE,
+        ));
+    }
+    s.push_str("exit 0\n");
     s
 }
+
+/// `running <pid>`: whether the process runs and is no zombie (where nothing
+/// reaps orphans, an ended runner stays one), read with builtins.
+const RUNNING_FN: &str = r#"running() {
+    line=
+    IFS= read -r line 2>/dev/null <"/proc/$1/stat" || [ -n "$line" ] || return 1
+    st=${line##*) }
+    st=${st%% *}
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+v=
+readpid() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || v=; }; }
+"#;
 
 /// Marks the line that starts the answer about the task of that index.
 const TASK_MARK: &str = "@task ";

@@ -373,10 +373,15 @@ collect() {{
         case " $seen " in *" $p "*) ;; *) seen="$seen $p"; new="$new $p" ;; esac
     done
 }}
+# The state field follows the command's closing parenthesis; read with
+# builtins, as many kills may poll at once.
 alive() {{
     for p in $seen; do
-        [ "$(awk '{{print $3}}' "/proc/$p/stat" 2>/dev/null)" ] &&
-            [ "$(awk '{{print $3}}' "/proc/$p/stat" 2>/dev/null)" != Z ] && echo "$p"
+        line=
+        IFS= read -r line 2>/dev/null <"/proc/$p/stat" || [ -n "$line" ] || continue
+        st=${{line##*) }}
+        st=${{st%% *}}
+        [ -n "$st" ] && [ "$st" != Z ] && echo "$p"
     done
 }}
 collect

@@ -228,3 +228,38 @@ fn logs_of_several_tasks_are_prefixed_and_followed_to_their_ends() {
     let out = env.ok(&["logs", "--all"]);
     assert_eq!(out.lines().count(), 4, "{out}");
 }
+
+/// Over SSH a bulk kill and a bulk cleanup cost a few round trips to the host,
+/// however many tasks they act on.
+#[test]
+fn ssh_bulk_kill_and_cleanup_take_one_batch_per_host() {
+    use test_support::sshd::TEST_USER;
+    let Some(mut t) = crate::ssh::SshTest::new(TEST_USER) else {
+        return;
+    };
+    let ids: Vec<String> = (0..8)
+        .map(|_| t.run_task("trap '' TERM; sleep 300"))
+        .collect();
+    let calls = crate::helpers::count_calls(&mut t.env, "ssh");
+    let started = Instant::now();
+    let out = t.env.ok(&["kill", "--executor", "box", "--grace", "1"]);
+    let took = started.elapsed();
+    for id in &ids {
+        assert!(out.contains(&format!("{id} killed")), "{out}");
+    }
+    let kill_calls = crate::helpers::calls(&calls);
+    // Look, kill, and a look or two until the runners have recorded their ends.
+    assert!(
+        kill_calls <= 4,
+        "{kill_calls} ssh runs for 8 tasks in {took:?}"
+    );
+    assert!(took < Duration::from_secs(8), "one grace period: {took:?}");
+
+    let out = t.env.ok(&["cleanup", "--all"]);
+    assert_eq!(out.lines().count(), 8, "{out}");
+    // One liveness check, one removal.
+    assert_eq!(crate::helpers::calls(&calls) - kill_calls, 2);
+    for id in &ids {
+        assert!(!t.remote_dir(id).exists());
+    }
+}

@@ -12,11 +12,11 @@ use test_support::{MockAnthropic, Script};
 use crate::helpers::{TestEnv, eventually, process_alive, read_pids};
 
 /// A test environment with one SSH executor `box` logging in as `user`.
-struct SshTest {
-    env: TestEnv,
+pub(crate) struct SshTest {
+    pub(crate) env: TestEnv,
     sshd: Sshd,
     /// Remote task root, private to this test.
-    task_root: PathBuf,
+    pub(crate) task_root: PathBuf,
     /// A workspace on the "remote" host (the same machine), writable by `user`.
     workspace: PathBuf,
     user: String,
@@ -34,7 +34,7 @@ fn give_to_test_user(path: &Path) {
 }
 
 impl SshTest {
-    fn new(user: &str) -> Option<Self> {
+    pub(crate) fn new(user: &str) -> Option<Self> {
         Self::with_config(user, "")
     }
 
@@ -94,7 +94,7 @@ impl SshTest {
         self.workspace.to_str().unwrap()
     }
 
-    fn run_task(&self, cmd: &str) -> String {
+    pub(crate) fn run_task(&self, cmd: &str) -> String {
         let out = self.env.ok(&[
             "run",
             "--executor",
@@ -107,7 +107,7 @@ impl SshTest {
         out.lines().next().unwrap().to_owned()
     }
 
-    fn remote_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn remote_dir(&self, id: &str) -> PathBuf {
         self.task_root.join(id)
     }
 }

@@ -125,6 +125,7 @@ impl TaskManager {
         }
         // The runners record their exits as soon as the payloads are gone.
         let deadline = Instant::now() + KILL_SETTLE;
+        let mut pause = Duration::from_millis(20);
         while !waiting.is_empty() {
             merge(&mut report, self.reconcile_ids(&waiting)?);
             let mut still = Vec::new();
@@ -141,7 +142,8 @@ impl TaskManager {
             }
             waiting = still;
             if !waiting.is_empty() {
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
             }
         }
         Ok(Bulk {
