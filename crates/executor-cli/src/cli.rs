@@ -93,13 +93,20 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Executor to run on (see `executors`)
-    #[arg(long, short = 'e', required_unless_present = "label")]
+    #[arg(long, short = 'e', required_unless_present_any = ["label", "batch"])]
     pub executor: Option<String>,
     #[command(flatten)]
     pub routing: Routing,
     /// The command, run by /bin/sh exactly as given
-    #[arg(long, short = 'c')]
-    pub cmd: String,
+    #[arg(long, short = 'c', required_unless_present = "batch")]
+    pub cmd: Option<String>,
+    /// Dispatch many tasks from a JSONL file ("-": standard input), one task
+    /// per line: {"cmd": ...} or {"prompt": ...} / {"prompt_file": ...}, with
+    /// "executor" or "label" (a string or a list), "workspace", "priority",
+    /// "max_turns", "resume". Every line is checked first: a bad one is a
+    /// one-line error naming it and nothing is recorded. Prints one id per line.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cmd", "executor", "label", "workspace"])]
+    pub batch: Option<PathBuf>,
     /// Directory the command runs in, on the executing side [default: the current
     /// directory for local, the login home for ssh, the image's workdir for containers]
     #[arg(long, short = 'w')]

@@ -181,6 +181,13 @@ pub trait Executor: Send + Sync {
     /// from this process, with the spec's env added to the payload's environment.
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError>;
 
+    /// [`launch`](Executor::launch) for many tasks of this executor, in order,
+    /// in as few round trips as the backend allows (one per host); each task
+    /// succeeds or fails on its own. The default launches one after the other.
+    fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
+        specs.iter().map(|spec| self.launch(spec)).collect()
+    }
+
     /// Whether `observe` reports a runner as alive from the moment it starts,
     /// before it has recorded itself (`runner.pid`). Then a task whose
     /// dispatcher died before recording the runner can be requeued at once

@@ -71,6 +71,31 @@ impl SshExecutor {
             .stdout(&self.config.name, script, idempotent, NO_LIMIT)
     }
 
+    fn launch_script(&self, spec: &LaunchSpec<'_>) -> String {
+        scripts::launch(
+            &self.task_root,
+            &self.dir(&spec.id),
+            spec.workspace,
+            spec.files,
+            spec.env,
+            spec.agent.map(|agent| agent.program.as_str()),
+            self.config.keep_background,
+        )
+    }
+
+    /// The runner's pid and identity, from the fields of a `LAUNCHED` line.
+    fn launched(&self, fields: &str) -> Result<Launched, ExecutorError> {
+        let mut fields = fields.split_whitespace();
+        let runner_pid = fields.next().and_then(|p| p.parse().ok()).ok_or_else(|| {
+            ExecutorError::failed(&self.config.name, "the host reported no runner pid")
+        })?;
+        let runner_start = fields.next().filter(|s| s.len() > 2).map(str::to_owned);
+        Ok(Launched {
+            runner_pid,
+            runner_start,
+        })
+    }
+
     fn procs<'a>(&self, tasks: &[&'a TaskRecord]) -> Vec<bulk::TaskProcs<'a>> {
         tasks
             .iter()
@@ -108,16 +133,7 @@ impl Executor for SshExecutor {
     }
 
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
-        let script = scripts::launch(
-            &self.task_root,
-            &self.dir(&spec.id),
-            spec.workspace,
-            spec.files,
-            spec.env,
-            spec.agent.map(|agent| agent.program.as_str()),
-            self.config.keep_background,
-        );
-        let stdout = self.run(&script, true)?;
+        let stdout = self.run(&self.launch_script(spec), true)?;
         let stdout = String::from_utf8_lossy(&stdout);
         let line = stdout
             .lines()
@@ -128,15 +144,26 @@ impl Executor for SshExecutor {
                     "the host did not report the runner's pid",
                 )
             })?;
-        let mut fields = line.split_whitespace();
-        let runner_pid = fields.next().and_then(|p| p.parse().ok()).ok_or_else(|| {
-            ExecutorError::failed(&self.config.name, "the host reported no runner pid")
-        })?;
-        let runner_start = fields.next().filter(|s| s.len() > 2).map(str::to_owned);
-        Ok(Launched {
-            runner_pid,
-            runner_start,
-        })
+        self.launched(line)
+    }
+
+    /// Every launch in one script: one round trip for the whole batch.
+    fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
+        if specs.is_empty() {
+            return Vec::new();
+        }
+        let scripts: Vec<String> = specs.iter().map(|spec| self.launch_script(spec)).collect();
+        let stdout = match self.run(&bulk::launch(&scripts), true) {
+            Ok(stdout) => stdout,
+            Err(err) => return specs.iter().map(|_| Err(err.duplicate())).collect(),
+        };
+        bulk::parse_launch(&String::from_utf8_lossy(&stdout), specs.len())
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(fields) => self.launched(&fields),
+                Err(message) => Err(ExecutorError::failed(&self.config.name, message)),
+            })
+            .collect()
     }
 
     fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {

@@ -27,15 +27,7 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         return dispatch(app, spec, args.json);
     }
     let name = choose_executor(app, args.executor, &args.routing.label)?;
-    let executor = app.executor_config(&name)?;
-    let agent = AgentKind::Claude;
-    let payload = Payload::Agent {
-        agent,
-        prompt,
-        max_turns: args.max_turns.unwrap_or(app.config.defaults.max_turns),
-        program: AgentLaunch::new(&app.config, executor, agent).program,
-        session: AgentSession::New(uuid::Uuid::new_v4()),
-    };
+    let payload = agent_payload(app, &name, prompt, args.max_turns)?;
     dispatch(
         app,
         spec(name, args.workspace, payload, args.routing.priority),
@@ -44,10 +36,16 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
-    if args.cmd.trim().is_empty() {
+    if let Some(file) = &args.batch {
+        return super::batch::run_batch(app, file, args.json);
+    }
+    let Some(cmd) = args.cmd else {
+        return Err(CliError::new(code::USAGE, "give --cmd or --batch"));
+    };
+    if cmd.trim().is_empty() {
         return Err(CliError::new(code::USAGE, "the command is empty"));
     }
-    let payload = Payload::ShellCommand { command: args.cmd };
+    let payload = Payload::ShellCommand { command: cmd };
     let executor = choose_executor(app, args.executor, &args.routing.label)?;
     dispatch(
         app,
@@ -56,9 +54,32 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
     )
 }
 
+/// A new Claude Code session on executor `name`.
+pub(crate) fn agent_payload(
+    app: &App,
+    name: &str,
+    prompt: String,
+    max_turns: Option<u32>,
+) -> Result<Payload, CliError> {
+    let executor = app.executor_config(name)?;
+    let agent = AgentKind::Claude;
+    Ok(Payload::Agent {
+        agent,
+        prompt,
+        max_turns: max_turns.unwrap_or(app.config.defaults.max_turns),
+        program: AgentLaunch::new(&app.config, executor, agent).program,
+        session: AgentSession::New(uuid::Uuid::new_v4()),
+    })
+}
+
 /// An empty workspace means the executor's default: the current directory for
 /// `local`, the remote home for `ssh`, the image's working directory for containers.
-fn spec(executor: String, workspace: Option<String>, payload: Payload, priority: i32) -> TaskSpec {
+pub(crate) fn spec(
+    executor: String,
+    workspace: Option<String>,
+    payload: Payload,
+    priority: i32,
+) -> TaskSpec {
     TaskSpec {
         executor,
         priority,
@@ -80,7 +101,7 @@ fn choose_executor(
     }
 }
 
-fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
+pub(crate) fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let result = if path.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut bytes).map(|_| ())

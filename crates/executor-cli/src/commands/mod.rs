@@ -1,5 +1,6 @@
 //! One module per group of commands; each returns the process exit code.
 
+pub mod batch;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod batch;
 mod brain;
 mod bulk;
 mod claude;

@@ -7,6 +7,7 @@
 //! ([`TaskDirs`]) and the executors (the truth). It holds no backend logic;
 //! backends come in through [`Executor`], built by the binary's factory.
 
+mod batch;
 mod bulk;
 mod chain;
 mod control;

@@ -1,0 +1,209 @@
+//! `run --batch FILE`: many tasks from JSONL, checked whole before any is
+//! recorded, then recorded in one index transaction and launched with one
+//! batch per executor.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use executor_core::view::DispatchedView;
+use executor_core::{Payload, TaskManager, TaskSpec};
+use serde::Deserialize;
+
+use super::dispatch::{agent_payload, read_prompt_file, spec};
+use crate::app::App;
+use crate::exit::{CliError, code};
+
+/// One line of a batch: the options of `run` or `start`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    cmd: Option<String>,
+    prompt: Option<String>,
+    prompt_file: Option<PathBuf>,
+    executor: Option<String>,
+    #[serde(default)]
+    label: Labels,
+    #[serde(default)]
+    priority: i32,
+    workspace: Option<String>,
+    max_turns: Option<u32>,
+    resume: Option<String>,
+}
+
+/// `"label": "gpu"` or `"label": ["gpu", "big"]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Labels {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Labels {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::None => Vec::new(),
+            Self::One(label) => vec![label],
+            Self::Many(labels) => labels,
+        }
+    }
+}
+
+pub fn run_batch(app: &App, file: &Path, json: bool) -> Result<u8, CliError> {
+    let lines = read_lines(file)?;
+    let mut manager = app.manager()?;
+    // Tasks routed by label earlier in the batch count as load there.
+    let mut planned: HashMap<String, u64> = HashMap::new();
+    let mut specs = Vec::new();
+    let mut numbers = Vec::new();
+    for (number, text) in lines {
+        let at_line = |err: CliError| {
+            CliError::new(
+                err.code,
+                format!("{}: line {number}: {}", file.display(), err.one_line()),
+            )
+        };
+        let line: Line = serde_json::from_str(&text)
+            .map_err(|err| at_line(CliError::new(code::USAGE, format!("not a task: {err}"))))?;
+        let spec = task_spec(app, &mut manager, line, &planned).map_err(at_line)?;
+        let spec = manager.prepare(spec).map_err(|e| at_line(e.into()))?;
+        *planned.entry(spec.executor.clone()).or_default() += 1;
+        specs.push(spec);
+        numbers.push(number);
+    }
+    let results = match manager.dispatch_batch(specs) {
+        Ok(results) => results,
+        Err(err) => {
+            app.settle(&manager, &Default::default());
+            return Err(err.into());
+        }
+    };
+    // Launches that failed ended their tasks: their completions are announced.
+    app.settle(&manager, &Default::default());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failure = None;
+    for (number, result) in numbers.into_iter().zip(results) {
+        match result {
+            Ok(task) if json => {
+                let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
+                let view = DispatchedView::of(&task, task_dir);
+                writeln!(out, "{}", serde_json::to_string(&view).unwrap_or_default())?;
+            }
+            Ok(task) => writeln!(out, "{}", task.id)?,
+            Err(err) => {
+                let err = CliError::from(err);
+                eprintln!(
+                    "error: {}: line {number}: {}",
+                    file.display(),
+                    crate::terminal::safe(&err.one_line())
+                );
+                failure.get_or_insert(err.code);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(failure.unwrap_or(code::OK))
+}
+
+/// The non-blank lines of the batch, numbered from 1.
+fn read_lines(file: &Path) -> Result<Vec<(usize, String)>, CliError> {
+    let cannot = |err: std::io::Error| {
+        CliError::new(
+            code::USAGE,
+            format!("cannot read batch file {}: {err}", file.display()),
+        )
+    };
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).map_err(cannot)?,
+        ))
+    };
+    let mut lines = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.map_err(cannot)?;
+        if !line.trim().is_empty() {
+            lines.push((index + 1, line));
+        }
+    }
+    Ok(lines)
+}
+
+fn usage(message: &str) -> CliError {
+    CliError::new(code::USAGE, message)
+}
+
+/// The task a line describes, as `run` or `start` would build it.
+fn task_spec(
+    app: &App,
+    manager: &mut TaskManager,
+    line: Line,
+    planned: &HashMap<String, u64>,
+) -> Result<TaskSpec, CliError> {
+    let labels = line.label.into_vec();
+    if line.executor.is_some() && !labels.is_empty() {
+        return Err(usage("give \"executor\" or \"label\", not both"));
+    }
+    if line.max_turns == Some(0) {
+        return Err(usage("\"max_turns\" must be at least 1"));
+    }
+    let prompt = match (line.prompt, &line.prompt_file) {
+        (Some(_), Some(_)) => return Err(usage("give \"prompt\" or \"prompt_file\", not both")),
+        (Some(prompt), None) => Some(prompt),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            return Err(usage("\"prompt_file\" cannot be standard input in a batch"));
+        }
+        (None, Some(path)) => Some(read_prompt_file(path)?),
+        (None, None) => None,
+    };
+    match (line.cmd, prompt) {
+        (Some(_), Some(_)) => Err(usage("give \"cmd\" or a prompt, not both")),
+        (None, None) => Err(usage("give \"cmd\", \"prompt\" or \"prompt_file\"")),
+        (Some(cmd), None) => {
+            if line.max_turns.is_some() || line.resume.is_some() {
+                return Err(usage("\"max_turns\" and \"resume\" are for prompts"));
+            }
+            if cmd.trim().is_empty() {
+                return Err(usage("the command is empty"));
+            }
+            let executor = executor(manager, line.executor, &labels, planned)?;
+            let payload = Payload::ShellCommand { command: cmd };
+            Ok(spec(executor, line.workspace, payload, line.priority))
+        }
+        (None, Some(prompt)) => {
+            if prompt.trim().is_empty() {
+                return Err(usage("the prompt is empty"));
+            }
+            if let Some(parent) = &line.resume {
+                if line.executor.is_some() || line.workspace.is_some() || !labels.is_empty() {
+                    return Err(usage(
+                        "\"resume\" keeps the parent's executor and workspace",
+                    ));
+                }
+                let parent = manager.resolve(parent)?;
+                let mut spec = manager.resume_spec(&parent, prompt, line.max_turns)?;
+                spec.priority = line.priority;
+                return Ok(spec);
+            }
+            let executor = executor(manager, line.executor, &labels, planned)?;
+            let payload = agent_payload(app, &executor, prompt, line.max_turns)?;
+            Ok(spec(executor, line.workspace, payload, line.priority))
+        }
+    }
+}
+
+fn executor(
+    manager: &TaskManager,
+    named: Option<String>,
+    labels: &[String],
+    planned: &HashMap<String, u64>,
+) -> Result<String, CliError> {
+    match named {
+        Some(name) => Ok(name),
+        None if labels.is_empty() => Err(usage("give \"executor\" or \"label\"")),
+        None => Ok(manager.route_with(labels, planned)?),
+    }
+}
