@@ -2,6 +2,7 @@
 //! directory being the store's own mirror directory.
 
 mod process;
+mod watch;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use process::PayloadGroup;
 pub use process::{is_same_live_process, read_process};
+pub use watch::ExitWatch;
 
 pub struct LocalExecutor {
     config: ExecutorConfig,

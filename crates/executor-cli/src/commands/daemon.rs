@@ -1,7 +1,9 @@
 //! `daemon`: the supervisor. Reconciles every live task on an interval (one
 //! round trip per host), starts queued tasks as slots free, and writes
 //! completion records and sends webhooks within seconds of a task ending,
-//! with no other command being run.
+//! with no other command being run. Between rounds it waits on the runners
+//! of local tasks (pidfds), so a local task's end is recorded and its webhook
+//! sent within milliseconds, not at the next round.
 //!
 //! One supervisor per store: a second one refuses to start (an exclusive lock
 //! on `daemon.lock` in the data dir). Correctness does not depend on it: every
@@ -13,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use executor_core::store::IndexFile;
-use executor_core::{TaskManager, error_chain};
+use executor_core::{ExecutorType, TaskManager, error_chain};
+use executor_local::ExitWatch;
 
 use crate::app::App;
 use crate::cli::DaemonArgs;
@@ -73,6 +76,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
     );
     let webhooks = app.config.defaults.webhook_url.is_some();
     let mut index_missing = false;
+    let mut watch = ExitWatch::new();
     while !STOP.load(Ordering::SeqCst) {
         let round = Instant::now();
         follow_index(&mut manager, app, &mut index_missing);
@@ -88,12 +92,38 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
             eprintln!("warning: {}", error_chain(&err));
         }
+        // Between rounds, a local task's end is noticed as its runner exits
+        // (the runners of tasks started meanwhile are picked up as they come).
         while !STOP.load(Ordering::SeqCst) && round.elapsed() < interval {
-            std::thread::sleep(Duration::from_millis(50).min(interval));
+            watch_local_runners(&manager, &mut watch);
+            let left = interval.saturating_sub(round.elapsed());
+            let slice = if watch.is_empty() { 50 } else { 250 };
+            let exited = watch.wait(left.min(Duration::from_millis(slice)));
+            if exited.is_empty() {
+                continue;
+            }
+            if let Err(err) = manager.reconcile_ids(&exited) {
+                eprintln!("warning: {}", error_chain(&err));
+            }
+            if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
+                eprintln!("warning: {}", error_chain(&err));
+            }
         }
     }
     eprintln!("openclaw-agent daemon {}: stopped", std::process::id());
     Ok(code::OK)
+}
+
+/// Watches the runners of the live local tasks (see [`ExitWatch`]).
+fn watch_local_runners(manager: &TaskManager, watch: &mut ExitWatch) {
+    let Ok(runners) = manager.store().live_runners(ExecutorType::LOCAL.as_str()) else {
+        return;
+    };
+    let runners: Vec<_> = runners
+        .iter()
+        .map(|(id, pid, start)| (*id, *pid, start.as_deref()))
+        .collect();
+    watch.watch(&runners);
 }
 
 /// Reopens the index when the file at its path is no longer the one open:

@@ -302,7 +302,7 @@ impl TaskManager {
     /// Runs `op` once per executor on its tasks of `tasks` (in their order),
     /// the executors in parallel threads: one round trip per host, all hosts
     /// at once. Returns each executor's tasks with its answer.
-    fn on_each_executor<'t, T: Send>(
+    pub(super) fn on_each_executor<'t, T: Send>(
         &mut self,
         tasks: &'t [TaskRecord],
         op: impl Fn(&dyn Executor, &[&'t TaskRecord]) -> Result<T, ExecutorError> + Sync,
@@ -321,6 +321,16 @@ impl TaskManager {
         }
         let executors = &self.executors;
         let op = &op;
+        // One executor needs no thread of its own.
+        if let [(name, _)] = ready.as_slice() {
+            let name = *name;
+            let Some((_, group)) = ready.pop() else {
+                return answers;
+            };
+            let answer = op(executors[name].as_ref(), &group);
+            answers.push((group, answer.map_err(TaskError::from)));
+            return answers;
+        }
         std::thread::scope(|scope| {
             let running: Vec<_> = ready
                 .into_iter()

@@ -78,19 +78,26 @@ impl TaskManager {
                 .or_default()
                 .push(task);
         }
+        let mut observable = Vec::new();
         for (name, tasks) in by_executor {
-            let observations = match self.executor(&name) {
-                Ok(executor) => executor.observe(&tasks.iter().collect::<Vec<_>>()),
+            match self.executor(&name) {
+                Ok(_) => observable.extend(tasks),
                 // An executor removed from the config can no longer be asked; keep its tasks as they are.
                 Err(TaskError::UnknownExecutor { .. }) => continue,
                 Err(err) => return Err(err),
-            };
+            }
+        }
+        // Every host at once: a round over the fleet lasts one round trip.
+        let observed =
+            self.on_each_executor(&observable, |executor, tasks| executor.observe(tasks));
+        for (tasks, observations) in observed {
             let observations = match observations {
                 Ok(observations) => observations,
-                Err(err) => {
+                Err(TaskError::Executor(err)) => {
                     report.unreachable.push(err);
                     continue;
                 }
+                Err(err) => return Err(err),
             };
             for (task, observation) in tasks.iter().zip(observations) {
                 // A launch interrupted before its runner started (the dispatching

@@ -58,6 +58,32 @@ impl Store {
         Ok(tasks)
     }
 
+    /// The recorded runners (pid, identity) of the live tasks of executors of
+    /// type `executor_type`: what a supervisor waits on between rounds.
+    pub fn live_runners(
+        &self,
+        executor_type: &str,
+    ) -> Result<Vec<(TaskId, u32, Option<String>)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, runner_pid, runner_start FROM tasks \
+             WHERE status IN ('pending', 'running') AND executor_type = ?1 \
+             AND runner_pid IS NOT NULL",
+        )?;
+        let rows = stmt
+            .query_map([executor_type], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, pid, start)| Some((id.parse().ok()?, pid, start)))
+            .collect())
+    }
+
     /// Deletes the index entries of `ids` in one transaction.
     pub fn delete_many(&mut self, ids: &[TaskId]) -> Result<(), StoreError> {
         let tx = self
