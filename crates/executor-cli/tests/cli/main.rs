@@ -16,6 +16,7 @@ mod crash;
 mod errors;
 mod escapes;
 mod faults;
+mod fleet;
 mod lifecycle;
 mod payloads;
 mod private_files;
