@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use executor_core::{TaskError, TaskId, TaskRecord, TaskStatus};
+use executor_core::{ExecutorType, TaskError, TaskId, TaskRecord, TaskStatus};
 
 use crate::app::App;
 use crate::cli::{CleanupArgs, KillArgs, WaitArgs};
@@ -29,7 +29,28 @@ pub fn wait(app: &App, args: WaitArgs) -> Result<u8, CliError> {
         writeln!(std::io::stdout().lock(), "no tasks to wait for")?;
         return Ok(code::OK);
     }
-    let (tasks, report) = manager.wait_many(&ids, args.any, timeout)?;
+    // Local runners are waited on (pidfds): `wait` returns as their tasks end.
+    let mut watch = executor_local::ExitWatch::new();
+    let (tasks, report) = manager.wait_many_with(&ids, args.any, timeout, |records, pause| {
+        let runners: Vec<_> = records
+            .iter()
+            .filter(|t| !t.status.is_terminal() && t.executor_type == ExecutorType::LOCAL)
+            .filter_map(|t| Some((t.id, t.runner_pid?, t.runner_start.as_deref())))
+            .collect();
+        let all_watched =
+            runners.len() == records.iter().filter(|t| !t.status.is_terminal()).count();
+        watch.watch(&runners);
+        if all_watched && !watch.is_empty() {
+            // Nothing else can end unseen: wait for an exit, looking again now and then.
+            watch.wait(
+                Duration::from_millis(250)
+                    .max(pause)
+                    .min(timeout_left(timeout, pause)),
+            );
+        } else {
+            std::thread::sleep(pause);
+        }
+    })?;
     app.settle(&manager, &report);
     if let [task] = tasks.as_slice()
         && !chosen.by_selector
@@ -66,6 +87,12 @@ pub fn wait(app: &App, args: WaitArgs) -> Result<u8, CliError> {
     } else {
         code::FAILURE
     })
+}
+
+/// The longest one wait between looks may last: the time `wait_many` allows
+/// (`pause` is already cut to what is left of the timeout, when there is one).
+fn timeout_left(timeout: Option<Duration>, pause: Duration) -> Duration {
+    timeout.map_or(Duration::MAX, |_| pause)
 }
 
 /// `wait`'s exit code for one task: the task's own.

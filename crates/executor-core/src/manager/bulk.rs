@@ -250,6 +250,20 @@ impl TaskManager {
         any: bool,
         timeout: Option<Duration>,
     ) -> Result<(Vec<TaskRecord>, ReconcileReport), TaskError> {
+        self.wait_many_with(ids, any, timeout, |_, pause| std::thread::sleep(pause))
+    }
+
+    /// [`wait_many`](TaskManager::wait_many), calling `between(records,
+    /// pause)` between two looks instead of sleeping `pause`: a caller that
+    /// can tell when a task ends (a local runner's exit) returns as soon as one
+    /// does, and may wait longer otherwise.
+    pub fn wait_many_with(
+        &mut self,
+        ids: &[TaskId],
+        any: bool,
+        timeout: Option<Duration>,
+        mut between: impl FnMut(&[TaskRecord], Duration),
+    ) -> Result<(Vec<TaskRecord>, ReconcileReport), TaskError> {
         let started = Instant::now();
         let mut report = ReconcileReport::default();
         let mut pause = Duration::from_millis(10);
@@ -294,7 +308,8 @@ impl TaskManager {
                 .iter()
                 .all(|r| r.status.is_terminal() || r.executor_type == ExecutorType::LOCAL);
             let most = Duration::from_millis(if all_local { 40 } else { 250 });
-            std::thread::sleep(pause.min(most));
+            let left = timeout.map_or(Duration::MAX, |t| t.saturating_sub(started.elapsed()));
+            between(&records, pause.min(most).min(left));
             pause = (pause * 2).min(most);
         }
     }
