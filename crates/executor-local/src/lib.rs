@@ -46,7 +46,12 @@ impl LocalExecutor {
     fn observe_one(&self, task: &TaskRecord) -> RunnerObservation {
         // Liveness first, records second: see `RunnerObservation`.
         let runner_alive = self.runner_alive(task);
-        RunnerObservation::read_task_dir(&self.dir(&task.id), runner_alive)
+        RunnerObservation::read_task_dir_knowing(
+            &self.dir(&task.id),
+            runner_alive,
+            task.runner_pid.is_some(),
+            task.pid,
+        )
     }
 
     fn runner_alive(&self, task: &TaskRecord) -> bool {
