@@ -253,6 +253,15 @@ pub trait Executor: Send + Sync {
     /// Log bytes from `offset` on (for following).
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;
 
+    /// [`read_log`](Executor::read_log) of many tasks, each from its offset, in
+    /// order, in as few round trips as the backend allows (one per host).
+    fn read_logs(&self, reads: &[(&TaskRecord, u64)]) -> Result<Vec<LogChunk>, ExecutorError> {
+        reads
+            .iter()
+            .map(|(task, offset)| self.read_log(task, *offset))
+            .collect()
+    }
+
     /// An agent's transcript of `task`: the file at `path` (as the agent's
     /// `AgentCli::transcript_path` gives it) below the home
     /// directory of the user the task ran as.

@@ -116,6 +116,55 @@ pub fn remove(dirs: &[String]) -> String {
     s
 }
 
+/// Marks the start of a task's log bytes, with their count.
+const LOG_MARK: &str = "@log ";
+
+/// Prints, per `(task dir, offset)`, `@log <index> <count>` and then exactly
+/// `count` bytes of its log from the offset (at most one chunk);
+/// [`parse_logs`] splits them back.
+pub fn read_logs(reads: &[(String, u64)]) -> String {
+    let mut s = String::new();
+    for (index, (dir, offset)) in reads.iter().enumerate() {
+        s.push_str(&format!(
+            "f={dir}/{log}; s=$(stat -c %s \"$f\" 2>/dev/null || echo 0); n=$((s > {offset} ? s - {offset} : 0)); \
+             [ $n -gt {chunk} ] && n={chunk}; echo \"{LOG_MARK}{index} $n\"; \
+             [ $n -gt 0 ] && tail -c +{start} \"$f\" | head -c $n\n",
+            dir = sh_quote(dir),
+            log = runner::LOG_FILE,
+            chunk = executor_core::executor::LOG_READ_CHUNK,
+            start = offset + 1,
+        ));
+    }
+    s.push_str("exit 0\n");
+    s
+}
+
+/// What [`read_logs`] printed: each task's bytes, in order (empty for a task
+/// with no answer).
+pub fn parse_logs(mut out: &[u8], count: usize) -> Vec<Vec<u8>> {
+    let mut logs = vec![Vec::new(); count];
+    while let Some(end) = out.iter().position(|b| *b == b'\n') {
+        let header = String::from_utf8_lossy(&out[..end]).into_owned();
+        out = &out[end + 1..];
+        let Some(rest) = header.strip_prefix(LOG_MARK) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (Some(index), Some(n)) = (
+            fields.next().and_then(|i| i.parse::<usize>().ok()),
+            fields.next().and_then(|n| n.parse::<usize>().ok()),
+        ) else {
+            continue;
+        };
+        let n = n.min(out.len());
+        if index < count {
+            logs[index] = out[..n].to_vec();
+        }
+        out = &out[n..];
+    }
+    logs
+}
+
 /// Marks the end of a task's launch, with its exit status.
 const END_MARK: &str = "@end ";
 
@@ -234,6 +283,43 @@ mod tests {
         assert_eq!(answers[0], Ok("1 x".to_owned()));
         assert_eq!(answers[1], Err("bad workspace".to_owned()));
         assert_eq!(answers[2], Ok("3 y".to_owned()));
+    }
+
+    #[test]
+    fn logs_of_many_tasks_come_back_byte_for_byte() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let contents: [&[u8]; 3] = [b"one\ntwo\n", b"", b"@log 0 5\n\x00\xffbin\nary"];
+        let mut reads = Vec::new();
+        for (i, bytes) in contents.iter().enumerate() {
+            let dir = root.path().join(format!("t{i}"));
+            std::fs::create_dir(&dir).expect("dir");
+            std::fs::write(dir.join(runner::LOG_FILE), bytes).expect("log");
+            reads.push((dir.display().to_string(), if i == 0 { 4 } else { 0 }));
+        }
+        reads.push((root.path().join("missing").display().to_string(), 0));
+        let out = run_sh_bytes(&read_logs(&reads));
+        let logs = parse_logs(&out, 4);
+        assert_eq!(logs[0], b"two\n");
+        assert_eq!(logs[1], b"");
+        assert_eq!(logs[2], contents[2]);
+        assert_eq!(logs[3], b"");
+    }
+
+    fn run_sh_bytes(script: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("script written");
+        child.wait_with_output().expect("sh ends").stdout
     }
 
     #[test]

@@ -260,6 +260,25 @@ impl Executor for SshExecutor {
         logs::read(&self.shell, &self.config.name, &self.dir(&task.id), offset)
     }
 
+    fn read_logs(&self, reads: &[(&TaskRecord, u64)]) -> Result<Vec<LogChunk>, ExecutorError> {
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dirs: Vec<(String, u64)> = reads
+            .iter()
+            .map(|(task, offset)| (self.dir(&task.id), *offset))
+            .collect();
+        let stdout = self.run(&bulk::read_logs(&dirs), true)?;
+        Ok(bulk::parse_logs(&stdout, reads.len())
+            .into_iter()
+            .zip(reads)
+            .map(|(bytes, (_, offset))| LogChunk {
+                next_offset: offset + bytes.len() as u64,
+                bytes,
+            })
+            .collect())
+    }
+
     fn check(&self) -> Result<String, ExecutorError> {
         let claude = self
             .config

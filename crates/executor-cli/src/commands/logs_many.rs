@@ -1,6 +1,8 @@
 //! `logs` of several tasks: each line prefixed with its task's short id, the
-//! tasks followed together until all have ended.
+//! tasks followed together until all have ended, with one read per host
+//! each time round.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -109,17 +111,25 @@ pub fn logs_many(
         let report = manager.reconcile_ids(&open)?;
         app.settle(manager, &report);
         let mut read_any = false;
-        for stream in streams.iter_mut().filter(|s| !s.done) {
-            let Some(current) = manager.store().get(&stream.task.id)? else {
-                stream.finish(&mut out)?;
-                continue;
-            };
-            let chunk = match manager
-                .executor(&current.executor)?
-                .read_log(&current, stream.offset)
-            {
-                Ok(chunk) => chunk,
-                // A dropped link is ridden out: the next round reads from the same offset.
+        // The open tasks as they are now, by executor: one read per host.
+        let mut by_executor: BTreeMap<String, Vec<(usize, TaskRecord)>> = BTreeMap::new();
+        for (index, stream) in streams.iter_mut().enumerate().filter(|(_, s)| !s.done) {
+            match manager.store().get(&stream.task.id)? {
+                Some(current) => by_executor
+                    .entry(current.executor.clone())
+                    .or_default()
+                    .push((index, current)),
+                None => stream.finish(&mut out)?,
+            }
+        }
+        for (name, tasks) in by_executor {
+            let reads: Vec<(&TaskRecord, u64)> = tasks
+                .iter()
+                .map(|(index, task)| (task, streams[*index].offset))
+                .collect();
+            let chunks = match manager.executor(&name)?.read_logs(&reads) {
+                Ok(chunks) => chunks,
+                // A dropped link is ridden out: the next round reads from the same offsets.
                 Err(err) if err.is_transient() => {
                     if !warned {
                         eprintln!(
@@ -132,12 +142,15 @@ pub fn logs_many(
                 }
                 Err(err) => return Err(err.into()),
             };
-            if !chunk.bytes.is_empty() {
-                read_any = true;
-                stream.offset = chunk.next_offset;
-                stream.write(&mut out, &chunk.bytes)?;
-            } else if current.status.is_terminal() {
-                stream.finish(&mut out)?;
+            for ((index, current), chunk) in tasks.iter().zip(chunks) {
+                let stream = &mut streams[*index];
+                if !chunk.bytes.is_empty() {
+                    read_any = true;
+                    stream.offset = chunk.next_offset;
+                    stream.write(&mut out, &chunk.bytes)?;
+                } else if current.status.is_terminal() {
+                    stream.finish(&mut out)?;
+                }
             }
         }
         out.flush()?;

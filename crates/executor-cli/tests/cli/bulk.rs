@@ -263,3 +263,27 @@ fn ssh_bulk_kill_and_cleanup_take_one_batch_per_host() {
         assert!(!t.remote_dir(id).exists());
     }
 }
+
+/// `logs -f` of several SSH tasks reads them all in one script per look.
+#[test]
+fn ssh_logs_of_several_tasks_are_followed_together() {
+    use test_support::sshd::TEST_USER;
+    let Some(t) = crate::ssh::SshTest::new(TEST_USER) else {
+        return;
+    };
+    let a = t.run_task("echo a1; sleep 0.5; printf 'a2\\001\\n'");
+    let b = t.run_task("printf 'b1'; sleep 0.8; echo b2");
+    let out = t.env.ok(&["logs", "-e", "box", "--follow", "30"]);
+    let pa = format!("[{}] ", &a[..8]);
+    let pb = format!("[{}] ", &b[..8]);
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        format!("{pa}a1"),
+        format!("{pa}a2\u{1}"),
+        format!("{pb}b1b2"),
+    ] {
+        assert!(lines.contains(&want.as_str()), "{want:?} in {out:?}");
+    }
+    assert_eq!(t.env.status(&a)["status"], "completed");
+    assert_eq!(t.env.status(&b)["status"], "completed");
+}
