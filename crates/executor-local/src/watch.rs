@@ -48,6 +48,11 @@ impl ExitWatch {
         }
     }
 
+    /// Whether the runner of `id` is watched: its exit will be reported.
+    pub fn is_watching(&self, id: &TaskId) -> bool {
+        self.fds.contains_key(id)
+    }
+
     /// How many runners are watched.
     pub fn len(&self) -> usize {
         self.fds.len()

@@ -10,12 +10,13 @@
 //! completion, webhook and dispatch is claimed in the index, so CLI commands
 //! racing the supervisor never repeat one.
 
+use std::collections::HashSet;
 use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use executor_core::store::IndexFile;
-use executor_core::{ExecutorType, TaskManager, error_chain};
+use executor_core::{ExecutorType, TaskId, TaskManager, error_chain};
 use executor_local::ExitWatch;
 
 use crate::app::App;
@@ -77,10 +78,18 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
     let webhooks = app.config.defaults.webhook_url.is_some();
     let mut index_missing = false;
     let mut watch = ExitWatch::new();
+    let mut watched_shell: Vec<TaskId> = Vec::new();
     while !STOP.load(Ordering::SeqCst) {
         let round = Instant::now();
         follow_index(&mut manager, app, &mut index_missing);
-        match manager.reconcile(None) {
+        // Local shell tasks whose runners are watched need no look: their
+        // ends wake the wait below, and nothing else of them is learnt.
+        let watched: HashSet<TaskId> = watched_shell
+            .iter()
+            .filter(|id| watch.is_watching(id))
+            .copied()
+            .collect();
+        match manager.reconcile_skipping(&watched) {
             Ok(report) => {
                 for err in &report.unreachable {
                     eprintln!("warning: {}", crate::terminal::safe(&error_chain(err)));
@@ -95,7 +104,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         // Between rounds, a local task's end is noticed as its runner exits
         // (the runners of tasks started meanwhile are picked up as they come).
         while !STOP.load(Ordering::SeqCst) && round.elapsed() < interval {
-            watch_local_runners(&manager, &mut watch);
+            watched_shell = watch_local_runners(&manager, &mut watch);
             let left = interval.saturating_sub(round.elapsed());
             let slice = if watch.is_empty() { 50 } else { 250 };
             let exited = watch.wait(left.min(Duration::from_millis(slice)));
@@ -114,16 +123,18 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
     Ok(code::OK)
 }
 
-/// Watches the runners of the live local tasks (see [`ExitWatch`]).
-fn watch_local_runners(manager: &TaskManager, watch: &mut ExitWatch) {
+/// Watches the runners of the live local tasks (see [`ExitWatch`]); returns
+/// the shell-command tasks among them.
+fn watch_local_runners(manager: &TaskManager, watch: &mut ExitWatch) -> Vec<TaskId> {
     let Ok(runners) = manager.store().live_runners(ExecutorType::LOCAL.as_str()) else {
-        return;
+        return Vec::new();
     };
-    let runners: Vec<_> = runners
+    let watched: Vec<_> = runners
         .iter()
-        .map(|(id, pid, start)| (*id, *pid, start.as_deref()))
+        .map(|r| (r.id, r.pid, r.start.as_deref()))
         .collect();
-    watch.watch(&runners);
+    watch.watch(&watched);
+    runners.iter().filter(|r| r.shell).map(|r| r.id).collect()
 }
 
 /// Reopens the index when the file at its path is no longer the one open:

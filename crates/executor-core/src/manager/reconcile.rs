@@ -44,6 +44,17 @@ impl TaskManager {
         self.reconcile_live(live)
     }
 
+    /// Reconciles every live task but those in `skip` (whose ends the caller
+    /// learns of otherwise: the supervisor's watched local runners).
+    pub fn reconcile_skipping(
+        &mut self,
+        skip: &std::collections::HashSet<TaskId>,
+    ) -> Result<ReconcileReport, TaskError> {
+        let mut live = self.store.live_tasks()?;
+        live.retain(|task| !skip.contains(&task.id));
+        self.reconcile_live(live)
+    }
+
     /// Reconciles the tasks of `ids` that are live (all live tasks when one of
     /// them is queued: what it waits for must be looked at).
     pub fn reconcile_ids(&mut self, ids: &[TaskId]) -> Result<ReconcileReport, TaskError> {

@@ -24,6 +24,7 @@ pub use error::StoreError;
 pub use open::{IndexFile, Store};
 pub use queue::Capacities;
 pub use rows::TableRow;
+pub use select::LiveRunner;
 pub use tasks::Listed;
 pub use webhooks::{WebhookClaim, WebhookOutcome};
 pub use write::WriteTx;

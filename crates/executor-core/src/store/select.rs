@@ -3,7 +3,18 @@
 use super::error::StoreError;
 use super::open::Store;
 use super::rows::{COLUMNS, record_from_row};
-use crate::model::{Selection, TaskId, TaskRecord};
+use crate::model::{Selection, TaskId, TaskRecord, TaskType};
+
+/// A live task's recorded runner.
+#[derive(Debug, Clone)]
+pub struct LiveRunner {
+    pub id: TaskId,
+    pub pid: u32,
+    /// The runner's identity (`boot_id:start_ticks`), when recorded.
+    pub start: Option<String>,
+    /// A shell-command task: nothing but its end is learnt by looking at it.
+    pub shell: bool,
+}
 
 /// The column issue 13's fan-out groups record a task's group in. A store made
 /// before it has no group, so a `--group` selection matches nothing there.
@@ -58,14 +69,11 @@ impl Store {
         Ok(tasks)
     }
 
-    /// The recorded runners (pid, identity) of the live tasks of executors of
-    /// type `executor_type`: what a supervisor waits on between rounds.
-    pub fn live_runners(
-        &self,
-        executor_type: &str,
-    ) -> Result<Vec<(TaskId, u32, Option<String>)>, StoreError> {
+    /// The recorded runners of the live tasks of executors of type
+    /// `executor_type`: what a supervisor waits on between rounds.
+    pub fn live_runners(&self, executor_type: &str) -> Result<Vec<LiveRunner>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, runner_pid, runner_start FROM tasks \
+            "SELECT id, runner_pid, runner_start, task_type FROM tasks \
              WHERE status IN ('pending', 'running') AND executor_type = ?1 \
              AND runner_pid IS NOT NULL",
         )?;
@@ -75,12 +83,20 @@ impl Store {
                     row.get::<_, String>(0)?,
                     row.get::<_, u32>(1)?,
                     row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, pid, start)| Some((id.parse().ok()?, pid, start)))
+            .filter_map(|(id, pid, start, task_type)| {
+                Some(LiveRunner {
+                    id: id.parse().ok()?,
+                    pid,
+                    start,
+                    shell: task_type == TaskType::ShellCommand.as_str(),
+                })
+            })
             .collect())
     }
 
