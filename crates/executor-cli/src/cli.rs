@@ -53,6 +53,9 @@ pub enum Command {
     /// Run the supervisor in the foreground: reconcile tasks, start queued ones,
     /// write completion records and send webhooks as tasks end
     Daemon(DaemonArgs),
+    /// Run the supervisor (as `daemon` does) and serve the web page and the
+    /// HTTP API on it; prints the page's address with the access token
+    Serve(ServeArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Print the man page (roff)
@@ -314,6 +317,22 @@ pub struct ExecutorsArgs {
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
+    /// Seconds between two rounds of reconciling, dispatching and notifying
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub interval: f64,
+    /// Also serve the web page and HTTP API on ADDR (as `serve` does); an
+    /// address other than loopback is reachable from other machines (use a
+    /// TLS reverse proxy, see docs/web.md)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to serve on; an address other than loopback is reachable from
+    /// other machines (use a TLS reverse proxy, see docs/web.md)
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+    pub listen: String,
     /// Seconds between two rounds of reconciling, dispatching and notifying
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub interval: f64,

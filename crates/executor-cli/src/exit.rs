@@ -81,6 +81,7 @@ impl From<TaskError> for CliError {
             | TaskError::StillLive { .. }
             | TaskError::ProcessesLeft { .. } => code::TASK_STATE,
             TaskError::Timeout { .. } => code::TIMEOUT,
+            TaskError::InvalidRequest(_) => code::USAGE,
         };
         match &err {
             TaskError::Store(store) => Self::new(code, store_message(store)),

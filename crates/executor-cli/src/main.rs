@@ -62,6 +62,13 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Reindex(args) => reindex::reindex(&app, args),
         Command::Executors(args) => executors::executors(&app, args),
         Command::Daemon(args) => daemon::daemon(&app, args),
+        Command::Serve(args) => daemon::daemon(
+            &app,
+            cli::DaemonArgs {
+                interval: args.interval,
+                listen: Some(args.listen),
+            },
+        ),
         Command::DeliverWebhooks => webhooks::deliver(&app),
         Command::Config(_) | Command::Completions(_) | Command::Man => {
             unreachable!("handled above")

@@ -26,7 +26,8 @@ pub use config::{Config, ExecutorConfig, ExecutorSettings};
 pub use executor::{AgentLaunch, Executor, ExecutorError, LaunchSpec, Launched, LogChunk};
 pub use manager::reindex::ReindexReport;
 pub use manager::{
-    Bulk, ExecutorFactory, KillOutcome, ReconcileReport, TaskError, TaskManager, error_chain,
+    Bulk, DispatchRequest, ExecutorFactory, KillOutcome, Placement, ReconcileReport, TaskError,
+    TaskManager, error_chain,
 };
 pub use model::{
     ExecutorType, ListFilter, Payload, Selection, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta,

@@ -10,6 +10,7 @@ pub mod mock_anthropic;
 pub mod netns;
 pub mod slurm;
 pub mod sshd;
+pub mod webdriver;
 
 pub use fake_executor::{Failure, Fake, FakeExecutor, FakeHost, FakeTask};
 pub use mock_anthropic::{MockAnthropic, Reply, Script, Usage};

@@ -7,10 +7,10 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use executor_core::view::DispatchedView;
-use executor_core::{Payload, TaskManager, TaskSpec};
+use executor_core::{DispatchRequest, Placement, TaskManager, TaskSpec};
 use serde::Deserialize;
 
-use super::dispatch::{agent_payload, read_prompt_file, spec};
+use super::dispatch::read_prompt_file;
 use crate::app::App;
 use crate::exit::{CliError, code};
 
@@ -67,7 +67,7 @@ pub fn run_batch(app: &App, file: &Path, json: bool) -> Result<u8, CliError> {
         };
         let line: Line = serde_json::from_str(&text)
             .map_err(|err| at_line(CliError::new(code::USAGE, format!("not a task: {err}"))))?;
-        let spec = task_spec(app, &mut manager, line, &planned).map_err(at_line)?;
+        let spec = task_spec(&manager, line, &planned).map_err(at_line)?;
         let spec = manager.prepare(spec).map_err(|e| at_line(e.into()))?;
         *planned.entry(spec.executor.clone()).or_default() += 1;
         specs.push(spec);
@@ -136,20 +136,18 @@ fn usage(message: &str) -> CliError {
     CliError::new(code::USAGE, message)
 }
 
-/// The task a line describes, as `run` or `start` would build it.
+/// The task a line describes, checked as `run` or `start` check theirs.
 fn task_spec(
-    app: &App,
-    manager: &mut TaskManager,
+    manager: &TaskManager,
     line: Line,
     planned: &HashMap<String, u64>,
 ) -> Result<TaskSpec, CliError> {
-    let labels = line.label.into_vec();
-    if line.executor.is_some() && !labels.is_empty() {
-        return Err(usage("give \"executor\" or \"label\", not both"));
-    }
-    if line.max_turns == Some(0) {
-        return Err(usage("\"max_turns\" must be at least 1"));
-    }
+    let placement = Placement {
+        executor: line.executor,
+        labels: line.label.into_vec(),
+        workspace: line.workspace,
+        priority: line.priority,
+    };
     let prompt = match (line.prompt, &line.prompt_file) {
         (Some(_), Some(_)) => return Err(usage("give \"prompt\" or \"prompt_file\", not both")),
         (Some(prompt), None) => Some(prompt),
@@ -159,51 +157,21 @@ fn task_spec(
         (None, Some(path)) => Some(read_prompt_file(path)?),
         (None, None) => None,
     };
-    match (line.cmd, prompt) {
-        (Some(_), Some(_)) => Err(usage("give \"cmd\" or a prompt, not both")),
-        (None, None) => Err(usage("give \"cmd\", \"prompt\" or \"prompt_file\"")),
-        (Some(cmd), None) => {
+    let request = match (line.cmd, prompt) {
+        (Some(_), Some(_)) => return Err(usage("give \"cmd\" or a prompt, not both")),
+        (None, None) => return Err(usage("give \"cmd\", \"prompt\" or \"prompt_file\"")),
+        (Some(command), None) => {
             if line.max_turns.is_some() || line.resume.is_some() {
                 return Err(usage("\"max_turns\" and \"resume\" are for prompts"));
             }
-            if cmd.trim().is_empty() {
-                return Err(usage("the command is empty"));
-            }
-            let executor = executor(manager, line.executor, &labels, planned)?;
-            let payload = Payload::ShellCommand { command: cmd };
-            Ok(spec(executor, line.workspace, payload, line.priority))
+            DispatchRequest::Shell { command, placement }
         }
-        (None, Some(prompt)) => {
-            if prompt.trim().is_empty() {
-                return Err(usage("the prompt is empty"));
-            }
-            if let Some(parent) = &line.resume {
-                if line.executor.is_some() || line.workspace.is_some() || !labels.is_empty() {
-                    return Err(usage(
-                        "\"resume\" keeps the parent's executor and workspace",
-                    ));
-                }
-                let parent = manager.resolve(parent)?;
-                let mut spec = manager.resume_spec(&parent, prompt, line.max_turns)?;
-                spec.priority = line.priority;
-                return Ok(spec);
-            }
-            let executor = executor(manager, line.executor, &labels, planned)?;
-            let payload = agent_payload(app, &executor, prompt, line.max_turns)?;
-            Ok(spec(executor, line.workspace, payload, line.priority))
-        }
-    }
-}
-
-fn executor(
-    manager: &TaskManager,
-    named: Option<String>,
-    labels: &[String],
-    planned: &HashMap<String, u64>,
-) -> Result<String, CliError> {
-    match named {
-        Some(name) => Ok(name),
-        None if labels.is_empty() => Err(usage("give \"executor\" or \"label\"")),
-        None => Ok(manager.route_with(labels, planned)?),
-    }
+        (None, Some(prompt)) => DispatchRequest::Agent {
+            prompt,
+            max_turns: line.max_turns,
+            resume: line.resume,
+            placement,
+        },
+    };
+    Ok(manager.spec_for_planned(request, planned)?)
 }

@@ -9,6 +9,9 @@
 //! on `daemon.lock` in the data dir). Correctness does not depend on it: every
 //! completion, webhook and dispatch is claimed in the index, so CLI commands
 //! racing the supervisor never repeat one.
+//!
+//! With `--listen` (or as `serve`) it also serves the web page and the HTTP
+//! API (executor-web) on threads of its own, told after every round.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, Write};
@@ -69,6 +72,10 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
             request_stop as *const () as libc::sighandler_t,
         );
     }
+    let server = match &args.listen {
+        Some(addr) => Some(crate::commands::serve::start(app, addr)?),
+        None => None,
+    };
     eprintln!(
         "openclaw-agent daemon {}: supervising {} every {:.1}s",
         std::process::id(),
@@ -98,6 +105,9 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
             // The supervisor outlives a busy or briefly broken store.
             Err(err) => eprintln!("warning: {}", error_chain(&err)),
         }
+        if let Some(server) = &server {
+            server.round_done();
+        }
         if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
             eprintln!("warning: {}", error_chain(&err));
         }
@@ -113,6 +123,9 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
             }
             if let Err(err) = manager.reconcile_ids(&exited) {
                 eprintln!("warning: {}", error_chain(&err));
+            }
+            if let Some(server) = &server {
+                server.round_done();
             }
             if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
                 eprintln!("warning: {}", error_chain(&err));

@@ -2,12 +2,11 @@
 
 use std::io::{Read, Write};
 
-use executor_core::agent::{AgentKind, AgentSession};
 use executor_core::view::DispatchedView;
-use executor_core::{AgentLaunch, Payload, TaskSpec};
+use executor_core::{DispatchRequest, Placement};
 
 use crate::app::App;
-use crate::cli::{RunArgs, StartArgs};
+use crate::cli::{Routing, RunArgs, StartArgs};
 use crate::exit::{CliError, code};
 
 pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
@@ -16,88 +15,35 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
         (None, Some(path)) => read_prompt_file(path)?,
         (None, None) => return Err(CliError::new(code::USAGE, "give --prompt or --prompt-file")),
     };
-    if prompt.trim().is_empty() {
-        return Err(CliError::new(code::USAGE, "the prompt is empty"));
-    }
-    if let Some(parent) = &args.resume {
-        let manager = app.manager()?;
-        let parent = manager.resolve(parent)?;
-        let spec = manager.resume_spec(&parent, prompt, args.max_turns)?;
-        drop(manager);
-        return dispatch(app, spec, args.json);
-    }
-    let name = choose_executor(app, args.executor, &args.routing.label)?;
-    let payload = agent_payload(app, &name, prompt, args.max_turns)?;
-    dispatch(
-        app,
-        spec(name, args.workspace, payload, args.routing.priority),
-        args.json,
-    )
+    let request = DispatchRequest::Agent {
+        prompt,
+        max_turns: args.max_turns,
+        resume: args.resume,
+        placement: placement(args.executor, args.workspace, args.routing),
+    };
+    dispatch(app, request, args.json)
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
     if let Some(file) = &args.batch {
         return super::batch::run_batch(app, file, args.json);
     }
-    let Some(cmd) = args.cmd else {
+    let Some(command) = args.cmd else {
         return Err(CliError::new(code::USAGE, "give --cmd or --batch"));
     };
-    if cmd.trim().is_empty() {
-        return Err(CliError::new(code::USAGE, "the command is empty"));
-    }
-    let payload = Payload::ShellCommand { command: cmd };
-    let executor = choose_executor(app, args.executor, &args.routing.label)?;
-    dispatch(
-        app,
-        spec(executor, args.workspace, payload, args.routing.priority),
-        args.json,
-    )
+    let request = DispatchRequest::Shell {
+        command,
+        placement: placement(args.executor, args.workspace, args.routing),
+    };
+    dispatch(app, request, args.json)
 }
 
-/// A new Claude Code session on executor `name`.
-pub(crate) fn agent_payload(
-    app: &App,
-    name: &str,
-    prompt: String,
-    max_turns: Option<u32>,
-) -> Result<Payload, CliError> {
-    let executor = app.executor_config(name)?;
-    let agent = AgentKind::Claude;
-    Ok(Payload::Agent {
-        agent,
-        prompt,
-        max_turns: max_turns.unwrap_or(app.config.defaults.max_turns),
-        program: AgentLaunch::new(&app.config, executor, agent).program,
-        session: AgentSession::New(uuid::Uuid::new_v4()),
-    })
-}
-
-/// An empty workspace means the executor's default: the current directory for
-/// `local`, the remote home for `ssh`, the image's working directory for containers.
-pub(crate) fn spec(
-    executor: String,
-    workspace: Option<String>,
-    payload: Payload,
-    priority: i32,
-) -> TaskSpec {
-    TaskSpec {
+fn placement(executor: Option<String>, workspace: Option<String>, routing: Routing) -> Placement {
+    Placement {
         executor,
-        priority,
-        workspace: workspace.unwrap_or_default(),
-        payload,
-        parent: None,
-    }
-}
-
-/// The executor named, or the one the labels route to.
-fn choose_executor(
-    app: &App,
-    named: Option<String>,
-    labels: &[String],
-) -> Result<String, CliError> {
-    match named {
-        Some(name) => Ok(name),
-        None => Ok(app.manager()?.route(labels)?),
+        labels: routing.label,
+        workspace,
+        priority: routing.priority,
     }
 }
 
@@ -122,8 +68,9 @@ pub(crate) fn read_prompt_file(path: &std::path::Path) -> Result<String, CliErro
     })
 }
 
-fn dispatch(app: &App, spec: TaskSpec, json: bool) -> Result<u8, CliError> {
+fn dispatch(app: &App, request: DispatchRequest, json: bool) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
+    let spec = manager.spec_for(request)?;
     let task = match manager.dispatch(spec) {
         Ok(task) => task,
         Err(err) => {

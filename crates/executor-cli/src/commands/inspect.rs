@@ -10,7 +10,6 @@ use crate::app::App;
 use crate::cli::{LogsArgs, StatusArgs};
 use crate::commands::select::choose;
 use crate::exit::{CliError, code};
-use executor_core::view::{TaskDetails, TaskView};
 
 use crate::output;
 use crate::terminal;
@@ -21,6 +20,12 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
     let (task, report) = manager.refresh(&task.id)?;
     app.settle(&manager, &report);
     let stall_timeout = app.config.defaults.stall_timeout;
+    let now = jiff::Timestamp::now();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", manager.detailed_json(&task, now)?)?;
+        return Ok(code::OK);
+    }
     let task_dir = manager.task_dir(&task.id);
     let payload_text = manager.payload_text(&task);
     let (ancestors, followups) = manager.chain(&task)?;
@@ -28,22 +33,6 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         Ok(executor) => executor.details(&task),
         Err(_) => None,
     };
-    let now = jiff::Timestamp::now();
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let ids = |tasks: &[TaskRecord]| -> Vec<String> {
-            tasks.iter().map(|t| t.id.to_string()).collect()
-        };
-        let details = TaskDetails {
-            payload_text,
-            task_dir: task_dir.to_string_lossy().into_owned(),
-            executor: executor_details,
-            chain: (ids(&ancestors), ids(&followups)),
-        };
-        let view = TaskView::at(&task, stall_timeout, now).with_details(&task, details);
-        writeln!(out, "{}", view.to_json())?;
-        return Ok(code::OK);
-    }
 
     // Every value may hold text from the task or its host: shown escaped.
     let mut field = |name: &str, value: &dyn std::fmt::Display| {

@@ -12,4 +12,5 @@ pub mod list;
 pub mod logs_many;
 pub mod reindex;
 pub mod select;
+pub mod serve;
 pub mod webhooks;

@@ -26,7 +26,7 @@ fn a_bad_line_names_itself_and_nothing_is_recorded() {
         (
             json!({"cmd": "true"}),
             2,
-            "line 2: give \"executor\" or \"label\"",
+            "line 2: give an executor or labels",
         ),
         (
             json!({"cmd": "true", "executor": "nope"}),

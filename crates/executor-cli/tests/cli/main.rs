@@ -25,4 +25,5 @@ mod slurm;
 mod ssh;
 mod upgrades;
 mod views;
+mod web;
 mod webhooks;

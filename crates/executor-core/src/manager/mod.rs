@@ -11,12 +11,14 @@ mod batch;
 mod bulk;
 mod chain;
 mod control;
+mod details;
 mod dispatch;
 mod finish;
 pub mod orphans;
 mod queue;
 mod reconcile;
 pub mod reindex;
+mod request;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -29,9 +31,11 @@ use crate::config::{Config, ExecutorConfig};
 use crate::executor::{Executor, ExecutorError};
 use crate::model::{ListFilter, TaskId, TaskIdPrefix, TaskIdPrefixError, TaskRecord, TaskStatus};
 use crate::paths::Paths;
-use crate::store::{Listed, Store, StoreError};
+use crate::store::{Listed, Paged, Store, StoreError};
 use crate::taskdir::{TaskDirError, TaskDirs};
 use crate::view::TaskView;
+
+pub use request::{DispatchRequest, Placement};
 
 /// Builds the executor for one configured entry (the binary wires in the backends).
 pub type ExecutorFactory =
@@ -68,6 +72,9 @@ pub enum TaskError {
     Timeout { id: TaskId, seconds: f64 },
     #[error(transparent)]
     Mirror(#[from] TaskDirError),
+    /// A dispatch request that cannot be run as given.
+    #[error("{0}")]
+    InvalidRequest(String),
 }
 
 impl TaskError {
@@ -181,6 +188,26 @@ impl TaskManager {
     ) -> Result<Result<(), std::io::Error>, TaskError> {
         Ok(for_each_json(&self.store, filter, stall_timeout, visit)?)
     }
+}
+
+/// The JSON views of up to `limit` tasks matching `filter`, newest first,
+/// older than `before` when given.
+pub fn page_json(
+    store: &Store,
+    filter: &ListFilter,
+    before: Option<&TaskId>,
+    limit: usize,
+    stall_timeout: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let now = jiff::Timestamp::now();
+    Ok(store
+        .page(filter, before, limit)?
+        .into_iter()
+        .map(|paged| match paged {
+            Paged::Rendered(json) => json,
+            Paged::Live(record) => TaskView::at(&record, stall_timeout, now).to_json(),
+        })
+        .collect())
 }
 
 /// Calls `visit` with the JSON view of each task matching `filter`, oldest

@@ -13,6 +13,7 @@
 mod error;
 mod migrations;
 mod open;
+mod pages;
 mod queue;
 mod rows;
 mod select;
@@ -22,6 +23,7 @@ mod write;
 
 pub use error::StoreError;
 pub use open::{IndexFile, Store};
+pub use pages::{CostTotal, Paged};
 pub use queue::Capacities;
 pub use rows::TableRow;
 pub use select::LiveRunner;

@@ -11,6 +11,7 @@ mod stream_props;
 mod tasks_control;
 mod tasks_dispatch;
 mod tasks_reconcile;
+mod tasks_web;
 mod tasks_webhooks;
 
 #[global_allocator]

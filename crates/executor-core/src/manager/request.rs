@@ -1,0 +1,130 @@
+//! What `start` and `run` ask for, checked and turned into a [`TaskSpec`]:
+//! one code path for the CLI and the HTTP API, so both validate alike.
+
+use std::collections::HashMap;
+
+use super::{TaskError, TaskManager};
+use crate::executor::AgentLaunch;
+use crate::model::{AgentKind, AgentSession, Payload, TaskSpec};
+
+/// Where a new task runs: a named executor, or one carrying every label.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub executor: Option<String>,
+    pub labels: Vec<String>,
+    /// Empty: the executor's default workspace.
+    pub workspace: Option<String>,
+    pub priority: i32,
+}
+
+/// A task to dispatch, as a user asked for it.
+#[derive(Debug, Clone)]
+pub enum DispatchRequest {
+    /// `start`: an agent task (or, with `resume`, a follow-up of one).
+    Agent {
+        prompt: String,
+        max_turns: Option<u32>,
+        resume: Option<String>,
+        placement: Placement,
+    },
+    /// `run`: a shell command.
+    Shell {
+        command: String,
+        placement: Placement,
+    },
+}
+
+impl TaskManager {
+    /// Checks `request` and builds the spec to [`dispatch`](Self::dispatch).
+    pub fn spec_for(&self, request: DispatchRequest) -> Result<TaskSpec, TaskError> {
+        self.spec_for_planned(request, &HashMap::new())
+    }
+
+    /// [`spec_for`](Self::spec_for) for a task of a batch: routing by labels
+    /// counts `planned` tasks (the batch's, routed before) as live where they go.
+    pub fn spec_for_planned(
+        &self,
+        request: DispatchRequest,
+        planned: &HashMap<String, u64>,
+    ) -> Result<TaskSpec, TaskError> {
+        let invalid = |message: &str| Err(TaskError::InvalidRequest(message.to_owned()));
+        match request {
+            DispatchRequest::Agent {
+                prompt,
+                max_turns,
+                resume,
+                placement,
+            } => {
+                if prompt.trim().is_empty() {
+                    return invalid("the prompt is empty");
+                }
+                if max_turns == Some(0) {
+                    return invalid("max_turns must be at least 1");
+                }
+                if let Some(parent) = resume {
+                    if placement.executor.is_some()
+                        || placement.workspace.is_some()
+                        || !placement.labels.is_empty()
+                    {
+                        return invalid(
+                            "a resumed task runs where its parent ran: give no executor, workspace or label",
+                        );
+                    }
+                    let parent = self.resolve(&parent)?;
+                    return self.resume_spec(&parent, prompt, max_turns);
+                }
+                let name = self.place(&placement, planned)?;
+                let executor = self
+                    .config
+                    .executor(&name)
+                    .ok_or_else(|| self.unknown_executor(&name))?;
+                let agent = AgentKind::Claude;
+                let payload = Payload::Agent {
+                    agent,
+                    prompt,
+                    max_turns: max_turns.unwrap_or(self.config.defaults.max_turns),
+                    program: AgentLaunch::new(&self.config, executor, agent).program,
+                    session: AgentSession::New(uuid::Uuid::new_v4()),
+                };
+                Ok(spec(name, placement, payload))
+            }
+            DispatchRequest::Shell { command, placement } => {
+                if command.trim().is_empty() {
+                    return invalid("the command is empty");
+                }
+                let name = self.place(&placement, planned)?;
+                Ok(spec(name, placement, Payload::ShellCommand { command }))
+            }
+        }
+    }
+
+    /// The executor named, or the one the labels route to.
+    fn place(
+        &self,
+        placement: &Placement,
+        planned: &HashMap<String, u64>,
+    ) -> Result<String, TaskError> {
+        match (&placement.executor, placement.labels.is_empty()) {
+            (Some(_), false) => Err(TaskError::InvalidRequest(
+                "give an executor or labels, not both".to_owned(),
+            )),
+            (Some(name), true) => Ok(name.clone()),
+            (None, false) => self.route_with(&placement.labels, planned),
+            (None, true) => Err(TaskError::InvalidRequest(
+                "give an executor or labels".to_owned(),
+            )),
+        }
+    }
+}
+
+/// An empty workspace means the executor's default: the current directory for
+/// `local`, the remote home for `ssh`, the image's working directory for containers.
+fn spec(executor: String, placement: Placement, payload: Payload) -> TaskSpec {
+    TaskSpec {
+        executor,
+        priority: placement.priority,
+        workspace: placement.workspace.unwrap_or_default(),
+        payload,
+        parent: None,
+    }
+}
