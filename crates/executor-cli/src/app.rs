@@ -82,31 +82,26 @@ impl App {
         }
         let pending =
             !report.finished.is_empty() || manager.store().has_pending_webhooks().unwrap_or(false);
-        if pending {
-            self.spawn_deliverer();
-        }
-    }
-
-    /// Starts `deliver-webhooks` detached, so this command returns at once while
-    /// delivery (with its retries) goes on.
-    fn spawn_deliverer(&self) {
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        let mut command = Command::new(exe);
-        command
-            .arg("--config")
-            .arg(&self.config_path)
-            .arg("deliver-webhooks")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-        if let Err(err) = command.spawn() {
+        if pending && let Err(err) = spawn_deliverer(&self.config_path) {
             eprintln!("warning: cannot start webhook delivery: {err}");
         }
     }
+}
+
+/// Starts `deliver-webhooks` detached, so the caller goes on at once while
+/// delivery (with its retries) goes on.
+pub fn spawn_deliverer(config_path: &Path) -> std::io::Result<()> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("--config")
+        .arg(config_path)
+        .arg("deliver-webhooks")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    command.spawn().map(drop)
 }
 
 // The backends besides `local`, for the config and the executor factory. A new

@@ -41,7 +41,13 @@ pub enum Command {
     Kill(KillArgs),
     /// Remove finished tasks: their directories and index entries
     Cleanup(CleanupArgs),
-    /// Show all tasks: a JSONL snapshot, or a refreshing table
+    /// Show all tasks: on a terminal an interactive dashboard (also `tui`);
+    /// piped, one table; or a JSONL snapshot, or a refreshing table
+    ///
+    /// The dashboard's keys: ? help, enter detail pane, / search, s e l filter
+    /// by status, executor, label, o sort, x kill, c cleanup, R resume with a
+    /// new prompt, y copy id, r raw log, q quit.
+    #[command(visible_alias = "tui")]
     Dashboard(DashboardArgs),
     /// Rebuild the task index from the task directories, after the index was
     /// lost or damaged (adds missing tasks, changes none)
@@ -133,7 +139,8 @@ pub struct Routing {
 
 #[derive(Debug, Args)]
 pub struct TaskIdArg {
-    /// Task id, or a unique prefix of it (at least 4 characters)
+    /// Task id, its short handle (the ID column of `list`), or any unique part
+    /// of the id of at least 4 characters (a prefix is tried first)
     #[arg(long = "task-id", short = 't', value_name = "ID")]
     pub task_id: String,
 }
@@ -141,7 +148,8 @@ pub struct TaskIdArg {
 /// The tasks a bulk command acts on: ids, or selectors (not both).
 #[derive(Debug, Args)]
 pub struct TaskSelection {
-    /// Task id, or a unique prefix of it (at least 4 characters); repeatable
+    /// Task id, its short handle (the ID column of `list`), or any unique part
+    /// of the id of at least 4 characters (a prefix is tried first); repeatable
     #[arg(long = "task-id", short = 't', value_name = "ID")]
     pub task_id: Vec<String>,
     /// Every task (narrowed by the selectors below when given with them)
@@ -289,10 +297,9 @@ pub struct ReindexArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["stream", "watch"]))]
 pub struct DashboardArgs {
     /// Print a JSONL snapshot of all tasks and exit
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub stream: bool,
     /// Redraw a table of all tasks every SECS seconds (Ctrl-C ends)
     #[arg(long, value_name = "SECS")]
@@ -300,6 +307,9 @@ pub struct DashboardArgs {
     /// With --watch: stop after N refreshes
     #[arg(long, value_name = "N", requires = "watch")]
     pub count: Option<u64>,
+    /// Interactive dashboard: seconds between two reconciliations of each executor
+    #[arg(long, default_value_t = 2.0, value_name = "SECS", conflicts_with_all = ["stream", "watch"])]
+    pub interval: f64,
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,47 @@ fn sample_parses_and_has_local() {
     assert!(!config.executor("local").unwrap().builtin);
 }
 
+/// The sample as a stranger would use it: every example uncommented, every
+/// `<placeholder>` filled in.
+fn sample_uncommented() -> String {
+    let mut text = String::new();
+    for line in SAMPLE_CONFIG.lines() {
+        let line = match line.strip_prefix("  # ") {
+            Some(rest) if rest.starts_with("- ") || rest.starts_with("  ") => {
+                format!("  {rest}")
+            }
+            _ => line.to_owned(),
+        };
+        let mut filled = String::new();
+        let mut rest = line.as_str();
+        while let Some(start) = rest.find('<') {
+            let end = rest[start..].find('>').expect("closed placeholder") + start;
+            filled.push_str(&rest[..start]);
+            filled.push_str("/srv/x");
+            rest = &rest[end + 1..];
+        }
+        filled.push_str(rest);
+        text.push_str(&filled);
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn sample_shows_every_type_without_anyones_paths() {
+    let config = parse(&sample_uncommented()).unwrap();
+    let types: Vec<String> = config
+        .executors
+        .iter()
+        .map(|e| e.executor_type().as_str().to_owned())
+        .collect();
+    assert_eq!(types, ["local", "ssh", "container", "slurm"]);
+    assert!(SAMPLE_CONFIG.contains("local, ssh, container, slurm"));
+    for personal in ["/home/", "192.168.", "jimmy", "crib"] {
+        assert!(!SAMPLE_CONFIG.contains(personal), "{personal}");
+    }
+}
+
 #[test]
 fn builtin_local_is_added() {
     let config = parse("executors:\n  - name: box\n    type: ssh\n    host: h\n").unwrap();

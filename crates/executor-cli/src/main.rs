@@ -8,7 +8,9 @@ mod commands;
 mod config_tests;
 mod exit;
 mod output;
+mod progress;
 mod terminal;
+mod tui;
 
 use std::process::ExitCode;
 

@@ -18,7 +18,7 @@ pub fn icon(task_type: TaskType) -> &'static str {
 pub fn table_header(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "   {:<36}  {:<12}  {:<9}  {:>5}  {:>4}  {:>8}  TASK",
+        "   {:<12}  {:<12}  {:<9}  {:>5}  {:>4}  {:>8}  TASK",
         "ID", "EXECUTOR", "STATUS", "AGE", "EXIT", "COST"
     )
 }
@@ -107,7 +107,15 @@ pub fn table_row(
     };
     out.write_all(icon(task.task_type).as_bytes())?;
     out.write_all(b" ")?;
-    cell(out, task.id, 36, 36, false)?;
+    // The short handle: what `-t` takes, and what tells tasks apart.
+    let id = task.id;
+    cell(
+        out,
+        &id[id.len().saturating_sub(executor_core::model::HANDLE_LEN)..],
+        12,
+        12,
+        false,
+    )?;
     out.write_all(b"  ")?;
     cell(out, task.executor, 12, 12, false)?;
     out.write_all(b"  ")?;

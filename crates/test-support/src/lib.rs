@@ -3,6 +3,7 @@
 //! the real Claude Code CLI talks to, and the location of that CLI (installed
 //! by `scripts/test`).
 
+pub mod accounts;
 pub mod claude;
 pub mod fake_executor;
 pub mod fuzz;
@@ -10,6 +11,7 @@ pub mod mock_anthropic;
 pub mod netns;
 pub mod slurm;
 pub mod sshd;
+pub mod tmux;
 pub mod webdriver;
 
 pub use fake_executor::{Failure, Fake, FakeExecutor, FakeHost, FakeTask};

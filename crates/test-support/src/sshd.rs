@@ -1,19 +1,16 @@
-//! A real OpenSSH server on 127.0.0.1, private to one test.
+//! A real OpenSSH server on 127.0.0.1, private to one test, with its own view
+//! of the accounts (see [`crate::accounts`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The non-root account tests log in as.
-pub const TEST_USER: &str = "openclaw-test";
-/// A uid-0 account with a plain `/bin/sh`: root, without the machine's
-/// interactive-shell set-up (root's `.bashrc` may run slow tools on every login).
-pub const ROOT_USER: &str = "openclaw-root";
+pub use crate::accounts::{ROOT_USER, TEST_USER};
 
 pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
-    /// Private key accepted for root and for [`TEST_USER`].
+    /// Private key accepted for [`ROOT_USER`] and for [`TEST_USER`].
     pub client_key: PathBuf,
     /// known_hosts holding this server's key.
     pub known_hosts: PathBuf,
@@ -49,12 +46,19 @@ fn free_port() -> u16 {
 }
 
 impl Sshd {
-    /// Starts a server; `None` (with a message) when sshd is not installed, outside CI.
+    /// Starts a server; `None` (with a message) when sshd is not installed or
+    /// this is not root, outside CI.
     pub fn start() -> Option<Self> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            crate::missing("root (the test sshd runs in a mount namespace with its own accounts)");
+            return None;
+        }
         let sshd = sshd_binary()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
         std::fs::create_dir_all("/run/sshd").ok();
+        crate::accounts::write_view(d);
         for key in ["hostkey", "clientkey"] {
             if !d.join(key).exists() {
                 run(Command::new("ssh-keygen")
@@ -70,7 +74,7 @@ impl Sshd {
             d.join("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/hostkey\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile .ssh/authorized_keys {d}/authorized_keys\n\
+                 AuthorizedKeysFile {d}/authorized_keys\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n",
                 d = d.display()
@@ -97,11 +101,16 @@ impl Sshd {
     pub fn resume(&mut self) {
         let d = self.dir.path();
         let _ = std::fs::remove_file(d.join("sshd.pid"));
-        run(Command::new("/usr/sbin/sshd")
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .arg("-E")
-            .arg(d.join("sshd.log")));
+        // In a mount namespace of its own, where the accounts are the view's;
+        // the daemon keeps it alive, its sessions live in it.
+        let script = format!(
+            "{}exec /usr/sbin/sshd -f '{d}/sshd_config' -E '{d}/sshd.log'",
+            crate::accounts::mount_view(d),
+            d = d.display()
+        );
+        run(Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(script));
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
             if let Ok(pid) = std::fs::read_to_string(d.join("sshd.pid"))
@@ -117,11 +126,34 @@ impl Sshd {
     }
 
     /// Stops the listener and every connection it serves (the tests' link drop).
+    /// Makes the host hang: the server and every connection it serves are
+    /// stopped (SIGSTOP), so clients connect but hear nothing until [`Self::thaw`].
+    pub fn freeze(&self) {
+        if let Some(pid) = self.pid {
+            signal(pid, libc::SIGSTOP);
+            for child in descendants(pid) {
+                signal(child, libc::SIGSTOP);
+            }
+        }
+    }
+
+    /// Undoes [`Self::freeze`].
+    pub fn thaw(&self) {
+        if let Some(pid) = self.pid {
+            for child in descendants(pid) {
+                signal(child, libc::SIGCONT);
+            }
+            signal(pid, libc::SIGCONT);
+        }
+    }
+
     pub fn stop(&mut self) {
         let Some(pid) = self.pid.take() else { return };
         // Connections are served by children of the listener; they are ours to end.
         let children = descendants(pid);
         signal(pid, libc::SIGTERM);
+        // A frozen server (see `freeze`) acts on SIGTERM only once continued.
+        signal(pid, libc::SIGCONT);
         for child in children {
             signal(child, libc::SIGKILL);
         }
@@ -137,29 +169,9 @@ impl Sshd {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
-    /// Lets [`TEST_USER`] log in with the client key, creating the account if needed.
-    pub fn allow_test_user(&self) -> PathBuf {
-        self.allow(TEST_USER, &[])
-    }
-
-    /// Lets [`ROOT_USER`] (uid 0) log in with the client key.
-    pub fn allow_root_user(&self) -> PathBuf {
-        self.allow(ROOT_USER, &["-o", "-u", "0", "-g", "0"])
-    }
-
-    /// Lets `user` log in with the client key, creating the account if needed.
-    pub fn allow(&self, user: &str, useradd_args: &[&str]) -> PathBuf {
-        let home = ensure_account(user, useradd_args);
-        let ssh_dir = home.join(".ssh");
-        std::fs::create_dir_all(&ssh_dir).expect(".ssh");
-        let key = std::fs::read_to_string(self.dir.path().join("clientkey.pub")).expect("key");
-        let authorized = ssh_dir.join("authorized_keys");
-        let existing = std::fs::read_to_string(&authorized).unwrap_or_default();
-        if !existing.contains(key.trim()) {
-            std::fs::write(&authorized, format!("{existing}{key}")).expect("authorized_keys");
-        }
-        run(Command::new("chown").arg("-R").arg(user).arg(&ssh_dir));
-        home
+    /// The home of `user` ([`ROOT_USER`] or [`TEST_USER`]) on this server.
+    pub fn home(&self, user: &str) -> PathBuf {
+        crate::accounts::home_in(self.dir.path(), user)
     }
 
     /// The executor config lines that reach this server as `user`.
@@ -172,27 +184,6 @@ impl Sshd {
             kh = self.known_hosts.display(),
         )
     }
-}
-
-/// Creates `user` (unlocked, so sshd lets it in with a key) unless it exists;
-/// returns its home.
-pub fn ensure_account(user: &str, useradd_args: &[&str]) -> PathBuf {
-    let home = PathBuf::from(format!("/home/{user}"));
-    if !home.exists()
-        || Command::new("id")
-            .arg(user)
-            .output()
-            .map_or(true, |o| !o.status.success())
-    {
-        let _ = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh"])
-            .args(useradd_args)
-            .arg(user)
-            .status();
-        // A locked account (`!`) is refused by sshd even with a key.
-        run(Command::new("usermod").args(["-p", "*", user]));
-    }
-    home
 }
 
 impl Drop for Sshd {

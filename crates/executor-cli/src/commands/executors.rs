@@ -136,10 +136,15 @@ fn probe_all(app: &App, timeout: Duration) -> Vec<Result<String, String>> {
             ))
         })
         .collect();
+    let progress = crate::progress::Progress::new(results.len(), "checking");
     let deadline = Instant::now() + timeout;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match receiver.recv_timeout(left) {
-            Ok((index, result)) => results[index] = result,
+            Ok((index, result)) => {
+                progress.set_message(&app.config.executors[index].name);
+                progress.inc();
+                results[index] = result;
+            }
             Err(_) => break,
         }
     }

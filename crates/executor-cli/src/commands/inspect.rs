@@ -39,6 +39,7 @@ pub fn status(app: &App, args: StatusArgs) -> Result<u8, CliError> {
         writeln!(out, "{name:<11}{}", terminal::safe(&value.to_string()))
     };
     field("task", &task.id)?;
+    field("handle", &task.id.handle())?;
     let mut status = match (task.status.is_terminal(), task.pid) {
         (false, Some(pid)) => format!("{} (pid {pid})", task.status),
         _ => task.status.to_string(),
@@ -139,6 +140,7 @@ fn agent_summary(stats: &AgentStats) -> String {
 }
 
 /// Turns log bytes into what `logs` prints: raw, or rendered agent records.
+/// The dashboard's detail pane renders through it too.
 pub(crate) struct LogPrinter {
     /// The agent whose records are rendered; `None`: raw bytes.
     pub(crate) render: Option<&'static dyn AgentCli>,
@@ -147,6 +149,13 @@ pub(crate) struct LogPrinter {
 }
 
 impl LogPrinter {
+    pub(crate) fn new(task_type: TaskType, raw: bool) -> Self {
+        Self {
+            render: renderer(task_type, raw),
+            partial: Vec::new(),
+        }
+    }
+
     pub(crate) fn write(&mut self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
         let Some(agent) = self.render else {
             return out.write_all(bytes);

@@ -110,14 +110,33 @@ pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
         out.flush()?;
         return Ok(code::OK);
     }
-    let interval = args.watch.unwrap_or(2.0);
-    if !interval.is_finite() || interval <= 0.0 {
-        return Err(CliError::new(
-            code::USAGE,
-            "--watch needs a positive number of seconds",
-        ));
-    }
+    let positive = |value: f64, flag: &str| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                CliError::new(
+                    code::USAGE,
+                    format!("{flag} needs a positive number of seconds"),
+                )
+            })
+    };
     let is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let Some(watch) = args.watch else {
+        let interval = positive(args.interval, "--interval")?;
+        if is_terminal && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            drop(manager);
+            return crate::tui::run(app, interval);
+        }
+        // Piped: what one frame of the dashboard shows, once.
+        let report = manager.reconcile(None)?;
+        app.settle(&manager, &report);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        write_frame(&manager, &mut out)?;
+        out.flush()?;
+        return Ok(code::OK);
+    };
+    let interval = positive(watch, "--watch")?;
     let mut refreshes = 0u64;
     loop {
         let report = manager.reconcile(None)?;
@@ -127,18 +146,7 @@ pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
             // Clear the screen and home the cursor.
             frame.extend_from_slice(b"\x1b[2J\x1b[H");
         }
-        let counts = status_counts(&manager)?;
-        writeln!(
-            frame,
-            "openclaw-agent dashboard  {}  [{}]",
-            executor_core::time::now_rfc3339(),
-            if counts.is_empty() {
-                "no tasks".to_owned()
-            } else {
-                counts
-            }
-        )?;
-        write_tasks(&manager, &all, Format::Table, &mut frame)?;
+        write_frame(&manager, &mut frame)?;
         let mut out = std::io::stdout().lock();
         out.write_all(&frame)?;
         out.flush()?;
@@ -146,8 +154,24 @@ pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
         if args.count.is_some_and(|n| refreshes >= n) {
             return Ok(code::OK);
         }
-        std::thread::sleep(Duration::from_secs_f64(interval));
+        std::thread::sleep(interval);
     }
+}
+
+/// A title line with the counts per status, then the table of all tasks.
+fn write_frame(manager: &executor_core::TaskManager, out: &mut impl Write) -> Result<(), CliError> {
+    let counts = status_counts(manager)?;
+    writeln!(
+        out,
+        "openclaw-agent dashboard  {}  [{}]",
+        executor_core::time::now_rfc3339(),
+        if counts.is_empty() {
+            "no tasks".to_owned()
+        } else {
+            counts
+        }
+    )?;
+    write_tasks(manager, &ListFilter::default(), Format::Table, out)
 }
 
 fn status_counts(manager: &executor_core::TaskManager) -> Result<String, CliError> {

@@ -156,7 +156,7 @@ fn usage_errors_exit_2() {
     assert_eq!(env.run(&["run", "--executor", "local"]).code, 2);
     assert_eq!(env.run(&["frobnicate"]).code, 2);
     assert_eq!(env.run(&["list", "--status", "sideways"]).code, 2);
-    assert_eq!(env.run(&["dashboard"]).code, 2);
+    assert_eq!(env.run(&["dashboard", "--stream", "--watch", "1"]).code, 2);
     env.run(&["run", "--executor", "local", "--cmd", ""])
         .assert_error(2, "empty");
 }
@@ -209,13 +209,10 @@ fn workspace_that_cannot_be_entered_is_refused() {
         } else {
             std::process::Command::new(crate::helpers::BIN)
         };
+        crate::helpers::isolate(&mut command, home.path());
         let out = command
             .args(args)
             .current_dir(home.path())
-            .env("HOME", home.path())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("OPENCLAW_CONFIG")
             .stdin(std::process::Stdio::null())
             .output()
             .expect("run the CLI");

@@ -50,7 +50,6 @@ impl Remote {
         if let Some(delay) = delay {
             host.delay(delay);
         }
-        host.allow(ROOT_USER, &["-o", "-u", "0", "-g", "0"]);
         let mut env = TestEnv::new();
         // Short socket paths: unix sockets are limited to ~100 bytes.
         let control = env.home().join("cm");

@@ -42,18 +42,12 @@ fn fleet() -> Option<Fleet> {
     let mut roots = Vec::new();
     for i in 0..HOSTS {
         let sshd = Sshd::start()?;
-        sshd.allow_test_user();
         let root = tempfile::Builder::new()
             .prefix("openclaw-fleet-")
-            .tempdir_in("/tmp")
+            .tempdir_in(std::env::temp_dir())
             .unwrap()
             .keep();
-        let status = std::process::Command::new("chown")
-            .arg(format!("{TEST_USER}:{TEST_USER}"))
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        test_support::accounts::give_to_test_user(&root);
         yaml.push_str(&sshd.executor_yaml(&format!("host{i}"), TEST_USER));
         yaml.push_str(&format!(
             "    task_root: {}/tasks\n    labels: [fleet]\n",

@@ -58,11 +58,29 @@ impl Run {
     }
 }
 
+/// Points everything the CLI and its tasks keep per user below `home`, whatever
+/// the caller's HOME, XDG variables and OPENCLAW_CONFIG say (`home/run` is the
+/// runtime dir; [`TestEnv::new`] creates it).
+pub fn isolate(command: &mut Command, home: &Path) {
+    command
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("XDG_STATE_HOME")
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env_remove("OPENCLAW_CONFIG");
+}
+
 impl TestEnv {
     pub fn new() -> Self {
         let home = tempfile::tempdir().expect("temp home");
         let work = home.path().join("work");
         std::fs::create_dir(&work).expect("workspace");
+        let run = home.path().join("run");
+        std::fs::create_dir(&run).expect("runtime dir");
+        std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("runtime dir mode");
         Self {
             home,
             work,
@@ -77,6 +95,11 @@ impl TestEnv {
 
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// The variables set with [`Self::set_env`].
+    pub fn extra_env(&self) -> &[(String, String)] {
+        &self.extra_env
     }
 
     /// Runs every CLI command under `prefix` (e.g. `ip netns exec NS`).
@@ -96,13 +119,10 @@ impl TestEnv {
         command
             .args(args)
             .current_dir(&self.work)
-            .env("HOME", self.home())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("OPENCLAW_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        isolate(&mut command, self.home());
         for (key, value) in &self.extra_env {
             command.env(key, value);
         }

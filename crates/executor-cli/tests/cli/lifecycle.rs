@@ -96,6 +96,37 @@ fn prefix_ids_work_everywhere() {
     assert_eq!(status["task_id"], id.as_str());
     let upper = id.to_uppercase();
     assert_eq!(env.status(&upper)["task_id"], id.as_str());
+
+    // The short handle (the last 12 characters), as `list` and `status` show it;
+    // any part of it, with or without the id's hyphens.
+    let handle = &id[24..];
+    let other = env.run_task("true");
+    env.wait_done(&other);
+    assert!(env.ok(&["list"]).contains(handle));
+    assert!(
+        env.ok(&["status", "-t", &id])
+            .contains(&format!("handle     {handle}\n"))
+    );
+    for part in [
+        handle,
+        &handle[..6],
+        &id[30..],
+        &id[16..28],
+        &id[16..28].replace('-', ""),
+    ] {
+        let status = env.json(&["status", "--task-id", part, "--json"]);
+        assert_eq!(status["task_id"], id.as_str(), "{part}");
+    }
+    env.ok(&["logs", "-t", handle]);
+    env.ok(&["wait", "-t", handle]);
+    // A part both ids hold names neither: the error lists both.
+    let common = id
+        .chars()
+        .zip(other.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    env.run(&["status", "-t", &id[..common.clamp(4, 13)]])
+        .assert_error(4, &format!("ambiguous: it matches {id}, {other}"));
 }
 
 #[test]
@@ -135,7 +166,10 @@ fn list_formats_and_filters() {
     env.wait_done(&bad);
 
     let table = env.ok(&["list"]);
-    assert!(table.contains(&ok) && table.contains(&bad), "{table}");
+    assert!(
+        table.contains(&ok[24..]) && table.contains(&bad[24..]),
+        "{table}"
+    );
     assert!(table.contains("⚙️"), "{table}");
 
     let all = env.json(&["list", "--json"]);

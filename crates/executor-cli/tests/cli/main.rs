@@ -13,6 +13,7 @@ mod concurrency;
 mod config;
 mod container;
 mod crash;
+mod dashboard;
 mod errors;
 mod escapes;
 mod faults;

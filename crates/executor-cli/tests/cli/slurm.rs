@@ -614,7 +614,6 @@ fn login_node_over_ssh() {
     let Some(mut t) = setup("", false) else {
         return;
     };
-    sshd.allow_root_user();
     // The login node's Slurm configuration: a real one has /etc/slurm/slurm.conf;
     // this one gets the test cluster's through the SSH session's environment.
     let config = sshd.dir.path().join("sshd_config");
@@ -635,7 +634,7 @@ fn login_node_over_ssh() {
         .set_env("OPENCLAW_SSH_CONTROL_DIR", control.to_str().unwrap());
     let remote = tempfile::Builder::new()
         .prefix("openclaw-slurm-login-")
-        .tempdir_in("/tmp")
+        .tempdir_in(std::env::temp_dir())
         .unwrap();
     let task_root = remote.path().join("tasks");
     let workspace = remote.path().join("work");

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use test_support::accounts::give_to_test_user;
 use test_support::claude::{claude_binary, claude_env};
 use test_support::sshd::{ROOT_USER, Sshd, TEST_USER};
 use test_support::{MockAnthropic, Script};
@@ -20,17 +21,6 @@ pub(crate) struct SshTest {
     /// A workspace on the "remote" host (the same machine), writable by `user`.
     workspace: PathBuf,
     user: String,
-}
-
-/// Makes `path` (and what it holds) belong to the test user.
-fn give_to_test_user(path: &Path) {
-    let status = std::process::Command::new("chown")
-        .arg("-R")
-        .arg(format!("{TEST_USER}:{TEST_USER}"))
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 impl SshTest {
@@ -52,7 +42,7 @@ impl SshTest {
         env.set_env("OPENCLAW_SSH_CONTROL_DIR", control.to_str().unwrap());
         let remote = tempfile::Builder::new()
             .prefix("openclaw-remote-")
-            .tempdir_in("/tmp")
+            .tempdir_in(std::env::temp_dir())
             .unwrap()
             .keep();
         std::fs::set_permissions(&remote, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -60,10 +50,7 @@ impl SshTest {
         let task_root = remote.join("tasks");
         let workspace = remote.join("work");
         std::fs::create_dir(&workspace).unwrap();
-        if user == ROOT_USER {
-            sshd.allow_root_user();
-        } else {
-            sshd.allow_test_user();
+        if user != ROOT_USER {
             give_to_test_user(&remote);
         }
         let test = Self {
@@ -128,8 +115,7 @@ fn lifecycle(user: &str) {
     assert_eq!(status["status"], "failed");
     assert_eq!(status["exit_code"], 3);
     assert_eq!(status["executor_type"], "ssh");
-    // The uid-0 test account is listed after root, so it reports as root.
-    let name = if user == ROOT_USER { "root" } else { user };
+    let name = user;
     assert_eq!(
         env.ok(&["logs", "--task-id", &id]),
         format!("out\n{name}\nerr\n")
@@ -323,6 +309,49 @@ fn task_survives_sshd_going_away() {
     assert_eq!(status["exit_code"], 0);
 }
 
+/// A host that hangs (its sshd stopped mid-session) holds up neither the
+/// dashboard nor the other executors' tasks: it is marked stale, then
+/// unreachable, and its tasks stay as last known.
+#[test]
+fn dashboard_marks_a_hung_host_and_goes_on() {
+    use crate::dashboard::{LIMIT, assert_quits_cleanly, dashboard, row_has};
+    let Some(t) = SshTest::new(ROOT_USER) else {
+        return;
+    };
+    let remote = t.run_task("sleep 300");
+    let marker = t.env.work.join("go");
+    let local = t.env.run_task(&format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done",
+        marker.display()
+    ));
+    let Some(tmux) = dashboard(&t.env, 120, 30) else {
+        return;
+    };
+    tmux.wait_for("both tasks, the host answering", LIMIT, |s| {
+        row_has(s, &remote, "running") && row_has(s, &local, "running") && s.contains("box 1/0/- ✓")
+    });
+    t.sshd.freeze();
+    std::fs::write(&marker, "").unwrap();
+    // The local task's end shows while the host hangs.
+    let screen = tmux.wait_for("the local task completed", LIMIT, |s| {
+        row_has(s, &local, "completed")
+    });
+    assert!(row_has(&screen, &remote, "running"), "{screen}");
+    tmux.wait_for("the host marked", LIMIT, |s| {
+        s.contains("box 1/0/- stale") || s.contains("box 1/0/- ✗")
+    });
+    // Keys are served meanwhile.
+    tmux.keys(&["s"]);
+    tmux.wait_for("the filter", LIMIT, |s| {
+        s.contains("status=running")
+            && row_has(s, &remote, "running")
+            && !row_has(s, &local, "completed")
+    });
+    assert_quits_cleanly(&tmux);
+    t.sshd.thaw();
+    t.env.ok(&["kill", "-t", &remote, "--grace", "1"]);
+}
+
 #[test]
 fn logs_follow_rides_out_a_dropped_link() {
     let Some(mut t) = SshTest::new(ROOT_USER) else {
@@ -467,7 +496,6 @@ fn unsafe_task_roots_are_refused() {
 
     std::fs::remove_file(&t.task_root).unwrap();
     std::fs::create_dir(&t.task_root).unwrap();
-    t.sshd.allow_test_user();
     give_to_test_user(&t.task_root);
     t.env
         .run(&["run", "--executor", "box", "--cmd", "true"])
@@ -518,7 +546,7 @@ fn unreachable_host_and_bad_auth_are_clear() {
     t.env.write_config(&format!("executors:\n{config}"));
     t.env
         .run(&["run", "--executor", "box", "--cmd", "true"])
-        .assert_error(5, "authentication to openclaw-root@127.0.0.1");
+        .assert_error(5, "authentication to root@127.0.0.1");
 
     // claude missing on the host.
     t.write_config("    claude_path: /nonexistent/claude\n    allow_root: true\n");

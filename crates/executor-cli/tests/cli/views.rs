@@ -25,6 +25,7 @@ fn status_and_list_read_well() {
         r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}",
         "[TASK_ID]",
     );
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[HANDLE]");
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]");
     settings.add_filter(r"\s+\d+[smhd]  ", "  [AGE]  ");
     let home = std::fs::canonicalize(env.home()).unwrap();
@@ -59,7 +60,24 @@ fn dashboard_stream_and_watch() {
         "{watch}"
     );
     assert!(watch.contains("1 running, 1 completed"), "{watch}");
-    assert!(watch.contains(&b), "{watch}");
+    assert!(watch.contains(&b[24..]), "{watch}");
+
+    // No flag and no terminal (stdin and stdout are not one here): one frame,
+    // the same as `tui`.
+    let once = env.ok(&["dashboard"]);
+    assert_eq!(
+        once.matches("openclaw-agent dashboard").count(),
+        1,
+        "{once}"
+    );
+    assert!(once.contains("1 running, 1 completed"), "{once}");
+    assert!(once.contains(&a[24..]) && once.contains(&b[24..]), "{once}");
+    let tui = env.ok(&["tui"]);
+    assert!(tui.contains(&a[24..]) && tui.contains(&b[24..]), "{tui}");
+    for bad in ["0", "nan", "inf"] {
+        env.run(&["dashboard", "--interval", bad])
+            .assert_error(2, "--interval needs a positive number of seconds");
+    }
     env.ok(&["kill", "--task-id", &b, "--grace", "1"]);
 }
 

@@ -71,6 +71,19 @@ impl TaskManager {
         self.reconcile_live(live)
     }
 
+    /// Reconciles the live tasks of the executor `name` only (one round trip
+    /// to it), so that a caller can ask each host on its own: a slow host then
+    /// holds up none but its own tasks (the dashboard does this).
+    pub fn reconcile_executor(&mut self, name: &str) -> Result<ReconcileReport, TaskError> {
+        let live = self
+            .store
+            .live_tasks()?
+            .into_iter()
+            .filter(|task| task.executor == name)
+            .collect();
+        self.reconcile_live(live)
+    }
+
     /// Observes `live` (one round trip per executor) and applies what was seen.
     fn reconcile_live(&mut self, live: Vec<TaskRecord>) -> Result<ReconcileReport, TaskError> {
         let mut report = ReconcileReport::default();

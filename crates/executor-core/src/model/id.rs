@@ -5,8 +5,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Shortest prefix accepted in place of a full task id.
+/// Shortest prefix (or part) accepted in place of a full task id.
 pub const MIN_ID_PREFIX: usize = 4;
+
+/// Characters in a task's short handle: the id's last group of 12 hex digits.
+/// A UUIDv7 begins with its creation time, so tasks started close together
+/// share their first characters; the last 48 bits are random (the low end of
+/// a randomly seeded counter, then random bits), so the tail tells tasks apart
+/// the way docker's 12 characters of a random id do.
+pub const HANDLE_LEN: usize = 12;
 
 /// A task identifier: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,6 +28,16 @@ impl TaskId {
     pub fn as_uuid(&self) -> uuid::Uuid {
         self.0
     }
+
+    /// The short handle shown in listings; every `--task-id` accepts it.
+    pub fn handle(&self) -> String {
+        handle(&self.to_string()).to_owned()
+    }
+}
+
+/// The short handle of a task id given as text (see [`HANDLE_LEN`]).
+pub fn handle(id: &str) -> &str {
+    id.get(id.len().saturating_sub(HANDLE_LEN)..).unwrap_or(id)
 }
 
 impl Default for TaskId {
@@ -43,7 +60,7 @@ impl FromStr for TaskId {
     }
 }
 
-/// A user-supplied task id or id prefix, checked to hold only characters of a
+/// A user-supplied task id, id prefix or part of an id, checked to hold only characters of a
 /// hyphenated UUID so that it can never name a path outside the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskIdPrefix(String);
@@ -103,6 +120,16 @@ mod tests {
             Err(TaskIdPrefixError::TooShort(_))
         ));
         assert_eq!(TaskIdPrefix::parse("ABCD").unwrap().as_str(), "abcd");
+    }
+
+    #[test]
+    fn handles_are_the_random_tail() {
+        let id: TaskId = "01900000-0000-7000-8000-0123456789ab".parse().unwrap();
+        assert_eq!(id.handle(), "0123456789ab");
+        // Ids made in the same millisecond still differ in their handles.
+        let many: std::collections::HashSet<String> =
+            (0..10_000).map(|_| TaskId::new().handle()).collect();
+        assert_eq!(many.len(), 10_000);
     }
 
     #[test]

@@ -14,7 +14,9 @@ mod timestamp;
 
 pub use agent_kind::{AgentKind, AgentSession};
 pub use agent_stats::AgentStats;
-pub use id::{MIN_ID_PREFIX, TaskId, TaskIdPrefix, TaskIdPrefixError, created_ms};
+pub use id::{
+    HANDLE_LEN, MIN_ID_PREFIX, TaskId, TaskIdPrefix, TaskIdPrefixError, created_ms, handle,
+};
 pub use kinds::{ExecutorType, TaskStatus, TaskType, WebhookState};
 pub use meta::{META_SCHEMA_VERSION, TaskMeta};
 pub use record::{ListFilter, SUMMARY_CHARS, StatusUpdate, TaskRecord, stalled_for, summarize};

@@ -67,6 +67,12 @@ UPDATE tasks SET cost_usd = json_extract(agent, '$.total_cost_usd')
     WHERE cost_usd IS NULL AND agent IS NOT NULL AND json_valid(agent)
       AND json_type(agent, '$.total_cost_usd') IN ('real', 'integer');
 "#,
+    // Short handles (the id's last 12 characters, `-t f90a72af332c`): looked
+    // up by range in this narrow index, whose entries also carry the id, so a
+    // search for any other part of an id scans it instead of the wide rows.
+    r#"
+CREATE INDEX tasks_by_handle ON tasks(substr(id, 25));
+"#,
 ];
 /// WAL frames after which a commit checkpoints them into the database.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;

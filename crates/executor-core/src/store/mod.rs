@@ -111,6 +111,23 @@ mod tests {
             store.resolve(&prefix("ffff")),
             Err(StoreError::NotFound(_))
         ));
+        // The handle, a suffix or any part, with or without hyphens.
+        assert_eq!(store.resolve(&prefix("000000000002")).unwrap().id, b);
+        assert_eq!(store.resolve(&prefix("0002")).unwrap().id, b);
+        for both in ["80000000", "8000-0000000000"] {
+            assert!(matches!(
+                store.resolve(&prefix(both)),
+                Err(StoreError::Ambiguous { .. })
+            ));
+        }
+        assert_eq!(store.resolve(&prefix("8000000000000002")).unwrap().id, b);
+        let c: TaskId = "01900000-0000-7000-8000-00000000abcd".parse().unwrap();
+        store.insert(&record(c)).unwrap();
+        assert_eq!(store.resolve(&prefix("abcd")).unwrap().id, c);
+        match store.resolve(&prefix("-8000-")) {
+            Err(StoreError::Ambiguous { candidates, .. }) => assert_eq!(candidates.len(), 3),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -51,7 +51,9 @@ impl Store {
             .optional()?)
     }
 
-    /// Finds the one task whose id starts with `prefix`.
+    /// Finds the one task `prefix` names: the one whose id starts with it,
+    /// or, when none does, the one whose id holds it anywhere (the short
+    /// handle, a suffix, any part; hyphens optional).
     pub fn resolve(&self, prefix: &TaskIdPrefix) -> Result<TaskRecord, StoreError> {
         let prefix = prefix.as_str();
         // A range scan on the primary key; LIKE would not use the index.
@@ -62,6 +64,9 @@ impl Store {
         let mut matches = stmt
             .query_map(params![prefix, upper], record_from_row)?
             .collect::<Result<Vec<_>, _>>()?;
+        if matches.is_empty() {
+            matches = self.resolve_part(prefix)?;
+        }
         match matches.len() {
             0 => Err(StoreError::NotFound(prefix.to_owned())),
             1 => Ok(matches.remove(0)),
@@ -77,6 +82,40 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// The tasks (up to 6) whose handle starts with `part`, or else whose id
+    /// holds it anywhere (hyphens optional when `part` has none).
+    fn resolve_part(&self, part: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let upper = format!("{part}\u{10FFFF}");
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM tasks INDEXED BY tasks_by_handle \
+             WHERE substr(id, 25) >= ?1 AND substr(id, 25) < ?2 ORDER BY id LIMIT 6",
+        )?;
+        let mut ids = stmt
+            .query_map(params![part, upper], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            // No index orders ids by their middle: a scan, but of the narrow
+            // handle index (it carries the id), paid only when nothing else matched.
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id FROM tasks INDEXED BY tasks_by_handle \
+                 WHERE instr(id, ?1) > 0 \
+                 OR (instr(?1, '-') = 0 AND instr(replace(id, '-', ''), ?1) > 0) \
+                 ORDER BY id LIMIT 6",
+            )?;
+            ids = stmt
+                .query_map(params![part], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?;
+            records.extend(stmt.query_row([id], record_from_row).optional()?);
+        }
+        Ok(records)
     }
 
     /// Tasks holding a slot (pending or running), oldest first.

@@ -17,7 +17,7 @@ use executor_core::{TaskId, TaskMeta, TaskStatus, TaskType};
 use rusqlite::{Connection, params};
 
 /// The current schema version (`PRAGMA user_version` of a migrated index).
-const CURRENT_VERSION: u32 = 6;
+const CURRENT_VERSION: u32 = 7;
 
 /// The migrations as each earlier version shipped them (`git log -p
 /// crates/executor-core/src/store.rs`): a fixture of version N has the first N.

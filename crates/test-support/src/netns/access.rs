@@ -1,10 +1,10 @@
 //! What a test reads from the host (its paths, processes, sshd log) and the
-//! executor config and accounts that reach it.
+//! executor config that reaches it.
 
 use std::path::{Path, PathBuf};
 
 use super::{HOST_ADDR, NetnsHost, RELAY_PORT};
-use crate::sshd::{descendants, ensure_account};
+use crate::sshd::descendants;
 
 impl NetnsHost {
     /// A directory both sides see at the same path (outside the host's `/tmp`).
@@ -56,9 +56,10 @@ impl NetnsHost {
         )
     }
 
-    /// Lets `user` in (the key is in the shared authorized_keys file).
-    pub fn allow(&self, user: &str, useradd_args: &[&str]) {
-        ensure_account(user, useradd_args);
+    /// The home of `user` ([`crate::accounts::ROOT_USER`] or
+    /// [`crate::accounts::TEST_USER`]) on the host.
+    pub fn home(&self, user: &str) -> PathBuf {
+        crate::accounts::home_in(self.dir.path(), user)
     }
 
     /// `ip netns exec <client ns>`: the prefix that runs a command as a client.

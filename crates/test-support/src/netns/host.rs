@@ -108,7 +108,7 @@ impl NetnsHost {
             format!("{HOST_ADDR} {host_pub}[{HOST_ADDR}]:{RELAY_PORT} {host_pub}"),
         )
         .expect("known_hosts");
-        std::fs::create_dir_all("/run/sshd").ok();
+        crate::accounts::write_view(d);
         let mut host = Self {
             client_ns: format!("occ-{tag}"),
             host_ns: format!("och-{tag}"),
@@ -194,8 +194,11 @@ impl NetnsHost {
             }
             mount = format!("{aside}{mount}{back}");
         }
+        // The host's accounts: the view (its own root home, the test user).
+        let accounts = crate::accounts::mount_view(self.dir.path());
+        // Its own /run, so sshd's /run/sshd is the host's.
         let script = format!(
-            "{mount}mkdir -p /run/sshd && \
+            "{mount}{accounts}mount -t tmpfs -o mode=755 openclaw-host-run /run && mkdir -p /run/sshd && \
              exec perl -e '$SIG{{TERM}} = \"IGNORE\"; while (1) {{ sleep 1 if wait() == -1 }}'"
         );
         let spawner = Command::new("ip")

@@ -113,7 +113,6 @@ impl LoginNode {
         if let Some(delay) = layout.delay {
             host.delay(delay);
         }
-        host.allow(ROOT_USER, &["-o", "-u", "0", "-g", "0"]);
         let conf = std::fs::read_to_string(&cluster.conf).expect("slurm.conf");
         let port: u16 = conf_value(&conf, "SlurmctldPort")
             .parse()
