@@ -177,7 +177,9 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     let ended = (!args.force).then_some(true);
     let chosen = choose(app, &manager, &selection, ended)?;
     let ids: Vec<TaskId> = chosen.tasks.iter().map(|t| t.id).collect();
-    let bulk = manager.cleanup_many(&ids, args.force, grace)?;
+    let progress = crate::progress::Progress::new(ids.len(), "removing");
+    let bulk = manager.cleanup_many_with(&ids, args.force, grace, || progress.inc())?;
+    drop(progress);
     app.settle(&manager, &bulk.report);
     if let [(_, result)] = bulk.results.as_slice()
         && !chosen.by_selector

@@ -160,6 +160,18 @@ impl TaskManager {
         force: bool,
         grace: Duration,
     ) -> Result<Bulk<()>, TaskError> {
+        self.cleanup_many_with(ids, force, grace, || {})
+    }
+
+    /// [`cleanup_many`](TaskManager::cleanup_many), calling `removed` as each
+    /// task's local dirs go (for a progress bar).
+    pub fn cleanup_many_with(
+        &mut self,
+        ids: &[TaskId],
+        force: bool,
+        grace: Duration,
+        mut removed_one: impl FnMut(),
+    ) -> Result<Bulk<()>, TaskError> {
         let mut done: HashMap<TaskId, Result<(), TaskError>> = HashMap::new();
         let mut report = self.reconcile_ids(ids)?;
         let mut ended = Vec::new();
@@ -225,6 +237,7 @@ impl TaskManager {
         }
         let mut gone = Vec::new();
         for id in removed {
+            removed_one();
             match self.dirs.remove(&id) {
                 Ok(()) => gone.push(id),
                 Err(err) => {
