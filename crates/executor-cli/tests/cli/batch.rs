@@ -184,3 +184,45 @@ fn ssh_batch_launches_in_one_round_trip() {
         assert_eq!(log, format!("task {i}\n"));
     }
 }
+
+#[test]
+fn a_batch_makes_no_worktrees_and_says_so_before_recording_anything() {
+    let env = TestEnv::new();
+    env.write_config(
+        "executors:\n  - name: plain\n    type: local\n  - name: isolated\n    type: local\n    isolation: worktree\n",
+    );
+    let file = write_batch(
+        &env,
+        &[
+            json!({"cmd": "true", "executor": "plain"}),
+            json!({"cmd": "true", "executor": "isolated"}),
+        ],
+    );
+    env.run(&["run", "--batch", &file])
+        .assert_error(2, "line 2: a batch makes no worktrees");
+    assert!(list(&env).is_empty());
+    let flag = env.run(&["run", "--batch", &file, "--worktree"]);
+    assert_eq!(flag.code, 2, "{}", flag.stderr);
+    assert!(flag.stderr.contains("'--worktree'"), "{}", flag.stderr);
+    // --no-worktree overrides the executor's isolation, as for one `run`.
+    let out = env.ok(&["run", "--batch", &file, "--no-worktree"]);
+    for id in out.lines() {
+        assert_eq!(env.wait_done(id)["status"], "completed");
+        assert!(env.status(id)["branch"].is_null());
+    }
+    assert_eq!(out.lines().count(), 2);
+
+    // A batch line takes the agent options of `start`, checked like them.
+    let file = write_batch(
+        &env,
+        &[json!({"prompt": "hi", "executor": "plain", "agent": "nope"})],
+    );
+    env.run(&["run", "--batch", &file])
+        .assert_error(2, "line 1: unknown agent `nope`");
+    let file = write_batch(
+        &env,
+        &[json!({"cmd": "true", "executor": "plain", "model": "m"})],
+    );
+    env.run(&["run", "--batch", &file])
+        .assert_error(2, "line 1: \"max_turns\", \"resume\", \"agent\"");
+}
