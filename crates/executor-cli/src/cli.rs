@@ -148,13 +148,22 @@ fn parse_budget(text: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Executor to run on (see `executors`)
-    #[arg(long, short = 'e', required_unless_present = "label")]
+    #[arg(long, short = 'e', required_unless_present_any = ["label", "batch"])]
     pub executor: Option<String>,
     #[command(flatten)]
     pub routing: Routing,
     /// The command, run by /bin/sh exactly as given
-    #[arg(long, short = 'c')]
-    pub cmd: String,
+    #[arg(long, short = 'c', required_unless_present = "batch")]
+    pub cmd: Option<String>,
+    /// Dispatch many tasks from a JSONL file ("-": standard input), one task
+    /// per line: {"cmd": ...} or {"prompt": ...} / {"prompt_file": ...}, with
+    /// "executor" or "label" (a string or a list), "workspace", "priority",
+    /// "max_turns", "resume", "agent", "model", "max_budget_usd". Every line
+    /// is checked first: a bad one is a one-line error naming it and nothing
+    /// is recorded. Prints one id per line. A batch makes no worktrees
+    /// (--no-worktree overrides an executor's `isolation: worktree`)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cmd", "executor", "label", "workspace", "worktree", "sync", "base"])]
+    pub batch: Option<PathBuf>,
     /// Directory the command runs in, on the executing side [default: the current
     /// directory for local, the login home for ssh, the image's workdir for containers]
     #[arg(long, short = 'w')]
@@ -253,6 +262,34 @@ pub struct TaskIdArg {
     pub task_id: String,
 }
 
+/// The tasks a bulk command acts on: ids, or selectors (not both).
+#[derive(Debug, Args)]
+pub struct TaskSelection {
+    /// Task id, its short handle (the ID column of `list`), or any unique part
+    /// of the id of at least 4 characters (a prefix is tried first); repeatable
+    #[arg(long = "task-id", short = 't', value_name = "ID")]
+    pub task_id: Vec<String>,
+    /// Every task (narrowed by the selectors below when given with them)
+    #[arg(long, conflicts_with = "task_id")]
+    pub all: bool,
+    /// Only tasks with this status
+    #[arg(long, short = 's', conflicts_with = "task_id")]
+    pub status: Option<StatusFilter>,
+    /// Only tasks of this executor
+    #[arg(long, short = 'e', value_name = "NAME", conflicts_with = "task_id")]
+    pub executor: Option<String>,
+    /// Only tasks of the executors carrying this label
+    #[arg(long, value_name = "LABEL", conflicts_with = "task_id")]
+    pub label: Option<String>,
+    /// Only tasks of this fan-out group
+    #[arg(long, value_name = "GROUP", conflicts_with = "task_id")]
+    pub group: Option<String>,
+    /// Only tasks that ended at least DUR ago (live ones: created at least DUR
+    /// ago), as seconds or with a unit: 90s, 10m, 2h, 7d
+    #[arg(long, value_name = "DUR", conflicts_with = "task_id")]
+    pub older_than: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -262,10 +299,12 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// With several tasks (several ids or a selector), each line is prefixed
+/// with its task's id (the first 8 characters).
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     #[command(flatten)]
-    pub id: TaskIdArg,
+    pub tasks: TaskSelection,
     /// Show the last N lines
     #[arg(long, short = 'n', default_value_t = 50, value_name = "N")]
     pub lines: usize,
@@ -313,19 +352,30 @@ pub struct ListArgs {
     pub jsonl: bool,
 }
 
+/// One task: exits with its exit code. Several (several ids or a selector,
+/// which picks tasks not ended unless --status says otherwise): prints one line
+/// per task and exits 0 when all completed, 1 when any did not; with --any,
+/// returns when the first ends, with that task's exit code.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     #[command(flatten)]
-    pub id: TaskIdArg,
+    pub tasks: TaskSelection,
+    /// With several tasks: return as soon as one of them has ended
+    #[arg(long)]
+    pub any: bool,
     /// Give up after S seconds (exit code 124; 5 if the host cannot be reached then)
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
 }
 
+/// Several tasks (several ids, or a selector, which picks tasks not ended
+/// unless --status says otherwise) are killed together: one batch per host,
+/// one grace period. A selector matching nothing is an error (exit code 4);
+/// otherwise the exit code is that of the first task that could not be killed.
 #[derive(Debug, Args)]
 pub struct KillArgs {
     #[command(flatten)]
-    pub id: TaskIdArg,
+    pub tasks: TaskSelection,
     /// Seconds between SIGTERM and SIGKILL
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub grace: f64,
@@ -334,25 +384,27 @@ pub struct KillArgs {
     pub json: bool,
 }
 
+/// Selectors pick tasks that have ended (with --force: all that match); a
+/// selection matching nothing is not an error. Removal is one batch per host
+/// and one index transaction.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["task_id", "finished", "orphans"]))]
 pub struct CleanupArgs {
-    /// Task id, its short handle (the ID column of `list`), or any unique part
-    /// of the id of at least 4 characters (a prefix is tried first)
-    #[arg(long = "task-id", short = 't', value_name = "ID")]
-    pub task_id: Option<String>,
+    #[command(flatten)]
+    pub tasks: TaskSelection,
     /// Remove every task that has ended (skipping, with a warning, those whose
-    /// processes still run)
-    #[arg(long)]
+    /// processes still run and worktree tasks whose work was neither fetched
+    /// nor applied); the same as --all, without --force
+    #[arg(long, conflicts_with_all = ["task_id", "force"])]
     pub finished: bool,
     /// Remove orphan task dirs: dirs under tasks/ that no index row names, with
     /// no .meta.json and no live process (left by a dispatch killed before it
     /// recorded the task)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["task_id", "all", "finished", "status", "executor", "label", "group", "older_than", "force"])]
     pub orphans: bool,
-    /// Kill the task first if it, or something it left, is still running (only
-    /// with --task-id)
-    #[arg(long, requires = "task_id", conflicts_with_all = ["finished", "orphans"])]
+    /// Kill tasks first if they, or something they left, still run (with
+    /// selectors: live tasks are selected too), and remove worktree work that
+    /// was neither fetched nor applied
+    #[arg(long)]
     pub force: bool,
     /// Seconds between SIGTERM and SIGKILL when --force kills
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]

@@ -64,15 +64,6 @@ impl Progress {
             bar.inc(1);
         }
     }
-
-    /// Runs `write` (output to stdout or stderr) with the bar hidden, so
-    /// lines and bar never mix.
-    pub fn suspend<T>(&self, write: impl FnOnce() -> T) -> T {
-        match &self.0 {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
-    }
 }
 
 impl Drop for Progress {
@@ -93,6 +84,5 @@ mod tests {
         assert!(!Progress::to_terminal(1, "x", true).is_drawn());
         let bar = Progress::to_terminal(3, "x", true);
         assert!(bar.is_drawn());
-        assert_eq!(bar.suspend(|| 7), 7);
     }
 }

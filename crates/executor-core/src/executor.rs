@@ -212,6 +212,50 @@ impl ExecutorError {
         matches!(self, Self::Unreachable { .. } | Self::InDoubt { .. })
     }
 
+    /// The same error again, for each task of a batch it befell.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Failed { executor, message } => Self::Failed {
+                executor: executor.clone(),
+                message: message.clone(),
+            },
+            Self::Io {
+                executor,
+                action,
+                source,
+            } => Self::Io {
+                executor: executor.clone(),
+                action: action.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Unreachable { executor, message } => Self::Unreachable {
+                executor: executor.clone(),
+                message: message.clone(),
+            },
+            Self::InDoubt { executor, message } => Self::InDoubt {
+                executor: executor.clone(),
+                message: message.clone(),
+            },
+            Self::Unsupported { executor, kind } => Self::Unsupported {
+                executor: executor.clone(),
+                kind: kind.clone(),
+            },
+            Self::Worktree { executor, problem } => Self::Worktree {
+                executor: executor.clone(),
+                problem: problem.clone(),
+            },
+            Self::NotSupported {
+                executor,
+                what,
+                kind,
+            } => Self::NotSupported {
+                executor: executor.clone(),
+                what,
+                kind: kind.clone(),
+            },
+        }
+    }
+
     pub fn failed(executor: &str, message: impl Into<String>) -> Self {
         Self::Failed {
             executor: executor.to_owned(),
@@ -238,6 +282,13 @@ pub trait Executor: Send + Sync {
     /// from this process, with the spec's env added to the payload's environment.
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError>;
 
+    /// [`launch`](Executor::launch) for many tasks of this executor, in order,
+    /// in as few round trips as the backend allows (one per host); each task
+    /// succeeds or fails on its own. The default launches one after the other.
+    fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
+        specs.iter().map(|spec| self.launch(spec)).collect()
+    }
+
     /// Whether `observe` reports a runner as alive from the moment it starts,
     /// before it has recorded itself (`runner.pid`). Then a task whose
     /// dispatcher died before recording the runner can be requeued at once
@@ -259,6 +310,35 @@ pub trait Executor: Send + Sync {
     /// tree: SIGTERM, `grace`, then SIGKILL.
     fn kill(&self, task: &TaskRecord, grace: Duration, reason: &str) -> Result<(), ExecutorError>;
 
+    /// [`kill`](Executor::kill) for many tasks of this executor at once, their
+    /// grace periods running together, in as few round trips as the backend
+    /// allows (one per host). The default kills them one after the other.
+    fn kill_many(
+        &self,
+        tasks: &[&TaskRecord],
+        grace: Duration,
+        reason: &str,
+    ) -> Result<(), ExecutorError> {
+        tasks
+            .iter()
+            .try_for_each(|task| self.kill(task, grace, reason))
+    }
+
+    /// [`has_live_processes`](Executor::has_live_processes) for many tasks, in
+    /// order, in as few round trips as the backend allows.
+    fn live_many(&self, tasks: &[&TaskRecord]) -> Result<Vec<bool>, ExecutorError> {
+        tasks
+            .iter()
+            .map(|task| self.has_live_processes(task))
+            .collect()
+    }
+
+    /// [`remove`](Executor::remove) for many tasks, in as few round trips as
+    /// the backend allows.
+    fn remove_many(&self, tasks: &[&TaskRecord]) -> Result<(), ExecutorError> {
+        tasks.iter().try_for_each(|task| self.remove(task))
+    }
+
     /// Whether any process of the task still runs, whatever its recorded
     /// state: its runner, or members of its payload's process group (checked
     /// against pid reuse where the backend can). Backends whose engine ends
@@ -273,6 +353,15 @@ pub trait Executor: Send + Sync {
 
     /// Log bytes from `offset` on (for following).
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError>;
+
+    /// [`read_log`](Executor::read_log) of many tasks, each from its offset, in
+    /// order, in as few round trips as the backend allows (one per host).
+    fn read_logs(&self, reads: &[(&TaskRecord, u64)]) -> Result<Vec<LogChunk>, ExecutorError> {
+        reads
+            .iter()
+            .map(|(task, offset)| self.read_log(task, *offset))
+            .collect()
+    }
 
     /// An agent's transcript of `task`: the file at `path` (as the agent's
     /// `AgentCli::transcript_path` gives it) below the home

@@ -30,12 +30,12 @@ pub use executor::{
 };
 pub use manager::reindex::ReindexReport;
 pub use manager::{
-    DispatchRequest, ExecutorFactory, IsolationChoice, KillOutcome, Placement, ReconcileReport,
-    TaskError, TaskManager, error_chain,
+    Bulk, DispatchRequest, ExecutorFactory, IsolationChoice, KillOutcome, Placement,
+    ReconcileReport, TaskError, TaskManager, error_chain,
 };
 pub use model::{
-    ExecutorType, ListFilter, Payload, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta, TaskRecord,
-    TaskSpec, TaskStatus, TaskType, Timestamp, WebhookState,
+    ExecutorType, ListFilter, Payload, Selection, StatusUpdate, TaskId, TaskIdPrefix, TaskMeta,
+    TaskRecord, TaskSpec, TaskStatus, TaskType, Timestamp, WebhookState,
 };
 pub use paths::Paths;
 pub use runner::{RunnerObservation, TaskFile};

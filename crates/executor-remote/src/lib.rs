@@ -12,6 +12,7 @@
 //! - [`ssh`]: the SSH connection settings and the transport (the system `ssh`
 //!   client, one shared ControlMaster connection per host).
 
+pub mod bulk;
 pub mod logs;
 pub mod observe;
 pub mod scripts;

@@ -295,7 +295,7 @@ group_members() {
 
 /// The start of a script that looks at a task's processes: its dir (`d`), its
 /// runner's pid and identity (`rp`, `rs`), and the functions that find them.
-fn task_processes_prelude(
+pub(crate) fn task_processes_prelude(
     task_dir: &str,
     runner_pid: Option<u32>,
     runner_start: Option<&str>,
@@ -368,10 +368,15 @@ collect() {{
         case " $seen " in *" $p "*) ;; *) seen="$seen $p"; new="$new $p" ;; esac
     done
 }}
+# The state field follows the command's closing parenthesis; read with
+# builtins, as many kills may poll at once.
 alive() {{
     for p in $seen; do
-        [ "$(awk '{{print $3}}' "/proc/$p/stat" 2>/dev/null)" ] &&
-            [ "$(awk '{{print $3}}' "/proc/$p/stat" 2>/dev/null)" != Z ] && echo "$p"
+        line=
+        IFS= read -r line 2>/dev/null <"/proc/$p/stat" || [ -n "$line" ] || continue
+        st=${{line##*) }}
+        st=${{st%% *}}
+        [ -n "$st" ] && [ "$st" != Z ] && echo "$p"
     done
 }}
 collect

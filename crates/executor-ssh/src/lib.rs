@@ -14,7 +14,7 @@ use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord};
 use executor_remote::observe::read_observe;
 use executor_remote::ssh::Transport;
-use executor_remote::{Shell, logs, scripts};
+use executor_remote::{Shell, bulk, logs, scripts};
 
 /// The `type: ssh` section and its settings: the connection keys live with
 /// the transport, which Slurm's login node uses too.
@@ -72,6 +72,42 @@ impl SshExecutor {
             .stdout(&self.config.name, script, idempotent, NO_LIMIT)
     }
 
+    fn launch_script(&self, spec: &LaunchSpec<'_>) -> String {
+        scripts::launch(
+            &self.task_root,
+            &self.dir(&spec.id),
+            spec.workspace,
+            spec.files,
+            spec.env,
+            spec.agent,
+            self.config.keep_background,
+        )
+    }
+
+    /// The runner's pid and identity, from the fields of a `LAUNCHED` line.
+    fn launched(&self, fields: &str) -> Result<Launched, ExecutorError> {
+        let mut fields = fields.split_whitespace();
+        let runner_pid = fields.next().and_then(|p| p.parse().ok()).ok_or_else(|| {
+            ExecutorError::failed(&self.config.name, "the host reported no runner pid")
+        })?;
+        let runner_start = fields.next().filter(|s| s.len() > 2).map(str::to_owned);
+        Ok(Launched {
+            runner_pid,
+            runner_start,
+        })
+    }
+
+    fn procs<'a>(&self, tasks: &[&'a TaskRecord]) -> Vec<bulk::TaskProcs<'a>> {
+        tasks
+            .iter()
+            .map(|task| bulk::TaskProcs {
+                dir: self.dir(&task.id),
+                runner_pid: task.runner_pid,
+                runner_start: task.runner_start.as_deref(),
+            })
+            .collect()
+    }
+
     fn target(&self) -> String {
         self.shell.target().unwrap_or_default()
     }
@@ -111,16 +147,7 @@ impl Executor for SshExecutor {
     }
 
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
-        let script = scripts::launch(
-            &self.task_root,
-            &self.dir(&spec.id),
-            spec.workspace,
-            spec.files,
-            spec.env,
-            spec.agent,
-            self.config.keep_background,
-        );
-        let stdout = self.run(&script, true)?;
+        let stdout = self.run(&self.launch_script(spec), true)?;
         let stdout = String::from_utf8_lossy(&stdout);
         let line = stdout
             .lines()
@@ -131,15 +158,26 @@ impl Executor for SshExecutor {
                     "the host did not report the runner's pid",
                 )
             })?;
-        let mut fields = line.split_whitespace();
-        let runner_pid = fields.next().and_then(|p| p.parse().ok()).ok_or_else(|| {
-            ExecutorError::failed(&self.config.name, "the host reported no runner pid")
-        })?;
-        let runner_start = fields.next().filter(|s| s.len() > 2).map(str::to_owned);
-        Ok(Launched {
-            runner_pid,
-            runner_start,
-        })
+        self.launched(line)
+    }
+
+    /// Every launch in one script: one round trip for the whole batch.
+    fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
+        if specs.is_empty() {
+            return Vec::new();
+        }
+        let scripts: Vec<String> = specs.iter().map(|spec| self.launch_script(spec)).collect();
+        let stdout = match self.run(&bulk::launch(&scripts), true) {
+            Ok(stdout) => stdout,
+            Err(err) => return specs.iter().map(|_| Err(err.duplicate())).collect(),
+        };
+        bulk::parse_launch(&String::from_utf8_lossy(&stdout), specs.len())
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(fields) => self.launched(&fields),
+                Err(message) => Err(ExecutorError::failed(&self.config.name, message)),
+            })
+            .collect()
     }
 
     fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {
@@ -187,6 +225,38 @@ impl Executor for SshExecutor {
         self.run(&script, true).map(|_| ())
     }
 
+    fn kill_many(
+        &self,
+        tasks: &[&TaskRecord],
+        grace: Duration,
+        reason: &str,
+    ) -> Result<(), ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let script = bulk::kill(&self.procs(tasks), grace.as_secs().max(1), reason);
+        self.run(&script, true).map(|_| ())
+    }
+
+    fn live_many(&self, tasks: &[&TaskRecord]) -> Result<Vec<bool>, ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stdout = self.run(&bulk::live(&self.procs(tasks)), true)?;
+        Ok(bulk::parse_live(
+            &String::from_utf8_lossy(&stdout),
+            tasks.len(),
+        ))
+    }
+
+    fn remove_many(&self, tasks: &[&TaskRecord]) -> Result<(), ExecutorError> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let dirs: Vec<String> = tasks.iter().map(|t| self.dir(&t.id)).collect();
+        self.run(&bulk::remove(&dirs), true).map(|_| ())
+    }
+
     fn has_live_processes(&self, task: &TaskRecord) -> Result<bool, ExecutorError> {
         let script = scripts::live(
             &self.dir(&task.id),
@@ -205,6 +275,25 @@ impl Executor for SshExecutor {
 
     fn read_log(&self, task: &TaskRecord, offset: u64) -> Result<LogChunk, ExecutorError> {
         logs::read(&self.shell, &self.config.name, &self.dir(&task.id), offset)
+    }
+
+    fn read_logs(&self, reads: &[(&TaskRecord, u64)]) -> Result<Vec<LogChunk>, ExecutorError> {
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dirs: Vec<(String, u64)> = reads
+            .iter()
+            .map(|(task, offset)| (self.dir(&task.id), *offset))
+            .collect();
+        let stdout = self.run(&bulk::read_logs(&dirs), true)?;
+        Ok(bulk::parse_logs(&stdout, reads.len())
+            .into_iter()
+            .zip(reads)
+            .map(|(bytes, (_, offset))| LogChunk {
+                next_offset: offset + bytes.len() as u64,
+                bytes,
+            })
+            .collect())
     }
 
     fn check(&self, agents: &[AgentLaunch]) -> Result<ExecutorCheck, ExecutorError> {

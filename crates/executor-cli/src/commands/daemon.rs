@@ -1,7 +1,9 @@
 //! `daemon`: the supervisor. Reconciles every live task on an interval (one
 //! round trip per host), starts queued tasks as slots free, and writes
 //! completion records and sends webhooks within seconds of a task ending,
-//! with no other command being run.
+//! with no other command being run. Between rounds it waits on the runners
+//! of local tasks (pidfds), so a local task's end is recorded and its webhook
+//! sent within milliseconds, not at the next round.
 //!
 //! One supervisor per store: a second one refuses to start (an exclusive lock
 //! on `daemon.lock` in the data dir). Correctness does not depend on it: every
@@ -11,12 +13,14 @@
 //! With `--listen` (or as `serve`) it also serves the web page and the HTTP
 //! API (executor-web) on threads of its own, told after every round.
 
+use std::collections::HashSet;
 use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use executor_core::store::IndexFile;
-use executor_core::{TaskManager, error_chain};
+use executor_core::{ExecutorType, TaskId, TaskManager, error_chain};
+use executor_local::ExitWatch;
 
 use crate::app::App;
 use crate::cli::DaemonArgs;
@@ -80,10 +84,19 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
     );
     let webhooks = app.config.defaults.webhook_url.is_some();
     let mut index_missing = false;
+    let mut watch = ExitWatch::new();
+    let mut watched_shell: Vec<TaskId> = Vec::new();
     while !STOP.load(Ordering::SeqCst) {
         let round = Instant::now();
         follow_index(&mut manager, app, &mut index_missing);
-        match manager.reconcile(None) {
+        // Local shell tasks whose runners are watched need no look: their
+        // ends wake the wait below, and nothing else of them is learnt.
+        let watched: HashSet<TaskId> = watched_shell
+            .iter()
+            .filter(|id| watch.is_watching(id))
+            .copied()
+            .collect();
+        match manager.reconcile_skipping(&watched) {
             Ok(report) => {
                 for err in &report.unreachable {
                     eprintln!("warning: {}", crate::terminal::safe(&error_chain(err)));
@@ -98,12 +111,43 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
             eprintln!("warning: {}", error_chain(&err));
         }
+        // Between rounds, a local task's end is noticed as its runner exits
+        // (the runners of tasks started meanwhile are picked up as they come).
         while !STOP.load(Ordering::SeqCst) && round.elapsed() < interval {
-            std::thread::sleep(Duration::from_millis(50).min(interval));
+            watched_shell = watch_local_runners(&manager, &mut watch);
+            let left = interval.saturating_sub(round.elapsed());
+            let slice = if watch.is_empty() { 50 } else { 250 };
+            let exited = watch.wait(left.min(Duration::from_millis(slice)));
+            if exited.is_empty() {
+                continue;
+            }
+            if let Err(err) = manager.reconcile_ids(&exited) {
+                eprintln!("warning: {}", error_chain(&err));
+            }
+            if let Some(server) = &server {
+                server.round_done();
+            }
+            if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
+                eprintln!("warning: {}", error_chain(&err));
+            }
         }
     }
     eprintln!("openclaw-agent daemon {}: stopped", std::process::id());
     Ok(code::OK)
+}
+
+/// Watches the runners of the live local tasks (see [`ExitWatch`]); returns
+/// the shell-command tasks among them.
+fn watch_local_runners(manager: &TaskManager, watch: &mut ExitWatch) -> Vec<TaskId> {
+    let Ok(runners) = manager.store().live_runners(ExecutorType::LOCAL.as_str()) else {
+        return Vec::new();
+    };
+    let watched: Vec<_> = runners
+        .iter()
+        .map(|r| (r.id, r.pid, r.start.as_deref()))
+        .collect();
+    watch.watch(&watched);
+    runners.iter().filter(|r| r.shell).map(|r| r.id).collect()
 }
 
 /// Reopens the index when the file at its path is no longer the one open:

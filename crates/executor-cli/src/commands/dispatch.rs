@@ -43,8 +43,14 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
+    if let Some(file) = &args.batch {
+        return super::batch::run_batch(app, file, &args.isolation, args.json);
+    }
+    let Some(command) = args.cmd else {
+        return Err(CliError::new(code::USAGE, "give --cmd or --batch"));
+    };
     let request = DispatchRequest::Shell {
-        command: args.cmd,
+        command,
         placement: placement(args.executor, args.workspace, args.routing),
     };
     let mut manager = app.manager()?;
@@ -102,7 +108,7 @@ fn fanout(
 /// Whether the task gets a worktree of its own (see
 /// [`TaskManager::worktree_for`]); a `--sync` to a host ships the repository
 /// of the current directory (the workspace is a path over there).
-fn worktree_request(
+pub(super) fn worktree_request(
     manager: &TaskManager,
     spec: &TaskSpec,
     isolation: &Isolation,
@@ -128,7 +134,7 @@ fn placement(executor: Option<String>, workspace: Option<String>, routing: Routi
     }
 }
 
-fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
+pub(crate) fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let result = if path.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut bytes).map(|_| ())

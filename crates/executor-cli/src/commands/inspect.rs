@@ -8,6 +8,7 @@ use executor_core::{LogChunk, TaskRecord, TaskType, runner};
 
 use crate::app::App;
 use crate::cli::{LogsArgs, StatusArgs};
+use crate::commands::select::choose;
 use crate::exit::{CliError, code};
 
 use crate::output;
@@ -172,9 +173,9 @@ fn agent_summary(stats: &AgentStats) -> String {
 /// The dashboard's detail pane renders through it too.
 pub(crate) struct LogPrinter {
     /// The agent whose records are rendered; `None`: raw bytes.
-    render: Option<&'static dyn AgentCli>,
+    pub(crate) render: Option<&'static dyn AgentCli>,
     /// An incomplete last line, kept until its newline arrives.
-    partial: Vec<u8>,
+    pub(crate) partial: Vec<u8>,
 }
 
 impl LogPrinter {
@@ -221,7 +222,10 @@ impl LogPrinter {
 /// `logs` of a local task named by its full id: its mirror dir is its task dir,
 /// so the tail is read without opening the index (the costliest step here).
 fn local_tail_without_index(app: &App, args: &LogsArgs) -> Option<(TaskType, LogChunk)> {
-    let id: executor_core::TaskId = args.id.task_id.trim().parse().ok()?;
+    let [id] = args.tasks.task_id.as_slice() else {
+        return None;
+    };
+    let id: executor_core::TaskId = id.trim().parse().ok()?;
     let dirs = executor_core::taskdir::TaskDirs::new(app.paths.clone());
     let meta = dirs.read_meta(&id).ok()?;
     if meta.executor_type != executor_core::ExecutorType::LOCAL {
@@ -248,7 +252,17 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
         return Ok(code::OK);
     }
     let mut manager = app.manager()?;
-    let task = manager.resolve(&args.id.task_id)?;
+    let chosen = choose(app, &manager, &args.tasks, None)?;
+    let task = match chosen.tasks.as_slice() {
+        [task] if !chosen.by_selector => task.clone(),
+        _ if args.transcript => {
+            return Err(CliError::new(
+                code::USAGE,
+                "--transcript shows one task: name it with --task-id",
+            ));
+        }
+        _ => return super::logs_many::logs_many(app, &mut manager, chosen.tasks, &args),
+    };
     if args.transcript {
         return transcript(&mut manager, &task, args.lines);
     }
@@ -312,7 +326,7 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
 }
 
 /// The agent whose log records `logs` renders, unless `--raw`.
-fn renderer(task_type: TaskType, raw: bool) -> Option<&'static dyn AgentCli> {
+pub(crate) fn renderer(task_type: TaskType, raw: bool) -> Option<&'static dyn AgentCli> {
     task_type.agent().filter(|_| !raw).map(|agent| agent.cli())
 }
 

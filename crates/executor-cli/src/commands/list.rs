@@ -17,7 +17,7 @@ enum Format {
     JsonLines,
 }
 
-fn status_of(filter: StatusFilter) -> TaskStatus {
+pub fn status_of(filter: StatusFilter) -> TaskStatus {
     match filter {
         StatusFilter::Queued => TaskStatus::Queued,
         StatusFilter::Pending => TaskStatus::Pending,

@@ -1,5 +1,6 @@
 //! One module per group of commands; each returns the process exit code.
 
+pub mod batch;
 pub mod compare;
 pub mod config;
 pub mod control;
@@ -9,7 +10,9 @@ pub mod executors;
 pub mod generate;
 pub mod inspect;
 pub mod list;
+pub mod logs_many;
 pub mod reindex;
+pub mod select;
 pub mod serve;
 pub mod webhooks;
 pub mod work;

@@ -7,7 +7,9 @@ mod helpers;
 
 mod agents;
 mod agents_remote;
+mod batch;
 mod brain;
+mod bulk;
 mod claude;
 mod concurrency;
 mod config;
@@ -17,6 +19,7 @@ mod dashboard;
 mod errors;
 mod escapes;
 mod faults;
+mod fleet;
 mod lifecycle;
 mod payloads;
 mod private_files;

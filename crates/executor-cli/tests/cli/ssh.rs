@@ -17,7 +17,7 @@ pub(crate) struct SshTest {
     pub(crate) env: TestEnv,
     sshd: Sshd,
     /// Remote task root, private to this test.
-    pub task_root: PathBuf,
+    pub(crate) task_root: PathBuf,
     /// A workspace on the "remote" host (the same machine), writable by `user`.
     pub(crate) workspace: PathBuf,
     user: String,
@@ -81,7 +81,7 @@ impl SshTest {
         self.workspace.to_str().unwrap()
     }
 
-    fn run_task(&self, cmd: &str) -> String {
+    pub(crate) fn run_task(&self, cmd: &str) -> String {
         let out = self.env.ok(&[
             "run",
             "--executor",
@@ -94,7 +94,7 @@ impl SshTest {
         out.lines().next().unwrap().to_owned()
     }
 
-    pub fn remote_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn remote_dir(&self, id: &str) -> PathBuf {
         self.task_root.join(id)
     }
 }

@@ -554,4 +554,74 @@ fn the_http_api_dispatches_worktree_tasks_with_the_cli_checks() {
         .assert_error(422, "git");
     // Nothing was recorded for the refused requests.
     assert_eq!(env.json(&["list", "--json"]).as_array().unwrap().len(), 1);
+fn bulk_cleanup_skips_unfetched_work_unless_kept_or_forced() {
+    let env = TestEnv::new();
+    let repo = repo(&env);
+    let fetched = start_shell(&env, "printf 'f\\n' >> a.txt");
+    let unchanged = start_shell(&env, "true");
+    let kept = start_shell(&env, "printf 'k\\n' >> a.txt");
+    let forced = start_shell(&env, "printf 'x\\n' >> a.txt");
+    let branches: Vec<String> = [&fetched, &unchanged, &kept, &forced]
+        .iter()
+        .map(|id| branch_of(&env.wait_done(id)))
+        .collect();
+    let into = clone(&env, &repo, "home");
+    env.ok(&["fetch", "-t", &fetched, "--into", into.to_str().unwrap()]);
+
+    // A selection removes what is safe to remove and skips the rest, by name.
+    let out = env.run(&["cleanup", "--finished"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("removed {fetched}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("removed {unchanged}")),
+        "{}",
+        out.stdout
+    );
+    for (id, branch) in [(&kept, &branches[2]), (&forced, &branches[3])] {
+        assert!(!out.stdout.contains(id.as_str()), "{}", out.stdout);
+        assert!(out.stderr.contains(branch.as_str()), "{}", out.stderr);
+        assert_eq!(env.status(id)["status"], "completed");
+    }
+    assert_eq!(
+        out.stderr.matches("warning: skipped").count(),
+        2,
+        "{}",
+        out.stderr
+    );
+    let listed = git(&env, &repo, &["branch", "--list", "openclaw/*"]);
+    assert!(
+        !listed.contains(&branches[0]) && !listed.contains(&branches[1]),
+        "{listed}"
+    );
+
+    // Several ids are no selection: each refusal is an error.
+    let refused = env.run(&["cleanup", "-t", &kept, "-t", &forced]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_eq!(
+        refused.stderr.matches("error: ").count(),
+        2,
+        "{}",
+        refused.stderr
+    );
+
+    env.ok(&["cleanup", "-t", &kept, "--keep-branch"]);
+    let out = env.ok(&["cleanup", "--status", "completed", "--force"]);
+    assert_eq!(out, format!("removed {forced}\n"));
+    // The kept branch keeps the work; every worktree is gone.
+    let listed = git(&env, &repo, &["branch", "--list", "openclaw/*"]);
+    assert_eq!(
+        listed.trim().trim_start_matches("* "),
+        branches[2],
+        "{listed}"
+    );
+    assert_eq!(
+        git(&env, &repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
 }

@@ -160,4 +160,33 @@ fn a_fanout_spreads_one_prompt_over_worktrees_and_compares_them() {
             "fanned\n"
         );
     }
+
+    // `--group` selects the group's tasks (and no other) for the bulk commands.
+    let other = env.ok(&["run", "-e", "l1", "--no-worktree", "-c", "true"]);
+    let other = other.trim();
+    env.wait_done(other);
+    let waited = env.ok(&["wait", "--group", &group, "--status", "completed"]);
+    assert_eq!(waited.lines().count(), 3, "{waited}");
+    assert!(
+        ids.iter().all(|id| waited.contains(id.as_str())),
+        "{waited}"
+    );
+    // Their work was never fetched: skipped, by name, and kept.
+    let skipped = env.run(&["cleanup", "--group", &group]);
+    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+    assert_eq!(skipped.stderr.matches("warning: skipped").count(), 3);
+    assert_eq!(
+        env.json(&["list", "--group", &group, "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let removed = env.ok(&["cleanup", "--group", &group, "--keep-branch"]);
+    assert_eq!(removed.lines().count(), 3, "{removed}");
+    assert!(!removed.contains(other), "{removed}");
+    assert_eq!(env.status(other)["status"], "completed");
+    for branch in &branches {
+        git(&env, &repo, &["rev-parse", "--verify", branch]);
+    }
 }

@@ -158,34 +158,34 @@ pub enum RawDuration {
 }
 
 fn parse_duration(raw: &RawDuration) -> Result<Duration, String> {
-    let seconds = match raw {
-        RawDuration::Seconds(s) => *s,
-        RawDuration::Text(text) => {
-            let text = text.trim();
-            let (number, unit) = text.split_at(
-                text.find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(text.len()),
-            );
-            let number: u64 = number
-                .parse()
-                .map_err(|_| format!("`{text}` is not a duration such as 600, 90s, 10m or 2h"))?;
-            let scale = match unit.trim() {
-                "" | "s" => 1,
-                "m" => 60,
-                "h" => 3600,
-                _ => {
-                    return Err(format!(
-                        "`{text}` is not a duration such as 600, 90s, 10m or 2h"
-                    ));
-                }
-            };
-            number
-                .checked_mul(scale)
-                .ok_or_else(|| format!("`{text}` is too long a duration"))?
-        }
+    let duration = match raw {
+        RawDuration::Seconds(s) => Duration::from_secs(*s),
+        RawDuration::Text(text) => parse_duration_text(text)?,
     };
-    if seconds == 0 {
+    if duration.is_zero() {
         return Err("must be more than 0".into());
     }
-    Ok(Duration::from_secs(seconds))
+    Ok(duration)
+}
+
+/// A duration as seconds (`600`) or with a unit (`90s`, `10m`, `2h`, `7d`).
+pub fn parse_duration_text(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let bad = || format!("`{text}` is not a duration such as 600, 90s, 10m or 2h");
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    number
+        .checked_mul(scale)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too long a duration"))
 }

@@ -29,10 +29,10 @@ pub use backend::{
     Backends, LocalOnly, Named, ReadSection, Section, SectionError, Settings, read_section,
     section_keys,
 };
-pub use defaults::RawDuration;
 pub use defaults::{
     DEFAULT_CLAUDE_PATH, DEFAULT_MAX_TURNS, DEFAULT_STALL_TIMEOUT, Defaults, Isolation,
 };
+pub use defaults::{RawDuration, parse_duration_text};
 pub use error::ConfigError;
 pub use executor::{BUILTIN_LOCAL, ExecutorConfig, ExecutorSettings, ExecutorType};
 pub use file::MAX_CONFIG_BYTES;

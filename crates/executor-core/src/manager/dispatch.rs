@@ -20,6 +20,17 @@ impl TaskManager {
     /// among those carrying every label, one with a free slot and the least load
     /// (ties: config order); when all are full, the least loaded one, to queue on.
     pub fn route(&self, labels: &[String], agent: Option<AgentKind>) -> Result<String, TaskError> {
+        self.route_with(labels, agent, &HashMap::new())
+    }
+
+    /// [`route`](TaskManager::route), counting `planned` tasks per executor
+    /// (a batch's tasks routed before this one) as live there too.
+    pub fn route_with(
+        &self,
+        labels: &[String],
+        agent: Option<AgentKind>,
+        planned: &HashMap<String, u64>,
+    ) -> Result<String, TaskError> {
         let mut candidates: Vec<&ExecutorConfig> = self
             .config
             .executors
@@ -57,6 +68,9 @@ impl TaskManager {
                 _ => {}
             }
         }
+        for (executor, n) in planned {
+            load.entry(executor.clone()).or_default().0 += n;
+        }
         let load_of = |e: &ExecutorConfig| load.get(&e.name).copied().unwrap_or_default();
         let free = |e: &ExecutorConfig| {
             let (live, queued) = load_of(e);
@@ -79,19 +93,10 @@ impl TaskManager {
     /// Records a task and starts it, or queues it when its executor is full.
     /// On a launch error the task is recorded as failed (with a completion
     /// record) and the error is returned.
-    pub fn dispatch(&mut self, mut spec: TaskSpec) -> Result<TaskRecord, TaskError> {
+    pub fn dispatch(&mut self, spec: TaskSpec) -> Result<TaskRecord, TaskError> {
+        let spec = self.prepare(spec)?;
+        let executor_type = self.executor(&spec.executor)?.config().executor_type();
         let executor = self.executor(&spec.executor)?;
-        spec.workspace = executor.resolve_workspace(&spec.workspace)?;
-        let executor_type = executor.config().executor_type();
-        if let Some(rule) = spec.payload.agent().and_then(|a| a.cli().root_rule())
-            && executor.runs_as_root() == Some(true)
-            && !rule.permitted(&payload_env(executor.config()))
-        {
-            return Err(TaskError::Refused {
-                executor: spec.executor.clone(),
-                message: rule.refusal.into(),
-            });
-        }
         let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
         // Checked on the executing host before anything is recorded.
@@ -159,6 +164,24 @@ impl TaskManager {
         launched
     }
 
+    /// Checks that `spec` can be dispatched, before anything is recorded: its
+    /// executor exists, its workspace resolves (returned in the runner's form)
+    /// and an agent may run there.
+    pub fn prepare(&mut self, mut spec: TaskSpec) -> Result<TaskSpec, TaskError> {
+        let executor = self.executor(&spec.executor)?;
+        spec.workspace = executor.resolve_workspace(&spec.workspace)?;
+        if let Some(rule) = spec.payload.agent().and_then(|a| a.cli().root_rule())
+            && executor.runs_as_root() == Some(true)
+            && !rule.permitted(&payload_env(executor.config()))
+        {
+            return Err(TaskError::Refused {
+                executor: spec.executor.clone(),
+                message: rule.refusal.into(),
+            });
+        }
+        Ok(spec)
+    }
+
     /// Starts a task that holds a slot (`pending`), from the files in its dir.
     /// A task whose files are missing cannot start: it ends `failed` with the
     /// reason, and the failed record is returned.
@@ -192,7 +215,7 @@ impl TaskManager {
         self.launch_with(record, files)
     }
 
-    fn launch_with(
+    pub(super) fn launch_with(
         &mut self,
         mut record: TaskRecord,
         files: Vec<TaskFile>,
@@ -329,7 +352,7 @@ fn prepare_worktree(
 }
 
 /// The environment an executor adds to its payloads.
-fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
+pub(super) fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = executor
         .env
         .iter()

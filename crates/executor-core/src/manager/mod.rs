@@ -7,6 +7,8 @@
 //! ([`TaskDirs`]) and the executors (the truth). It holds no backend logic;
 //! backends come in through [`Executor`], built by the binary's factory.
 
+mod batch;
+mod bulk;
 mod chain;
 mod control;
 mod details;
@@ -23,6 +25,8 @@ mod worktree;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use bulk::Bulk;
 
 use crate::config::{Config, ExecutorConfig};
 use crate::executor::{Executor, ExecutorError};

@@ -49,7 +49,34 @@ impl TaskManager {
             None if only.is_some() => Vec::new(),
             None => self.store.live_tasks()?,
         };
-        self.reconcile_tasks(live)
+        self.reconcile_live(live)
+    }
+
+    /// Reconciles every live task but those in `skip` (whose ends the caller
+    /// learns of otherwise: the supervisor's watched local runners).
+    pub fn reconcile_skipping(
+        &mut self,
+        skip: &std::collections::HashSet<TaskId>,
+    ) -> Result<ReconcileReport, TaskError> {
+        let mut live = self.store.live_tasks()?;
+        live.retain(|task| !skip.contains(&task.id));
+        self.reconcile_live(live)
+    }
+
+    /// Reconciles the tasks of `ids` that are live (all live tasks when one of
+    /// them is queued: what it waits for must be looked at).
+    pub fn reconcile_ids(&mut self, ids: &[TaskId]) -> Result<ReconcileReport, TaskError> {
+        let mut live = Vec::new();
+        for id in ids {
+            match self.store.get(id)? {
+                Some(task) if task.status == TaskStatus::Queued => {
+                    return self.reconcile(None);
+                }
+                Some(task) if !task.status.is_terminal() => live.push(task),
+                _ => {}
+            }
+        }
+        self.reconcile_live(live)
     }
 
     /// Reconciles the live tasks of the executor `name` only (one round trip
@@ -62,10 +89,11 @@ impl TaskManager {
             .into_iter()
             .filter(|task| task.executor == name)
             .collect();
-        self.reconcile_tasks(live)
+        self.reconcile_live(live)
     }
 
-    fn reconcile_tasks(&mut self, live: Vec<TaskRecord>) -> Result<ReconcileReport, TaskError> {
+    /// Observes `live` (one round trip per executor) and applies what was seen.
+    fn reconcile_live(&mut self, live: Vec<TaskRecord>) -> Result<ReconcileReport, TaskError> {
         let mut report = ReconcileReport::default();
         let mut by_executor: HashMap<String, Vec<TaskRecord>> = HashMap::new();
         // Dispatch locks of abandoned launches, held until they are requeued.
@@ -82,19 +110,26 @@ impl TaskManager {
                 .or_default()
                 .push(task);
         }
+        let mut observable = Vec::new();
         for (name, tasks) in by_executor {
-            let observations = match self.executor(&name) {
-                Ok(executor) => executor.observe(&tasks.iter().collect::<Vec<_>>()),
+            match self.executor(&name) {
+                Ok(_) => observable.extend(tasks),
                 // An executor removed from the config can no longer be asked; keep its tasks as they are.
                 Err(TaskError::UnknownExecutor { .. }) => continue,
                 Err(err) => return Err(err),
-            };
+            }
+        }
+        // Every host at once: a round over the fleet lasts one round trip.
+        let observed =
+            self.on_each_executor(&observable, |executor, tasks| executor.observe(tasks));
+        for (tasks, observations) in observed {
             let observations = match observations {
                 Ok(observations) => observations,
-                Err(err) => {
+                Err(TaskError::Executor(err)) => {
                     report.unreachable.push(err);
                     continue;
                 }
+                Err(err) => return Err(err),
             };
             for (task, observation) in tasks.iter().zip(observations) {
                 // A launch interrupted before its runner started (the dispatching

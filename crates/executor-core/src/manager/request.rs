@@ -1,6 +1,8 @@
 //! What `start` and `run` ask for, checked and turned into a [`TaskSpec`]:
 //! one code path for the CLI and the HTTP API, so both validate alike.
 
+use std::collections::HashMap;
+
 use super::{TaskError, TaskManager};
 use crate::config::Isolation;
 use crate::executor::AgentLaunch;
@@ -42,6 +44,16 @@ pub enum DispatchRequest {
 impl TaskManager {
     /// Checks `request` and builds the spec to [`dispatch`](Self::dispatch).
     pub fn spec_for(&self, request: DispatchRequest) -> Result<TaskSpec, TaskError> {
+        self.spec_for_planned(request, &HashMap::new())
+    }
+
+    /// [`spec_for`](Self::spec_for) for a task of a batch: routing by labels
+    /// counts `planned` tasks (the batch's, routed before) as live where they go.
+    pub fn spec_for_planned(
+        &self,
+        request: DispatchRequest,
+        planned: &HashMap<String, u64>,
+    ) -> Result<TaskSpec, TaskError> {
         let invalid = |message: &str| Err(TaskError::InvalidRequest(message.to_owned()));
         match request {
             DispatchRequest::Agent {
@@ -79,7 +91,7 @@ impl TaskManager {
                     let parent = self.resolve(&parent)?;
                     return self.resume_spec(&parent, prompt, max_turns, max_budget_usd);
                 }
-                let name = self.place(&placement, agent)?;
+                let name = self.place(&placement, agent, planned)?;
                 let executor = self
                     .config
                     .executor(&name)
@@ -105,7 +117,7 @@ impl TaskManager {
                 if command.trim().is_empty() {
                     return invalid("the command is empty");
                 }
-                let name = self.place(&placement, None)?;
+                let name = self.place(&placement, None, planned)?;
                 Ok(spec(name, placement, Payload::ShellCommand { command }))
             }
         }
@@ -113,13 +125,18 @@ impl TaskManager {
 
     /// The executor named, or the one the labels route to (among those that
     /// have `agent`, when one is asked for).
-    fn place(&self, placement: &Placement, agent: Option<AgentKind>) -> Result<String, TaskError> {
+    fn place(
+        &self,
+        placement: &Placement,
+        agent: Option<AgentKind>,
+        planned: &HashMap<String, u64>,
+    ) -> Result<String, TaskError> {
         match (&placement.executor, placement.labels.is_empty()) {
             (Some(_), false) => Err(TaskError::InvalidRequest(
                 "give an executor or labels, not both".to_owned(),
             )),
             (Some(name), true) => Ok(name.clone()),
-            (None, false) => self.route(&placement.labels, agent),
+            (None, false) => self.route_with(&placement.labels, agent, planned),
             (None, true) => Err(TaskError::InvalidRequest(
                 "give an executor or labels".to_owned(),
             )),

@@ -80,13 +80,28 @@ impl RunnerObservation {
     /// Reads the runner's records from a task dir on this machine. `runner_alive`
     /// must have been determined before (see the type's documentation).
     pub fn read_task_dir(dir: &std::path::Path, runner_alive: bool) -> Self {
+        Self::read_task_dir_knowing(dir, runner_alive, false, None)
+    }
+
+    /// [`read_task_dir`](Self::read_task_dir) without reading again what the
+    /// index knows: that the runner started (`runner_recorded`) and the
+    /// payload's pid. A refresh of a thousand local tasks pays two file
+    /// system calls less per task.
+    pub fn read_task_dir_knowing(
+        dir: &std::path::Path,
+        runner_alive: bool,
+        runner_recorded: bool,
+        payload_pid: Option<u32>,
+    ) -> Self {
         let log = std::fs::metadata(dir.join(LOG_FILE)).ok();
         Self {
             runner_alive,
-            runner_started: dir.join(RUNNER_PID_FILE).exists(),
-            payload_pid: std::fs::read(dir.join(PID_FILE))
-                .ok()
-                .and_then(|b| parse_pid_file(&b)),
+            runner_started: runner_recorded || dir.join(RUNNER_PID_FILE).exists(),
+            payload_pid: payload_pid.or_else(|| {
+                std::fs::read(dir.join(PID_FILE))
+                    .ok()
+                    .and_then(|b| parse_pid_file(&b))
+            }),
             exit: read_exit_record(&dir.join(EXIT_FILE)),
             kill_reason: std::fs::read(dir.join(KILL_MARKER))
                 .ok()

@@ -43,6 +43,41 @@ impl Store {
         Ok(status)
     }
 
+    /// [`insert_claiming`](Store::insert_claiming) for many tasks (each with
+    /// its executor's limit), in order, in one transaction: a batch is recorded
+    /// whole or not at all.
+    pub fn insert_claiming_many(
+        &mut self,
+        tasks: &[(TaskRecord, Option<u32>)],
+    ) -> Result<Vec<TaskStatus>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut statuses = Vec::with_capacity(tasks.len());
+        // Once an executor has queued a task of the batch, the rest queue behind it.
+        let mut full: HashMap<&str, bool> = HashMap::new();
+        for (task, limit) in tasks {
+            let queue = match full.get(task.executor.as_str()) {
+                Some(true) => true,
+                _ => {
+                    has_queued(&tx, &task.executor)? || !has_free_slot(&tx, &task.executor, *limit)?
+                }
+            };
+            full.insert(&task.executor, queue);
+            let mut task = task.clone();
+            task.status = if queue {
+                TaskStatus::Queued
+            } else {
+                task.claimed_at = Some(Timestamp::now());
+                TaskStatus::Pending
+            };
+            insert_record(&tx, &task, None)?;
+            statuses.push(task.status);
+        }
+        tx.commit()?;
+        Ok(statuses)
+    }
+
     /// Puts a task whose launch never got its runner started back in the queue.
     pub fn requeue(&self, id: &TaskId) -> Result<bool, StoreError> {
         let changed = self.conn.execute(

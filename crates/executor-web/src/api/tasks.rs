@@ -351,9 +351,11 @@ pub async fn cleanup_finished(
                 .map_err(|err| ApiError::unavailable(err.to_string()))?;
             let mut removed = Vec::new();
             let mut skipped = Vec::new();
-            for id in finished {
-                match manager.cleanup(&id, false, false, Duration::ZERO) {
-                    Ok(_) => removed.push(id.to_string()),
+            // One pass: one liveness check and one removal per executor.
+            let bulk = manager.cleanup_many(&finished, false, false, Duration::ZERO)?;
+            for (id, result) in bulk.results {
+                match result {
+                    Ok(()) => removed.push(id.to_string()),
                     Err(err) => skipped.push(json!({
                         "task_id": id.to_string(),
                         "error": executor_core::error_chain(&err),

@@ -1,0 +1,155 @@
+//! A small fleet: three SSH hosts (each its own sshd, host key and task root)
+//! and the local executor. Every command that looks at many tasks does so with
+//! one round trip per host, the hosts at once; `scripts/bench` measures the
+//! full-size fleet.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use test_support::sshd::{Sshd, TEST_USER};
+
+use crate::helpers::{TestEnv, calls, count_calls, eventually};
+
+struct Fleet {
+    env: TestEnv,
+    _hosts: Vec<Sshd>,
+    roots: Vec<PathBuf>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for root in &self.roots {
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+const HOSTS: usize = 3;
+
+fn fleet() -> Option<Fleet> {
+    let mut env = TestEnv::new();
+    let control = env.home().join("cm");
+    std::fs::create_dir(&control).unwrap();
+    std::fs::set_permissions(
+        &control,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    env.set_env("OPENCLAW_SSH_CONTROL_DIR", control.to_str().unwrap());
+    let mut yaml = String::from("executors:\n");
+    let mut hosts = Vec::new();
+    let mut roots = Vec::new();
+    for i in 0..HOSTS {
+        let sshd = Sshd::start()?;
+        let root = tempfile::Builder::new()
+            .prefix("openclaw-fleet-")
+            .tempdir_in(std::env::temp_dir())
+            .unwrap()
+            .keep();
+        test_support::accounts::give_to_test_user(&root);
+        yaml.push_str(&sshd.executor_yaml(&format!("host{i}"), TEST_USER));
+        yaml.push_str(&format!(
+            "    task_root: {}/tasks\n    labels: [fleet]\n",
+            root.display()
+        ));
+        hosts.push(sshd);
+        roots.push(root);
+    }
+    env.write_config(&yaml);
+    Some(Fleet {
+        env,
+        _hosts: hosts,
+        roots,
+    })
+}
+
+#[test]
+fn a_fleet_is_dispatched_looked_at_killed_and_cleaned_one_round_trip_per_host() {
+    let Some(mut f) = fleet() else {
+        return;
+    };
+    // Four tasks per host by label, and local ones, in one batch.
+    let mut lines: Vec<String> = (0..4 * HOSTS)
+        .map(|_| json!({"cmd": "sleep 300", "label": "fleet"}).to_string())
+        .collect();
+    lines.extend((0..5).map(|_| json!({"cmd": "sleep 300", "executor": "local"}).to_string()));
+    let batch = f.env.home().join("fleet.jsonl");
+    std::fs::write(&batch, lines.join("\n")).unwrap();
+    let calls_file = count_calls(&mut f.env, "ssh");
+    let out = f.env.ok(&["run", "--batch", batch.to_str().unwrap()]);
+    assert_eq!(out.lines().count(), 4 * HOSTS + 5);
+    assert_eq!(calls(&calls_file), HOSTS, "one launch per host");
+    let tasks = f.env.json(&["list", "--json"]);
+    for i in 0..HOSTS {
+        let on_host = tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["executor"] == format!("host{i}") && t["status"] == "running")
+            .count();
+        assert_eq!(on_host, 4, "the batch spread by label: {tasks}");
+    }
+
+    let before = calls(&calls_file);
+    f.env.ok(&["list", "--status", "running"]);
+    f.env.ok(&["dashboard", "--stream"]);
+    assert_eq!(
+        calls(&calls_file) - before,
+        2 * HOSTS,
+        "one look per host each"
+    );
+
+    let before = calls(&calls_file);
+    let started = Instant::now();
+    let out = f.env.ok(&["kill", "--label", "fleet", "--grace", "1"]);
+    assert_eq!(out.lines().count(), 4 * HOSTS, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // A look, a kill, and a look or two per host while the runners record their ends.
+    assert!(
+        calls(&calls_file) - before <= 4 * HOSTS,
+        "{}",
+        calls(&calls_file) - before
+    );
+    let running = f.env.json(&["list", "--json", "--status", "running"]);
+    assert_eq!(
+        running.as_array().unwrap().len(),
+        5,
+        "the local tasks run on"
+    );
+
+    let before = calls(&calls_file);
+    let out = f.env.ok(&["cleanup", "--label", "fleet"]);
+    assert_eq!(out.lines().count(), 4 * HOSTS, "{out}");
+    assert_eq!(
+        calls(&calls_file) - before,
+        2 * HOSTS,
+        "one check and one removal per host"
+    );
+    f.env.ok(&["kill", "--executor", "local", "--grace", "1"]);
+}
+
+#[test]
+fn the_supervisor_notices_remote_ends_within_an_interval() {
+    let Some(f) = fleet() else {
+        return;
+    };
+    let mut daemon = f.env.command(&["daemon", "--interval", "1"]);
+    daemon.stdout(std::process::Stdio::null());
+    daemon.stderr(std::process::Stdio::null());
+    let mut daemon = daemon.spawn().unwrap();
+    let ids: Vec<String> = (0..HOSTS)
+        .map(|i| {
+            let out = f
+                .env
+                .ok(&["run", "-e", &format!("host{i}"), "--cmd", "sleep 1"]);
+            out.trim().to_owned()
+        })
+        .collect();
+    let done = eventually(Duration::from_secs(10), || {
+        ids.iter().all(|id| f.env.completion(id).is_some())
+    });
+    crate::helpers::kill_pid(daemon.id(), libc::SIGKILL);
+    let _ = daemon.wait();
+    assert!(done, "the supervisor wrote every completion record");
+}

@@ -1,0 +1,152 @@
+//! Waking up when local runners exit: a pidfd per runner (Linux 5.3+), all
+//! polled at once. A runner exits right after it records the task's end, so a
+//! supervisor that waits here notices a local task's end at once instead of
+//! at its next round.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use executor_core::TaskId;
+
+use crate::process::is_same_live_process;
+
+/// The runners watched, by task.
+#[derive(Default)]
+pub struct ExitWatch {
+    fds: HashMap<TaskId, OwnedFd>,
+    /// Tasks whose runner was gone when first watched: they are due at once.
+    gone: Vec<TaskId>,
+}
+
+impl ExitWatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Watches exactly these runners (task, runner pid, runner identity):
+    /// pidfds are opened for new ones and closed for those no longer given.
+    pub fn watch(&mut self, runners: &[(TaskId, u32, Option<&str>)]) {
+        let wanted: HashMap<TaskId, (u32, Option<&str>)> = runners
+            .iter()
+            .map(|(id, pid, identity)| (*id, (*pid, *identity)))
+            .collect();
+        self.fds.retain(|id, _| wanted.contains_key(id));
+        self.gone.clear();
+        for (id, (pid, identity)) in wanted {
+            if self.fds.contains_key(&id) {
+                continue;
+            }
+            match pidfd_open(pid) {
+                // Checked after opening: the pidfd pins the pid, so a process
+                // that is the runner now stays the one watched.
+                Some(fd) if is_same_live_process(pid, identity) => {
+                    self.fds.insert(id, fd);
+                }
+                _ => self.gone.push(id),
+            }
+        }
+    }
+
+    /// Whether the runner of `id` is watched: its exit will be reported.
+    pub fn is_watching(&self, id: &TaskId) -> bool {
+        self.fds.contains_key(id)
+    }
+
+    /// How many runners are watched.
+    pub fn len(&self) -> usize {
+        self.fds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fds.is_empty()
+    }
+
+    /// Blocks until a watched runner exits or `timeout` passes (or a signal
+    /// arrives); returns the tasks whose runners have exited. Without pidfds
+    /// (an old kernel) it just sleeps.
+    pub fn wait(&mut self, timeout: Duration) -> Vec<TaskId> {
+        if !self.gone.is_empty() {
+            return std::mem::take(&mut self.gone);
+        }
+        let ids: Vec<TaskId> = self.fds.keys().copied().collect();
+        let mut polled: Vec<libc::pollfd> = ids
+            .iter()
+            .map(|id| libc::pollfd {
+                fd: self.fds[id].as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        if polled.is_empty() {
+            std::thread::sleep(timeout);
+            return Vec::new();
+        }
+        // SAFETY: `polled` is a valid array of `polled.len()` pollfds for the call.
+        let ready =
+            unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
+        if ready <= 0 {
+            return Vec::new();
+        }
+        let exited: Vec<TaskId> = ids
+            .into_iter()
+            .zip(&polled)
+            .filter(|(_, p)| p.revents != 0)
+            .map(|(id, _)| id)
+            .collect();
+        for id in &exited {
+            self.fds.remove(id);
+        }
+        exited
+    }
+}
+
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = libc::c_int::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: `fd` was just returned by pidfd_open and is owned by nobody else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn wakes_when_a_watched_process_exits() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.3")
+            .spawn()
+            .expect("sleep starts");
+        let id = TaskId::new();
+        let mut watch = ExitWatch::new();
+        watch.watch(&[(id, child.id(), None)]);
+        assert_eq!(watch.len(), 1);
+        let started = Instant::now();
+        let mut exited = Vec::new();
+        while exited.is_empty() && started.elapsed() < Duration::from_secs(5) {
+            exited = watch.wait(Duration::from_secs(5));
+        }
+        assert_eq!(exited, vec![id]);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_process_already_gone_is_due_at_once() {
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let pid = child.id();
+        let _ = child.wait();
+        let id = TaskId::new();
+        let mut watch = ExitWatch::new();
+        watch.watch(&[(id, pid, None)]);
+        assert_eq!(watch.wait(Duration::from_secs(5)), vec![id]);
+        assert!(watch.is_empty());
+    }
+}
