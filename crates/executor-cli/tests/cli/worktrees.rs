@@ -554,6 +554,9 @@ fn the_http_api_dispatches_worktree_tasks_with_the_cli_checks() {
         .assert_error(422, "git");
     // Nothing was recorded for the refused requests.
     assert_eq!(env.json(&["list", "--json"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn bulk_cleanup_skips_unfetched_work_unless_kept_or_forced() {
     let env = TestEnv::new();
     let repo = repo(&env);
