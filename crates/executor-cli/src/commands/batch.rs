@@ -11,7 +11,7 @@ use executor_core::view::DispatchedView;
 use executor_core::{DispatchRequest, Placement, TaskManager, TaskSpec};
 use serde::Deserialize;
 
-use super::dispatch::{read_prompt_file, worktree_request};
+use super::request::{read_prompt_file, worktree_request};
 use crate::app::App;
 use crate::cli::Isolation;
 use crate::exit::{CliError, code};

@@ -1,11 +1,11 @@
 //! `start` and `run`: record a task and start it.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use executor_core::model::WorktreeRequest;
 use executor_core::view::DispatchedView;
-use executor_core::{DispatchRequest, IsolationChoice, Placement, TaskManager, TaskSpec};
+use executor_core::{DispatchRequest, Placement, TaskManager, TaskSpec};
 
+use super::request::{read_prompt_file, worktree_request};
 use crate::app::App;
 use crate::cli::{Isolation, Routing, RunArgs, StartArgs};
 use crate::exit::{CliError, code};
@@ -105,26 +105,6 @@ fn fanout(
     Ok(code::OK)
 }
 
-/// Whether the task gets a worktree of its own (see
-/// [`TaskManager::worktree_for`]); a `--sync` to a host ships the repository
-/// of the current directory (the workspace is a path over there).
-pub(super) fn worktree_request(
-    manager: &TaskManager,
-    spec: &TaskSpec,
-    isolation: &Isolation,
-    forced: bool,
-) -> Result<Option<WorktreeRequest>, CliError> {
-    let choice = IsolationChoice {
-        worktree: isolation.worktree,
-        no_worktree: isolation.no_worktree,
-        sync: isolation.sync,
-        base: isolation.base.clone(),
-    };
-    // Only a sync to a host needs it; without one that sync is refused.
-    let here = std::env::current_dir().ok();
-    Ok(manager.worktree_for(spec, &choice, forced, here.as_deref())?)
-}
-
 fn placement(executor: Option<String>, workspace: Option<String>, routing: Routing) -> Placement {
     Placement {
         executor,
@@ -132,27 +112,6 @@ fn placement(executor: Option<String>, workspace: Option<String>, routing: Routi
         workspace,
         priority: routing.priority,
     }
-}
-
-pub(crate) fn read_prompt_file(path: &std::path::Path) -> Result<String, CliError> {
-    let mut bytes = Vec::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
-    } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
-    };
-    result.map_err(|err| {
-        CliError::new(
-            code::USAGE,
-            format!("cannot read prompt file {}: {err}", path.display()),
-        )
-    })?;
-    String::from_utf8(bytes).map_err(|_| {
-        CliError::new(
-            code::USAGE,
-            format!("prompt file {} is not valid UTF-8", path.display()),
-        )
-    })
 }
 
 fn dispatch(

@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod list;
 pub mod logs_many;
 pub mod reindex;
+mod request;
 pub mod select;
 pub mod serve;
 pub mod webhooks;
