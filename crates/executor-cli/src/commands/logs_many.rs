@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use executor_core::{TaskManager, TaskRecord};
 
-use super::inspect::{LogPrinter, renderer};
+use super::log_printer::{LogPrinter, renderer};
 use crate::app::App;
 use crate::cli::LogsArgs;
 use crate::exit::{CliError, code};

@@ -10,6 +10,7 @@ pub mod executors;
 pub mod generate;
 pub mod inspect;
 pub mod list;
+pub mod log_printer;
 pub mod logs_many;
 pub mod reindex;
 mod request;

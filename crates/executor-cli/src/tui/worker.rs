@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use executor_core::{Config, Paths, TaskId, TaskManager, TaskRecord, error_chain};
 
-use crate::commands::inspect::LogPrinter;
+use crate::commands::log_printer::LogPrinter;
 use crate::exit::CliError;
 
 /// What the user asked of a task.
