@@ -2,9 +2,9 @@
 //! directory being the store's own mirror directory.
 
 mod process;
+mod spawn;
 mod watch;
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,6 +70,37 @@ impl LocalExecutor {
         }
     }
 
+    /// Forks the runner of `spec` (its files are in place: this executor's
+    /// task dir is the store's mirror) and returns its pid at once.
+    fn start_runner(&self, spec: &LaunchSpec<'_>) -> Result<u32, ExecutorError> {
+        let dir = self.dir(&spec.id);
+        use std::os::unix::fs::OpenOptionsExt;
+        let log = std::fs::OpenOptions::new()
+            .mode(0o600)
+            .create(true)
+            .append(true)
+            .open(dir.join(runner::LOG_FILE))
+            .map_err(self.io_err("cannot open the task log"))?;
+        let runner = dir.join(runner::RUNNER_FILE);
+        // The runner inherits this process's umask too, but would need a
+        // process of its own to read it.
+        let umask = process::own_umask().unwrap_or_default();
+        let keep = runner::keep_background_arg(self.config.keep_background);
+        spawn::Runner::new(
+            std::path::Path::new("/bin/sh"),
+            [
+                runner.as_os_str(),
+                dir.as_os_str(),
+                std::ffi::OsStr::new(&umask),
+                std::ffi::OsStr::new(keep),
+            ],
+            &dir,
+            spec.env,
+        )
+        .and_then(|command| command.spawn(&log))
+        .map_err(self.io_err("cannot start the task runner"))
+    }
+
     /// The payload's process group, once the runner has recorded it.
     fn payload_group(&self, task: &TaskRecord) -> Option<PayloadGroup> {
         let pgid = task.pid.or_else(|| {
@@ -126,50 +157,15 @@ impl Executor for LocalExecutor {
     }
 
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
-        // The files are already in place: this executor's task dir is the store's mirror.
-        let dir = self.dir(&spec.id);
-        use std::os::unix::fs::OpenOptionsExt;
-        let log = std::fs::OpenOptions::new()
-            .mode(0o600)
-            .create(true)
-            .append(true)
-            .open(dir.join(runner::LOG_FILE))
-            .map_err(self.io_err("cannot open the task log"))?;
-        let log_err = log
-            .try_clone()
-            .map_err(self.io_err("cannot open the task log"))?;
-        let mut command = Command::new("/bin/sh");
-        command
-            .arg(dir.join(runner::RUNNER_FILE))
-            .arg(&dir)
-            // The runner inherits this process's umask too, but would need a
-            // process of its own to read it.
-            .arg(process::own_umask().unwrap_or_default())
-            .arg(runner::keep_background_arg(self.config.keep_background))
-            .current_dir(&dir)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::setsid() == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .map_err(self.io_err("cannot start the task runner"))?;
-        let runner_pid = child.id();
-        // The runner outlives this process on purpose; it is never waited on here.
-        drop(child);
-        Ok(Launched {
-            runner_pid,
-            runner_start: read_process(runner_pid).map(|info| process::identity(&info)),
-        })
+        let pid = self.start_runner(spec)?;
+        Ok(launched(pid))
+    }
+
+    /// All runners are forked first, then each is awaited until it has left
+    /// this process's session: the waits overlap instead of adding up.
+    fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
+        let started: Vec<_> = specs.iter().map(|spec| self.start_runner(spec)).collect();
+        started.into_iter().map(|pid| pid.map(launched)).collect()
     }
 
     fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {
@@ -333,6 +329,17 @@ impl Executor for LocalExecutor {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// A forked runner, once it has a session of its own: from then on a signal
+/// to the dispatching command's process group (Ctrl-C, a closed terminal)
+/// cannot reach it, so the dispatch may be acknowledged.
+fn launched(runner_pid: u32) -> Launched {
+    let info = spawn::await_session(runner_pid);
+    Launched {
+        runner_pid,
+        runner_start: info.map(|info| process::identity(&info)),
     }
 }
 

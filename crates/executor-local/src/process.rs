@@ -48,8 +48,14 @@ pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
     }
 }
 
-/// This process's umask as `umask` prints it (`0022`), from /proc.
+/// This process's umask as `umask` prints it (`0022`), from /proc; read once
+/// (a batch launches many runners).
 pub fn own_umask() -> Option<String> {
+    static UMASK: OnceLock<Option<String>> = OnceLock::new();
+    UMASK.get_or_init(read_umask).clone()
+}
+
+fn read_umask() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let mask = status
         .lines()
