@@ -165,67 +165,6 @@ pub fn parse_logs(mut out: &[u8], count: usize) -> Vec<Vec<u8>> {
     logs
 }
 
-/// Marks the end of a task's launch, with its exit status.
-const END_MARK: &str = "@end ";
-
-/// Runs each task's launch script (see [`scripts::launch`]) in a subshell of
-/// its own, its errors on stdout between the task's marks; [`parse_launch`]
-/// reads the answers back.
-pub fn launch(scripts: &[String]) -> String {
-    let mut s = String::new();
-    for (index, script) in scripts.iter().enumerate() {
-        s.push_str(&format!("echo '{TASK_MARK}{index}'\n(\n"));
-        s.push_str(script);
-        s.push_str(&format!(") 2>&1\necho \"{END_MARK}{index} $?\"\n"));
-    }
-    s.push_str("exit 0\n");
-    s
-}
-
-/// Per task, in order: the `LAUNCHED` line's fields, or the script's own
-/// one-line error. A task with no answer (the batch ended early) failed.
-pub fn parse_launch(text: &str, count: usize) -> Vec<Result<String, String>> {
-    let mut lines: Vec<Vec<&str>> = vec![Vec::new(); count];
-    let mut status: Vec<Option<i32>> = vec![None; count];
-    let mut current = None;
-    for line in text.lines() {
-        if let Some(index) = line.strip_prefix(TASK_MARK) {
-            current = index.trim().parse::<usize>().ok().filter(|i| *i < count);
-        } else if let Some(rest) = line.strip_prefix(END_MARK) {
-            let mut fields = rest.split_whitespace();
-            if let (Some(index), Some(code)) = (fields.next(), fields.next())
-                && let Ok(index) = index.parse::<usize>()
-                && index < count
-            {
-                status[index] = code.parse().ok();
-            }
-            current = None;
-        } else if let Some(index) = current {
-            lines[index].push(line);
-        }
-    }
-    lines
-        .into_iter()
-        .zip(status)
-        .map(|(lines, status)| {
-            let launched = lines
-                .iter()
-                .find_map(|l| l.strip_prefix(scripts::LAUNCHED))
-                .map(|fields| fields.trim().to_owned());
-            match (launched, status) {
-                (Some(fields), Some(0)) => Ok(fields),
-                (_, None) => Err("the host gave no answer for this task".to_owned()),
-                (_, Some(code)) => Err(lines
-                    .iter()
-                    .rev()
-                    .find_map(|l| l.trim().strip_prefix(scripts::ERROR_PREFIX))
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("the launch failed with status {code}"))),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,31 +197,6 @@ mod tests {
             .expect("script written");
         let out = child.wait_with_output().expect("sh ends");
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    #[test]
-    fn launch_answers_are_read_per_task() {
-        let text = format!(
-            "@task 0\n{l} 12 b:3\n@end 0 0\n@task 1\nopenclaw-agent: no room\n@end 1 3\n@task 2\n",
-            l = scripts::LAUNCHED
-        );
-        let answers = parse_launch(&text, 3);
-        assert_eq!(answers[0], Ok("12 b:3".to_owned()));
-        assert_eq!(answers[1], Err("no room".to_owned()));
-        assert!(answers[2].is_err());
-    }
-
-    #[test]
-    fn launch_batch_runs_each_script_on_its_own() {
-        let scripts = vec![
-            format!("echo '{} 1 x'\nexit 0\n", scripts::LAUNCHED),
-            "echo 'openclaw-agent: bad workspace' >&2; exit 3\n".to_owned(),
-            format!("echo '{} 3 y'\n", scripts::LAUNCHED),
-        ];
-        let answers = parse_launch(&run_sh(&launch(&scripts)), 3);
-        assert_eq!(answers[0], Ok("1 x".to_owned()));
-        assert_eq!(answers[1], Err("bad workspace".to_owned()));
-        assert_eq!(answers[2], Ok("3 y".to_owned()));
     }
 
     #[test]

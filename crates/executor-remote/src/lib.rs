@@ -4,8 +4,8 @@
 //! node).
 //!
 //! - [`scripts`]: the scripts and the fragments they are built from (task dir
-//!   creation, file writer, `export` of the environment, runner launch,
-//!   observe, tree kill, log reads, removal, claude check).
+//!   creation, file writer, `export` of the environment, observe, tree kill, log reads, removal, claude check).
+//! - [`launch`]: starting any number of tasks on a host in one script.
 //! - [`observe`]: reading what the observe scripts print (outside input).
 //! - [`shell`]: where a script runs: here (`/bin/sh -s`) or over SSH.
 //! - [`skew`]: moving a host's mtimes onto this machine's clock.
@@ -13,6 +13,7 @@
 //!   client, one shared ControlMaster connection per host).
 
 pub mod bulk;
+pub mod launch;
 pub mod logs;
 pub mod observe;
 pub mod scripts;

@@ -6,9 +6,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use executor_core::AgentLaunch;
 use executor_core::executor::LOG_READ_CHUNK;
-use executor_core::runner::{self, TaskFile, sh_quote};
+use executor_core::runner::{self, sh_quote};
 
 /// Marks the line that reports a started runner.
 pub const LAUNCHED: &str = "OPENCLAW_LAUNCHED";
@@ -38,6 +37,14 @@ readpid() { v=; [ -r "$1" ] && { IFS= read -r v <"$1" || v=; }; }
 /// ends the creation error (`""`, or ` on the login node …`).
 pub fn make_task_dir(place: &str) -> String {
     format!(
+        "{}out=$(mkdir -p \"$dir\" 2>&1) || fail \"cannot create task directory $dir: $out\"\n",
+        check_task_root(place)
+    )
+}
+
+/// The checks of [`make_task_dir`] on `$root` alone (which it makes).
+pub fn check_task_root(place: &str) -> String {
+    format!(
         r#"[ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
 mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root{place}"
 [ -L "$root" ] && fail "task root $root is a symbolic link; refusing to use it"
@@ -45,7 +52,6 @@ mkdir -p "$root" 2>/dev/null || fail "cannot create task root $root{place}"
 owner=$(ls -ldn "$root" | awk '{{print $3}}')
 [ "$owner" = "$(id -u)" ] || fail "task root $root is owned by uid $owner, not by $(id -un); refusing to use it"
 chmod 700 "$root" || fail "cannot make task root $root private"
-out=$(mkdir -p "$dir" 2>&1) || fail "cannot create task directory $dir: $out"
 "#
     )
 }
@@ -67,7 +73,12 @@ pub fn put_fn(on_error: &str) -> String {
 
 /// Writes `contents` to `$dir/<name>` with `put` (see [`put_fn`]).
 pub fn put_file(s: &mut String, name: &str, contents: &[u8]) {
-    s.push_str(&format!("put '{name}' <<'OPENCLAW_B64'\n"));
+    put_base64(s, &format!("put '{name}'"), contents);
+}
+
+/// `command` with the base64 of `contents` on its stdin (a here-document).
+pub fn put_base64(s: &mut String, command: &str, contents: &[u8]) {
+    s.push_str(&format!("{command} <<'OPENCLAW_B64'\n"));
     let encoded = BASE64.encode(contents);
     for chunk in encoded.as_bytes().chunks(76) {
         s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
@@ -101,73 +112,6 @@ pub fn log_delta_line() -> String {
         log = runner::LOG_FILE,
         chunk = LOG_READ_CHUNK,
     )
-}
-
-/// Creates the task dir (refusing an unsafe task root), writes the files, exports
-/// the environment and starts the runner detached from the SSH session.
-pub fn launch(
-    task_root: &str,
-    task_dir: &str,
-    workspace: &str,
-    files: &[TaskFile],
-    env: &[(String, String)],
-    agent: Option<&AgentLaunch>,
-    keep_background: bool,
-) -> String {
-    // The payload gets the login shell's umask back; the task dir stays private.
-    let mut s = String::from("mask=$(umask)\numask 077\n");
-    s.push_str(FAIL_FN);
-    s.push_str(IDENTITY_FN);
-    s.push_str(&format!(
-        "root={}\ndir={}\n",
-        sh_quote(task_root),
-        sh_quote(task_dir)
-    ));
-    // A retried launch whose first attempt got through reports that one.
-    s.push_str(&format!(
-        "if [ -s \"$dir/{pidf}\" ]; then p=$(cat \"$dir/{pidf}\"); echo \"{LAUNCHED} $p $(identity \"$p\")\"; exit 0; fi\n",
-        pidf = runner::RUNNER_PID_FILE
-    ));
-    s.push_str(&make_task_dir(""));
-    need_base64(&mut s, " on the host");
-    if !workspace.is_empty() {
-        s.push_str(&format!(
-            "[ -d {ws} ] || {{ rm -rf -- \"$dir\"; fail \"workspace \"{ws}\" does not exist on the host\"; }}\n",
-            ws = sh_quote(workspace)
-        ));
-    }
-    if let Some(agent) = agent {
-        s.push_str(&format!(
-            "command -v {c} >/dev/null 2>&1 || {{ rm -rf -- \"$dir\"; fail \"{name} not found on the host at \"{c}\" (set {key})\"; }}\n",
-            c = sh_quote(&agent.program),
-            name = agent.kind.as_str(),
-            key = agent.kind.path_key(),
-        ));
-    }
-    // A failed write (a full disk) takes the task dir with it: nothing
-    // half-written stays on the host, and the error says why.
-    s.push_str(&put_fn(
-        "rm -rf -- \"$dir\"; fail \"cannot write $1 on the host: ${out:-write error}\"",
-    ));
-    for file in files {
-        put_file(&mut s, file.name, &file.contents);
-    }
-    export_env(&mut s, env);
-    s.push_str(&format!(
-        r#"cd "$dir" || fail "cannot enter $dir"
-if command -v setsid >/dev/null 2>&1; then
-    setsid /bin/sh ./{runner} "$dir" "$mask" {keep} </dev/null >>{log} 2>&1 &
-else
-    nohup /bin/sh ./{runner} "$dir" "$mask" {keep} </dev/null >>{log} 2>&1 &
-fi
-p=$!
-echo "{LAUNCHED} $p $(identity "$p")"
-"#,
-        runner = runner::RUNNER_FILE,
-        log = runner::LOG_FILE,
-        keep = sh_quote(runner::keep_background_arg(keep_background)),
-    ));
-    s
 }
 
 /// One task to observe: its id, what is known of it, and the log offset to send from.

@@ -14,7 +14,7 @@ use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord};
 use executor_remote::observe::read_observe;
 use executor_remote::ssh::Transport;
-use executor_remote::{Shell, bulk, logs, scripts};
+use executor_remote::{Shell, bulk, launch, logs, scripts};
 
 /// The `type: ssh` section and its settings: the connection keys live with
 /// the transport, which Slurm's login node uses too.
@@ -70,18 +70,6 @@ impl SshExecutor {
     fn run(&self, script: &str, idempotent: bool) -> Result<Vec<u8>, ExecutorError> {
         self.shell
             .stdout(&self.config.name, script, idempotent, NO_LIMIT)
-    }
-
-    fn launch_script(&self, spec: &LaunchSpec<'_>) -> String {
-        scripts::launch(
-            &self.task_root,
-            &self.dir(&spec.id),
-            spec.workspace,
-            spec.files,
-            spec.env,
-            spec.agent,
-            self.config.keep_background,
-        )
     }
 
     /// The runner's pid and identity, from the fields of a `LAUNCHED` line.
@@ -147,18 +135,9 @@ impl Executor for SshExecutor {
     }
 
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
-        let stdout = self.run(&self.launch_script(spec), true)?;
-        let stdout = String::from_utf8_lossy(&stdout);
-        let line = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(scripts::LAUNCHED))
-            .ok_or_else(|| {
-                ExecutorError::failed(
-                    &self.config.name,
-                    "the host did not report the runner's pid",
-                )
-            })?;
-        self.launched(line)
+        self.launch_many(std::slice::from_ref(spec))
+            .pop()
+            .unwrap_or_else(|| Err(ExecutorError::failed(&self.config.name, "no launch")))
     }
 
     /// Every launch in one script: one round trip for the whole batch.
@@ -166,12 +145,12 @@ impl Executor for SshExecutor {
         if specs.is_empty() {
             return Vec::new();
         }
-        let scripts: Vec<String> = specs.iter().map(|spec| self.launch_script(spec)).collect();
-        let stdout = match self.run(&bulk::launch(&scripts), true) {
+        let script = launch::script(&self.task_root, specs, self.config.keep_background);
+        let stdout = match self.run(&script, true) {
             Ok(stdout) => stdout,
             Err(err) => return specs.iter().map(|_| Err(err.duplicate())).collect(),
         };
-        bulk::parse_launch(&String::from_utf8_lossy(&stdout), specs.len())
+        launch::parse(&String::from_utf8_lossy(&stdout), specs.len())
             .into_iter()
             .map(|answer| match answer {
                 Ok(fields) => self.launched(&fields),
