@@ -13,12 +13,12 @@ use crate::helpers::{BIN, Run, TestEnv, eventually, run_bounded};
 
 /// System calls between which dispatch writes something (dir, lock, files,
 /// the index, the runner, the meta).
-const WRITE_POINTS: &[&str] = &[
+pub(crate) const WRITE_POINTS: &[&str] = &[
     "mkdir", "openat", "flock", "write", "pwrite64", "clone", "clone3", "rename", "fsync",
 ];
 
 /// `strace`, or `None` outside CI when it is not installed (said out loud).
-fn strace() -> Option<&'static str> {
+pub(crate) fn strace() -> Option<&'static str> {
     if Path::new("/usr/bin/strace").exists() {
         return Some("/usr/bin/strace");
     }
@@ -30,7 +30,7 @@ fn strace() -> Option<&'static str> {
 
 /// Runs the CLI under strace with `strace_args` (no `-f`: the runner it starts
 /// is not traced).
-fn traced(env: &TestEnv, strace: &str, strace_args: &[&str], args: &[&str]) -> Run {
+pub(crate) fn traced(env: &TestEnv, strace: &str, strace_args: &[&str], args: &[&str]) -> Run {
     let plain = env.command(args);
     let mut command = Command::new(strace);
     command.args(["-o", "/dev/null"]).args(strace_args).arg(BIN);
@@ -88,7 +88,7 @@ fn index_rows(env: &TestEnv) -> Vec<(String, String)> {
     rows
 }
 
-fn lines_of(path: &Path) -> Vec<String> {
+pub(crate) fn lines_of(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -319,7 +319,7 @@ fn sigkill_at_every_write_point_of_a_dispatch() {
 }
 
 /// Makes every dir below `dir` look two minutes old.
-fn age_dirs(dir: &Path) {
+pub(crate) fn age_dirs(dir: &Path) {
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let status = Command::new("touch")
             .args(["-d", "2 minutes ago"])

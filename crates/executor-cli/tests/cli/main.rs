@@ -15,6 +15,7 @@ mod concurrency;
 mod config;
 mod container;
 mod crash;
+mod crash_batch;
 mod dashboard;
 mod errors;
 mod escapes;

@@ -180,28 +180,39 @@ impl TaskManager {
             ready.push((name, indexes, env, agents));
         }
         let executors = &self.executors;
+        type Ready<'a> = (
+            &'a str,
+            Vec<usize>,
+            Vec<(String, String)>,
+            Vec<Option<AgentLaunch>>,
+        );
+        let launch = |(name, indexes, env, agents): &Ready<'_>| {
+            let specs: Vec<LaunchSpec<'_>> = indexes
+                .iter()
+                .zip(agents)
+                .map(|(&i, agent)| LaunchSpec {
+                    id: entries[i].record.id,
+                    files: &entries[i].files,
+                    env,
+                    workspace: &entries[i].record.workspace,
+                    task_type: entries[i].record.task_type,
+                    agent: agent.as_ref(),
+                    worktree: entries[i].record.worktree.as_ref(),
+                })
+                .collect();
+            let results = executors[*name].launch_many(&specs);
+            indexes.iter().copied().zip(results).collect::<Vec<_>>()
+        };
+        if let [only] = ready.as_slice() {
+            // One executor: no thread (and every system call of the batch on
+            // the thread that the crash tests trace).
+            answers.extend(launch(only));
+            return answers;
+        }
         std::thread::scope(|scope| {
             let running: Vec<_> = ready
                 .iter()
-                .map(|(name, indexes, env, agents)| {
-                    scope.spawn(move || {
-                        let specs: Vec<LaunchSpec<'_>> = indexes
-                            .iter()
-                            .zip(agents)
-                            .map(|(&i, agent)| LaunchSpec {
-                                id: entries[i].record.id,
-                                files: &entries[i].files,
-                                env,
-                                workspace: &entries[i].record.workspace,
-                                task_type: entries[i].record.task_type,
-                                agent: agent.as_ref(),
-                                worktree: entries[i].record.worktree.as_ref(),
-                            })
-                            .collect();
-                        let results = executors[*name].launch_many(&specs);
-                        indexes.iter().copied().zip(results).collect::<Vec<_>>()
-                    })
-                })
+                .map(|ready| scope.spawn(move || launch(ready)))
                 .collect();
             for thread in running {
                 match thread.join() {
