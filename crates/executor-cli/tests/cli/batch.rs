@@ -226,3 +226,58 @@ fn a_batch_makes_no_worktrees_and_says_so_before_recording_anything() {
     env.run(&["run", "--batch", &file])
         .assert_error(2, "line 1: \"max_turns\", \"resume\", \"agent\"");
 }
+
+/// What a batch costs does not grow with it: one index write for the whole
+/// batch (and one for the launch records), and one process per task, its
+/// runner. Counted with `strace` (SQLite takes the WAL write lock, byte 120 of
+/// the `-shm` file, once per write transaction), not timed.
+#[test]
+fn a_batch_writes_the_index_a_fixed_number_of_times_and_forks_only_runners() {
+    let Some(strace) = crate::crash::strace() else {
+        return;
+    };
+    let env = TestEnv::new();
+    env.ok(&["list"]);
+    let count = |tasks: usize| {
+        let lines = vec![json!({"cmd": "true", "executor": "local"}); tasks];
+        let file = write_batch(&env, &lines);
+        let trace = env.home().join(format!("trace-{tasks}"));
+        let run = crate::crash::traced(
+            &env,
+            strace,
+            &[
+                "-o",
+                trace.to_str().unwrap(),
+                "-qq",
+                "-e",
+                "trace=fcntl,clone,clone3,fork,vfork,execve",
+            ],
+            &["run", "--batch", &file],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.stdout.lines().count(), tasks);
+        let text = std::fs::read_to_string(&trace).unwrap();
+        let writes = text
+            .lines()
+            .filter(|l| l.contains("F_WRLCK") && l.contains("l_start=120,"))
+            .count();
+        let forks = text
+            .lines()
+            .filter(|l| {
+                ["clone(", "clone3(", "fork(", "vfork("]
+                    .iter()
+                    .any(|c| l.starts_with(c))
+            })
+            .count();
+        (writes, forks)
+    };
+    let (small_writes, small_forks) = count(2);
+    let (writes, forks) = count(40);
+    assert_eq!(small_forks, 2);
+    assert_eq!(forks, 40);
+    assert_eq!(writes, small_writes, "index writes grow with the batch");
+    assert!(
+        writes <= 3,
+        "{writes} index write transactions for one batch"
+    );
+}
