@@ -72,7 +72,11 @@ impl LocalExecutor {
 
     /// Forks the runner of `spec` (its files are in place: this executor's
     /// task dir is the store's mirror) and returns its pid at once.
-    fn start_runner(&self, spec: &LaunchSpec<'_>) -> Result<u32, ExecutorError> {
+    fn start_runner(
+        &self,
+        spec: &LaunchSpec<'_>,
+        detach: &spawn::Detach,
+    ) -> Result<u32, ExecutorError> {
         let dir = self.dir(&spec.id);
         use std::os::unix::fs::OpenOptionsExt;
         let log = std::fs::OpenOptions::new()
@@ -97,7 +101,7 @@ impl LocalExecutor {
             &dir,
             spec.env,
         )
-        .and_then(|command| command.spawn(&log))
+        .and_then(|command| command.spawn(&log, detach))
         .map_err(self.io_err("cannot start the task runner"))
     }
 
@@ -157,14 +161,26 @@ impl Executor for LocalExecutor {
     }
 
     fn launch(&self, spec: &LaunchSpec<'_>) -> Result<Launched, ExecutorError> {
-        let pid = self.start_runner(spec)?;
-        Ok(launched(pid))
+        self.launch_many(std::slice::from_ref(spec))
+            .pop()
+            .unwrap_or_else(|| Err(ExecutorError::failed(&self.config.name, "no launch")))
     }
 
-    /// All runners are forked first, then each is awaited until it has left
-    /// this process's session: the waits overlap instead of adding up.
+    /// All runners are forked first, then awaited together until each has
+    /// left this process's session: the waits overlap instead of adding up.
     fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
-        let started: Vec<_> = specs.iter().map(|spec| self.start_runner(spec)).collect();
+        let detach = match spawn::Detach::new() {
+            Ok(detach) => detach,
+            Err(err) => {
+                let err = self.io_err("cannot start the task runner")(err);
+                return specs.iter().map(|_| Err(err.duplicate())).collect();
+            }
+        };
+        let started: Vec<_> = specs
+            .iter()
+            .map(|spec| self.start_runner(spec, &detach))
+            .collect();
+        detach.wait();
         started.into_iter().map(|pid| pid.map(launched)).collect()
     }
 
@@ -332,14 +348,11 @@ impl Executor for LocalExecutor {
     }
 }
 
-/// A forked runner, once it has a session of its own: from then on a signal
-/// to the dispatching command's process group (Ctrl-C, a closed terminal)
-/// cannot reach it, so the dispatch may be acknowledged.
+/// A forked runner with its identity (its start time is its fork's).
 fn launched(runner_pid: u32) -> Launched {
-    let info = spawn::await_session(runner_pid);
     Launched {
         runner_pid,
-        runner_start: info.map(|info| process::identity(&info)),
+        runner_start: read_process(runner_pid).map(|info| process::identity(&info)),
     }
 }
 

@@ -6,8 +6,8 @@
 //! `strace -f`), most of its time. The runner is `/bin/sh` with a script the
 //! dispatch just wrote, in a dir that exists: an exec that fails leaves a
 //! runner pid that never records itself, which reconciliation ends as lost.
-//! What is awaited is the child's `setsid` ([`await_session`]), before a
-//! dispatch is acknowledged.
+//! What is awaited is the child's `setsid` ([`Detach`]), before a dispatch
+//! is acknowledged.
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -15,9 +15,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use crate::process::{ProcessInfo, read_process};
 
 /// The runner's command line and environment, made ready before the fork:
 /// the child may only make async-signal-safe calls.
@@ -65,7 +62,8 @@ impl Runner {
 
     /// Starts the runner in a session of its own, stdin from `/dev/null` and
     /// stdout and stderr to `log`; returns its pid as soon as it is forked.
-    pub fn spawn(&self, log: &File) -> io::Result<u32> {
+    /// [`Detach::wait`] on `detach` tells when it has its session.
+    pub fn spawn(&self, log: &File, detach: &Detach) -> io::Result<u32> {
         // Above 0-2: the child's dup2 onto 0-2 must not clobber them.
         let null = high_fd(&File::open("/dev/null")?)?;
         let log = high_fd(log)?;
@@ -74,12 +72,13 @@ impl Runner {
         let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
         let (null, log) = (null.as_raw_fd(), log.as_raw_fd());
+        let detached = detach.write.as_raw_fd();
         // SAFETY: after fork the child makes only async-signal-safe calls on
         // memory prepared before it (no allocation, no lock), then execs or
         // exits with _exit.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
-            0 => unsafe { self.child(null, log, &argv, &envp) },
+            0 => unsafe { self.child(null, log, detached, &argv, &envp) },
             pid => Ok(pid as u32),
         }
     }
@@ -93,6 +92,7 @@ impl Runner {
         &self,
         null: libc::c_int,
         log: libc::c_int,
+        detached: libc::c_int,
         argv: &[*const libc::c_char],
         envp: &[*const libc::c_char],
     ) -> ! {
@@ -105,7 +105,9 @@ impl Runner {
             libc::sigemptyset(&mut set);
             libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            if libc::setsid() == -1
+            let session = libc::setsid();
+            libc::close(detached);
+            if session == -1
                 || libc::dup2(null, 0) == -1
                 || libc::dup2(log, 1) == -1
                 || libc::dup2(log, 2) == -1
@@ -119,25 +121,48 @@ impl Runner {
     }
 }
 
-/// Waits until the forked `pid` has a session of its own (its first act), so
-/// that a signal to this process's group cannot reach it any more, and
-/// returns what `/proc` says of it (`None`: it is gone). Only that act is
-/// awaited, not the exec: a batch forks all its runners first, and by the
-/// time it looks, most have.
-pub fn await_session(pid: u32) -> Option<ProcessInfo> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for round in 0.. {
-        let info = read_process(pid)?;
-        if info.session == pid || info.zombie || Instant::now() > deadline {
-            return Some(info);
+/// Tells when forked runners have sessions of their own (their first act),
+/// so that a signal to this process's group (Ctrl-C, a closed terminal) can
+/// no longer reach them: each child closes its copy of a pipe's write end
+/// right after `setsid`, and [`Detach::wait`] reads until no copy is left.
+/// Only that act is awaited, not the exec, and one pipe serves a whole batch:
+/// by the time the last runner is forked, most have long done it.
+pub struct Detach {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Detach {
+    pub fn new() -> io::Result<Self> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two fds into the array on success.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+            return Err(io::Error::last_os_error());
         }
-        if round < 100 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(Duration::from_millis(1));
+        // SAFETY: both fds were just opened and nothing else owns them.
+        Ok(unsafe {
+            Self {
+                read: OwnedFd::from_raw_fd(fds[0]),
+                write: OwnedFd::from_raw_fd(fds[1]),
+            }
+        })
+    }
+
+    /// Blocks until every runner forked with this pipe has left this
+    /// process's session (or ended).
+    pub fn wait(self) {
+        drop(self.write);
+        let mut byte = [0u8; 1];
+        loop {
+            // SAFETY: reading into a buffer of the length given.
+            let n = unsafe { libc::read(self.read.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+            if n == 0
+                || (n == -1 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted)
+            {
+                return;
+            }
         }
     }
-    None
 }
 
 /// A close-on-exec duplicate of `file` numbered 3 or above.
@@ -168,7 +193,11 @@ mod tests {
             &[("OC_X".to_owned(), "a b".to_owned())],
         )
         .expect("runner");
-        let pid = runner.spawn(&log).expect("spawn");
+        let detach = Detach::new().expect("pipe");
+        let pid = runner.spawn(&log, &detach).expect("spawn");
+        detach.wait();
+        let info = crate::process::read_process(pid).expect("alive or a zombie");
+        assert_eq!(info.session, pid, "setsid is done once the wait is over");
         // SAFETY: waitpid on this test's own child.
         unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
         let text = std::fs::read_to_string(dir.path().join("log")).expect("read log");
