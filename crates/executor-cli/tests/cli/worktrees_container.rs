@@ -252,3 +252,78 @@ fn podman_worktrees() {
         worktrees_in_containers(&engine);
     }
 }
+
+/// The work of a container task is committed on this machine when the
+/// container ends, with no CLI running: the result files and the commit are
+/// there before any `openclaw-agent` command runs again, also for a container
+/// SIGKILLed behind our back (its runner recorded nothing).
+fn committed_without_a_cli(engine: &Engine) {
+    let (env, data) = engine.env("");
+    let repo = data.join("proj");
+    std::fs::create_dir(&repo).unwrap();
+    make_repo(&env, &repo);
+    let start = |cmd: &str| {
+        env.ok(&[
+            "run",
+            "-e",
+            "box",
+            "-w",
+            "/data/proj",
+            "--worktree",
+            "-c",
+            cmd,
+        ])
+        .trim()
+        .to_owned()
+    };
+    let done = start("printf 'done\\n' > done.txt");
+    let killed = start("printf 'partial\\n' > partial.txt; exec sleep 300");
+    let marker = env.task_dir(&killed).join("worktree/partial.txt");
+    assert!(eventually(Duration::from_secs(60), || marker.exists()));
+    let run = engine.cli(&["kill", &format!("openclaw-{killed}")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // No openclaw-agent command from here until both results are on disk.
+    for (id, file, text) in [
+        (&done, "done.txt", "done\n"),
+        (&killed, "partial.txt", "partial\n"),
+    ] {
+        let result = env.task_dir(id).join("result.json");
+        assert!(
+            eventually(Duration::from_secs(60), || result.exists()),
+            "no result.json for {id} without a CLI"
+        );
+        assert!(env.task_dir(id).join("result.patch").exists());
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+        let branch = result["branch"].as_str().unwrap();
+        assert_eq!(
+            git(&env, &repo, &["show", &format!("{branch}:{file}")]),
+            text
+        );
+        assert_eq!(
+            git(&env, &repo, &["rev-parse", branch]).trim(),
+            result["head"]
+        );
+        assert_eq!(result["files_changed"], 1);
+    }
+    // The CLI then reads the recorded result as it is.
+    assert_eq!(env.wait_done(&done)["diffstat"]["files_changed"], 1);
+    assert_eq!(env.wait_done(&killed)["diffstat"]["files_changed"], 1);
+    for id in [&done, &killed] {
+        env.ok(&["cleanup", "-t", id, "--force"]);
+    }
+}
+
+#[test]
+fn docker_worktree_committed_without_a_cli() {
+    if let Some(engine) = Engine::get(Runtime::Docker) {
+        committed_without_a_cli(&engine);
+    }
+}
+
+#[test]
+fn podman_worktree_committed_without_a_cli() {
+    if let Some(engine) = Engine::get(Runtime::Podman) {
+        committed_without_a_cli(&engine);
+    }
+}
