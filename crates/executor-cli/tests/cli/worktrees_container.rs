@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::container::{Engine, Runtime};
 use crate::helpers::eventually;
-use crate::worktrees::{branch_of, checkout_state, clone, git, git_bytes, make_repo};
+use crate::worktrees::{
+    ODD_SCRIPT, branch_of, checkout_state, clone, git, git_bytes, make_repo, odd_work_round_trips,
+};
 
 fn worktrees_in_containers(engine: &Engine) {
     let (env, data) = engine.env("");
@@ -31,7 +33,8 @@ fn worktrees_in_containers(engine: &Engine) {
     let one = start("printf 'one\\n' >> a.txt; pwd > where");
     let two = start("rm doomed.txt; printf 'x\\n' > \"sp ace 'q' ü\"; printf '\\001\\377' > b.bin");
     let slow = start("printf 'partial\\n' > partial.txt; exec sleep 60");
-    for id in [&one, &two] {
+    let odd = start(ODD_SCRIPT);
+    for id in [&one, &two, &odd] {
         let status = env.wait_done(id);
         assert_eq!(status["status"], "completed", "{status}");
         assert_eq!(status["workspace"], "/data/proj");
@@ -100,11 +103,12 @@ fn worktrees_in_containers(engine: &Engine) {
             ]
         )
     );
-    for id in [&one, &two] {
+    odd_work_round_trips(&env, &repo, &odd);
+    for id in [&one, &two, &odd] {
         env.ok(&["cleanup", "-t", id]);
     }
     env.ok(&["cleanup", "-t", &slow, "--force"]);
-    for id in [&one, &two, &slow] {
+    for id in [&one, &two, &slow, &odd] {
         assert!(engine.containers_of(id).is_empty());
         assert!(!env.task_dir(id).exists());
     }
