@@ -331,3 +331,70 @@ fn podman_worktree_committed_without_a_cli() {
         committed_without_a_cli(&engine);
     }
 }
+
+/// `--sync` to a container: the checkout the CLI runs in (outside every
+/// volume) gets a worktree here, mounted at the task's workspace.
+fn sync_mounts_this_checkout_in_a_container(engine: &Engine) {
+    let (env, _) = engine.env("");
+    let repo = make_repo(&env, &env.work);
+    std::fs::write(repo.join("uncommitted.txt"), "not shipped\n").unwrap();
+    let before = checkout_state(&env, &repo);
+    let id = env
+        .ok(&[
+            "run",
+            "-e",
+            "box",
+            "-w",
+            "/src",
+            "--sync",
+            "-c",
+            "printf 'c\\n' >> a.txt; pwd > where; ls > listing",
+        ])
+        .trim()
+        .to_owned();
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let branch = branch_of(&status);
+    assert_eq!(
+        env.ok(&["diff", "-t", &id, "--name-only"]),
+        "a.txt\nlisting\nwhere\n"
+    );
+    assert_eq!(
+        git(&env, &repo, &["show", &format!("{branch}:where")]),
+        "/src\n"
+    );
+    let listing = git(&env, &repo, &["show", &format!("{branch}:listing")]);
+    assert!(listing.contains("doomed.txt"), "{listing}");
+    assert!(!listing.contains("uncommitted"), "{listing}");
+    let fetched = clone(&env, &repo, "fetched");
+    env.ok(&["fetch", "-t", &id, "--into", fetched.to_str().unwrap()]);
+    assert_eq!(
+        git(&env, &fetched, &["rev-parse", &branch]).trim(),
+        status["diffstat"]["head"].as_str().unwrap()
+    );
+    env.ok(&["cleanup", "-t", &id]);
+    assert!(engine.containers_of(&id).is_empty());
+    assert!(!env.task_dir(&id).exists());
+    assert_eq!(git(&env, &repo, &["branch", "--list", "openclaw/*"]), "");
+    assert_eq!(
+        git(&env, &repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert_eq!(checkout_state(&env, &repo), before);
+}
+
+#[test]
+fn docker_sync_mounts_this_checkout() {
+    if let Some(engine) = Engine::get(Runtime::Docker) {
+        sync_mounts_this_checkout_in_a_container(&engine);
+    }
+}
+
+#[test]
+fn podman_sync_mounts_this_checkout() {
+    if let Some(engine) = Engine::get(Runtime::Podman) {
+        sync_mounts_this_checkout_in_a_container(&engine);
+    }
+}
