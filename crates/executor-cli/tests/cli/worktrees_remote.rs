@@ -278,6 +278,61 @@ fn slurm_worktree_tasks_commit_on_the_node_and_come_home() {
     );
 }
 
+/// `--sync` to Slurm: the repository travels as a bundle with the task and
+/// the node makes the worktree from the bare copy in the task dir, not from
+/// the checkout (whose uncommitted file stays here).
+#[test]
+fn slurm_sync_builds_the_worktree_from_the_shipped_bundle() {
+    use crate::slurm::{setup, slurm_executor};
+    let Some(t) = setup(&slurm_executor("hpc", ""), false) else {
+        return;
+    };
+    let env = &t.env;
+    let repo = make_repo(env, &env.work);
+    std::fs::write(repo.join("uncommitted.txt"), "not shipped\n").unwrap();
+    let before = checkout_state(env, &repo);
+    let id = env
+        .ok(&[
+            "run",
+            "-e",
+            "hpc",
+            "--sync",
+            "-c",
+            "printf 'node\\n' >> a.txt; ls > listing",
+        ])
+        .trim()
+        .to_owned();
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let dir = env.task_dir(&id);
+    assert!(dir.join("repo.bundle").exists());
+    // The worktree belongs to the bare copy in the task dir.
+    let common = git(
+        env,
+        &dir.join("worktree"),
+        &["rev-parse", "--git-common-dir"],
+    );
+    assert!(common.trim().ends_with("repo.git"), "{common}");
+    assert_eq!(
+        env.ok(&["diff", "-t", &id, "--name-only"]),
+        "a.txt\nlisting\n"
+    );
+    let branch = branch_of(&status);
+    // The branch is not in the checkout until it is fetched.
+    assert_eq!(git(env, &repo, &["branch", "--list", "openclaw/*"]), "");
+    env.ok(&["fetch", "-t", &id]);
+    assert_eq!(
+        git(env, &repo, &["show", &format!("{branch}:a.txt")]),
+        "alpha\nnode\n"
+    );
+    let listing = git(env, &repo, &["show", &format!("{branch}:listing")]);
+    assert!(!listing.contains("uncommitted"), "{listing}");
+    env.ok(&["cleanup", "-t", &id]);
+    assert!(!dir.exists());
+    git(env, &repo, &["branch", "-D", &branch]);
+    assert_eq!(checkout_state(env, &repo), before);
+}
+
 #[test]
 fn two_real_agents_and_a_shell_task_in_worktrees_on_an_ssh_host() {
     use test_support::claude::{claude_binary, claude_env};
