@@ -284,9 +284,13 @@ fn slurm_worktree_tasks_commit_on_the_node_and_come_home() {
 #[test]
 fn slurm_sync_builds_the_worktree_from_the_shipped_bundle() {
     use crate::slurm::{setup, slurm_executor};
-    let Some(t) = setup(&slurm_executor("hpc", ""), false) else {
+    let Some(mut t) = setup(&slurm_executor("hpc", ""), false) else {
         return;
     };
+    // The fetch's bundle is a private temporary file, removed afterwards.
+    let tmp = t.env.home().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    t.env.set_env("TMPDIR", tmp.to_str().unwrap());
     let env = &t.env;
     let repo = make_repo(env, &env.work);
     std::fs::write(repo.join("uncommitted.txt"), "not shipped\n").unwrap();
@@ -327,6 +331,7 @@ fn slurm_sync_builds_the_worktree_from_the_shipped_bundle() {
     );
     let listing = git(env, &repo, &["show", &format!("{branch}:listing")]);
     assert!(!listing.contains("uncommitted"), "{listing}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
     env.ok(&["cleanup", "-t", &id]);
     assert!(!dir.exists());
     git(env, &repo, &["branch", "-D", &branch]);
