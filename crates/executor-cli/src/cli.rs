@@ -188,7 +188,8 @@ pub struct Isolation {
     /// Ship the repository from here (a git bundle over the executor's
     /// connection) and make the worktree from it on the host, which needs no
     /// clone; implies --worktree. The repository is the current directory's
-    /// (for `local`: the workspace's)
+    /// (for `local`: the workspace's; for containers its worktree is made
+    /// here and mounted at the workspace, -w)
     #[arg(long, conflicts_with = "no_worktree")]
     pub sync: bool,
     /// The commit, branch or tag the worktree starts from [default: the workspace's HEAD]

@@ -53,9 +53,11 @@ impl ContainerExecutor {
         // the payload sees its own checkout where the workspace is. A volume
         // that is the repository itself gives way to it (engines refuse two
         // mounts at one place).
-        let worktree_target = worktree
-            .filter(|w| w.on_host)
-            .and_then(|w| self.container_path(Path::new(&w.repo)));
+        let worktree_target = worktree.filter(|w| w.on_host).and_then(|w| {
+            w.mount
+                .clone()
+                .or_else(|| self.container_path(Path::new(&w.repo)))
+        });
         for volume in &self.settings.volumes {
             let target = volume.split(':').nth(1).map(|t| t.trim_end_matches('/'));
             if target.is_some()

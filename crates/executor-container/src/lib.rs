@@ -13,6 +13,7 @@ pub mod config;
 mod create;
 mod engine;
 mod files;
+mod finisher;
 mod image;
 mod mounts;
 mod observe;
@@ -308,6 +309,11 @@ impl Executor for ContainerExecutor {
                     Err(err) => err,
                 });
             }
+        }
+        if spec.worktree.is_some_and(|w| w.on_host) {
+            // Should the watcher not start, the first CLI that sees the task
+            // ended commits instead (`read_work_result`).
+            let _ = finisher::spawn(&self.engine, &container_name(id), &dir);
         }
         let runner_pid = self
             .inspect(&[container_name(id)])

@@ -79,7 +79,7 @@ impl Engine {
     }
 
     /// The engine's CLI, pointed at the test engine.
-    fn cli(&self, args: &[&str]) -> Run {
+    pub(crate) fn cli(&self, args: &[&str]) -> Run {
         let mut command = Command::new(self.name());
         command
             .args(args)

@@ -250,44 +250,73 @@ fn worktree_tasks_run_side_by_side_and_their_work_comes_home() {
     assert_eq!(checkout_state(&env, &repo), before);
 }
 
-#[test]
-fn odd_names_binary_and_deleted_files_survive_the_round_trip_byte_exact() {
-    let env = TestEnv::new();
-    let repo = repo(&env);
-    let script = concat!(
-        "printf 'spaces\\n' > 'with  spaces.txt'\n",
-        "printf 'quotes\\n' > \"it's \\\"quoted\\\"\"\n",
-        "printf 'newline\\n' > 'new\nline'\n",
-        "printf 'unicode\\n' > 'ünïcødé ✓.txt'\n",
-        "head -c 3000 /dev/urandom > random.bin\n",
-        "printf '\\000\\001\\377' >> bin.dat\n",
-        "rm doomed.txt\n",
-        "chmod +x sub/s.txt\n",
-    );
-    let id = start_shell(&env, script);
-    let status = env.wait_done(&id);
+/// A task's shell script that leaves files with odd names (spaces, quotes, a
+/// newline, unicode), binary files, a deleted file and a mode change.
+pub(crate) const ODD_SCRIPT: &str = concat!(
+    "printf 'spaces\\n' > 'with  spaces.txt'\n",
+    "printf 'quotes\\n' > \"it's \\\"quoted\\\"\"\n",
+    "printf 'newline\\n' > 'new\nline'\n",
+    "printf 'unicode\\n' > 'ünïcødé ✓.txt'\n",
+    "head -c 3000 /dev/urandom > random.bin\n",
+    "printf '\\000\\001\\377' >> bin.dat\n",
+    "rm doomed.txt\n",
+    "chmod +x sub/s.txt\n",
+);
+
+/// The work of a finished [`ODD_SCRIPT`] task in `repo` comes home byte-exact
+/// through `apply` and `fetch` into fresh clones, and an `apply` that
+/// conflicts leaves its target byte-identical.
+pub(crate) fn odd_work_round_trips(env: &TestEnv, repo: &Path, id: &str) {
+    let status = env.status(id);
     assert_eq!(status["status"], "completed", "{status}");
     let branch = branch_of(&status);
-    let wanted_tree = git(&env, &repo, &["rev-parse", &format!("{branch}^{{tree}}")]);
+    let wanted_tree = git(env, repo, &["rev-parse", &format!("{branch}^{{tree}}")]);
     assert_eq!(status["diffstat"]["files_changed"], 8, "{status}");
 
-    let applied = clone(&env, &repo, "applied");
-    env.ok(&["apply", "-t", &id, "--to", applied.to_str().unwrap()]);
-    git(&env, &applied, &["add", "-A"]);
-    assert_eq!(git(&env, &applied, &["write-tree"]), wanted_tree);
+    let applied = clone(env, repo, &format!("applied-{id}"));
+    env.ok(&["apply", "-t", id, "--to", applied.to_str().unwrap()]);
+    git(env, &applied, &["add", "-A"]);
+    assert_eq!(git(env, &applied, &["write-tree"]), wanted_tree);
 
-    let fetched = clone(&env, &repo, "fetched");
-    env.ok(&["fetch", "-t", &id, "--into", fetched.to_str().unwrap()]);
-    git(&env, &fetched, &["checkout", "-q", &branch]);
+    let fetched = clone(env, repo, &format!("fetched-{id}"));
+    env.ok(&["fetch", "-t", id, "--into", fetched.to_str().unwrap()]);
+    git(env, &fetched, &["checkout", "-q", &branch]);
     assert_eq!(
-        git(&env, &fetched, &["rev-parse", "HEAD^{tree}"]),
+        git(env, &fetched, &["rev-parse", "HEAD^{tree}"]),
         wanted_tree
+    );
+    assert_eq!(
+        git(env, &fetched, &["rev-parse", "HEAD"]),
+        git(env, repo, &["rev-parse", &branch])
     );
     assert_eq!(
         std::fs::read(fetched.join("new\nline")).unwrap(),
         b"newline\n"
     );
     assert!(!fetched.join("doomed.txt").exists());
+
+    // The task deletes doomed.txt, which the target has changed.
+    let target = clone(env, repo, &format!("conflict-{id}"));
+    std::fs::write(target.join("doomed.txt"), "mine\n").unwrap();
+    std::fs::write(target.join("untracked"), "u").unwrap();
+    let before = checkout_state(env, &target);
+    for three_way in [false, true] {
+        let mut args = vec!["apply", "-t", id, "--to", target.to_str().unwrap()];
+        if three_way {
+            args.push("--3way");
+        }
+        env.run(&args).assert_error(9, "doomed.txt");
+        assert_eq!(checkout_state(env, &target), before);
+    }
+}
+
+#[test]
+fn odd_names_binary_and_deleted_files_survive_the_round_trip_byte_exact() {
+    let env = TestEnv::new();
+    let repo = repo(&env);
+    let id = start_shell(&env, ODD_SCRIPT);
+    env.wait_done(&id);
+    odd_work_round_trips(&env, &repo, &id);
 }
 
 #[test]

@@ -190,3 +190,87 @@ fn a_fanout_spreads_one_prompt_over_worktrees_and_compares_them() {
         git(&env, &repo, &["rev-parse", "--verify", branch]);
     }
 }
+
+/// `start --resume` of a worktree task continues the agent's session, from
+/// the head of the parent's branch: the follow-up's diff is its own change
+/// and its branch holds both commits.
+#[test]
+fn a_follow_up_of_a_worktree_task_stacks_on_its_branch() {
+    use test_support::claude::{claude_binary, claude_env};
+    use test_support::{MockAnthropic, Reply, Script};
+    let mock = MockAnthropic::start(Script::new(vec![
+        Reply::bash("printf 'from the first\\n' > first.txt"),
+        Reply::text("first done"),
+        Reply::bash("printf 'more\\n' >> first.txt; printf 'from the follow-up\\n' > second.txt"),
+        Reply::text("follow-up done"),
+    ]));
+    let Some(claude) = claude_binary() else {
+        return;
+    };
+    let mut env = TestEnv::new();
+    for (key, value) in claude_env(&mock.url()) {
+        env.set_env(key, &value);
+    }
+    env.write_config(&format!(
+        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
+        claude.display()
+    ));
+    let repo = repo(&env);
+    let before = checkout_state(&env, &repo);
+    let first = env
+        .ok(&[
+            "start",
+            "-e",
+            "local",
+            "--worktree",
+            "-p",
+            "the first prompt",
+        ])
+        .trim()
+        .to_owned();
+    let run = env.run(&["wait", "-t", &first, "--timeout", "90"]);
+    assert_eq!(run.code, 0, "{}", env.ok(&["logs", "-t", &first, "--raw"]));
+    let second = env
+        .ok(&["start", "--resume", &first, "-p", "the follow-up prompt"])
+        .trim()
+        .to_owned();
+    let run = env.run(&["wait", "-t", &second, "--timeout", "90"]);
+    assert_eq!(run.code, 0, "{}", env.ok(&["logs", "-t", &second, "--raw"]));
+    let child = env.status(&second);
+    assert_eq!(child["agent"]["result"], "follow-up done", "{child}");
+    // The follow-up request carried the whole earlier conversation.
+    let history = mock.message_requests().last().unwrap().body["messages"].to_string();
+    assert!(history.contains("the first prompt"), "{history}");
+    assert!(history.contains("the follow-up prompt"), "{history}");
+
+    let parent = env.status(&first);
+    assert_eq!(child["diffstat"]["base"], parent["diffstat"]["head"]);
+    assert_eq!(
+        env.ok(&["diff", "-t", &first, "--name-only"]),
+        "first.txt\n"
+    );
+    assert_eq!(
+        env.ok(&["diff", "-t", &second, "--name-only"]),
+        "first.txt\nsecond.txt\n"
+    );
+    let diff = env.ok(&["diff", "-t", &second]);
+    assert!(diff.contains("\n from the first\n+more\n"), "{diff}");
+    let branch = branch_of(&child);
+    let base = git(&env, &repo, &["rev-parse", "HEAD"]);
+    let log = git(
+        &env,
+        &repo,
+        &["log", "--format=%s", &format!("{}..{branch}", base.trim())],
+    );
+    assert_eq!(
+        log,
+        format!("openclaw-agent task {second}\nopenclaw-agent task {first}\n")
+    );
+    let target = clone(&env, &repo, "target");
+    env.ok(&["fetch", "-t", &second, "--into", target.to_str().unwrap()]);
+    assert_eq!(
+        git(&env, &target, &["show", &format!("{branch}:first.txt")]),
+        "from the first\nmore\n"
+    );
+    assert_eq!(checkout_state(&env, &repo), before);
+}

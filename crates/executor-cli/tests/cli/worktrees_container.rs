@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::container::{Engine, Runtime};
 use crate::helpers::eventually;
-use crate::worktrees::{branch_of, checkout_state, clone, git, git_bytes, make_repo};
+use crate::worktrees::{
+    ODD_SCRIPT, branch_of, checkout_state, clone, git, git_bytes, make_repo, odd_work_round_trips,
+};
 
 fn worktrees_in_containers(engine: &Engine) {
     let (env, data) = engine.env("");
@@ -31,7 +33,8 @@ fn worktrees_in_containers(engine: &Engine) {
     let one = start("printf 'one\\n' >> a.txt; pwd > where");
     let two = start("rm doomed.txt; printf 'x\\n' > \"sp ace 'q' ü\"; printf '\\001\\377' > b.bin");
     let slow = start("printf 'partial\\n' > partial.txt; exec sleep 60");
-    for id in [&one, &two] {
+    let odd = start(ODD_SCRIPT);
+    for id in [&one, &two, &odd] {
         let status = env.wait_done(id);
         assert_eq!(status["status"], "completed", "{status}");
         assert_eq!(status["workspace"], "/data/proj");
@@ -100,11 +103,12 @@ fn worktrees_in_containers(engine: &Engine) {
             ]
         )
     );
-    for id in [&one, &two] {
+    odd_work_round_trips(&env, &repo, &odd);
+    for id in [&one, &two, &odd] {
         env.ok(&["cleanup", "-t", id]);
     }
     env.ok(&["cleanup", "-t", &slow, "--force"]);
-    for id in [&one, &two, &slow] {
+    for id in [&one, &two, &slow, &odd] {
         assert!(engine.containers_of(id).is_empty());
         assert!(!env.task_dir(id).exists());
     }
@@ -250,5 +254,147 @@ fn docker_worktrees() {
 fn podman_worktrees() {
     if let Some(engine) = Engine::get(Runtime::Podman) {
         worktrees_in_containers(&engine);
+    }
+}
+
+/// The work of a container task is committed on this machine when the
+/// container ends, with no CLI running: the result files and the commit are
+/// there before any `openclaw-agent` command runs again, also for a container
+/// SIGKILLed behind our back (its runner recorded nothing).
+fn committed_without_a_cli(engine: &Engine) {
+    let (env, data) = engine.env("");
+    let repo = data.join("proj");
+    std::fs::create_dir(&repo).unwrap();
+    make_repo(&env, &repo);
+    let start = |cmd: &str| {
+        env.ok(&[
+            "run",
+            "-e",
+            "box",
+            "-w",
+            "/data/proj",
+            "--worktree",
+            "-c",
+            cmd,
+        ])
+        .trim()
+        .to_owned()
+    };
+    let done = start("printf 'done\\n' > done.txt");
+    let killed = start("printf 'partial\\n' > partial.txt; exec sleep 300");
+    let marker = env.task_dir(&killed).join("worktree/partial.txt");
+    assert!(eventually(Duration::from_secs(60), || marker.exists()));
+    let run = engine.cli(&["kill", &format!("openclaw-{killed}")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // No openclaw-agent command from here until both results are on disk.
+    for (id, file, text) in [
+        (&done, "done.txt", "done\n"),
+        (&killed, "partial.txt", "partial\n"),
+    ] {
+        let result = env.task_dir(id).join("result.json");
+        assert!(
+            eventually(Duration::from_secs(60), || result.exists()),
+            "no result.json for {id} without a CLI"
+        );
+        assert!(env.task_dir(id).join("result.patch").exists());
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+        let branch = result["branch"].as_str().unwrap();
+        assert_eq!(
+            git(&env, &repo, &["show", &format!("{branch}:{file}")]),
+            text
+        );
+        assert_eq!(
+            git(&env, &repo, &["rev-parse", branch]).trim(),
+            result["head"]
+        );
+        assert_eq!(result["files_changed"], 1);
+    }
+    // The CLI then reads the recorded result as it is.
+    assert_eq!(env.wait_done(&done)["diffstat"]["files_changed"], 1);
+    assert_eq!(env.wait_done(&killed)["diffstat"]["files_changed"], 1);
+    for id in [&done, &killed] {
+        env.ok(&["cleanup", "-t", id, "--force"]);
+    }
+}
+
+#[test]
+fn docker_worktree_committed_without_a_cli() {
+    if let Some(engine) = Engine::get(Runtime::Docker) {
+        committed_without_a_cli(&engine);
+    }
+}
+
+#[test]
+fn podman_worktree_committed_without_a_cli() {
+    if let Some(engine) = Engine::get(Runtime::Podman) {
+        committed_without_a_cli(&engine);
+    }
+}
+
+/// `--sync` to a container: the checkout the CLI runs in (outside every
+/// volume) gets a worktree here, mounted at the task's workspace.
+fn sync_mounts_this_checkout_in_a_container(engine: &Engine) {
+    let (env, _) = engine.env("");
+    let repo = make_repo(&env, &env.work);
+    std::fs::write(repo.join("uncommitted.txt"), "not shipped\n").unwrap();
+    let before = checkout_state(&env, &repo);
+    let id = env
+        .ok(&[
+            "run",
+            "-e",
+            "box",
+            "-w",
+            "/src",
+            "--sync",
+            "-c",
+            "printf 'c\\n' >> a.txt; pwd > where; ls > listing",
+        ])
+        .trim()
+        .to_owned();
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let branch = branch_of(&status);
+    assert_eq!(
+        env.ok(&["diff", "-t", &id, "--name-only"]),
+        "a.txt\nlisting\nwhere\n"
+    );
+    assert_eq!(
+        git(&env, &repo, &["show", &format!("{branch}:where")]),
+        "/src\n"
+    );
+    let listing = git(&env, &repo, &["show", &format!("{branch}:listing")]);
+    assert!(listing.contains("doomed.txt"), "{listing}");
+    assert!(!listing.contains("uncommitted"), "{listing}");
+    let fetched = clone(&env, &repo, "fetched");
+    env.ok(&["fetch", "-t", &id, "--into", fetched.to_str().unwrap()]);
+    assert_eq!(
+        git(&env, &fetched, &["rev-parse", &branch]).trim(),
+        status["diffstat"]["head"].as_str().unwrap()
+    );
+    env.ok(&["cleanup", "-t", &id]);
+    assert!(engine.containers_of(&id).is_empty());
+    assert!(!env.task_dir(&id).exists());
+    assert_eq!(git(&env, &repo, &["branch", "--list", "openclaw/*"]), "");
+    assert_eq!(
+        git(&env, &repo, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert_eq!(checkout_state(&env, &repo), before);
+}
+
+#[test]
+fn docker_sync_mounts_this_checkout() {
+    if let Some(engine) = Engine::get(Runtime::Docker) {
+        sync_mounts_this_checkout_in_a_container(&engine);
+    }
+}
+
+#[test]
+fn podman_sync_mounts_this_checkout() {
+    if let Some(engine) = Engine::get(Runtime::Podman) {
+        sync_mounts_this_checkout_in_a_container(&engine);
     }
 }

@@ -7,7 +7,9 @@ use test_support::sshd::TEST_USER;
 
 use crate::helpers::eventually;
 use crate::ssh::SshTest;
-use crate::worktrees::{branch_of, checkout_state, clone, git, git_bytes, make_repo};
+use crate::worktrees::{
+    ODD_SCRIPT, branch_of, checkout_state, clone, git, git_bytes, make_repo, odd_work_round_trips,
+};
 use test_support::accounts::give_to_test_user;
 
 #[test]
@@ -27,7 +29,8 @@ fn ssh_worktree_tasks_are_committed_on_the_host_and_come_home() {
     let one = start("sleep 0.3; printf 'one\\n' >> a.txt; printf '\\001\\377' > b.bin");
     let two = start("sleep 0.3; rm doomed.txt; printf 'q\\n' > \"it's \\\"q\\\" ü\"");
     let slow = start("printf 'partial\\n' > partial.txt; exec sleep 60");
-    for id in [&one, &two] {
+    let odd = start(ODD_SCRIPT);
+    for id in [&one, &two, &odd] {
         let status = env.wait_done(id);
         assert_eq!(status["status"], "completed", "{status}");
     }
@@ -97,7 +100,9 @@ fn ssh_worktree_tasks_are_committed_on_the_host_and_come_home() {
         )
     );
 
-    for id in [&one, &two] {
+    odd_work_round_trips(env, &repo, &odd);
+
+    for id in [&one, &two, &odd] {
         env.ok(&["cleanup", "-t", id]);
     }
     env.ok(&["cleanup", "-t", &slow, "--force"]);
@@ -108,7 +113,7 @@ fn ssh_worktree_tasks_are_committed_on_the_host_and_come_home() {
         1
     );
     assert_eq!(git(env, &repo, &["branch", "--list", "openclaw/*"]), "");
-    for id in [&one, &two, &slow] {
+    for id in [&one, &two, &slow, &odd] {
         assert!(!t.remote_dir(id).exists());
     }
     assert_eq!(checkout_state(env, &repo), before);
@@ -225,8 +230,10 @@ fn slurm_worktree_tasks_commit_on_the_node_and_come_home() {
     };
     let one = start("printf 'one\\n' >> a.txt");
     let slow = start("printf 'partial\\n' > partial.txt; exec sleep 60");
+    let odd = start(ODD_SCRIPT);
     let status = env.wait_done(&one);
     assert_eq!(status["status"], "completed", "{status}");
+    env.wait_done(&odd);
     let marker = env.task_dir(&slow).join("worktree/partial.txt");
     assert!(eventually(Duration::from_secs(30), || marker.exists()));
     env.ok(&["kill", "-t", &slow]);
@@ -258,7 +265,9 @@ fn slurm_worktree_tasks_commit_on_the_node_and_come_home() {
         git(env, &fetched, &["rev-parse", &branch]),
         git(env, &repo, &["rev-parse", &branch])
     );
+    odd_work_round_trips(env, &repo, &odd);
     env.ok(&["cleanup", "-t", &one]);
+    env.ok(&["cleanup", "-t", &odd]);
     env.ok(&["cleanup", "-t", &slow, "--force"]);
     assert_eq!(git(env, &repo, &["branch", "--list", "openclaw/*"]), "");
     assert_eq!(
@@ -267,6 +276,66 @@ fn slurm_worktree_tasks_commit_on_the_node_and_come_home() {
             .count(),
         1
     );
+}
+
+/// `--sync` to Slurm: the repository travels as a bundle with the task and
+/// the node makes the worktree from the bare copy in the task dir, not from
+/// the checkout (whose uncommitted file stays here).
+#[test]
+fn slurm_sync_builds_the_worktree_from_the_shipped_bundle() {
+    use crate::slurm::{setup, slurm_executor};
+    let Some(mut t) = setup(&slurm_executor("hpc", ""), false) else {
+        return;
+    };
+    // The fetch's bundle is a private temporary file, removed afterwards.
+    let tmp = t.env.home().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    t.env.set_env("TMPDIR", tmp.to_str().unwrap());
+    let env = &t.env;
+    let repo = make_repo(env, &env.work);
+    std::fs::write(repo.join("uncommitted.txt"), "not shipped\n").unwrap();
+    let before = checkout_state(env, &repo);
+    let id = env
+        .ok(&[
+            "run",
+            "-e",
+            "hpc",
+            "--sync",
+            "-c",
+            "printf 'node\\n' >> a.txt; ls > listing",
+        ])
+        .trim()
+        .to_owned();
+    let status = env.wait_done(&id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let dir = env.task_dir(&id);
+    assert!(dir.join("repo.bundle").exists());
+    // The worktree belongs to the bare copy in the task dir.
+    let common = git(
+        env,
+        &dir.join("worktree"),
+        &["rev-parse", "--git-common-dir"],
+    );
+    assert!(common.trim().ends_with("repo.git"), "{common}");
+    assert_eq!(
+        env.ok(&["diff", "-t", &id, "--name-only"]),
+        "a.txt\nlisting\n"
+    );
+    let branch = branch_of(&status);
+    // The branch is not in the checkout until it is fetched.
+    assert_eq!(git(env, &repo, &["branch", "--list", "openclaw/*"]), "");
+    env.ok(&["fetch", "-t", &id]);
+    assert_eq!(
+        git(env, &repo, &["show", &format!("{branch}:a.txt")]),
+        "alpha\nnode\n"
+    );
+    let listing = git(env, &repo, &["show", &format!("{branch}:listing")]);
+    assert!(!listing.contains("uncommitted"), "{listing}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    env.ok(&["cleanup", "-t", &id]);
+    assert!(!dir.exists());
+    git(env, &repo, &["branch", "-D", &branch]);
+    assert_eq!(checkout_state(env, &repo), before);
 }
 
 #[test]

@@ -317,14 +317,30 @@ fn prepare_worktree(
             subdir: shipped.subdir,
             synced: true,
             on_host: false,
+            mount: None,
             result: None,
             delivered_at: None,
         };
         return Ok((worktree, Some(shipped.bundle)));
     }
-    let host_workspace = match executor.host_side_worktree(workspace) {
-        Some(mapped) => Some(mapped?),
-        None => None,
+    // Git runs here (containers) and so does `--sync`'s repository: the
+    // worktree is made from it directly and mounted at the task's workspace,
+    // wherever the executor's volumes are.
+    let synced_here = request
+        .sync_from
+        .as_ref()
+        .filter(|_| executor.host_side_worktree(workspace).is_some());
+    if synced_here.is_some() && workspace.is_empty() {
+        return Err(ExecutorError::failed(
+            executor.name(),
+            "--sync needs a workspace to mount the worktree at: give -w",
+        )
+        .into());
+    }
+    let host_workspace = match (synced_here, executor.host_side_worktree(workspace)) {
+        (Some(local), _) => Some(local.to_string_lossy().into_owned()),
+        (None, Some(mapped)) => Some(mapped?),
+        (None, None) => None,
     };
     let probed = host_workspace.as_deref().unwrap_or(workspace);
     let out = executor.run_script(worktree::PROBE_SCRIPT, &[probed, base, &branch])?;
@@ -342,9 +358,15 @@ fn prepare_worktree(
         branch,
         base: site.base,
         repo: site.repo,
-        subdir: site.subdir,
+        // Mounted at the workspace: the payload starts at the top level.
+        subdir: if synced_here.is_some() {
+            String::new()
+        } else {
+            site.subdir
+        },
         synced: false,
         on_host: host_workspace.is_some(),
+        mount: synced_here.map(|_| workspace.to_owned()),
         result: None,
         delivered_at: None,
     };

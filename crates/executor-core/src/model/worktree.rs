@@ -43,6 +43,10 @@ pub struct Worktree {
     /// runner (containers: the payload cannot reach the repository's `.git`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub on_host: bool,
+    /// Containers: where the worktree is mounted when not at the
+    /// repository's own place there (`--sync`: at the task's workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
     /// What the runner recorded when the payload ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<WorkResult>,
