@@ -120,14 +120,21 @@ pub const HOST_SETUP_SCRIPT: &str =
     "cd -- \"$1\" || exit 1\nmask=$(umask)\n. ./worktree-host.sh\nwt_setup >>task.log 2>&1\n";
 /// Commits the work on this machine once the task ended (tasks with
 /// `on_host`), once: the first process records it, the others wait for it.
-/// Argument: the task dir here.
+/// The lock is a symlink naming its holder, made in one step; a holder killed
+/// midway leaves it behind, and since the record can be made again from any
+/// point, the next process takes such a lock over. Argument: the task dir here.
 pub const HOST_FINISH_SCRIPT: &str = "cd -- \"$1\" || exit 1
 [ -e result.json ] && exit 0
 i=0
-until mkdir .wt-finish.lock 2>/dev/null; do
+until ln -s \"$$\" .wt-finish.lock 2>/dev/null; do
+    holder=$(readlink .wt-finish.lock 2>/dev/null)
+    if [ -n \"$holder\" ] && ! kill -0 \"$holder\" 2>/dev/null; then
+        rm -f .wt-finish.lock
+        continue
+    fi
     i=$((i + 1)); [ $i -gt 300 ] && exit 1; sleep 0.1
 done
-trap 'rmdir .wt-finish.lock' EXIT
+trap 'rm -f .wt-finish.lock' EXIT
 [ -e result.json ] && exit 0
 . ./worktree-host.sh
 wt_finish
@@ -156,6 +163,32 @@ pub fn runner_file(id: &TaskId, worktree: &Worktree) -> TaskFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finish_lock_left_by_a_killed_holder_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("worktree-host.sh"),
+            "wt_finish() { echo recorded >result.json; }\n",
+        )
+        .unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        std::os::unix::fs::symlink(gone.id().to_string(), dir.path().join(".wt-finish.lock"))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new("sh")
+            .args(["-c", HOST_FINISH_SCRIPT, "sh"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let result = std::fs::read_to_string(dir.path().join("result.json")).unwrap();
+        assert_eq!(result, "recorded\n");
+        assert!(!dir.path().join(".wt-finish.lock").exists());
+        assert!(std::fs::symlink_metadata(dir.path().join(".wt-finish.lock")).is_err());
+    }
 
     #[test]
     fn probe_results_map_to_errors() {
