@@ -7,7 +7,7 @@ use serde_json::Value;
 use test_support::agents::TestAgent;
 use test_support::{MockModels, ModelScript};
 
-use crate::helpers::{TestEnv, eventually, hostile_text};
+use crate::helpers::{TestEnv, eventually, group_alive, hostile_text};
 
 /// A test environment whose `local` executor runs `agent` against `mock`,
 /// configured in the test's HOME; `None` when the CLI is missing (a skip).
@@ -164,15 +164,13 @@ fn prompt_reaches_the_model_byte_exact(agent: TestAgent) {
     );
 }
 
-/// A task that would run on is ended by its budget: `failed`, reason
-/// `budget exceeded ($X)`. Codex and Gemini report usage only when their run
-/// ends, so for them the budget is judged then.
+/// A task that would run on (its model asks for shell commands forever) is
+/// killed mid-run by its budget: `failed`, reason `budget exceeded ($X)`,
+/// its whole process tree gone and the model asked no more. Codex and Gemini
+/// CLI report usage in their stream only when the run ends: their running
+/// totals come from their session files.
 fn budget_ends_the_task(agent: TestAgent) {
-    let script = match agent {
-        TestAgent::Opencode => ModelScript::endless(),
-        _ => ModelScript::shell_then_text("true", "spent"),
-    };
-    let mock = MockModels::start(script);
+    let mock = MockModels::start(ModelScript::endless());
     let Some(env) = agent_env(agent, &mock, "") else {
         return;
     };
@@ -184,7 +182,28 @@ fn budget_ends_the_task(agent: TestAgent) {
     let status = wait(&env, &id);
     assert_eq!(status["status"], "failed", "{status}");
     assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+    assert!(
+        status["agent"]["total_cost_usd"].as_f64().unwrap() > 0.000001,
+        "{status}"
+    );
     assert_eq!(env.completion(&id).unwrap()["status"], "failure");
+    let pid = status["pid"].as_u64().expect("the payload's pid") as u32;
+    assert!(
+        eventually(Duration::from_secs(10), || !group_alive(pid)),
+        "the agent's processes survived the kill"
+    );
+    assert_requests_stop(&mock);
+}
+
+/// The model is asked nothing more: the agent is gone.
+pub(crate) fn assert_requests_stop(mock: &MockModels) {
+    let asked = mock.requests().len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        mock.requests().len(),
+        asked,
+        "the agent still calls its model"
+    );
 }
 
 /// None of these CLIs stops at a turn limit of its own: the task is ended

@@ -16,6 +16,7 @@ mod opencode;
 mod render;
 mod stats;
 mod text;
+mod usage;
 
 pub use claude::Claude;
 pub use codex::Codex;
@@ -46,6 +47,8 @@ pub struct AgentRun<'a> {
     pub program: &'a str,
     pub max_turns: u32,
     pub session: &'a AgentSession,
+    /// The task's directory on the executing side.
+    pub task_dir: &'a str,
     /// The 0600 file holding the prompt, on the executing side: the invocation
     /// reads it on stdin, so the prompt is never in argv nor seen by a shell.
     pub prompt_file: &'a str,
@@ -184,6 +187,13 @@ pub trait AgentCli: Send + Sync {
     /// default the reported one (CLIs that choose their own session id).
     fn resume_session(&self, _recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
         reported.filter(|id| !id.is_empty()).map(str::to_owned)
+    }
+
+    /// Totals of a run still going, from what the payload's usage watcher
+    /// (see `usage`) copied out of the CLI's session file; `None` for CLIs
+    /// whose stream carries its usage as it goes (the default).
+    fn running_usage(&self, _watched: &[u8]) -> Option<Usage> {
+        None
     }
 
     /// Whether the CLI itself stops at `--max-turns`; for one that does not,

@@ -11,7 +11,7 @@
 
 mod stream;
 
-use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, word};
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, Usage, usage, word};
 use crate::sh::sh_quote;
 
 /// Gemini CLI.
@@ -31,16 +31,17 @@ impl AgentCli for Gemini {
     /// stdin holds: the prompt file. The workspace is trusted for the run
     /// (gemini exits 55 in an untrusted folder).
     fn invocation(&self, run: &AgentRun<'_>) -> String {
-        let session = match run.session {
-            AgentSession::New(id) => format!("--session-id {id}"),
-            AgentSession::Resume(id) => format!("--resume {}", word(id)),
+        let (session, id) = match run.session {
+            AgentSession::New(id) => (format!("--session-id {id}"), id.to_string()),
+            AgentSession::Resume(id) => (format!("--resume {}", word(id)), id.clone()),
         };
+        let watch = usage::watcher(run.task_dir, &usage::gemini_find(&id), usage::GEMINI_TOTALS);
         let model = run
             .model
             .map(|m| format!(" -m {}", sh_quote(m)))
             .unwrap_or_default();
         format!(
-            "GEMINI_CLI_TRUST_WORKSPACE=true exec {} -o stream-json --yolo {session}{model} < {}\n",
+            "{watch}GEMINI_CLI_TRUST_WORKSPACE=true exec {} -o stream-json --yolo {session}{model} < {}\n",
             sh_quote(run.program),
             sh_quote(run.prompt_file),
         )
@@ -48,6 +49,10 @@ impl AgentCli for Gemini {
 
     fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
         stream::parse_line(line, events);
+    }
+
+    fn running_usage(&self, watched: &[u8]) -> Option<Usage> {
+        usage::parse_gemini(watched)
     }
 
     fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
@@ -68,15 +73,24 @@ mod tests {
             program: "gemini",
             max_turns: 4,
             session: &AgentSession::New(uuid::Uuid::nil()),
+            task_dir: "/t/d",
             prompt_file: "/t/d/prompt.txt",
             model: Some("gemini-2.5-flash"),
             max_budget_usd: None,
         };
+        let id = "00000000-0000-0000-0000-000000000000";
+        let invocation = Gemini.invocation(&run);
+        let (watch, run_line) = invocation.split_at(invocation.find("GEMINI_CLI_TRUST").unwrap());
         assert_eq!(
-            Gemini.invocation(&run),
-            "GEMINI_CLI_TRUST_WORKSPACE=true exec 'gemini' -o stream-json --yolo \
-             --session-id 00000000-0000-0000-0000-000000000000 -m 'gemini-2.5-flash' \
-             < '/t/d/prompt.txt'\n"
+            watch,
+            usage::watcher("/t/d", &usage::gemini_find(id), usage::GEMINI_TOTALS)
+        );
+        assert_eq!(
+            run_line,
+            format!(
+                "GEMINI_CLI_TRUST_WORKSPACE=true exec 'gemini' -o stream-json --yolo \
+                 --session-id {id} -m 'gemini-2.5-flash' < '/t/d/prompt.txt'\n"
+            )
         );
     }
 }

@@ -66,6 +66,7 @@ mod tests {
             program: "opencode",
             max_turns: 4,
             session: &AgentSession::Resume("ses_1".into()),
+            task_dir: "/t/d",
             prompt_file: "/t/d/prompt.txt",
             model: Some("mock/mock-model"),
             max_budget_usd: None,
