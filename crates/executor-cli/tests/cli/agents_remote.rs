@@ -22,10 +22,11 @@ fn brief(status: &serde_json::Value) -> String {
     status.to_string()
 }
 
-/// On `executor` (`-e NAME -w DIR`): a budget of $0.000001 ends a task
-/// `failed` (mid-run for opencode, whose steps carry their cost; at the end
-/// for the CLIs that report usage only then), and a model that hangs makes
-/// the task stalled and killed (`kill_on_stall`).
+/// On `executor` (`-e NAME -w DIR`): a budget of $0.000001 kills a task that
+/// would run on (its model asks for shell commands forever) mid-run, `failed`
+/// (opencode's steps carry their cost; Codex's and Gemini CLI's running totals
+/// come from their session files on the executing host), the agent gone; and
+/// a model that hangs makes the task stalled and killed (`kill_on_stall`).
 /// Returns the ids of the two tasks.
 /// `set_defaults` writes the config with the given `defaults:` section.
 fn limits_hold(
@@ -35,10 +36,7 @@ fn limits_hold(
     mock: &MockModels,
     set_defaults: &dyn Fn(&str),
 ) -> [String; 2] {
-    mock.set_script(match agent {
-        TestAgent::Opencode => ModelScript::endless(),
-        _ => ModelScript::shell_then_text("true", "spent"),
-    });
+    mock.set_script(ModelScript::endless());
     let start = |args: &[&str]| -> String {
         let mut full = vec!["start", "--json", "--model", agent.model()];
         full.extend_from_slice(executor);
@@ -54,6 +52,7 @@ fn limits_hold(
     let status = wait(&spent);
     assert_eq!(status["status"], "failed", "{status}");
     assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+    crate::agents::assert_requests_stop(mock);
 
     // A slow start counts as silence too: the stall rule is on only now.
     set_defaults(LIMITS);
@@ -140,7 +139,7 @@ fn other_agent_over_ssh(agent: TestAgent) {
         "{rendered}"
     );
 
-    limits_hold(
+    let [spent, _] = limits_hold(
         &t.env,
         &["-e", "box", "-w", t.ws()],
         agent,
@@ -148,6 +147,14 @@ fn other_agent_over_ssh(agent: TestAgent) {
         &|defaults| {
             t.write_config(&format!("{executor}{defaults}"));
         },
+    );
+    // The host is this machine: the payload's process group is gone from it.
+    let pid = t.env.status(&spent)["pid"].as_u64().unwrap() as u32;
+    assert!(
+        crate::helpers::eventually(std::time::Duration::from_secs(10), || {
+            !crate::helpers::group_alive(pid)
+        }),
+        "the agent's processes survived the budget kill on the host"
     );
     t.write_config(&executor);
 
