@@ -101,6 +101,13 @@ fn tool_call_tokens_cost_logs_and_resume(agent: TestAgent) {
     );
     assert!(rendered.contains("→ "), "{rendered}");
     assert!(rendered.contains("◆ All done."), "{rendered}");
+    assert_transcript(
+        &env,
+        agent,
+        &id,
+        Some("write the marker"),
+        "echo agent-was-here > marker.txt",
+    );
     let list = env.ok(&["list"]);
     assert!(list.contains(&format!("${cost:.4}")), "{list}");
     let human = env.ok(&["status", "--task-id", &id]);
@@ -193,6 +200,52 @@ fn budget_ends_the_task(agent: TestAgent) {
         "the agent's processes survived the kill"
     );
     assert_requests_stop(&mock);
+}
+
+/// `logs --transcript` reads the agent's own session store on the executing
+/// host: the prompt, the tool call and the answer, each with its time;
+/// `--raw` prints the store's records as they are.
+pub(crate) fn assert_transcript(
+    env: &TestEnv,
+    agent: TestAgent,
+    id: &str,
+    prompt: Option<&str>,
+    command: &str,
+) {
+    let shown = env.ok(&["logs", "--task-id", id, "--transcript"]);
+    assert!(
+        shown.contains(&format!("▶ {}", prompt.unwrap_or(""))),
+        "{shown}"
+    );
+    assert!(shown.contains(command) && shown.contains("→ "), "{shown}");
+    assert!(shown.contains("◆ "), "{shown}");
+    assert!(shown.lines().all(|l| !l.starts_with('{')), "{shown}");
+    // opencode's export is one document: all of it.
+    let raw = env.ok(&[
+        "logs",
+        "--task-id",
+        id,
+        "--transcript",
+        "--raw",
+        "-n",
+        "100000",
+    ]);
+    let marker = match agent {
+        TestAgent::Codex => "\"type\":\"session_meta\"",
+        TestAgent::Gemini => "\"sessionId\":",
+        TestAgent::Opencode => "\"sessionID\"",
+    };
+    assert!(
+        raw.contains(marker),
+        "{}",
+        raw.chars().take(2000).collect::<String>()
+    );
+    let last = env.ok(&["logs", "--task-id", id, "--transcript", "-n", "1"]);
+    assert_eq!(
+        last.lines().filter(|l| l.starts_with('[')).count(),
+        1,
+        "{last}"
+    );
 }
 
 /// The model is asked nothing more: the agent is gone.

@@ -139,6 +139,8 @@ fn other_agent_over_ssh(agent: TestAgent) {
         "{rendered}"
     );
 
+    // The session store is read on the host, as the task's user.
+    crate::agents::assert_transcript(&t.env, agent, &id, None, "echo remote-agent > proof.txt");
     let [spent, _] = limits_hold(
         &t.env,
         &["-e", "box", "-w", t.ws()],

@@ -182,6 +182,30 @@ pub trait AgentCli: Send + Sync {
         self.render_log_line(line)
     }
 
+    /// A whole transcript as `logs --transcript` shows it, one entry per
+    /// step; by default line by line.
+    fn render_transcript(&self, transcript: &str) -> Vec<String> {
+        transcript
+            .lines()
+            .filter_map(|line| self.render_transcript_line(line))
+            .collect()
+    }
+
+    /// For CLIs whose transcript is at no path known in advance: a POSIX sh
+    /// script that prints the transcript of `session_id` on stdout, run on
+    /// the executing host as the task's user with [`store_env`](Self::store_env)
+    /// of the executor's `env` exported (`program` is the CLI's binary there).
+    /// It exits non-zero with a one-line reason on stderr when there is none.
+    fn transcript_script(&self, _program: &str, _session_id: &str) -> Option<String> {
+        None
+    }
+
+    /// The variables that say where the CLI keeps its sessions (paths, no
+    /// secrets), passed on to [`transcript_script`](Self::transcript_script).
+    fn store_env(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The session a follow-up continues, from the id recorded at dispatch and
     /// the one the stream reported; `None`: the run cannot be resumed. By
     /// default the reported one (CLIs that choose their own session id).
@@ -233,6 +257,16 @@ pub(crate) fn word(id: &str) -> String {
     } else {
         crate::sh::sh_quote(id)
     }
+}
+
+/// A session id that can go into a file name pattern as it is (CLIs name
+/// their session files after it): letters, digits, `-` and `_` only.
+pub(crate) fn plain_id(id: &str) -> Option<&str> {
+    (!id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then_some(id)
 }
 
 /// A path below `home`, as [`AgentCli::transcript_path`] gives it.

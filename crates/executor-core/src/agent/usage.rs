@@ -48,6 +48,22 @@ pub(crate) const CODEX_FIND: &str = "t=$(grep -m 1 -o '\"thread_id\":\"[^\"]*\"'
 pub(crate) const CODEX_TOTALS: &str =
     "tail -c 65536 \"$f\" | grep '\"type\":\"token_count\"' | tail -n 1";
 
+/// Prints the file `find` sets `$f` to, or says that there is none.
+pub(crate) fn print_found(find: &str, what: &str) -> String {
+    format!(
+        "d=/dev/null; f=; {find}\n[ -n \"$f\" ] || {{ echo {} >&2; exit 3; }}\nexec cat \"$f\"\n",
+        sh_quote(&format!("no {what} found on this host"))
+    )
+}
+
+/// Codex's rollout file of thread `id`.
+pub(crate) fn codex_find_thread(id: &str) -> String {
+    format!(
+        "f=$(find \"${{CODEX_HOME:-$HOME/.codex}}/sessions\" -name {} 2>/dev/null | head -n 1)",
+        sh_quote(&format!("rollout-*-{id}.jsonl"))
+    )
+}
+
 /// Codex's `token_count` record: the thread's totals so far.
 pub(crate) fn parse_codex(bytes: &[u8]) -> Option<Usage> {
     let record: Value = serde_json::from_slice(bytes.trim_ascii()).ok()?;

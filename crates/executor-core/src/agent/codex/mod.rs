@@ -4,6 +4,7 @@
 //! keeps no turn limit and no cost: the task's `--max-turns` is enforced on
 //! its tool calls and its tokens are priced from the price table.
 
+mod render;
 mod stream;
 
 use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, Usage, usage, word};
@@ -52,6 +53,23 @@ impl AgentCli for Codex {
 
     fn running_usage(&self, watched: &[u8]) -> Option<Usage> {
         usage::parse_codex(watched)
+    }
+
+    /// Its rollout file, found by the thread id below `$CODEX_HOME/sessions`.
+    fn transcript_script(&self, _program: &str, session_id: &str) -> Option<String> {
+        let id = super::plain_id(session_id)?;
+        Some(usage::print_found(
+            &usage::codex_find_thread(id),
+            &format!("Codex rollout file of thread {id}"),
+        ))
+    }
+
+    fn store_env(&self) -> &'static [&'static str] {
+        &["CODEX_HOME"]
+    }
+
+    fn render_transcript_line(&self, line: &str) -> Option<String> {
+        render::render_transcript_line(line)
     }
 }
 

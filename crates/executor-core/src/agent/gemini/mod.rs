@@ -9,6 +9,7 @@
 //! reason the turn limit (`model.maxSessionTurns`) cannot be passed, and the
 //! task's `--max-turns` is enforced on its tool calls.
 
+mod render;
 mod stream;
 
 use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, Usage, usage, word};
@@ -53,6 +54,24 @@ impl AgentCli for Gemini {
 
     fn running_usage(&self, watched: &[u8]) -> Option<Usage> {
         usage::parse_gemini(watched)
+    }
+
+    /// Its chat recording, found by the session id below
+    /// `$GEMINI_CLI_HOME/.gemini/tmp`.
+    fn transcript_script(&self, _program: &str, session_id: &str) -> Option<String> {
+        let id = super::plain_id(session_id)?;
+        Some(usage::print_found(
+            &usage::gemini_find(id),
+            &format!("Gemini CLI chat recording of session {id}"),
+        ))
+    }
+
+    fn store_env(&self) -> &'static [&'static str] {
+        &["GEMINI_CLI_HOME"]
+    }
+
+    fn render_transcript(&self, transcript: &str) -> Vec<String> {
+        render::render_transcript(transcript)
     }
 
     fn resume_session(&self, recorded: Option<&str>, reported: Option<&str>) -> Option<String> {

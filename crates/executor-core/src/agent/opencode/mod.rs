@@ -5,6 +5,7 @@
 //! limit on its command line, so the task's `--max-turns` is enforced on its
 //! tool calls.
 
+mod render;
 mod stream;
 
 use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, word};
@@ -53,6 +54,32 @@ impl AgentCli for Opencode {
 
     fn reports_cost(&self) -> bool {
         true
+    }
+
+    /// Its sessions are in an SQLite database: `opencode export` reads it,
+    /// offline. Into a file first: writing to a pipe, it exits before a large
+    /// export is all out.
+    fn transcript_script(&self, program: &str, session_id: &str) -> Option<String> {
+        Some(format!(
+            "t=$(mktemp) || exit 3\n\
+             {OFFLINE_ENV} {} export {} </dev/null >\"$t\"; s=$?\n\
+             cat \"$t\"; rm -f \"$t\"; exit $s\n",
+            sh_quote(program),
+            sh_quote(session_id)
+        ))
+    }
+
+    fn store_env(&self) -> &'static [&'static str] {
+        &[
+            "XDG_DATA_HOME",
+            "XDG_CONFIG_HOME",
+            "XDG_CACHE_HOME",
+            "XDG_STATE_HOME",
+        ]
+    }
+
+    fn render_transcript(&self, transcript: &str) -> Vec<String> {
+        render::render_transcript(transcript)
     }
 }
 
