@@ -358,3 +358,69 @@ agent_tests! {
     gemini => TestAgent::Gemini;
     opencode => TestAgent::Opencode;
 }
+
+/// Gemini CLI, run as a task with the documented settings, connects to
+/// nothing but its model API: every `connect()` of the real CLI and its
+/// children (traced with strace, which the executor's `gemini_path` wraps it
+/// in) goes to the mock's port on 127.0.0.1 or to a local socket. Without
+/// `privacy.usageStatisticsEnabled: false` it looks up its statistics host.
+#[test]
+fn gemini_connects_only_to_its_model_api() {
+    let Some(binary) = TestAgent::Gemini.binary() else {
+        return;
+    };
+    let Some(strace) = ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+    else {
+        test_support::missing("strace: run `scripts/test` (scripts/setup/agents.sh installs it)");
+        return;
+    };
+    let mock = MockModels::start(ModelScript::shell_then_text("true", "offline"));
+    let mut env = TestEnv::new();
+    let url = format!("http://127.0.0.1:{}", mock.port());
+    for (key, value) in TestAgent::Gemini.prepare_home(env.home(), &url) {
+        env.set_env(key, &value);
+    }
+    let trace = env.home().join("connects.txt");
+    let wrapper = env.home().join("gemini-traced");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {strace} -f -qq -e trace=connect -o '{}' '{}' \"$@\"\n",
+            trace.display(),
+            binary.display()
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&wrapper).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.write_config(&format!(
+        "executors:\n  - name: local\n    type: local\n    gemini_path: {}\n    agent: gemini\n",
+        wrapper.display()
+    ));
+    let id = id_of(&start(&env, TestAgent::Gemini, &["--prompt", "stay home"]));
+    let status = wait(&env, &id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let trace = std::fs::read_to_string(&trace).expect("the strace log");
+    let connects: Vec<&str> = trace.lines().filter(|l| l.contains("connect(")).collect();
+    let to_mock = format!("sin_port=htons({})", mock.port());
+    assert!(
+        connects.iter().any(|l| l.contains(&to_mock)),
+        "gemini never connected to the mock:\n{trace}"
+    );
+    for line in &connects {
+        assert!(
+            line.contains("AF_UNIX")
+                || (line.contains("inet_addr(\"127.0.0.1\")") && line.contains(&to_mock)),
+            "a connection beside the model API: {line}"
+        );
+    }
+}

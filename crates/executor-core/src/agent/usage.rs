@@ -23,17 +23,19 @@ const WATCH_EVERY_SECS: u32 = 1;
 /// `$f` to the session file once it exists (or leaves it empty); `totals`
 /// prints the CLI's totals so far as one line (nothing when unknown). The
 /// watcher ends with the payload (`$$` is the payload's pid, which the CLI
-/// keeps through `exec`).
+/// keeps through `exec`), and is no child of the CLI's (started from a
+/// subshell that exits at once): a CLI, or a wrapper, that waits for its
+/// children before it exits would wait for the watcher, and it for them.
 pub(crate) fn watcher(task_dir: &str, find: &str, totals: &str) -> String {
     format!(
-        "( d={dir}; p=$$; f=; last=\n\
+        "( ( d={dir}; p=$$; f=; last=\n\
          while sleep {WATCH_EVERY_SECS}; kill -0 \"$p\" 2>/dev/null; do\n\
          [ -n \"$f\" ] || {{ {find}; }}\n\
          [ -n \"$f\" ] && [ -r \"$f\" ] || continue\n\
          u=$({totals})\n\
          [ -n \"$u\" ] && [ \"$u\" != \"$last\" ] || continue\n\
          printf '%s\\n' \"$u\" > \"$d/{file}.tmp\" && mv -f \"$d/{file}.tmp\" \"$d/{file}\" && last=$u\n\
-         done ) </dev/null >/dev/null 2>&1 &\n",
+         done ) </dev/null >/dev/null 2>&1 & )\n",
         dir = sh_quote(task_dir),
         file = AGENT_USAGE_FILE,
     )

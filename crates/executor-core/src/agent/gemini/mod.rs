@@ -1,12 +1,16 @@
 //! Gemini CLI (`gemini -o stream-json`): its command line and its stream.
 //!
 //! Gemini takes a session id chosen at dispatch (`--session-id`), like
-//! Claude Code. Its switches for calls beyond the model API (usage
-//! statistics, update checks) exist only as settings in its home
-//! (`$GEMINI_CLI_HOME/.gemini/settings.json`), which hold the user's auth as
-//! well: docs/agents.md says what to put there. A system settings file would
-//! have to be owned by root, so the payload cannot bring its own; for the same
-//! reason the turn limit (`model.maxSessionTurns`) cannot be passed, and the
+//! Claude Code. Its usage statistics can be switched off only in its
+//! settings (`privacy.usageStatisticsEnabled` in
+//! `$GEMINI_CLI_HOME/.gemini/settings.json`, which holds the user's auth as
+//! well: docs/agents.md says what to put there); no variable or flag of the
+//! pinned version does it, and a system settings file
+//! (`GEMINI_CLI_SYSTEM_SETTINGS_PATH`) counts only when it and every directory
+//! above it belong to root, so the payload cannot bring its own. Its
+//! OpenTelemetry export has a variable, set for every run; its update check
+//! runs only in interactive sessions. With no settings of its own, the
+//! payload cannot pass the turn limit (`model.maxSessionTurns`) either: the
 //! task's `--max-turns` is enforced on its tool calls.
 
 mod render;
@@ -30,7 +34,8 @@ impl AgentCli for Gemini {
 
     /// With stdin not a terminal and no `-p`, gemini runs headless on what
     /// stdin holds: the prompt file. The workspace is trusted for the run
-    /// (gemini exits 55 in an untrusted folder).
+    /// (gemini exits 55 in an untrusted folder); its OpenTelemetry export is
+    /// off whatever the settings say (the variable wins over them).
     fn invocation(&self, run: &AgentRun<'_>) -> String {
         let (session, id) = match run.session {
             AgentSession::New(id) => (format!("--session-id {id}"), id.to_string()),
@@ -42,7 +47,7 @@ impl AgentCli for Gemini {
             .map(|m| format!(" -m {}", sh_quote(m)))
             .unwrap_or_default();
         format!(
-            "{watch}GEMINI_CLI_TRUST_WORKSPACE=true exec {} -o stream-json --yolo {session}{model} < {}\n",
+            "{watch}GEMINI_CLI_TRUST_WORKSPACE=true GEMINI_TELEMETRY_ENABLED=false exec {} -o stream-json --yolo {session}{model} < {}\n",
             sh_quote(run.program),
             sh_quote(run.prompt_file),
         )
@@ -107,7 +112,8 @@ mod tests {
         assert_eq!(
             run_line,
             format!(
-                "GEMINI_CLI_TRUST_WORKSPACE=true exec 'gemini' -o stream-json --yolo \
+                "GEMINI_CLI_TRUST_WORKSPACE=true GEMINI_TELEMETRY_ENABLED=false exec 'gemini' \
+                 -o stream-json --yolo \
                  --session-id {id} -m 'gemini-2.5-flash' < '/t/d/prompt.txt'\n"
             )
         );
