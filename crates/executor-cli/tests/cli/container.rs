@@ -606,7 +606,12 @@ fn claude_runs_inside(engine: &Engine) {
         "{transcript}"
     );
     assert!(transcript.contains("→ Bash"), "{transcript}");
-    cleanup_all(&env, engine, &[&id]);
+    let spent = crate::claude::budget_holds(
+        &env,
+        &mock,
+        &["--executor", "agent", "--workspace", "/work"],
+    );
+    cleanup_all(&env, engine, &[&id, &spent]);
 }
 
 fn claude_as_root_needs_allow_root(engine: &Engine) {
