@@ -112,7 +112,7 @@ impl RunnerObservation {
                 .ok()
                 .map(|b| parse_kill_marker(&b)),
             log_delta: None,
-            agent_usage: std::fs::read(dir.join(AGENT_USAGE_FILE)).ok(),
+            agent_usage: None,
             log_size: log.as_ref().map(|m| m.len()),
             log_modified: log.as_ref().and_then(modified_rfc3339),
             queued: false,
@@ -123,6 +123,13 @@ impl RunnerObservation {
                 .ok()
                 .and_then(|b| crate::model::WorkResult::parse(&b)),
         }
+    }
+
+    /// Reads the agent's running totals (`agent-usage.json`) from a task dir
+    /// on this machine; for agent tasks only, so that a shell task's refresh
+    /// pays no file system call for them.
+    pub fn read_agent_usage(&mut self, dir: &std::path::Path) {
+        self.agent_usage = std::fs::read(dir.join(AGENT_USAGE_FILE)).ok();
     }
 
     /// Takes in what a remote observe script's `stat -c '%s %Y %n'` printed
