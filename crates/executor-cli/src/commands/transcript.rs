@@ -8,7 +8,7 @@ use std::io::Write;
 
 use executor_core::TaskRecord;
 use executor_core::agent::AgentCli;
-use executor_core::config::EnvEntry;
+use executor_core::config::{EnvEntry, Settings};
 
 use crate::exit::{CliError, code};
 use crate::terminal;
@@ -75,7 +75,9 @@ fn from_host(
         .ok_or_else(|| no_transcript("its executor is no longer configured"))?;
     // A container's session store is inside the container, which `run_script`
     // does not enter.
-    if executor.executor_type().as_str() == "container" {
+    if executor.executor_type().as_str()
+        == <executor_container::config::ContainerSettings as Settings>::TYPE
+    {
         return Err(no_transcript(
             "the session store of a container task is inside its container; `logs` shows its stream",
         ));

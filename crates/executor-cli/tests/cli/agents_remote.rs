@@ -287,6 +287,9 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     );
     let rendered = env.ok(&["logs", "--task-id", &id]);
     assert!(rendered.contains("echo agent-in-a-container"), "{rendered}");
+    // The CLI's session store is inside the container: said, not guessed.
+    env.run(&["logs", "--task-id", &id, "--transcript"])
+        .assert_error(7, "inside its container");
     let [spent, hung] = limits_hold(
         &env,
         &["-e", "agent", "-w", "/work"],
