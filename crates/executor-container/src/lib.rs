@@ -14,6 +14,7 @@ mod create;
 mod engine;
 mod files;
 mod image;
+mod inside;
 mod mounts;
 mod observe;
 #[cfg(test)]
@@ -389,6 +390,15 @@ impl Executor for ContainerExecutor {
                 })
                 .collect(),
         })
+    }
+
+    /// Inside the task's container, where the agent's session store is.
+    fn run_script_for_task(
+        &self,
+        task: &TaskRecord,
+        script: &str,
+    ) -> Result<executor_core::ScriptOutput, ExecutorError> {
+        self.run_inside(&task.id, script)
     }
 
     /// Copied out of the task's container, which is kept until `cleanup`.

@@ -2,13 +2,14 @@
 //! the prompts and a timestamp for every step. Claude Code's is a file at a
 //! path known in advance; Codex's rollout file and Gemini CLI's chat
 //! recording are found on the executing host by their session id, and
-//! opencode's is exported from its database there (`opencode export`).
+//! opencode's is exported from its database there (`opencode export`); for a
+//! container task, inside its container.
 
 use std::io::Write;
 
 use executor_core::TaskRecord;
 use executor_core::agent::AgentCli;
-use executor_core::config::{EnvEntry, Settings};
+use executor_core::config::EnvEntry;
 
 use crate::exit::{CliError, code};
 use crate::terminal;
@@ -73,15 +74,6 @@ fn from_host(
     let executor = config
         .executor(&task.executor)
         .ok_or_else(|| no_transcript("its executor is no longer configured"))?;
-    // A container's session store is inside the container, which `run_script`
-    // does not enter.
-    if executor.executor_type().as_str()
-        == <executor_container::config::ContainerSettings as Settings>::TYPE
-    {
-        return Err(no_transcript(
-            "the session store of a container task is inside its container; `logs` shows its stream",
-        ));
-    }
     let program = config.agent_path(executor, agent.kind());
     if session.is_empty() {
         return Err(no_transcript("the task reported no session"));
@@ -109,7 +101,9 @@ fn from_host(
         }
     }
     script.push_str(&body);
-    let out = manager.executor(&task.executor)?.run_script(&script, &[])?;
+    let out = manager
+        .executor(&task.executor)?
+        .run_script_for_task(task, &script)?;
     if out.code != Some(0) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let why = stderr

@@ -287,9 +287,8 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     );
     let rendered = env.ok(&["logs", "--task-id", &id]);
     assert!(rendered.contains("echo agent-in-a-container"), "{rendered}");
-    // The CLI's session store is inside the container: said, not guessed.
-    env.run(&["logs", "--task-id", &id, "--transcript"])
-        .assert_error(7, "inside its container");
+    // The CLI's session store is read inside the ended container.
+    crate::agents::assert_transcript(&env, agent, &id, None, "echo agent-in-a-container");
     let [spent, hung] = limits_hold(
         &env,
         &["-e", "agent", "-w", "/work"],
@@ -299,7 +298,21 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
             env.write_config(&format!("{config}{defaults}"));
         },
     );
+    // Killed mid-run (its container stopped, kept until cleanup): what the
+    // CLI stored so far is there too, and reading it leaves no image behind.
+    let images = engine.images();
+    let raw = env.ok(&["logs", "--task-id", &spent, "--transcript", "--raw"]);
+    assert!(raw.contains(transcript_marker(agent)), "{raw}");
+    assert_eq!(engine.images(), images);
     cleanup_all(&env, engine, &[&id, &spent, &hung]);
+}
+
+fn transcript_marker(agent: TestAgent) -> &'static str {
+    match agent {
+        TestAgent::Codex => "\"type\":\"session_meta\"",
+        TestAgent::Gemini => "\"sessionId\":",
+        TestAgent::Opencode => "\"sessionID\"",
+    }
 }
 
 macro_rules! in_containers {

@@ -104,6 +104,15 @@ impl Engine {
         (run.code == 0).then(|| run.stdout.trim().to_owned())
     }
 
+    /// The ids of all images the engine holds (also untagged ones).
+    pub(crate) fn images(&self) -> Vec<String> {
+        let run = self.cli(&["images", "--all", "--quiet", "--no-trunc"]);
+        assert_eq!(run.code, 0, "{} images: {}", self.name(), run.stderr);
+        let mut ids: Vec<String> = run.stdout.lines().map(str::to_owned).collect();
+        ids.sort();
+        ids
+    }
+
     /// Names of all containers labelled with the task id.
     pub(crate) fn containers_of(&self, id: &str) -> Vec<String> {
         let run = self.cli(&[
