@@ -7,6 +7,9 @@ use executor_core::{ScriptOutput, TaskId};
 use crate::engine::{Answer, Call};
 use crate::{ContainerExecutor, container_name};
 
+/// The repository of the snapshot images, tagged with the task id.
+pub const SNAPSHOT_REPOSITORY: &str = "openclaw-transcript";
+
 impl ContainerExecutor {
     /// Runs `script` with `/bin/sh` in task `id`'s container as the user and
     /// with the environment its payload had: by `exec` while the container
@@ -27,7 +30,7 @@ impl ContainerExecutor {
                 return Ok(output(answer));
             }
         }
-        self.run_in_snapshot(&name, script)
+        self.run_in_snapshot(id, script)
     }
 
     fn is_running(&self, name: &str) -> Result<bool, ExecutorError> {
@@ -44,8 +47,14 @@ impl ContainerExecutor {
         Ok(answer.text().trim() == "true")
     }
 
-    fn run_in_snapshot(&self, name: &str, script: &str) -> Result<ScriptOutput, ExecutorError> {
-        let answer = self.engine.call(Call::new(["commit", name]))?;
+    fn run_in_snapshot(&self, id: &TaskId, script: &str) -> Result<ScriptOutput, ExecutorError> {
+        let name = &container_name(id);
+        // Tagged after the task, so that one left behind is known for what it is.
+        let answer = self.engine.call(Call::new([
+            "commit".to_owned(),
+            name.to_owned(),
+            format!("{SNAPSHOT_REPOSITORY}:{id}"),
+        ]))?;
         if !answer.success {
             return Err(self.engine.error(&answer.message()));
         }

@@ -28,6 +28,15 @@ pub fn transcript(
             "--transcript is for agent tasks",
         ));
     };
+    // A live task's session id is known once its stream reported it: the
+    // record is brought up to date first.
+    let refreshed;
+    let task = if task.status.is_terminal() {
+        task
+    } else {
+        refreshed = manager.refresh(&task.id)?.0;
+        &refreshed
+    };
     let stats = task.agent.clone().unwrap_or_default();
     let session = stats
         .session_id

@@ -1,6 +1,8 @@
 //! Codex, Gemini CLI and opencode beyond this machine: over SSH (a real
 //! sshd, as a normal user) and in containers (Docker and Podman).
 
+use std::time::Duration;
+
 use test_support::agents::TestAgent;
 use test_support::sshd::TEST_USER;
 use test_support::{MockModels, ModelScript};
@@ -300,11 +302,39 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     );
     // Killed mid-run (its container stopped, kept until cleanup): what the
     // CLI stored so far is there too, and reading it leaves no image behind.
-    let images = engine.images();
     let raw = env.ok(&["logs", "--task-id", &spent, "--transcript", "--raw"]);
     assert!(raw.contains(transcript_marker(agent)), "{raw}");
-    assert_eq!(engine.images(), images);
-    cleanup_all(&env, engine, &[&id, &spent, &hung]);
+    assert!(engine.snapshots_of(&spent).is_empty());
+    // While the container runs, the lookup runs in it (`exec`).
+    env.write_config(&config);
+    mock.set_script(ModelScript::endless());
+    let live = env.json(&[
+        "start",
+        "--json",
+        "-e",
+        "agent",
+        "-w",
+        "/work",
+        "--model",
+        agent.model(),
+        "-p",
+        "go on",
+    ])["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut raw = String::new();
+    assert!(
+        crate::helpers::eventually(Duration::from_secs(60), || {
+            let run = env.run(&["logs", "--task-id", &live, "--transcript", "--raw"]);
+            raw = format!("{}{}", run.stdout, run.stderr);
+            run.code == 0 && raw.contains(transcript_marker(agent))
+        }),
+        "{raw}"
+    );
+    assert_eq!(engine.container_status(&live).as_deref(), Some("running"));
+    env.ok(&["kill", "--task-id", &live]);
+    cleanup_all(&env, engine, &[&id, &spent, &hung, &live]);
 }
 
 fn transcript_marker(agent: TestAgent) -> &'static str {

@@ -93,7 +93,7 @@ impl Engine {
     }
 
     /// The container's state (`running`, `exited`, ...), or `None` when it is gone.
-    fn container_status(&self, id: &str) -> Option<String> {
+    pub(crate) fn container_status(&self, id: &str) -> Option<String> {
         let run = self.cli(&[
             "container",
             "inspect",
@@ -104,13 +104,17 @@ impl Engine {
         (run.code == 0).then(|| run.stdout.trim().to_owned())
     }
 
-    /// The ids of all images the engine holds (also untagged ones).
-    pub(crate) fn images(&self) -> Vec<String> {
-        let run = self.cli(&["images", "--all", "--quiet", "--no-trunc"]);
+    /// The snapshot images `logs --transcript` made of task `id`'s container
+    /// and left behind.
+    pub(crate) fn snapshots_of(&self, id: &str) -> Vec<String> {
+        let run = self.cli(&[
+            "images",
+            "--quiet",
+            "--filter",
+            &format!("reference=openclaw-transcript:{id}"),
+        ]);
         assert_eq!(run.code, 0, "{} images: {}", self.name(), run.stderr);
-        let mut ids: Vec<String> = run.stdout.lines().map(str::to_owned).collect();
-        ids.sort();
-        ids
+        run.stdout.lines().map(str::to_owned).collect()
     }
 
     /// Names of all containers labelled with the task id.
