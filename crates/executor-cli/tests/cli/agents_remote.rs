@@ -155,7 +155,7 @@ fn other_agent_over_ssh(agent: TestAgent) {
     // The host is this machine: the payload's process group is gone from it.
     let pid = t.env.status(&spent)["pid"].as_u64().unwrap() as u32;
     assert!(
-        crate::helpers::eventually(std::time::Duration::from_secs(10), || {
+        crate::helpers::eventually(Duration::from_secs(10), || {
             !crate::helpers::group_alive(pid)
         }),
         "the agent's processes survived the budget kill on the host"
