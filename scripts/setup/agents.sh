@@ -3,6 +3,11 @@
 # OPENCLAW_TEST_CODEX, OPENCLAW_TEST_GEMINI and OPENCLAW_TEST_OPENCODE.
 if [ "$(id -u)" = 0 ]; then default_cache=/var/cache/openclaw-agent-tests; else default_cache="${XDG_CACHE_HOME:-$HOME/.cache}/openclaw-agent-tests"; fi
 agents_cache="${OPENCLAW_TEST_CACHE:-$default_cache}"
+# strace: the Gemini CLI test checks every connect() the real CLI makes.
+if ! command -v strace >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt_install strace
+fi
+need strace "strace"
 # The caller's positional parameters are its own: this loop reads its words.
 while read -r agent_dir agent_package agent_version agent_bin agent_var; do
     dir="$agents_cache/$agent_dir-$agent_version"

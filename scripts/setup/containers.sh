@@ -119,6 +119,13 @@ CONF
         oc_import "$croot" openclaw-test/claude:latest "ENV PATH=/usr/local/bin:/usr/bin:/bin"
         rm -rf "$croot"
         export OPENCLAW_TEST_CLAUDE_IMAGE=openclaw-test/claude:latest
+    elif [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+        # The agent tests in containers need this image: in CI, no image is a
+        # failed run, said here (claude.sh, sourced before this, exports it).
+        echo "scripts/setup/containers.sh: no claude binary (OPENCLAW_TEST_CLAUDE) for the claude test image: source scripts/setup/claude.sh first" >&2
+        exit 1
+    else
+        echo "== containers: no OPENCLAW_TEST_CLAUDE, so no claude test image: the agent tests in containers skip"
     fi
     export OPENCLAW_TEST_DOCKER_HOST="$DOCKER_HOST"
     export OPENCLAW_TEST_PODMAN=1

@@ -318,8 +318,10 @@ pub struct LogsArgs {
     #[arg(long)]
     pub raw: bool,
     /// Agent tasks: show the agent's own session transcript (Claude Code's
-    /// ~/.claude/projects/...; the other CLIs keep none at a known path)
-    #[arg(long, conflicts_with_all = ["raw", "follow"])]
+    /// ~/.claude/projects/..., Codex's rollout file, Gemini CLI's chat
+    /// recording, `opencode export`), read on the executing host; with
+    /// --raw as it is stored
+    #[arg(long, conflicts_with_all = ["follow"])]
     pub transcript: bool,
 }
 

@@ -59,6 +59,8 @@ impl<'a> Call<'a> {
 #[derive(Debug)]
 pub struct Answer {
     pub success: bool,
+    /// The CLI's exit code (of the command it ran, for `exec` and `run`).
+    pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: String,
 }
@@ -134,6 +136,7 @@ impl Engine {
         })?;
         Ok(Answer {
             success: finished.status.success(),
+            code: finished.status.code(),
             stdout: finished.stdout,
             stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
         })

@@ -15,6 +15,7 @@ mod engine;
 mod files;
 mod finisher;
 mod image;
+mod inside;
 mod mounts;
 mod observe;
 #[cfg(test)]
@@ -395,6 +396,15 @@ impl Executor for ContainerExecutor {
                 })
                 .collect(),
         })
+    }
+
+    /// Inside the task's container, where the agent's session store is.
+    fn run_script_for_task(
+        &self,
+        task: &TaskRecord,
+        script: &str,
+    ) -> Result<executor_core::ScriptOutput, ExecutorError> {
+        self.run_inside(&task.id, script)
     }
 
     /// Copied out of the task's container, which is kept until `cleanup`.

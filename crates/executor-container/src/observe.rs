@@ -73,6 +73,9 @@ impl ContainerExecutor {
         // Liveness (asked of the engine before this call) first, records second.
         let runner_alive = state.is_some_and(ContainerState::runner_alive);
         let mut observation = RunnerObservation::read_task_dir(&dir, runner_alive);
+        if task.task_type.agent().is_some() {
+            observation.read_agent_usage(&dir);
+        }
         if runner_alive {
             // The runner has written its record and is about to exit: the task ends
             // with its container, once the engine's verdict (OOM) is in.

@@ -393,6 +393,19 @@ pub trait Executor: Send + Sync {
         })
     }
 
+    /// Runs `script` where `task`'s agent ran and saw the files it wrote: on
+    /// the executing host (`run_script`), or inside the task's container.
+    /// The agent session stores that only the CLI's own script can read are
+    /// read through it.
+    fn run_script_for_task(
+        &self,
+        task: &TaskRecord,
+        script: &str,
+    ) -> Result<ScriptOutput, ExecutorError> {
+        let _ = task;
+        self.run_script(script, &[])
+    }
+
     /// For executors whose payload cannot reach the user's repository with
     /// git (a container): the worktree is then made, and the work committed,
     /// on this machine, in the task dir as this machine sees it. Returns the

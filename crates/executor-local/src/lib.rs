@@ -43,12 +43,17 @@ impl LocalExecutor {
     fn observe_one(&self, task: &TaskRecord) -> RunnerObservation {
         // Liveness first, records second: see `RunnerObservation`.
         let runner_alive = self.runner_alive(task);
-        RunnerObservation::read_task_dir_knowing(
-            &self.dir(&task.id),
+        let dir = self.dir(&task.id);
+        let mut observation = RunnerObservation::read_task_dir_knowing(
+            &dir,
             runner_alive,
             task.runner_pid.is_some(),
             task.pid,
-        )
+        );
+        if task.task_type.agent().is_some() {
+            observation.read_agent_usage(&dir);
+        }
+        observation
     }
 
     fn runner_alive(&self, task: &TaskRecord) -> bool {

@@ -9,7 +9,7 @@ use executor_core::runner::{self, ExitRecord, FileStat, RunnerObservation};
 use crate::skew;
 
 /// One record line of a task (`started`, `pid <n>`, `exit <json>`,
-/// `kill <reason>`, `delta <base64>`), as every observe script prints them.
+/// `kill <reason>`, `delta <base64>`, `usage <line>`), as every observe script prints them.
 /// Returns whether the key was one of them.
 pub fn read_record(observation: &mut RunnerObservation, key: &str, value: &str) -> bool {
     match key {
@@ -18,6 +18,7 @@ pub fn read_record(observation: &mut RunnerObservation, key: &str, value: &str) 
         "exit" => observation.exit = ExitRecord::parse(value.as_bytes()),
         "kill" => observation.kill_reason = Some(runner::parse_kill_marker(value.as_bytes())),
         "delta" => observation.log_delta = BASE64.decode(value.trim()).ok(),
+        "usage" => observation.agent_usage = Some(value.as_bytes().to_vec()),
         _ => return false,
     }
     true

@@ -180,6 +180,7 @@ probe() {{
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
         stats="$stats $1/{log}"
         say "{delta}"
+        if [ -e "$d/{usage}" ]; then readf "$d/{usage}"; say "usage $v"; fi
     fi
 }}
 "#,
@@ -189,6 +190,7 @@ probe() {{
         kill = runner::KILL_MARKER,
         log = runner::LOG_FILE,
         delta = log_delta_line(),
+        usage = runner::AGENT_USAGE_FILE,
     ));
     let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
     for probe in probes {

@@ -235,6 +235,7 @@ probe() {{
     if [ -e "$d/{kill}" ]; then readf "$d/{kill}"; echo "kill $v"; fi
     if [ -n "$off" ] && [ -e "$d/{log}" ]; then
         echo "{delta}"
+        if [ -e "$d/{usage}" ]; then readf "$d/{usage}"; echo "usage $v"; fi
     fi
 }}
 nx=
@@ -246,6 +247,7 @@ set --
         kill = runner::KILL_MARKER,
         log = runner::LOG_FILE,
         delta = log_delta_line(),
+        usage = runner::AGENT_USAGE_FILE,
     ));
     for probe in probes {
         s.push_str(&format!(

@@ -162,6 +162,7 @@ impl FakeHost {
             exit: task.exit.clone(),
             kill_reason: task.kill_reason.clone(),
             log_delta: None,
+            agent_usage: None,
             runner_started: task.runner_pid.is_some(),
             log_size: (!task.log.is_empty() || task.log_modified.is_some())
                 .then_some(task.log.len() as u64),

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use executor_core::agent::{AgentKind, AgentStats};
-use executor_core::{LogChunk, TaskRecord, TaskType, runner};
+use executor_core::{LogChunk, TaskType, runner};
 
 use super::log_printer::{LogPrinter, renderer};
 use crate::app::App;
@@ -215,7 +215,7 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
         _ => return super::logs_many::logs_many(app, &mut manager, chosen.tasks, &args),
     };
     if args.transcript {
-        return transcript(&mut manager, &task, args.lines);
+        return super::transcript::transcript(&mut manager, &task, args.lines, args.raw);
     }
     let mut printer = LogPrinter {
         render: renderer(task.task_type, args.raw),
@@ -274,46 +274,4 @@ pub fn logs(app: &App, args: LogsArgs) -> Result<u8, CliError> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Renders the agent's own session transcript, which also holds the prompts
-/// and a timestamp for every step.
-fn transcript(
-    manager: &mut executor_core::TaskManager,
-    task: &TaskRecord,
-    lines: usize,
-) -> Result<u8, CliError> {
-    let Some(agent) = task.task_type.agent().map(|a| a.cli()) else {
-        return Err(CliError::new(
-            code::TASK_STATE,
-            "--transcript is for agent tasks",
-        ));
-    };
-    let stats = task.agent.clone().unwrap_or_default();
-    let session = stats
-        .session_id
-        .or_else(|| task.session_id.clone())
-        .unwrap_or_default();
-    let cwd = stats.cwd.unwrap_or_else(|| task.workspace.clone());
-    let Some(path) = agent.transcript_path(&cwd, &session) else {
-        return Err(CliError::new(
-            code::TASK_STATE,
-            format!(
-                "{} keeps no transcript at a path known in advance; `logs` shows its stream",
-                agent.display_name()
-            ),
-        ));
-    };
-    let bytes = manager
-        .executor(&task.executor)?
-        .read_transcript(task, &path)?;
-    let text = String::from_utf8_lossy(&bytes);
-    let all: Vec<&str> = text.lines().collect();
-    let mut out = std::io::stdout().lock();
-    for line in &all[all.len().saturating_sub(lines)..] {
-        if let Some(rendered) = agent.render_transcript_line(line) {
-            writeln!(out, "{}", terminal::safe_lines(&rendered))?;
-        }
-    }
-    Ok(code::OK)
 }

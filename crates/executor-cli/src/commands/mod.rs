@@ -16,5 +16,6 @@ pub mod reindex;
 mod request;
 pub mod select;
 pub mod serve;
+pub mod transcript;
 pub mod webhooks;
 pub mod work;

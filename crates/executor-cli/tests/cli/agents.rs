@@ -7,7 +7,7 @@ use serde_json::Value;
 use test_support::agents::TestAgent;
 use test_support::{MockModels, ModelScript};
 
-use crate::helpers::{TestEnv, eventually, hostile_text};
+use crate::helpers::{TestEnv, eventually, group_alive, hostile_text};
 
 /// A test environment whose `local` executor runs `agent` against `mock`,
 /// configured in the test's HOME; `None` when the CLI is missing (a skip).
@@ -101,6 +101,13 @@ fn tool_call_tokens_cost_logs_and_resume(agent: TestAgent) {
     );
     assert!(rendered.contains("→ "), "{rendered}");
     assert!(rendered.contains("◆ All done."), "{rendered}");
+    assert_transcript(
+        &env,
+        agent,
+        &id,
+        Some("write the marker"),
+        "echo agent-was-here > marker.txt",
+    );
     let list = env.ok(&["list"]);
     assert!(list.contains(&format!("${cost:.4}")), "{list}");
     let human = env.ok(&["status", "--task-id", &id]);
@@ -164,15 +171,13 @@ fn prompt_reaches_the_model_byte_exact(agent: TestAgent) {
     );
 }
 
-/// A task that would run on is ended by its budget: `failed`, reason
-/// `budget exceeded ($X)`. Codex and Gemini report usage only when their run
-/// ends, so for them the budget is judged then.
+/// A task that would run on (its model asks for shell commands forever) is
+/// killed mid-run by its budget: `failed`, reason `budget exceeded ($X)`,
+/// its whole process tree gone and the model asked no more. Codex and Gemini
+/// CLI report usage in their stream only when the run ends: their running
+/// totals come from their session files.
 fn budget_ends_the_task(agent: TestAgent) {
-    let script = match agent {
-        TestAgent::Opencode => ModelScript::endless(),
-        _ => ModelScript::shell_then_text("true", "spent"),
-    };
-    let mock = MockModels::start(script);
+    let mock = MockModels::start(ModelScript::endless());
     let Some(env) = agent_env(agent, &mock, "") else {
         return;
     };
@@ -184,7 +189,74 @@ fn budget_ends_the_task(agent: TestAgent) {
     let status = wait(&env, &id);
     assert_eq!(status["status"], "failed", "{status}");
     assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+    assert!(
+        status["agent"]["total_cost_usd"].as_f64().unwrap() > 0.000001,
+        "{status}"
+    );
     assert_eq!(env.completion(&id).unwrap()["status"], "failure");
+    let pid = status["pid"].as_u64().expect("the payload's pid") as u32;
+    assert!(
+        eventually(Duration::from_secs(10), || !group_alive(pid)),
+        "the agent's processes survived the kill"
+    );
+    assert_requests_stop(&mock);
+}
+
+/// `logs --transcript` reads the agent's own session store on the executing
+/// host: the prompt, the tool call and the answer, each with its time;
+/// `--raw` prints the store's records as they are.
+pub(crate) fn assert_transcript(
+    env: &TestEnv,
+    agent: TestAgent,
+    id: &str,
+    prompt: Option<&str>,
+    command: &str,
+) {
+    let shown = env.ok(&["logs", "--task-id", id, "--transcript"]);
+    assert!(
+        shown.contains(&format!("▶ {}", prompt.unwrap_or(""))),
+        "{shown}"
+    );
+    assert!(shown.contains(command) && shown.contains("→ "), "{shown}");
+    assert!(shown.contains("◆ "), "{shown}");
+    assert!(shown.lines().all(|l| !l.starts_with('{')), "{shown}");
+    // opencode's export is one document: all of it.
+    let raw = env.ok(&[
+        "logs",
+        "--task-id",
+        id,
+        "--transcript",
+        "--raw",
+        "-n",
+        "100000",
+    ]);
+    let marker = match agent {
+        TestAgent::Codex => "\"type\":\"session_meta\"",
+        TestAgent::Gemini => "\"sessionId\":",
+        TestAgent::Opencode => "\"sessionID\"",
+    };
+    assert!(
+        raw.contains(marker),
+        "{}",
+        raw.chars().take(2000).collect::<String>()
+    );
+    let last = env.ok(&["logs", "--task-id", id, "--transcript", "-n", "1"]);
+    assert_eq!(
+        last.lines().filter(|l| l.starts_with('[')).count(),
+        1,
+        "{last}"
+    );
+}
+
+/// The model is asked nothing more: the agent is gone.
+pub(crate) fn assert_requests_stop(mock: &MockModels) {
+    let asked = mock.requests().len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        mock.requests().len(),
+        asked,
+        "the agent still calls its model"
+    );
 }
 
 /// None of these CLIs stops at a turn limit of its own: the task is ended
@@ -285,4 +357,70 @@ agent_tests! {
     codex => TestAgent::Codex;
     gemini => TestAgent::Gemini;
     opencode => TestAgent::Opencode;
+}
+
+/// Gemini CLI, run as a task with the documented settings, connects to
+/// nothing but its model API: every `connect()` of the real CLI and its
+/// children (traced with strace, which the executor's `gemini_path` wraps it
+/// in) goes to the mock's port on 127.0.0.1 or to a local socket. Without
+/// `privacy.usageStatisticsEnabled: false` it looks up its statistics host.
+#[test]
+fn gemini_connects_only_to_its_model_api() {
+    let Some(binary) = TestAgent::Gemini.binary() else {
+        return;
+    };
+    let Some(strace) = ["/usr/bin/strace", "/bin/strace"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+    else {
+        test_support::missing("strace: run `scripts/test` (scripts/setup/agents.sh installs it)");
+        return;
+    };
+    let mock = MockModels::start(ModelScript::shell_then_text("true", "offline"));
+    let mut env = TestEnv::new();
+    let url = format!("http://127.0.0.1:{}", mock.port());
+    for (key, value) in TestAgent::Gemini.prepare_home(env.home(), &url) {
+        env.set_env(key, &value);
+    }
+    let trace = env.home().join("connects.txt");
+    let wrapper = env.home().join("gemini-traced");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {strace} -f -qq -e trace=connect -o '{}' '{}' \"$@\"\n",
+            trace.display(),
+            binary.display()
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&wrapper).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.write_config(&format!(
+        "executors:\n  - name: local\n    type: local\n    gemini_path: {}\n    agent: gemini\n",
+        wrapper.display()
+    ));
+    let id = id_of(&start(&env, TestAgent::Gemini, &["--prompt", "stay home"]));
+    let status = wait(&env, &id);
+    assert_eq!(status["status"], "completed", "{status}");
+    let trace = std::fs::read_to_string(&trace).expect("the strace log");
+    let connects: Vec<&str> = trace.lines().filter(|l| l.contains("connect(")).collect();
+    let to_mock = format!("sin_port=htons({})", mock.port());
+    assert!(
+        connects.iter().any(|l| l.contains(&to_mock)),
+        "gemini never connected to the mock:\n{trace}"
+    );
+    for line in &connects {
+        assert!(
+            line.contains("AF_UNIX")
+                || (line.contains("inet_addr(\"127.0.0.1\")") && line.contains(&to_mock)),
+            "a connection beside the model API: {line}"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! Codex, Gemini CLI and opencode beyond this machine: over SSH (a real
 //! sshd, as a normal user) and in containers (Docker and Podman).
 
+use std::time::Duration;
+
 use test_support::agents::TestAgent;
 use test_support::sshd::TEST_USER;
 use test_support::{MockModels, ModelScript};
@@ -22,10 +24,11 @@ fn brief(status: &serde_json::Value) -> String {
     status.to_string()
 }
 
-/// On `executor` (`-e NAME -w DIR`): a budget of $0.000001 ends a task
-/// `failed` (mid-run for opencode, whose steps carry their cost; at the end
-/// for the CLIs that report usage only then), and a model that hangs makes
-/// the task stalled and killed (`kill_on_stall`).
+/// On `executor` (`-e NAME -w DIR`): a budget of $0.000001 kills a task that
+/// would run on (its model asks for shell commands forever) mid-run, `failed`
+/// (opencode's steps carry their cost; Codex's and Gemini CLI's running totals
+/// come from their session files on the executing host), the agent gone; and
+/// a model that hangs makes the task stalled and killed (`kill_on_stall`).
 /// Returns the ids of the two tasks.
 /// `set_defaults` writes the config with the given `defaults:` section.
 fn limits_hold(
@@ -35,10 +38,7 @@ fn limits_hold(
     mock: &MockModels,
     set_defaults: &dyn Fn(&str),
 ) -> [String; 2] {
-    mock.set_script(match agent {
-        TestAgent::Opencode => ModelScript::endless(),
-        _ => ModelScript::shell_then_text("true", "spent"),
-    });
+    mock.set_script(ModelScript::endless());
     let start = |args: &[&str]| -> String {
         let mut full = vec!["start", "--json", "--model", agent.model()];
         full.extend_from_slice(executor);
@@ -54,6 +54,7 @@ fn limits_hold(
     let status = wait(&spent);
     assert_eq!(status["status"], "failed", "{status}");
     assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+    crate::agents::assert_requests_stop(mock);
 
     // A slow start counts as silence too: the stall rule is on only now.
     set_defaults(LIMITS);
@@ -140,7 +141,9 @@ fn other_agent_over_ssh(agent: TestAgent) {
         "{rendered}"
     );
 
-    limits_hold(
+    // The session store is read on the host, as the task's user.
+    crate::agents::assert_transcript(&t.env, agent, &id, None, "echo remote-agent > proof.txt");
+    let [spent, _] = limits_hold(
         &t.env,
         &["-e", "box", "-w", t.ws()],
         agent,
@@ -148,6 +151,14 @@ fn other_agent_over_ssh(agent: TestAgent) {
         &|defaults| {
             t.write_config(&format!("{executor}{defaults}"));
         },
+    );
+    // The host is this machine: the payload's process group is gone from it.
+    let pid = t.env.status(&spent)["pid"].as_u64().unwrap() as u32;
+    assert!(
+        crate::helpers::eventually(Duration::from_secs(10), || {
+            !crate::helpers::group_alive(pid)
+        }),
+        "the agent's processes survived the budget kill on the host"
     );
     t.write_config(&executor);
 
@@ -278,6 +289,8 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
     );
     let rendered = env.ok(&["logs", "--task-id", &id]);
     assert!(rendered.contains("echo agent-in-a-container"), "{rendered}");
+    // The CLI's session store is read inside the ended container.
+    crate::agents::assert_transcript(&env, agent, &id, None, "echo agent-in-a-container");
     let [spent, hung] = limits_hold(
         &env,
         &["-e", "agent", "-w", "/work"],
@@ -287,7 +300,49 @@ fn other_agent_runs_inside(engine: &Engine, agent: TestAgent) {
             env.write_config(&format!("{config}{defaults}"));
         },
     );
-    cleanup_all(&env, engine, &[&id, &spent, &hung]);
+    // Killed mid-run (its container stopped, kept until cleanup): what the
+    // CLI stored so far is there too, and reading it leaves no image behind.
+    let raw = env.ok(&["logs", "--task-id", &spent, "--transcript", "--raw"]);
+    assert!(raw.contains(transcript_marker(agent)), "{raw}");
+    assert!(engine.snapshots_of(&spent).is_empty());
+    // While the container runs, the lookup runs in it (`exec`).
+    env.write_config(&config);
+    mock.set_script(ModelScript::endless());
+    let live = env.json(&[
+        "start",
+        "--json",
+        "-e",
+        "agent",
+        "-w",
+        "/work",
+        "--model",
+        agent.model(),
+        "-p",
+        "go on",
+    ])["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut raw = String::new();
+    assert!(
+        crate::helpers::eventually(Duration::from_secs(60), || {
+            let run = env.run(&["logs", "--task-id", &live, "--transcript", "--raw"]);
+            raw = format!("{}{}", run.stdout, run.stderr);
+            run.code == 0 && raw.contains(transcript_marker(agent))
+        }),
+        "{raw}"
+    );
+    assert_eq!(engine.container_status(&live).as_deref(), Some("running"));
+    env.ok(&["kill", "--task-id", &live]);
+    cleanup_all(&env, engine, &[&id, &spent, &hung, &live]);
+}
+
+fn transcript_marker(agent: TestAgent) -> &'static str {
+    match agent {
+        TestAgent::Codex => "\"type\":\"session_meta\"",
+        TestAgent::Gemini => "\"sessionId\":",
+        TestAgent::Opencode => "\"sessionID\"",
+    }
 }
 
 macro_rules! in_containers {

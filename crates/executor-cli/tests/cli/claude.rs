@@ -407,3 +407,29 @@ fn contains_text(value: &Value, needle: &str) -> bool {
         _ => false,
     }
 }
+
+/// On `executor` (`start` arguments naming it and its workspace): a budget of
+/// $0.000001 ends a Claude Code task whose model asks for tools forever:
+/// Claude Code stops at its own `--max-budget-usd` (`error_max_budget_usd`),
+/// mapped to the budget reason, or the running estimate kills it first;
+/// either way `failed` and the model asked nothing more. Returns the task.
+pub(crate) fn budget_holds(env: &TestEnv, mock: &MockAnthropic, executor: &[&str]) -> String {
+    mock.set_script(Script::endless());
+    let mut args = vec!["start", "--json", "--prompt", "spend it all"];
+    args.extend_from_slice(executor);
+    args.extend(["--max-budget-usd", "0.000001"]);
+    let id = env.json(&args)["task_id"].as_str().unwrap().to_owned();
+    let run = env.run(&["wait", "--task-id", &id, "--timeout", "90"]);
+    assert_ne!(run.code, 124, "{}", run.stderr);
+    let status = env.status(&id);
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["reason"], "budget exceeded ($0.000001)", "{status}");
+    let asked = mock.message_requests().len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        mock.message_requests().len(),
+        asked,
+        "claude still calls its model"
+    );
+    id
+}

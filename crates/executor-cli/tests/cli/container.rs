@@ -93,7 +93,7 @@ impl Engine {
     }
 
     /// The container's state (`running`, `exited`, ...), or `None` when it is gone.
-    fn container_status(&self, id: &str) -> Option<String> {
+    pub(crate) fn container_status(&self, id: &str) -> Option<String> {
         let run = self.cli(&[
             "container",
             "inspect",
@@ -102,6 +102,19 @@ impl Engine {
             &format!("openclaw-{id}"),
         ]);
         (run.code == 0).then(|| run.stdout.trim().to_owned())
+    }
+
+    /// The snapshot images `logs --transcript` made of task `id`'s container
+    /// and left behind.
+    pub(crate) fn snapshots_of(&self, id: &str) -> Vec<String> {
+        let run = self.cli(&[
+            "images",
+            "--quiet",
+            "--filter",
+            &format!("reference=openclaw-transcript:{id}"),
+        ]);
+        assert_eq!(run.code, 0, "{} images: {}", self.name(), run.stderr);
+        run.stdout.lines().map(str::to_owned).collect()
     }
 
     /// Names of all containers labelled with the task id.
@@ -606,7 +619,12 @@ fn claude_runs_inside(engine: &Engine) {
         "{transcript}"
     );
     assert!(transcript.contains("→ Bash"), "{transcript}");
-    cleanup_all(&env, engine, &[&id]);
+    let spent = crate::claude::budget_holds(
+        &env,
+        &mock,
+        &["--executor", "agent", "--workspace", "/work"],
+    );
+    cleanup_all(&env, engine, &[&id, &spent]);
 }
 
 fn claude_as_root_needs_allow_root(engine: &Engine) {

@@ -247,6 +247,7 @@ fn agent_task(user: &str) {
     );
     let transcript = t.env.ok(&["logs", "--task-id", &id, "--transcript"]);
     assert!(transcript.contains("▶ write the proof"), "{transcript}");
+    crate::claude::budget_holds(&t.env, &mock, &["--executor", "box", "--workspace", t.ws()]);
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod opencode;
 mod render;
 mod stats;
 mod text;
+mod usage;
 
 pub use claude::Claude;
 pub use codex::Codex;
@@ -46,6 +47,8 @@ pub struct AgentRun<'a> {
     pub program: &'a str,
     pub max_turns: u32,
     pub session: &'a AgentSession,
+    /// The task's directory on the executing side.
+    pub task_dir: &'a str,
     /// The 0600 file holding the prompt, on the executing side: the invocation
     /// reads it on stdin, so the prompt is never in argv nor seen by a shell.
     pub prompt_file: &'a str,
@@ -179,11 +182,42 @@ pub trait AgentCli: Send + Sync {
         self.render_log_line(line)
     }
 
+    /// A whole transcript as `logs --transcript` shows it, one entry per
+    /// step; by default line by line.
+    fn render_transcript(&self, transcript: &str) -> Vec<String> {
+        transcript
+            .lines()
+            .filter_map(|line| self.render_transcript_line(line))
+            .collect()
+    }
+
+    /// For CLIs whose transcript is at no path known in advance: a POSIX sh
+    /// script that prints the transcript of `session_id` on stdout, run on
+    /// the executing host as the task's user with [`store_env`](Self::store_env)
+    /// of the executor's `env` exported (`program` is the CLI's binary there).
+    /// It exits non-zero with a one-line reason on stderr when there is none.
+    fn transcript_script(&self, _program: &str, _session_id: &str) -> Option<String> {
+        None
+    }
+
+    /// The variables that say where the CLI keeps its sessions (paths, no
+    /// secrets), passed on to [`transcript_script`](Self::transcript_script).
+    fn store_env(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The session a follow-up continues, from the id recorded at dispatch and
     /// the one the stream reported; `None`: the run cannot be resumed. By
     /// default the reported one (CLIs that choose their own session id).
     fn resume_session(&self, _recorded: Option<&str>, reported: Option<&str>) -> Option<String> {
         reported.filter(|id| !id.is_empty()).map(str::to_owned)
+    }
+
+    /// Totals of a run still going, from what the payload's usage watcher
+    /// (see `usage`) copied out of the CLI's session file; `None` for CLIs
+    /// whose stream carries its usage as it goes (the default).
+    fn running_usage(&self, _watched: &[u8]) -> Option<Usage> {
+        None
     }
 
     /// Whether the CLI itself stops at `--max-turns`; for one that does not,
@@ -223,6 +257,16 @@ pub(crate) fn word(id: &str) -> String {
     } else {
         crate::sh::sh_quote(id)
     }
+}
+
+/// A session id that can go into a file name pattern as it is (CLIs name
+/// their session files after it): letters, digits, `-` and `_` only.
+pub(crate) fn plain_id(id: &str) -> Option<&str> {
+    (!id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then_some(id)
 }
 
 /// A path below `home`, as [`AgentCli::transcript_path`] gives it.

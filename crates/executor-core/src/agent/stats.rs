@@ -72,6 +72,20 @@ impl AgentStats {
         }
     }
 
+    /// Takes in a run's totals so far, as read beside its stream (see
+    /// [`AgentCli::running_usage`]): counts only grow, and once the run's end
+    /// is known its totals stand.
+    pub fn raise_to(&mut self, usage: Usage) {
+        if self.result_subtype.is_some() {
+            return;
+        }
+        let raise = |total: &mut u64, n: Option<u64>| *total = (*total).max(n.unwrap_or(0));
+        raise(&mut self.input_tokens, usage.input);
+        raise(&mut self.output_tokens, usage.output);
+        raise(&mut self.cache_creation_input_tokens, usage.cache_creation);
+        raise(&mut self.cache_read_input_tokens, usage.cache_read);
+    }
+
     fn end(&mut self, end: RunEnd) {
         // The end's totals are authoritative; the stream's were provisional.
         let Usage {
@@ -166,6 +180,31 @@ mod tests {
         assert_eq!((stats.input_tokens, stats.turns), (7, 2));
         assert_eq!(stats.total_cost_usd, None);
         assert_eq!(stats.session_id.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn running_totals_only_raise_and_stop_at_the_end() {
+        let mut stats = AgentStats {
+            output_tokens: 9,
+            ..Default::default()
+        };
+        let usage = Usage {
+            input: Some(100),
+            output: Some(5),
+            ..Default::default()
+        };
+        stats.raise_to(usage);
+        assert_eq!((stats.input_tokens, stats.output_tokens), (100, 9));
+        stats.apply(AgentEvent::End(RunEnd {
+            subtype: Some("success".into()),
+            usage: Usage {
+                input: Some(50),
+                ..Default::default()
+            },
+            ..Default::default()
+        }));
+        stats.raise_to(usage);
+        assert_eq!(stats.input_tokens, 50);
     }
 
     #[test]

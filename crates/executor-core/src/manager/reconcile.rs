@@ -32,6 +32,9 @@ const LIMIT_KILL_GRACE: Duration = Duration::from_secs(2);
 /// Grace period for what a lost task left running (its runner is gone).
 const LEFTOVER_KILL_GRACE: Duration = Duration::from_secs(2);
 
+/// Claude Code's end when it stopped at its own `--max-budget-usd`.
+const CLI_BUDGET_REACHED: &str = "error_max_budget_usd";
+
 impl TaskManager {
     /// Reads the truth of live tasks (all, or just `only`) and updates the store.
     pub fn reconcile(&mut self, only: Option<&TaskId>) -> Result<ReconcileReport, TaskError> {
@@ -341,7 +344,16 @@ impl TaskManager {
                     .unwrap_or_else(|| Timestamp::now().as_str().to_owned()),
             );
         }
-        if !agent.reports_cost() || stats.cost_estimated {
+        if let Some(usage) = observation
+            .agent_usage
+            .as_deref()
+            .and_then(|watched| agent.running_usage(watched))
+        {
+            stats.raise_to(usage);
+        }
+        // A CLI that reports its cost only at the end (Claude Code) is
+        // priced from the table until then: its budget holds mid-run too.
+        if !agent.reports_cost() || stats.cost_estimated || stats.total_cost_usd.is_none() {
             let model = stats.model.as_deref().or(task.model.as_deref());
             if let Some(cost) = model.and_then(|m| self.config.prices.estimate(m, &stats)) {
                 stats.total_cost_usd = Some(cost);
@@ -374,9 +386,13 @@ impl TaskManager {
         }
     }
 
+    /// The cost passed the budget, or the CLI stopped at the budget itself
+    /// (Claude Code's `error_max_budget_usd`, from its own price table).
     fn budget_passed(&self, task: &TaskRecord, stats: &AgentStats) -> Option<String> {
-        let (budget, cost) = (task.max_budget_usd?, stats.total_cost_usd?);
-        (cost > budget).then(|| format!("{BUDGET_EXCEEDED} (${budget})"))
+        let budget = task.max_budget_usd?;
+        let passed = stats.total_cost_usd.is_some_and(|cost| cost > budget)
+            || stats.result_subtype.as_deref() == Some(CLI_BUDGET_REACHED);
+        passed.then(|| format!("{BUDGET_EXCEEDED} (${budget})"))
     }
 
     fn stalled_for(&self, task: &TaskRecord, stats: &AgentStats) -> Option<Duration> {

@@ -38,6 +38,11 @@ pub fn keep_background_arg(keep: bool) -> &'static str {
 }
 pub const KEEP_BACKGROUND: &str = "keep-background";
 
+/// An agent's running totals, copied out of its session file by the
+/// payload's usage watcher (Codex, Gemini CLI: their streams report usage
+/// only at the end of a run).
+pub const AGENT_USAGE_FILE: &str = "agent-usage.json";
+
 /// Written by `kill` before it signals, so the exit that follows is recorded as killed.
 pub const KILL_MARKER: &str = "kill.requested";
 
@@ -89,6 +94,7 @@ pub fn task_files(payload: &Payload, task_dir: &str, workspace: &str) -> Vec<Tas
                     program,
                     max_turns: *max_turns,
                     session,
+                    task_dir,
                     prompt_file: &format!("{task_dir}/{PROMPT_FILE}"),
                     model: model.as_deref(),
                     max_budget_usd: *max_budget_usd,

@@ -8,10 +8,10 @@ mod files;
 mod records;
 
 pub use files::{
-    BUNDLE_FILE, COMMAND_FILE, EXIT_FILE, KEEP_BACKGROUND, KILL_MARKER, LOG_FILE, META_FILE,
-    PATCH_FILE, PAYLOAD_FILE, PID_FILE, PROMPT_FILE, RESULT_FILE, RUNNER_FILE, RUNNER_PID_FILE,
-    RUNNER_SCRIPT, TaskFile, WORKTREE_DIR, WORKTREE_FILE, WORKTREE_HOST_FILE, keep_background_arg,
-    sh_quote, task_files,
+    AGENT_USAGE_FILE, BUNDLE_FILE, COMMAND_FILE, EXIT_FILE, KEEP_BACKGROUND, KILL_MARKER, LOG_FILE,
+    META_FILE, PATCH_FILE, PAYLOAD_FILE, PID_FILE, PROMPT_FILE, RESULT_FILE, RUNNER_FILE,
+    RUNNER_PID_FILE, RUNNER_SCRIPT, TaskFile, WORKTREE_DIR, WORKTREE_FILE, WORKTREE_HOST_FILE,
+    keep_background_arg, sh_quote, task_files,
 };
 pub use records::{
     ExitRecord, FileStat, ObservedState, RunnerObservation, parse_kill_marker, parse_pid_file,

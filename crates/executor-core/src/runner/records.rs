@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{EXIT_FILE, KILL_MARKER, LOG_FILE, PID_FILE, RESULT_FILE, RUNNER_PID_FILE};
+use super::files::{
+    AGENT_USAGE_FILE, EXIT_FILE, KILL_MARKER, LOG_FILE, PID_FILE, RESULT_FILE, RUNNER_PID_FILE,
+};
 use crate::model::TaskStatus;
 
 /// The runner's record of how the payload ended (`exit.json`).
@@ -56,6 +58,9 @@ pub struct RunnerObservation {
     /// Log bytes from the agent stats' parsed offset, when the backend sent them
     /// along (saves a round trip per task).
     pub log_delta: Option<Vec<u8>>,
+    /// The agent's running totals, as its usage watcher last copied them
+    /// (`agent-usage.json`; CLIs whose stream reports usage only at the end).
+    pub agent_usage: Option<Vec<u8>>,
     /// Whether the runner ever started (it writes `runner.pid` first thing).
     pub runner_started: bool,
     /// Size of `task.log`, and when it last changed (RFC 3339).
@@ -107,6 +112,7 @@ impl RunnerObservation {
                 .ok()
                 .map(|b| parse_kill_marker(&b)),
             log_delta: None,
+            agent_usage: None,
             log_size: log.as_ref().map(|m| m.len()),
             log_modified: log.as_ref().and_then(modified_rfc3339),
             queued: false,
@@ -117,6 +123,13 @@ impl RunnerObservation {
                 .ok()
                 .and_then(|b| crate::model::WorkResult::parse(&b)),
         }
+    }
+
+    /// Reads the agent's running totals (`agent-usage.json`) from a task dir
+    /// on this machine; for agent tasks only, so that a shell task's refresh
+    /// pays no file system call for them.
+    pub fn read_agent_usage(&mut self, dir: &std::path::Path) {
+        self.agent_usage = std::fs::read(dir.join(AGENT_USAGE_FILE)).ok();
     }
 
     /// Takes in what a remote observe script's `stat -c '%s %Y %n'` printed

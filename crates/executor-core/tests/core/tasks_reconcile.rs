@@ -516,3 +516,60 @@ defaults:
     assert_eq!(h.status(&stalled), TaskStatus::Running);
     assert_eq!(h.status(&other), TaskStatus::Completed);
 }
+
+/// Claude Code reports its cost only in its final record: until then its
+/// tokens are priced from the table, and a budget passed mid-run kills it.
+#[test]
+fn a_claude_task_is_killed_when_its_running_cost_passes_the_budget() {
+    let h = Harness::new(ONE);
+    let mut manager = h.manager();
+    let mut spec = agent("a", "spend");
+    if let executor_core::model::Payload::Agent { max_budget_usd, .. } = &mut spec.payload {
+        *max_budget_usd = Some(0.0015);
+    }
+    let id = dispatch(&mut manager, spec);
+    let init = br#"{"type":"system","subtype":"init","session_id":"s","model":"claude-opus-4-8"}"#;
+    // One response split over two records (one per content block): counted once.
+    let turn = br#"{"type":"assistant","message":{"id":"m1","content":[],"usage":{"input_tokens":100,"output_tokens":20,"cache_read_input_tokens":30,"cache_creation_input_tokens":10}}}"#;
+    let mut log = [&init[..], b"\n", turn, b"\n", turn, b"\n"].concat();
+    h.fake.append_log(&id, &log, &ago(0));
+    manager.reconcile(None).expect("reconcile");
+    // Counted twice, the response would pass the budget.
+    assert_eq!(h.fake.kills(), [], "one response costs $0.0010775");
+    let stats = h.record(&id).agent.expect("stats");
+    assert!(stats.cost_estimated, "{stats:?}");
+    assert!((stats.total_cost_usd.unwrap() - 0.0010775).abs() < 1e-12);
+    log = br#"{"type":"assistant","message":{"id":"m2","content":[],"usage":{"input_tokens":100,"output_tokens":20}}}"#.to_vec();
+    log.push(b'\n');
+    h.fake.append_log(&id, &log, &ago(0));
+    manager.reconcile(None).expect("reconcile");
+    let kills = h.fake.kills();
+    assert_eq!(kills.len(), 1);
+    assert_eq!(kills[0].reason, "budget exceeded ($0.0015)");
+    let record = h.record(&id);
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert_eq!(record.reason.as_deref(), Some("budget exceeded ($0.0015)"));
+}
+
+/// Claude Code stopped at its own `--max-budget-usd`: the same reason, also
+/// when its price for the model differs from the table's.
+#[test]
+fn claude_stopping_at_its_own_budget_ends_with_the_budget_reason() {
+    let h = Harness::new(ONE);
+    let mut manager = h.manager();
+    let mut spec = agent("a", "spend");
+    if let executor_core::model::Payload::Agent { max_budget_usd, .. } = &mut spec.payload {
+        *max_budget_usd = Some(5.0);
+    }
+    let id = dispatch(&mut manager, spec);
+    h.fake.append_log(
+        &id,
+        b"{\"type\":\"result\",\"subtype\":\"error_max_budget_usd\",\"is_error\":true,\"total_cost_usd\":0.001}\n",
+        &ago(0),
+    );
+    h.fake.exit(&id, 1);
+    manager.reconcile(None).expect("reconcile");
+    let record = h.record(&id);
+    assert_eq!(record.status, TaskStatus::Failed);
+    assert_eq!(record.reason.as_deref(), Some("budget exceeded ($5)"));
+}

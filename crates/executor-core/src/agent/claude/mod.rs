@@ -133,6 +133,7 @@ mod tests {
             program: "/opt/claude code/claude",
             max_turns: 7,
             session: &AgentSession::New(uuid::Uuid::nil()),
+            task_dir: "/t/d",
             prompt_file: "/t/d/prompt.txt",
             model: None,
             max_budget_usd: None,

@@ -4,9 +4,10 @@
 //! keeps no turn limit and no cost: the task's `--max-turns` is enforced on
 //! its tool calls and its tokens are priced from the price table.
 
+mod render;
 mod stream;
 
-use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, word};
+use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, Usage, usage, word};
 use crate::sh::sh_quote;
 
 /// Headless with every tool allowed (the task's workspace is its sandbox),
@@ -39,7 +40,8 @@ impl AgentCli for Codex {
             AgentSession::Resume(id) => (" resume", format!(" {}", word(id))),
         };
         format!(
-            "exec {} exec{sub} {FLAGS}{model}{thread} - < {}\n",
+            "{}exec {} exec{sub} {FLAGS}{model}{thread} - < {}\n",
+            usage::watcher(run.task_dir, usage::CODEX_FIND, usage::CODEX_TOTALS),
             sh_quote(run.program),
             sh_quote(run.prompt_file)
         )
@@ -47,6 +49,27 @@ impl AgentCli for Codex {
 
     fn parse_line(&self, line: &[u8], events: &mut Vec<AgentEvent>) {
         stream::parse_line(line, events);
+    }
+
+    fn running_usage(&self, watched: &[u8]) -> Option<Usage> {
+        usage::parse_codex(watched)
+    }
+
+    /// Its rollout file, found by the thread id below `$CODEX_HOME/sessions`.
+    fn transcript_script(&self, _program: &str, session_id: &str) -> Option<String> {
+        let id = super::plain_id(session_id)?;
+        Some(usage::print_found(
+            &usage::codex_find_thread(id),
+            &format!("Codex rollout file of thread {id}"),
+        ))
+    }
+
+    fn store_env(&self) -> &'static [&'static str] {
+        &["CODEX_HOME"]
+    }
+
+    fn render_transcript_line(&self, line: &str) -> Option<String> {
+        render::render_transcript_line(line)
     }
 }
 
@@ -60,13 +83,15 @@ mod tests {
             program: "/opt/codex",
             max_turns: 3,
             session: &AgentSession::New(uuid::Uuid::nil()),
+            task_dir: "/t/d",
             prompt_file: "/t/d/prompt.txt",
             model: Some("gpt-5.5"),
             max_budget_usd: None,
         };
+        let watch = usage::watcher("/t/d", usage::CODEX_FIND, usage::CODEX_TOTALS);
         assert_eq!(
             Codex.invocation(&run),
-            format!("exec '/opt/codex' exec {FLAGS} -m 'gpt-5.5' - < '/t/d/prompt.txt'\n")
+            format!("{watch}exec '/opt/codex' exec {FLAGS} -m 'gpt-5.5' - < '/t/d/prompt.txt'\n")
         );
         let resumed = Codex.invocation(&AgentRun {
             session: &AgentSession::Resume("th-1".into()),
@@ -75,7 +100,7 @@ mod tests {
         });
         assert_eq!(
             resumed,
-            format!("exec '/opt/codex' exec resume {FLAGS} th-1 - < '/t/d/prompt.txt'\n")
+            format!("{watch}exec '/opt/codex' exec resume {FLAGS} th-1 - < '/t/d/prompt.txt'\n")
         );
     }
 }

@@ -5,6 +5,7 @@
 //! limit on its command line, so the task's `--max-turns` is enforced on its
 //! tool calls.
 
+mod render;
 mod stream;
 
 use super::{AgentCli, AgentEvent, AgentKind, AgentRun, AgentSession, word};
@@ -54,6 +55,32 @@ impl AgentCli for Opencode {
     fn reports_cost(&self) -> bool {
         true
     }
+
+    /// Its sessions are in an SQLite database: `opencode export` reads it,
+    /// offline. Into a file first: writing to a pipe, it exits before a large
+    /// export is all out.
+    fn transcript_script(&self, program: &str, session_id: &str) -> Option<String> {
+        Some(format!(
+            "t=$(mktemp) || exit 3\n\
+             {OFFLINE_ENV} {} export {} </dev/null >\"$t\"; s=$?\n\
+             cat \"$t\"; rm -f \"$t\"; exit $s\n",
+            sh_quote(program),
+            sh_quote(session_id)
+        ))
+    }
+
+    fn store_env(&self) -> &'static [&'static str] {
+        &[
+            "XDG_DATA_HOME",
+            "XDG_CONFIG_HOME",
+            "XDG_CACHE_HOME",
+            "XDG_STATE_HOME",
+        ]
+    }
+
+    fn render_transcript(&self, transcript: &str) -> Vec<String> {
+        render::render_transcript(transcript)
+    }
 }
 
 #[cfg(test)]
@@ -66,6 +93,7 @@ mod tests {
             program: "opencode",
             max_turns: 4,
             session: &AgentSession::Resume("ses_1".into()),
+            task_dir: "/t/d",
             prompt_file: "/t/d/prompt.txt",
             model: Some("mock/mock-model"),
             max_budget_usd: None,
