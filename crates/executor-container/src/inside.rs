@@ -10,6 +10,11 @@ use crate::{ContainerExecutor, container_name};
 /// The repository of the snapshot images, tagged with the task id.
 pub const SNAPSHOT_REPOSITORY: &str = "openclaw-transcript";
 
+/// In the task dir while a snapshot image of the task may exist: made before
+/// the snapshot, removed after it, so that a lookup killed in between leaves
+/// what `remove` needs to know that the image must go too.
+const SNAPSHOT_MARKER: &str = "transcript-snapshot";
+
 impl ContainerExecutor {
     /// Runs `script` with `/bin/sh` in task `id`'s container as the user and
     /// with the environment its payload had: by `exec` while the container
@@ -49,6 +54,9 @@ impl ContainerExecutor {
 
     fn run_in_snapshot(&self, id: &TaskId, script: &str) -> Result<ScriptOutput, ExecutorError> {
         let name = &container_name(id);
+        let marker = self.dir(id).join(SNAPSHOT_MARKER);
+        std::fs::write(&marker, b"")
+            .map_err(self.io_err("cannot mark the task dir before a snapshot"))?;
         // Tagged after the task, so that one left behind is known for what it is.
         let answer = self.engine.call(Call::new([
             "commit".to_owned(),
@@ -93,7 +101,29 @@ impl ContainerExecutor {
             )));
         }
         removed?;
+        let _ = std::fs::remove_file(&marker);
         Ok(output(ran))
+    }
+
+    /// Removes the snapshot a lookup killed midway left of task `id`, if any.
+    pub(crate) fn remove_snapshot(&self, id: &TaskId) -> Result<(), ExecutorError> {
+        if !self.dir(id).join(SNAPSHOT_MARKER).exists() {
+            return Ok(());
+        }
+        let image = format!("{SNAPSHOT_REPOSITORY}:{id}");
+        let answer = self.engine.call(Call::new(["rmi", "--force", &image]))?;
+        let message = answer.message().to_lowercase();
+        if answer.success
+            || message.contains("no such image")
+            || message.contains("image not known")
+        {
+            Ok(())
+        } else {
+            Err(self.engine.error(&format!(
+                "cannot remove the snapshot image {image}: {}",
+                answer.message()
+            )))
+        }
     }
 
     fn shell<const N: usize>(

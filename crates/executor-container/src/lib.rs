@@ -415,6 +415,7 @@ impl Executor for ContainerExecutor {
     }
 
     fn remove(&self, task: &TaskRecord) -> Result<(), ExecutorError> {
+        self.remove_snapshot(&task.id)?;
         self.remove_container(&task.id)?;
         match std::fs::remove_dir_all(self.dir(&task.id)) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {

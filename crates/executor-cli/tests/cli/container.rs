@@ -390,11 +390,22 @@ fn cleanup_removes_container_and_task_dir(engine: &Engine) {
     env.wait_done(&done);
     assert_eq!(engine.containers_of(&done).len(), 1);
     assert!(env.task_dir(&done).is_dir());
+    // What a `logs --transcript` killed between its snapshot and the
+    // snapshot's removal leaves: the image and the task dir's mark of it.
+    let snapshot = engine.cli(&[
+        "commit",
+        &format!("openclaw-{done}"),
+        &format!("openclaw-transcript:{done}"),
+    ]);
+    assert_eq!(snapshot.code, 0, "commit: {}", snapshot.stderr);
+    std::fs::write(env.task_dir(&done).join("transcript-snapshot"), "").unwrap();
+    assert_eq!(engine.snapshots_of(&done).len(), 1);
     assert_eq!(
         env.ok(&["cleanup", "--task-id", &done]),
         format!("removed {done}\n")
     );
     assert!(engine.containers_of(&done).is_empty(), "container left");
+    assert!(engine.snapshots_of(&done).is_empty(), "snapshot image left");
     assert_eq!(engine.container_status(&done), None);
     assert!(!env.task_dir(&done).exists(), "task dir left");
     env.run(&["status", "--task-id", &done])
