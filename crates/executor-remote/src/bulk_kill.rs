@@ -226,7 +226,7 @@ mod tests {
             })
             .collect();
         let pid_file = runner::PID_FILE;
-        let mut children = vec![
+        let mut children = [
             spawn(
                 &format!(
                     "exec setsid sh -c 'trap \"\" TERM; sleep 300 & sleep 300 & echo $$ > {pid_file}; wait'"

@@ -37,7 +37,7 @@ enum Applied {
     /// Still live (its changes, if any, are recorded).
     Live,
     /// Ended here and now (killed for passing a limit).
-    Finished(TaskRecord),
+    Finished(Box<TaskRecord>),
     /// Ended: to be recorded with the round's other ends.
     Ends(StatusUpdate),
 }
@@ -155,7 +155,7 @@ impl TaskManager {
                     continue;
                 }
                 match self.apply(task, &observation) {
-                    Ok(Applied::Finished(done)) => report.finished.push(done),
+                    Ok(Applied::Finished(done)) => report.finished.push(*done),
                     Ok(Applied::Ends(update)) => ends.push((*task, update)),
                     Ok(Applied::Live) => {}
                     // A host that cannot be reached for one task's step (a stall
@@ -276,7 +276,7 @@ impl TaskManager {
                 };
                 return Ok(self
                     .finish(&task.id, &update)?
-                    .map_or(Applied::Live, Applied::Finished));
+                    .map_or(Applied::Live, |done| Applied::Finished(Box::new(done))));
             }
             if state.status == TaskStatus::Running
                 && self.config.defaults.kill_on_stall
