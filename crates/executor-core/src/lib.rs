@@ -9,6 +9,7 @@ pub mod backend;
 pub mod completion;
 pub mod config;
 pub mod executor;
+pub mod fleet;
 pub mod fsutil;
 pub mod manager;
 pub mod model;

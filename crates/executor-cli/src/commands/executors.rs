@@ -1,38 +1,20 @@
 //! `executors`: what is configured, how busy it is, and (`--check`) whether it works.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck, TaskStatus, error_chain};
-use serde_json::json;
+use executor_core::fleet::{self, ExecutorLoad};
+use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck, error_chain};
 
 use crate::app::{App, executor_factory};
 use crate::cli::ExecutorsArgs;
 use crate::exit::{CliError, code};
 
-#[derive(Default, Clone, Copy)]
-struct Load {
-    running: u64,
-    queued: u64,
-    tasks: u64,
-}
-
 pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     let report = manager.reconcile(None)?;
     app.settle(&manager, &report);
-    let mut load: HashMap<String, Load> = HashMap::new();
-    for (executor, status, n) in manager.store().counts()? {
-        let entry = load.entry(executor).or_default();
-        entry.tasks += n;
-        match status {
-            TaskStatus::Pending | TaskStatus::Running => entry.running += n,
-            TaskStatus::Queued => entry.queued += n,
-            _ => {}
-        }
-    }
+    let load = fleet::loads(manager.store())?;
     let checks = if args.check {
         let timeout = Duration::try_from_secs_f64(args.timeout)
             .map_err(|_| CliError::new(code::USAGE, "--timeout needs a number of seconds"))?;
@@ -50,32 +32,9 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
             .iter()
             .enumerate()
             .map(|(index, e)| {
-                let l = load.get(&e.name).copied().unwrap_or_default();
-                let mut value = json!({
-                    "name": e.name,
-                    "type": e.executor_type().as_str(),
-                    "target": e.target(),
-                    "labels": e.labels,
-                    "claude_path": app.config.claude_path(e),
-                    "builtin": e.builtin,
-                    "max_concurrent": app.config.capacity(e),
-                    "running": l.running,
-                    "queued": l.queued,
-                    "tasks": l.tasks,
-                });
-                value["agents"] = json!(
-                    AgentLaunch::required(&app.config, e)
-                        .iter()
-                        .map(|a| a.kind.as_str())
-                        .collect::<Vec<_>>()
-                );
-                if let Some(checks) = &checks {
-                    value["check"] = match &checks[index] {
-                        Ok(check) => check.to_json(),
-                        Err(problem) => json!({"ok": false, "detail": problem}),
-                    };
-                }
-                value
+                let load = load.get(&e.name).copied().unwrap_or_default();
+                let check = checks.as_ref().map(|checks| &checks[index]);
+                fleet::executor_json(&app.config, e, load, check)
             })
             .collect();
         writeln!(out, "{}", serde_json::Value::from(list))?;
@@ -86,7 +45,7 @@ pub fn executors(app: &App, args: ExecutorsArgs) -> Result<u8, CliError> {
             "NAME", "TYPE", "RUNNING", "QUEUED", "MAX", "TASKS", "TARGET"
         )?;
         for (index, e) in app.config.executors.iter().enumerate() {
-            let l = load.get(&e.name).copied().unwrap_or_default();
+            let l: ExecutorLoad = load.get(&e.name).copied().unwrap_or_default();
             writeln!(
                 out,
                 "{:<14} {:<10} {:>7} {:>6} {:>4} {:>6}  {:<28} {}",
@@ -136,46 +95,26 @@ fn agent_line(agent: &AgentCheck) -> String {
 
 /// Probes every executor at once, each for at most `timeout`.
 fn probe_all(app: &App, timeout: Duration) -> Vec<Result<ExecutorCheck, String>> {
-    let (sender, receiver) = mpsc::channel();
-    for (index, config) in app.config.executors.iter().enumerate() {
-        let sender = sender.clone();
-        let config = config.clone();
-        let paths = app.paths.clone();
-        let claude_default = app.config.defaults.claude_path.clone();
-        let agents = AgentLaunch::required(&app.config, &config);
-        // A probe stuck past the deadline is left behind; the process ends soon after.
-        std::thread::spawn(move || {
-            let factory = executor_factory(&claude_default);
-            let result = factory(&config, &paths)
-                .and_then(|executor| executor.check(&agents))
-                .map_err(|err| error_chain(&err));
-            let _ = sender.send((index, result));
-        });
-    }
-    drop(sender);
-    let mut results: Vec<Result<ExecutorCheck, String>> = app
-        .config
-        .executors
+    let executors = app.config.executors.clone();
+    let names: Vec<String> = executors.iter().map(|e| e.name.clone()).collect();
+    let agents: Vec<_> = executors
         .iter()
-        .map(|e| {
-            Err(format!(
-                "executor `{}`: no answer within {:.0}s",
-                e.name,
-                timeout.as_secs_f64()
-            ))
-        })
+        .map(|e| AgentLaunch::required(&app.config, e))
         .collect();
-    let progress = crate::progress::Progress::new(results.len(), "checking");
-    let deadline = Instant::now() + timeout;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match receiver.recv_timeout(left) {
-            Ok((index, result)) => {
-                progress.set_message(&app.config.executors[index].name);
-                progress.inc();
-                results[index] = result;
-            }
-            Err(_) => break,
-        }
-    }
-    results
+    let paths = app.paths.clone();
+    let claude_default = app.config.defaults.claude_path.clone();
+    let progress = crate::progress::Progress::new(names.len(), "checking");
+    fleet::probe_all(
+        &names,
+        timeout,
+        move |index| {
+            executor_factory(&claude_default)(&executors[index], &paths)
+                .and_then(|executor| executor.check(&agents[index]))
+                .map_err(|err| error_chain(&err))
+        },
+        |index| {
+            progress.set_message(&names[index]);
+            progress.inc();
+        },
+    )
 }

@@ -1,14 +1,14 @@
 //! Executors with their load (and, on request, their health), and the cost
 //! totals per executor and per day.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use executor_core::{AgentLaunch, ExecutorCheck, TaskStatus, error_chain};
+use executor_core::fleet;
+use executor_core::{AgentLaunch, ExecutorCheck, error_chain};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -36,44 +36,18 @@ pub async fn list(
     let managers = state.managers.clone();
     state
         .with_manager(move |manager| {
-            let mut load: HashMap<String, (u64, u64, u64)> = HashMap::new();
-            for (executor, status, n) in manager.store().counts()? {
-                let entry = load.entry(executor).or_default();
-                entry.2 += n;
-                match status {
-                    TaskStatus::Pending | TaskStatus::Running => entry.0 += n,
-                    TaskStatus::Queued => entry.1 += n,
-                    _ => {}
-                }
-            }
+            let load = fleet::loads(manager.store())?;
             let config = manager.config();
             let names: Vec<String> = config.executors.iter().map(|e| e.name.clone()).collect();
-            let checks = query.check.then(|| probe_all(&managers, &names));
+            let checks = query.check.then(|| probe_all(&managers, names));
             let list: Vec<_> = config
                 .executors
                 .iter()
                 .enumerate()
                 .map(|(index, e)| {
-                    let (running, queued, tasks) = load.get(&e.name).copied().unwrap_or_default();
-                    let mut value = json!({
-                        "name": e.name,
-                        "type": e.executor_type().as_str(),
-                        "target": e.target(),
-                        "labels": e.labels,
-                        "claude_path": config.claude_path(e),
-                        "builtin": e.builtin,
-                        "max_concurrent": config.capacity(e),
-                        "running": running,
-                        "queued": queued,
-                        "tasks": tasks,
-                    });
-                    if let Some(checks) = &checks {
-                        value["check"] = match &checks[index] {
-                            Ok(check) => check.to_json(),
-                            Err(problem) => json!({"ok": false, "detail": problem}),
-                        };
-                    }
-                    value
+                    let load = load.get(&e.name).copied().unwrap_or_default();
+                    let check = checks.as_ref().map(|checks| &checks[index]);
+                    fleet::executor_json(config, e, load, check)
                 })
                 .collect();
             Ok(json_text(
@@ -85,47 +59,30 @@ pub async fn list(
 }
 
 /// Probes every executor at once, each on its own manager, for at most
-/// [`PROBE_TIMEOUT`]; a probe stuck past it is left to finish on its own.
-fn probe_all(managers: &ManagerFactory, names: &[String]) -> Vec<Result<ExecutorCheck, String>> {
-    let (sender, receiver) = mpsc::channel();
-    for (index, name) in names.iter().enumerate() {
-        let sender = sender.clone();
-        let managers = managers.clone();
-        let name = name.clone();
-        std::thread::spawn(move || {
-            let result = managers().and_then(|mut manager| {
+/// [`PROBE_TIMEOUT`].
+fn probe_all(managers: &ManagerFactory, names: Vec<String>) -> Vec<Result<ExecutorCheck, String>> {
+    let managers = managers.clone();
+    let probed = names.clone();
+    fleet::probe_all(
+        &names,
+        PROBE_TIMEOUT,
+        move |index| {
+            let name = &probed[index];
+            managers().and_then(|mut manager| {
                 let agents = manager
                     .config()
-                    .executor(&name)
+                    .executor(name)
                     .map(|e| AgentLaunch::required(manager.config(), e))
                     .unwrap_or_default();
                 manager
-                    .executor(&name)
+                    .executor(name)
                     .map_err(|err| error_chain(&err))?
                     .check(&agents)
                     .map_err(|err| error_chain(&err))
-            });
-            let _ = sender.send((index, result));
-        });
-    }
-    drop(sender);
-    let mut results: Vec<Result<ExecutorCheck, String>> = names
-        .iter()
-        .map(|name| {
-            Err(format!(
-                "executor `{name}`: no answer within {}s",
-                PROBE_TIMEOUT.as_secs()
-            ))
-        })
-        .collect();
-    let deadline = Instant::now() + PROBE_TIMEOUT;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match receiver.recv_timeout(left) {
-            Ok((index, result)) => results[index] = result,
-            Err(_) => break,
-        }
-    }
-    results
+            })
+        },
+        |_| {},
+    )
 }
 
 /// `GET /api/costs`: cost totals per executor, per day, and per both.

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use executor_core::view::DispatchedView;
 use executor_core::{
-    DispatchRequest, IsolationChoice, ListFilter, Placement, TaskError, TaskId, TaskStatus,
+    DispatchRequest, IsolationChoice, ListFilter, Placement, Selection, TaskError, TaskId,
+    TaskStatus,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -337,18 +338,11 @@ pub async fn cleanup_finished(
     let shared = state.clone();
     let (removed, skipped) = state
         .with_manager(move |manager| {
-            let mut finished = Vec::new();
-            manager
-                .store()
-                .for_each_table_row(&ListFilter::default(), |task| {
-                    if task.status.is_terminal()
-                        && let Some(id) = task.task_id()
-                    {
-                        finished.push(id);
-                    }
-                    Ok(())
-                })?
-                .map_err(|err| ApiError::unavailable(err.to_string()))?;
+            let selection = Selection {
+                ended: Some(true),
+                ..Selection::default()
+            };
+            let finished: Vec<TaskId> = manager.select(&selection)?.iter().map(|t| t.id).collect();
             let mut removed = Vec::new();
             let mut skipped = Vec::new();
             // One pass: one liveness check and one removal per executor.
