@@ -16,9 +16,12 @@ use executor_core::runner::{self, RunnerObservation};
 use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
-use process::PayloadGroup;
+use process::{PayloadGroup, ProcessIndex};
 pub use process::{is_same_live_process, read_process};
-pub use watch::ExitWatch;
+pub use watch::{ExitWatch, raise_fd_limit};
+
+/// How often a bulk kill looks at the process table during the grace period.
+const KILL_TICK: Duration = Duration::from_millis(50);
 
 pub struct LocalExecutor {
     config: ExecutorConfig,
@@ -44,13 +47,18 @@ impl LocalExecutor {
         // Liveness first, records second: see `RunnerObservation`.
         let runner_alive = self.runner_alive(task);
         let dir = self.dir(&task.id);
-        let mut observation = RunnerObservation::read_task_dir_knowing(
-            &dir,
-            runner_alive,
-            task.runner_pid.is_some(),
-            task.pid,
-        );
-        if task.task_type.agent().is_some() {
+        let agent = task.task_type.agent().is_some();
+        let mut observation = if runner_alive && task.runner_pid.is_some() {
+            RunnerObservation::read_live(&dir, task.pid, agent)
+        } else {
+            RunnerObservation::read_task_dir_knowing(
+                &dir,
+                runner_alive,
+                task.runner_pid.is_some(),
+                task.pid,
+            )
+        };
+        if agent {
             observation.read_agent_usage(&dir);
         }
         observation
@@ -245,28 +253,33 @@ impl Executor for LocalExecutor {
                 TreeKill::new(task.runner_pid.filter(|_| runner_alive(task)), group)
             })
             .collect();
-        let signal_new = |trees: &mut Vec<TreeKill>| {
-            let table = process::process_table();
-            for tree in trees.iter_mut() {
+        // One read of the process table per tick serves every tree: it
+        // finds children forked meanwhile and tells who still runs.
+        let mut table = ProcessIndex::scan();
+        for tree in &mut trees {
+            tree.signal_new(&table, libc::SIGTERM);
+        }
+        let any_alive = |trees: &[TreeKill], table: &ProcessIndex| {
+            trees.iter().any(|tree| tree.any_alive(table))
+        };
+        let deadline = Instant::now() + grace;
+        while any_alive(&trees, &table) && Instant::now() < deadline {
+            std::thread::sleep(KILL_TICK.min(deadline.saturating_duration_since(Instant::now())));
+            table = ProcessIndex::scan();
+            // Children forked meanwhile get their SIGTERM too.
+            for tree in &mut trees {
                 tree.signal_new(&table, libc::SIGTERM);
             }
-        };
-        signal_new(&mut trees);
-        let any_alive = |trees: &[TreeKill]| trees.iter().any(TreeKill::any_alive);
-        let deadline = Instant::now() + grace;
-        while any_alive(&trees) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-            // Children forked meanwhile get their SIGTERM too.
-            signal_new(&mut trees);
         }
-        let table = process::process_table();
+        table = ProcessIndex::scan();
         for tree in &mut trees {
             tree.collect(&table);
-            tree.signal_alive(libc::SIGKILL);
+            tree.signal_alive(&table, libc::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        while any_alive(&trees) && Instant::now() < deadline {
+        while any_alive(&trees, &table) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
+            table = ProcessIndex::scan();
         }
         first_error.map_or(Ok(()), Err)
     }
@@ -285,7 +298,7 @@ impl Executor for LocalExecutor {
         if pgid <= 0 || unsafe { libc::kill(-pgid, 0) } != 0 {
             return Ok(false);
         }
-        Ok(!process::task_tree(&process::process_table(), None, Some(group)).is_empty())
+        Ok(!ProcessIndex::scan().tree(None, Some(group)).is_empty())
     }
 
     fn tail_log(&self, task: &TaskRecord, lines: usize) -> Result<LogChunk, ExecutorError> {
@@ -380,8 +393,8 @@ impl TreeKill {
         }
     }
 
-    fn collect(&mut self, table: &[process::ProcessInfo]) {
-        for info in process::task_tree(table, self.root, self.group) {
+    fn collect(&mut self, table: &ProcessIndex) {
+        for info in table.tree(self.root, self.group) {
             if !self
                 .seen
                 .iter()
@@ -393,26 +406,19 @@ impl TreeKill {
     }
 
     /// Members still running as the same process (not a reused pid).
-    fn alive(&self) -> Vec<u32> {
-        self.seen
-            .iter()
-            .filter(|s| {
-                read_process(s.pid)
-                    .is_some_and(|now| !now.zombie && now.start_ticks == s.start_ticks)
-            })
-            .map(|s| s.pid)
-            .collect()
+    fn alive<'a>(&'a self, table: &'a ProcessIndex) -> impl Iterator<Item = u32> + 'a {
+        self.seen.iter().filter(|s| table.runs(s)).map(|s| s.pid)
     }
 
-    fn any_alive(&self) -> bool {
-        !self.alive().is_empty()
+    fn any_alive(&self, table: &ProcessIndex) -> bool {
+        self.alive(table).next().is_some()
     }
 
     /// Signals members not signalled yet (and the group, the first time).
-    fn signal_new(&mut self, table: &[process::ProcessInfo], signal: libc::c_int) {
+    fn signal_new(&mut self, table: &ProcessIndex, signal: libc::c_int) {
         self.collect(table);
         if self.signalled == 0 {
-            self.signal_group(signal);
+            self.signal_group(table, signal);
         }
         for info in &self.seen[self.signalled..] {
             send(info.pid, signal);
@@ -420,19 +426,19 @@ impl TreeKill {
         self.signalled = self.seen.len();
     }
 
-    fn signal_alive(&self, signal: libc::c_int) {
-        self.signal_group(signal);
-        for pid in self.alive() {
+    fn signal_alive(&self, table: &ProcessIndex, signal: libc::c_int) {
+        self.signal_group(table, signal);
+        for pid in self.alive(table) {
             send(pid, signal);
         }
     }
 
-    fn signal_group(&self, signal: libc::c_int) {
+    fn signal_group(&self, table: &ProcessIndex, signal: libc::c_int) {
         // Only a group that still holds a process of this task: the id may have been reused.
         let live_group = self
             .group
             .map(|g| g.pgid)
-            .filter(|pgid| self.seen.iter().any(|p| p.pgrp == *pgid) && !self.alive().is_empty());
+            .filter(|pgid| self.seen.iter().any(|p| p.pgrp == *pgid) && self.any_alive(table));
         if let Some(pgid) = live_group.and_then(|p| libc::pid_t::try_from(p).ok()) {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe { libc::kill(-pgid, signal) };

@@ -1,6 +1,7 @@
 //! Reading the Linux process table, for liveness checks that survive pid reuse
 //! and for finding every process of a task's tree.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 pub use executor_core::procstat::ProcessInfo;
@@ -41,9 +42,12 @@ pub fn started_after(identity: Option<&str>) -> Option<u64> {
 /// Whether `pid` is still the process recorded as `expected_identity`, and running.
 pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
     match read_process(pid) {
-        Some(info) if !info.zombie => {
-            expected_identity.is_none_or(|expected| identity(&info) == expected)
-        }
+        // Compared in place: a refresh checks a thousand runners.
+        Some(info) if !info.zombie => expected_identity.is_none_or(|expected| {
+            expected.rsplit_once(':').is_some_and(|(boot, ticks)| {
+                boot == boot_id() && ticks.parse() == Ok(info.start_ticks)
+            })
+        }),
         _ => false,
     }
 }
@@ -88,8 +92,14 @@ pub fn runs_script(script: &std::path::Path) -> bool {
     })
 }
 
+/// How many times this process has read the whole process table: a bulk
+/// kill must read it once per tick for all its tasks, never once per task
+/// (a test holds it to that through `OPENCLAW_DEBUG_COUNTS`).
+pub static TABLE_SCANS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Every process visible in /proc.
 pub fn process_table() -> Vec<ProcessInfo> {
+    TABLE_SCANS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -117,31 +127,66 @@ impl PayloadGroup {
     }
 }
 
-/// Live processes that are in the payload's group or descend from `root` (not `root` itself).
-pub fn task_tree(
-    table: &[ProcessInfo],
-    root: Option<u32>,
-    group: Option<PayloadGroup>,
-) -> Vec<ProcessInfo> {
-    let mut members: Vec<ProcessInfo> = Vec::new();
-    let mut frontier: Vec<u32> = root.into_iter().collect();
-    while let Some(parent) = frontier.pop() {
-        for info in table.iter().filter(|p| p.ppid == parent) {
-            if !members.iter().any(|m| m.pid == info.pid) {
-                members.push(*info);
-                frontier.push(info.pid);
+/// One read of the process table, indexed by parent and by group, so that
+/// the trees of a thousand tasks are found in one pass over it.
+pub struct ProcessIndex {
+    by_pid: HashMap<u32, ProcessInfo>,
+    children: HashMap<u32, Vec<u32>>,
+    groups: HashMap<u32, Vec<u32>>,
+}
+
+impl ProcessIndex {
+    pub fn scan() -> Self {
+        Self::of(process_table())
+    }
+
+    pub fn of(table: Vec<ProcessInfo>) -> Self {
+        let mut index = Self {
+            by_pid: HashMap::with_capacity(table.len()),
+            children: HashMap::new(),
+            groups: HashMap::new(),
+        };
+        for info in table {
+            index.children.entry(info.ppid).or_default().push(info.pid);
+            index.groups.entry(info.pgrp).or_default().push(info.pid);
+            index.by_pid.insert(info.pid, info);
+        }
+        index
+    }
+
+    /// Live processes that are in the payload's group or descend from
+    /// `root` (not `root` itself).
+    pub fn tree(&self, root: Option<u32>, group: Option<PayloadGroup>) -> Vec<ProcessInfo> {
+        let mut members: Vec<ProcessInfo> = Vec::new();
+        let mut found = std::collections::HashSet::new();
+        let mut frontier: Vec<u32> = root.into_iter().collect();
+        while let Some(parent) = frontier.pop() {
+            for pid in self.children.get(&parent).into_iter().flatten() {
+                if found.insert(*pid) {
+                    members.push(self.by_pid[pid]);
+                    frontier.push(*pid);
+                }
             }
         }
-    }
-    if let Some(group) = group {
-        for info in table.iter().filter(|p| group.holds(p)) {
-            if !members.iter().any(|m| m.pid == info.pid) {
-                members.push(*info);
+        if let Some(group) = group {
+            for pid in self.groups.get(&group.pgid).into_iter().flatten() {
+                let info = self.by_pid[pid];
+                if group.holds(&info) && found.insert(*pid) {
+                    members.push(info);
+                }
             }
         }
+        members.retain(|p| !p.zombie && Some(p.pid) != root);
+        members
     }
-    members.retain(|p| !p.zombie && Some(p.pid) != root);
-    members
+
+    /// Whether `seen` is still running as the same process (not a zombie, not
+    /// a reused pid) in this table.
+    pub fn runs(&self, seen: &ProcessInfo) -> bool {
+        self.by_pid
+            .get(&seen.pid)
+            .is_some_and(|now| !now.zombie && now.start_ticks == seen.start_ticks)
+    }
 }
 
 #[cfg(test)]

@@ -40,10 +40,15 @@ impl ExitWatch {
             match pidfd_open(pid) {
                 // Checked after opening: the pidfd pins the pid, so a process
                 // that is the runner now stays the one watched.
-                Some(fd) if is_same_live_process(pid, identity) => {
+                Ok(fd) if is_same_live_process(pid, identity) => {
                     self.fds.insert(id, fd);
                 }
-                _ => self.gone.push(id),
+                Ok(_) => self.gone.push(id),
+                Err(err) if err.raw_os_error() == Some(libc::ESRCH) => self.gone.push(id),
+                // Out of descriptors (or no pidfds): not watched, so looked at
+                // every round like a remote task; never taken for gone, which
+                // would have it looked at on every wake-up.
+                Err(_) => {}
             }
         }
     }
@@ -102,13 +107,35 @@ impl ExitWatch {
     }
 }
 
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    let pid = libc::pid_t::try_from(pid).ok()?;
+fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| std::io::Error::from_raw_os_error(libc::ESRCH))?;
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = libc::c_int::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    let fd = libc::c_int::try_from(fd)
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(std::io::Error::last_os_error)?;
     // SAFETY: `fd` was just returned by pidfd_open and is owned by nobody else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Raises this process's soft limit on open files to its hard limit: a
+/// supervisor watches a pidfd per live local runner, and a thousand of them
+/// pass the usual soft limit of 1,024.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 #[cfg(test)]

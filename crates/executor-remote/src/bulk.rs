@@ -1,7 +1,8 @@
 //! Scripts that act on many tasks of one host in one round trip: the bulk
 //! `kill`, the live-process check before `cleanup` and the removal of their
-//! task dirs. Each is the one-task script of [`scripts`](crate::scripts) per
-//! task, so a batch means exactly what as many single runs would.
+//! task dirs. Each means, task by task, what the one-task script of
+//! [`scripts`](crate::scripts) means, so a batch does what as many single
+//! runs would.
 
 use executor_core::runner::{self, sh_quote};
 
@@ -14,22 +15,10 @@ pub struct TaskProcs<'a> {
     pub runner_start: Option<&'a str>,
 }
 
-/// Kills every task at once: each task's kill runs in a subshell of its own,
-/// so their grace periods overlap and the batch lasts as long as the slowest.
+/// Kills every task at once, with one grace period and one process-table read
+/// per tick for all of them (see [`bulk_kill`](crate::bulk_kill)).
 pub fn kill(tasks: &[TaskProcs<'_>], grace_secs: u64, reason: &str) -> String {
-    let mut s = String::new();
-    for task in tasks {
-        s.push_str("(\n");
-        s.push_str(&scripts::kill(
-            &task.dir,
-            task.runner_pid,
-            task.runner_start,
-            grace_secs,
-            reason,
-        ));
-        s.push_str(") &\n");
-    }
-    s.push_str("wait\n");
+    let mut s = crate::bulk_kill::kill(tasks, grace_secs, reason);
     // Then until each runner has recorded its end (it ends stragglers of the
     // group for up to 2 s first): waited for here, not by more round trips.
     s.push_str(RUNNING_FN);

@@ -13,6 +13,7 @@
 //!   client, one shared ControlMaster connection per host).
 
 pub mod bulk;
+mod bulk_kill;
 pub mod launch;
 pub mod logs;
 pub mod observe;

@@ -82,6 +82,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         app.paths.data_dir.display(),
         interval.as_secs_f64()
     );
+    executor_local::raise_fd_limit();
     let webhooks = app.config.defaults.webhook_url.is_some();
     let mut index_missing = false;
     let mut watch = ExitWatch::new();

@@ -35,6 +35,16 @@ const LEFTOVER_KILL_GRACE: Duration = Duration::from_secs(2);
 /// Claude Code's end when it stopped at its own `--max-budget-usd`.
 const CLI_BUDGET_REACHED: &str = "error_max_budget_usd";
 
+/// What one observation of a live task led to.
+enum Applied {
+    /// Still live (its changes, if any, are recorded).
+    Live,
+    /// Ended here and now (killed for passing a limit).
+    Finished(Box<TaskRecord>),
+    /// Ended: to be recorded with the round's other ends.
+    Ends(StatusUpdate),
+}
+
 impl TaskManager {
     /// Reads the truth of live tasks (all, or just `only`) and updates the store.
     pub fn reconcile(&mut self, only: Option<&TaskId>) -> Result<ReconcileReport, TaskError> {
@@ -125,6 +135,8 @@ impl TaskManager {
         // Every host at once: a round over the fleet lasts one round trip.
         let observed =
             self.on_each_executor(&observable, |executor, tasks| executor.observe(tasks));
+        // The ends seen, recorded together after the loop.
+        let mut ends: Vec<(&TaskRecord, StatusUpdate)> = Vec::new();
         for (tasks, observations) in observed {
             let observations = match observations {
                 Ok(observations) => observations,
@@ -146,8 +158,9 @@ impl TaskManager {
                     continue;
                 }
                 match self.apply(task, &observation) {
-                    Ok(Some(done)) => report.finished.push(done),
-                    Ok(None) => {}
+                    Ok(Applied::Finished(done)) => report.finished.push(*done),
+                    Ok(Applied::Ends(update)) => ends.push((*task, update)),
+                    Ok(Applied::Live) => {}
                     // A host that cannot be reached for one task's step (a stall
                     // kill, say) is retried next time, like a failed observe;
                     // the other tasks are served meanwhile.
@@ -157,6 +170,18 @@ impl TaskManager {
                     Err(err) => return Err(err),
                 }
             }
+        }
+        let ids: Vec<(TaskId, StatusUpdate)> = ends
+            .iter()
+            .map(|(task, update)| (task.id, update.clone()))
+            .collect();
+        for finished in self.finish_many(&ids)? {
+            if finished.status == TaskStatus::Lost
+                && let Some((task, _)) = ends.iter().find(|(task, _)| task.id == finished.id)
+            {
+                self.end_leftovers(task);
+            }
+            report.finished.push(finished);
         }
         drop(locks);
         // Slots may have freed: start what waits for them.
@@ -208,7 +233,7 @@ impl TaskManager {
         &mut self,
         task: &TaskRecord,
         observation: &RunnerObservation,
-    ) -> Result<Option<TaskRecord>, TaskError> {
+    ) -> Result<Applied, TaskError> {
         let mut state = observation.state();
         if state.status == TaskStatus::Killed
             && state
@@ -252,7 +277,9 @@ impl TaskManager {
                     reason: Some(reason),
                     result: observation.result.clone(),
                 };
-                return self.finish(&task.id, &update);
+                return Ok(self
+                    .finish(&task.id, &update)?
+                    .map_or(Applied::Live, |done| Applied::Finished(Box::new(done))));
             }
             if state.status == TaskStatus::Running
                 && self.config.defaults.kill_on_stall
@@ -261,7 +288,7 @@ impl TaskManager {
                 let reason = format!("stalled: no agent activity for {}s", quiet.as_secs());
                 self.executor(&task.executor)?
                     .kill(task, STALL_KILL_GRACE, &reason)?;
-                return Ok(None);
+                return Ok(Applied::Live);
             }
         }
         let update = StatusUpdate {
@@ -277,11 +304,7 @@ impl TaskManager {
             update.result = self.read_work_result(task);
         }
         if update.status.is_terminal() {
-            let finished = self.finish(&task.id, &update)?;
-            if update.status == TaskStatus::Lost && finished.is_some() {
-                self.end_leftovers(task);
-            }
-            return Ok(finished);
+            return Ok(Applied::Ends(update));
         }
         // A launched runner that has not yet written task.pid is still running,
         // unless it waits in a scheduler's queue.
@@ -289,7 +312,7 @@ impl TaskManager {
             && task.status == TaskStatus::Running
             && !observation.queued
         {
-            return Ok(None);
+            return Ok(Applied::Live);
         }
         // Most refreshes find live tasks as they were: no write at all then.
         let unchanged =
@@ -297,7 +320,7 @@ impl TaskManager {
         if !unchanged && self.store.update_live(&task.id, &update)? {
             self.write_meta(&task.id)?;
         }
-        Ok(None)
+        Ok(Applied::Live)
     }
 
     /// Counts the agent's new log lines into its stats, stored in the index.

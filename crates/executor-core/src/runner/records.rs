@@ -132,6 +132,30 @@ impl RunnerObservation {
         self.agent_usage = std::fs::read(dir.join(AGENT_USAGE_FILE)).ok();
     }
 
+    /// A task whose recorded runner was just seen alive: it has not ended
+    /// (an exit it is writing right now is seen at the next look, or wakes
+    /// whoever waits on the runner), so its records need no look; only what
+    /// a live task can change is read: the payload's pid while unknown and,
+    /// with `log`, the log's size and age (an agent's stats). A refresh of a
+    /// thousand local shell tasks is one `/proc` read each.
+    pub fn read_live(dir: &std::path::Path, payload_pid: Option<u32>, log: bool) -> Self {
+        let log = log
+            .then(|| std::fs::metadata(dir.join(LOG_FILE)).ok())
+            .flatten();
+        Self {
+            runner_alive: true,
+            runner_started: true,
+            payload_pid: payload_pid.or_else(|| {
+                std::fs::read(dir.join(PID_FILE))
+                    .ok()
+                    .and_then(|b| parse_pid_file(&b))
+            }),
+            log_size: log.as_ref().map(|m| m.len()),
+            log_modified: log.as_ref().and_then(modified_rfc3339),
+            ..Self::default()
+        }
+    }
+
     /// Takes in what a remote observe script's `stat -c '%s %Y %n'` printed
     /// about one of this task's files: the log's size and age, the exit
     /// record's time (its mtime is when the payload ended).

@@ -573,3 +573,46 @@ fn claude_stopping_at_its_own_budget_ends_with_the_budget_reason() {
     assert_eq!(record.status, TaskStatus::Failed);
     assert_eq!(record.reason.as_deref(), Some("budget exceeded ($5)"));
 }
+
+/// What another process sees of the index: its `data_version` moves when
+/// any other connection commits a change.
+fn data_version(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+        .expect("data_version reads")
+}
+
+#[test]
+fn a_round_over_unchanged_live_tasks_writes_nothing_and_ends_are_recorded_together() {
+    let h = Harness::new(ONE);
+    let mut manager = h.manager();
+    let ids: Vec<_> = (0..40)
+        .map(|i| dispatch(&mut manager, shell("a", &format!("sleep {i}"))))
+        .collect();
+    // The first look records what changed since the dispatch (nothing here,
+    // or the payloads' pids): then every look finds them as they were.
+    manager.reconcile(None).expect("reconcile");
+    let watcher = rusqlite::Connection::open(h.paths.index_path()).expect("the index opens");
+    let before = data_version(&watcher);
+    for _ in 0..3 {
+        let report = manager.reconcile(None).expect("reconcile");
+        assert!(report.finished.is_empty());
+    }
+    assert_eq!(
+        data_version(&watcher),
+        before,
+        "a round that found nothing changed wrote to the index"
+    );
+
+    // Forty ends seen in one round are all recorded by it.
+    for id in &ids {
+        h.fake.exit(id, 0);
+    }
+    let report = manager.reconcile(None).expect("reconcile");
+    assert_eq!(report.finished.len(), ids.len());
+    for id in &ids {
+        assert_eq!(h.status(id), TaskStatus::Completed);
+        assert!(h.completion(id).is_some(), "completion record of {id}");
+        assert_eq!(h.meta(id)["status"], "completed");
+    }
+    assert_ne!(data_version(&watcher), before);
+}
