@@ -117,6 +117,9 @@ impl TaskManager {
             }
         }
         tx.commit()?;
+        for executor in self.executors.values() {
+            executor.open_launched();
+        }
         for (index, err) in failed {
             // As for one dispatch: a launch that may have got through stays
             // claimed for the next look to sort out; any other ends failed.

@@ -252,6 +252,9 @@ impl TaskManager {
                     self.dirs.write_meta(&current)?;
                 }
                 tx.commit()?;
+                if let Ok(executor) = self.executor(&record.executor) {
+                    executor.open_launched();
+                }
                 record.status = TaskStatus::Running;
                 record.runner_pid = Some(launched.runner_pid);
                 record.runner_start = launched.runner_start;
