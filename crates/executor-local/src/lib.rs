@@ -181,8 +181,7 @@ impl Executor for LocalExecutor {
         let _serial = spawn::LAUNCHES
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (detach, gate) = match spawn::Detach::new().and_then(|d| Ok((d, spawn::Gate::new()?)))
-        {
+        let (detach, gate) = match spawn::Detach::new().and_then(|d| Ok((d, spawn::Gate::new()?))) {
             Ok(pipes) => pipes,
             Err(err) => {
                 let err = self.io_err("cannot start the task runner")(err);

@@ -284,7 +284,12 @@ mod tests {
             !held.starts_with(b"/bin/sh"),
             "no exec before the gate opens"
         );
-        assert_eq!(std::fs::metadata(dir.path().join("log")).expect("log").len(), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("log"))
+                .expect("log")
+                .len(),
+            0
+        );
         gate.open();
         // SAFETY: waitpid on this test's own child.
         unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
