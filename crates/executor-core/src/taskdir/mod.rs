@@ -6,7 +6,6 @@
 //! `reindex` reads it back.
 
 mod lock;
-mod shared;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -84,11 +83,9 @@ impl TaskDirs {
         fsutil::create_private_dir(&dir).map_err(err("write", &dir))?;
         let written = (|| {
             let lock = DispatchLock::create(&dir).map_err(err("write", &dir.join(LOCK_FILE)))?;
-            let tasks = self.paths.tasks_dir();
             for file in files {
                 let path = dir.join(file.name);
-                shared::place(tasks.parent(), &path, &file.contents)
-                    .map_err(err("write", &path))?;
+                fsutil::write_private(&path, &file.contents).map_err(err("write", &path))?;
             }
             Ok(lock)
         })();
