@@ -289,6 +289,12 @@ pub trait Executor: Send + Sync {
         specs.iter().map(|spec| self.launch(spec)).collect()
     }
 
+    /// Lets the runners launched so far start their work, once the index has
+    /// recorded them. Backends may hold a launched runner back until then
+    /// (local: before its exec, so that it takes no CPU from the rest of a
+    /// batch); one whose dispatcher dies first runs all the same.
+    fn open_launched(&self) {}
+
     /// Whether `observe` reports a runner as alive from the moment it starts,
     /// before it has recorded itself (`runner.pid`). Then a task whose
     /// dispatcher died before recording the runner can be requeued at once

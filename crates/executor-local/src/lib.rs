@@ -26,11 +26,18 @@ const KILL_TICK: Duration = Duration::from_millis(50);
 pub struct LocalExecutor {
     config: ExecutorConfig,
     paths: Paths,
+    /// The gates of runners launched and not yet let run (see
+    /// [`Executor::open_launched`]); dropped with the executor at the latest.
+    gates: std::sync::Mutex<Vec<spawn::Gate>>,
 }
 
 impl LocalExecutor {
     pub fn new(config: ExecutorConfig, paths: Paths) -> Self {
-        Self { config, paths }
+        Self {
+            config,
+            paths,
+            gates: std::sync::Mutex::default(),
+        }
     }
 
     fn dir(&self, id: &TaskId) -> PathBuf {
@@ -89,6 +96,7 @@ impl LocalExecutor {
         &self,
         spec: &LaunchSpec<'_>,
         detach: &spawn::Detach,
+        gate: &spawn::Gate,
     ) -> Result<u32, ExecutorError> {
         let dir = self.dir(&spec.id);
         use std::os::unix::fs::OpenOptionsExt;
@@ -114,7 +122,7 @@ impl LocalExecutor {
             &dir,
             spec.env,
         )
-        .and_then(|command| command.spawn(&log, detach))
+        .and_then(|command| command.spawn(&log, detach, gate))
         .map_err(self.io_err("cannot start the task runner"))
     }
 
@@ -181,9 +189,13 @@ impl Executor for LocalExecutor {
 
     /// All runners are forked first, then awaited together until each has
     /// left this process's session: the waits overlap instead of adding up.
+    /// They exec at [`open_launched`](Executor::open_launched).
     fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
-        let detach = match spawn::Detach::new() {
-            Ok(detach) => detach,
+        let _serial = spawn::LAUNCHES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (detach, gate) = match spawn::Detach::new().and_then(|d| Ok((d, spawn::Gate::new()?))) {
+            Ok(pipes) => pipes,
             Err(err) => {
                 let err = self.io_err("cannot start the task runner")(err);
                 return specs.iter().map(|_| Err(err.duplicate())).collect();
@@ -191,10 +203,24 @@ impl Executor for LocalExecutor {
         };
         let started: Vec<_> = specs
             .iter()
-            .map(|spec| self.start_runner(spec, &detach))
+            .map(|spec| self.start_runner(spec, &detach, &gate))
             .collect();
         detach.wait();
+        self.gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(gate);
         started.into_iter().map(|pid| pid.map(launched)).collect()
+    }
+
+    fn open_launched(&self) {
+        let gates = std::mem::take(
+            &mut *self
+                .gates
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        gates.into_iter().for_each(spawn::Gate::open);
     }
 
     fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {

@@ -63,7 +63,8 @@ impl Runner {
     /// Starts the runner in a session of its own, stdin from `/dev/null` and
     /// stdout and stderr to `log`; returns its pid as soon as it is forked.
     /// [`Detach::wait`] on `detach` tells when it has its session.
-    pub fn spawn(&self, log: &File, detach: &Detach) -> io::Result<u32> {
+    /// The runner execs only once `gate` is opened (or its holder is gone).
+    pub fn spawn(&self, log: &File, detach: &Detach, gate: &Gate) -> io::Result<u32> {
         // Above 0-2: the child's dup2 onto 0-2 must not clobber them.
         let null = high_fd(&File::open("/dev/null")?)?;
         let log = high_fd(log)?;
@@ -73,12 +74,13 @@ impl Runner {
         envp.push(std::ptr::null());
         let (null, log) = (null.as_raw_fd(), log.as_raw_fd());
         let detached = detach.write.as_raw_fd();
+        let gate = (gate.read.as_raw_fd(), gate.write.as_raw_fd());
         // SAFETY: after fork the child makes only async-signal-safe calls on
         // memory prepared before it (no allocation, no lock), then execs or
         // exits with _exit.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
-            0 => unsafe { self.child(null, log, detached, &argv, &envp) },
+            0 => unsafe { self.child(null, log, detached, gate, &argv, &envp) },
             pid => Ok(pid as u32),
         }
     }
@@ -93,6 +95,7 @@ impl Runner {
         null: libc::c_int,
         log: libc::c_int,
         detached: libc::c_int,
+        (gate, gate_holder): (libc::c_int, libc::c_int),
         argv: &[*const libc::c_char],
         envp: &[*const libc::c_char],
     ) -> ! {
@@ -115,6 +118,15 @@ impl Runner {
             {
                 libc::_exit(126);
             }
+            // Only the dispatcher may hold the gate shut: its end, closed or
+            // gone with it, is the one left. Parked, the child keeps its other
+            // inherited fds until its exec, the tasks' dispatch locks among
+            // them (see [`Gate`]); the caller's stdout is no longer held.
+            libc::close(gate_holder);
+            let mut byte = 0u8;
+            while libc::read(gate, (&raw mut byte).cast(), 1) == -1
+                && *libc::__errno_location() == libc::EINTR
+            {}
             libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
             libc::_exit(127)
         }
@@ -134,18 +146,8 @@ pub struct Detach {
 
 impl Detach {
     pub fn new() -> io::Result<Self> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two fds into the array on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both fds were just opened and nothing else owns them.
-        Ok(unsafe {
-            Self {
-                read: OwnedFd::from_raw_fd(fds[0]),
-                write: OwnedFd::from_raw_fd(fds[1]),
-            }
-        })
+        let (read, write) = pipe()?;
+        Ok(Self { read, write })
     }
 
     /// Blocks until every runner forked with this pipe has left this
@@ -165,6 +167,52 @@ impl Detach {
     }
 }
 
+/// Serialises the launches of this process: a child parked at its gate
+/// holds every fd open at its fork, and the pipes of a launch in another
+/// thread (its [`Detach`], its gate) would then wait on that child's exec,
+/// which waits on its own launch's return. One after the other, a later
+/// launch's children hold only the gates of earlier ones, which open first.
+pub static LAUNCHES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds forked runners before their exec until the dispatch has recorded
+/// them: they take no CPU from the forks and the index writes still to come
+/// (on two CPUs, the runners' three execs each were half a batch's CPU), and
+/// no payload starts before the index names its runner. Each child, in its
+/// own session already, blocks reading the pipe; [`Gate::open`] closes the
+/// only write end, and so does the dispatcher's death: a runner whose
+/// dispatcher died runs, as it would have had the gate been open. Its row was
+/// committed as claimed before the fork, and until its exec the child holds
+/// the task's dispatch lock (an inherited fd, closed on exec), so a look at
+/// the task waits for it and then finds the runner's script running.
+///
+/// Forks that park children must not overlap (see [`LAUNCHES`]).
+pub struct Gate {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Gate {
+    pub fn new() -> io::Result<Self> {
+        let (read, write) = pipe()?;
+        Ok(Self { read, write })
+    }
+
+    /// Lets every runner forked with this gate exec.
+    pub fn open(self) {
+        drop(self);
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just opened and nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
 /// A close-on-exec duplicate of `file` numbered 3 or above.
 fn high_fd(file: &File) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd this process owns.
@@ -181,6 +229,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_runner_whose_dispatcher_dies_before_opening_the_gate_runs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = File::create(dir.path().join("log")).expect("log");
+        let runner = Runner::new(
+            Path::new("/bin/sh"),
+            ["-c", "echo ran"].map(OsStr::new),
+            dir.path(),
+            &[],
+        )
+        .expect("runner");
+        let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
+        let detach = Detach::new().expect("pipe");
+        let gate = Gate::new().expect("pipe");
+        // The dispatcher's death closes its end as dropping it does; a second
+        // runner forked meanwhile holds no copy that would keep the first shut.
+        let first = runner.spawn(&log, &detach, &gate).expect("spawn");
+        let second = runner.spawn(&log, &detach, &gate).expect("spawn");
+        detach.wait();
+        drop(gate);
+        for pid in [first, second] {
+            let mut status = 0;
+            // SAFETY: waitpid on this test's own child.
+            unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+            assert_eq!(libc::WEXITSTATUS(status), 0);
+        }
+        let text = std::fs::read_to_string(dir.path().join("log")).expect("read log");
+        assert_eq!(text, "ran\nran\n");
+    }
+
+    #[test]
     fn the_runner_gets_its_args_env_dir_session_and_output() {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = File::create(dir.path().join("log")).expect("log");
@@ -193,11 +271,26 @@ mod tests {
             &[("OC_X".to_owned(), "a b".to_owned())],
         )
         .expect("runner");
+        let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
         let detach = Detach::new().expect("pipe");
-        let pid = runner.spawn(&log, &detach).expect("spawn");
+        let gate = Gate::new().expect("pipe");
+        let pid = runner.spawn(&log, &detach, &gate).expect("spawn");
         detach.wait();
         let info = crate::process::read_process(pid).expect("alive or a zombie");
         assert_eq!(info.session, pid, "setsid is done once the wait is over");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let held = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+        assert!(
+            !held.starts_with(b"/bin/sh"),
+            "no exec before the gate opens"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join("log"))
+                .expect("log")
+                .len(),
+            0
+        );
+        gate.open();
         // SAFETY: waitpid on this test's own child.
         unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
         let text = std::fs::read_to_string(dir.path().join("log")).expect("read log");

@@ -92,31 +92,38 @@ impl TaskManager {
         let launched = self.launch_batch(&entries, &starting);
         let started_at = Timestamp::now();
         let mut failed = Vec::new();
-        let tx = self.store.begin_write()?;
-        for (index, result) in launched {
-            let entry = &mut entries[index];
-            match result {
-                Ok(launched) => {
-                    let id = entry.record.id;
-                    tx.set_launched(
-                        &id,
-                        launched.runner_pid,
-                        launched.runner_start.as_deref(),
-                        &started_at,
-                    )?;
-                    if let Some(current) = tx.record(&id)? {
-                        self.dirs.write_meta(&current)?;
+        let recorded = (|| -> Result<(), TaskError> {
+            let tx = self.store.begin_write()?;
+            for (index, result) in launched {
+                let entry = &mut entries[index];
+                match result {
+                    Ok(launched) => {
+                        let id = entry.record.id;
+                        tx.set_launched(
+                            &id,
+                            launched.runner_pid,
+                            launched.runner_start.as_deref(),
+                            &started_at,
+                        )?;
+                        if let Some(current) = tx.record(&id)? {
+                            self.dirs.write_meta(&current)?;
+                        }
+                        entry.record.status = TaskStatus::Running;
+                        entry.record.runner_pid = Some(launched.runner_pid);
+                        entry.record.runner_start = launched.runner_start;
+                        entry.record.started_at = Some(started_at.clone());
+                        results[index] = Some(Ok(entry.record.clone()));
                     }
-                    entry.record.status = TaskStatus::Running;
-                    entry.record.runner_pid = Some(launched.runner_pid);
-                    entry.record.runner_start = launched.runner_start;
-                    entry.record.started_at = Some(started_at.clone());
-                    results[index] = Some(Ok(entry.record.clone()));
+                    Err(err) => failed.push((index, err)),
                 }
-                Err(err) => failed.push((index, err)),
             }
+            Ok(tx.commit()?)
+        })();
+        // Recorded or not, the runners go on (see `launch_with`).
+        for executor in self.executors.values() {
+            executor.open_launched();
         }
-        tx.commit()?;
+        recorded?;
         for (index, err) in failed {
             // As for one dispatch: a launch that may have got through stays
             // claimed for the next look to sort out; any other ends failed.

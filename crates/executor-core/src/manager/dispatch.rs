@@ -241,17 +241,26 @@ impl TaskManager {
                 let started_at = Timestamp::now();
                 // One write does both: the index learns of the runner, and the
                 // meta is rewritten from the record under the same lock.
-                let tx = self.store.begin_write()?;
-                tx.set_launched(
-                    &id,
-                    launched.runner_pid,
-                    launched.runner_start.as_deref(),
-                    &started_at,
-                )?;
-                if let Some(current) = tx.record(&id)? {
-                    self.dirs.write_meta(&current)?;
+                let recorded = (|| -> Result<(), TaskError> {
+                    let tx = self.store.begin_write()?;
+                    tx.set_launched(
+                        &id,
+                        launched.runner_pid,
+                        launched.runner_start.as_deref(),
+                        &started_at,
+                    )?;
+                    if let Some(current) = tx.record(&id)? {
+                        self.dirs.write_meta(&current)?;
+                    }
+                    Ok(tx.commit()?)
+                })();
+                // Recorded or not, the runner goes on (a long-lived caller
+                // would otherwise keep it parked): unrecorded, it is found by
+                // the next look, as one whose dispatcher died.
+                if let Ok(executor) = self.executor(&record.executor) {
+                    executor.open_launched();
                 }
-                tx.commit()?;
+                recorded?;
                 record.status = TaskStatus::Running;
                 record.runner_pid = Some(launched.runner_pid);
                 record.runner_start = launched.runner_start;
