@@ -128,11 +128,13 @@ fn task(
         );
     }
     // A failed write (a full disk) takes the task dir with it: nothing
-    // half-written stays on the host.
+    // half-written stays on the host. The shell's builtins say only "I/O
+    // error": the write is tried once more through `cat`, which names the
+    // cause (such as "No space left on device"), on the failure path only.
     for (name, function) in files {
         let _ = writeln!(
             s,
-            "c{function} >\"$dir/{name}\" || {{ rm -rf -- \"$dir\"; tfail \"cannot write {name} on the host: write error\"; return; }}"
+            "c{function} >\"$dir/{name}\" 2>/dev/null || {{ why=$( {{ c{function} | cat >\"$dir/{name}\"; }} 2>&1 ) || {{ rm -rf -- \"$dir\"; tfail \"cannot write {name} on the host: $(printf '%s' \"${{why:-write error}}\" | tr '\\n' ' ')\"; return; }}; }}"
         );
     }
     // The environment (secrets among it) is the runner's alone: exported in

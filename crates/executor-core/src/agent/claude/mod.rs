@@ -45,8 +45,11 @@ impl AgentCli for Claude {
         if let Some(budget) = run.max_budget_usd {
             extra.push_str(&format!(" --max-budget-usd {budget}"));
         }
+        // Its update checks, telemetry and error reports are off for every
+        // run, whatever the executor's `env` says: a task calls its model only.
         format!(
-            "{ROOT_CHECK}exec {} --dangerously-skip-permissions --max-turns {} -p \
+            "{ROOT_CHECK}CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 \
+             exec {} --dangerously-skip-permissions --max-turns {} -p \
              --output-format stream-json --verbose {flag} {session}{extra} < {}\n",
             sh_quote(run.program),
             run.max_turns,
@@ -140,6 +143,12 @@ mod tests {
         };
         let line = Claude.invocation(&run);
         assert!(line.starts_with(ROOT_CHECK), "{line}");
+        assert!(
+            line.contains(
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 exec '/opt/claude code/claude' "
+            ),
+            "{line}"
+        );
         assert!(
             line.ends_with(
                 "exec '/opt/claude code/claude' --dangerously-skip-permissions --max-turns 7 -p \
