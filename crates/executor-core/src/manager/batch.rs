@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::dispatch::payload_env;
+use super::dispatch::{payload_env, record_launched};
 use super::{TaskError, TaskManager, error_chain};
 use crate::executor::{AgentLaunch, ExecutorError, LaunchSpec, Launched};
 use crate::model::{StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp};
@@ -98,16 +98,7 @@ impl TaskManager {
                 let entry = &mut entries[index];
                 match result {
                     Ok(launched) => {
-                        let id = entry.record.id;
-                        tx.set_launched(
-                            &id,
-                            launched.runner_pid,
-                            launched.runner_start.as_deref(),
-                            &started_at,
-                        )?;
-                        if let Some(current) = tx.record(&id)? {
-                            self.dirs.write_meta(&current)?;
-                        }
+                        record_launched(&tx, &self.dirs, &entry.record.id, &launched, &started_at)?;
                         entry.record.status = TaskStatus::Running;
                         entry.record.runner_pid = Some(launched.runner_pid);
                         entry.record.runner_start = launched.runner_start;

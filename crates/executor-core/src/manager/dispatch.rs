@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
 use crate::executor::ExecutorError;
-use crate::executor::{AgentLaunch, Executor, LaunchSpec};
+use crate::executor::{AgentLaunch, Executor, LaunchSpec, Launched};
 use crate::model::{
     AgentKind, StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp, Worktree,
     WorktreeRequest,
 };
 use crate::runner::{self, TaskFile};
+use crate::store::WriteTx;
 use crate::taskdir::{TaskDirError, TaskDirs};
 use crate::worktree;
 
@@ -243,15 +244,7 @@ impl TaskManager {
                 // meta is rewritten from the record under the same lock.
                 let recorded = (|| -> Result<(), TaskError> {
                     let tx = self.store.begin_write()?;
-                    tx.set_launched(
-                        &id,
-                        launched.runner_pid,
-                        launched.runner_start.as_deref(),
-                        &started_at,
-                    )?;
-                    if let Some(current) = tx.record(&id)? {
-                        self.dirs.write_meta(&current)?;
-                    }
+                    record_launched(&tx, &self.dirs, &id, &launched, &started_at)?;
                     Ok(tx.commit()?)
                 })();
                 // Recorded or not, the runner goes on (a long-lived caller
@@ -396,4 +389,25 @@ pub(super) fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
         env.extend(crate::agent::root_permits());
     }
     env
+}
+
+/// Records in `tx` that task `id`'s runner runs, and rewrites its meta from
+/// the record under the same lock: the index and the task dir agree on it.
+pub(super) fn record_launched(
+    tx: &WriteTx<'_>,
+    dirs: &TaskDirs,
+    id: &TaskId,
+    launched: &Launched,
+    started_at: &Timestamp,
+) -> Result<(), TaskError> {
+    tx.set_launched(
+        id,
+        launched.runner_pid,
+        launched.runner_start.as_deref(),
+        started_at,
+    )?;
+    if let Some(current) = tx.record(id)? {
+        dirs.write_meta(&current)?;
+    }
+    Ok(())
 }
