@@ -259,21 +259,7 @@ fn sigkill_at_every_write_point_of_a_dispatch() {
     assert!(killed_points > 20, "only {killed_points} kill points");
 
     // Every recorded task ends, completed, having run once.
-    assert!(
-        eventually(Duration::from_secs(30), || {
-            env.json(&["list", "--json"])
-                .as_array()
-                .expect("list")
-                .iter()
-                .all(|t| {
-                    t["status"]
-                        .as_str()
-                        .is_some_and(|s| s != "pending" && s != "running" && s != "queued")
-                })
-        }),
-        "{}",
-        env.ok(&["list"])
-    );
+    env.wait_all_ended(Duration::from_secs(30));
     let list = env.json(&["list", "--json"]);
     let tasks = list.as_array().expect("list");
     let ran = lines_of(&ran);

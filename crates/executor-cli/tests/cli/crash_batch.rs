@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::crash::{WRITE_POINTS, age_dirs, lines_of, strace, traced};
-use crate::helpers::{BIN, TestEnv, eventually};
+use crate::helpers::{BIN, TestEnv};
 
 /// Tasks per batch: enough for each step to be taken for several tasks.
 const TASKS: usize = 3;
@@ -90,21 +90,7 @@ fn sigkill_at_every_write_point_of_a_batch() {
     assert!(killed_points > 30, "only {killed_points} kill points");
 
     // Every recorded task ends, completed, having run once.
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            env.json(&["list", "--json"])
-                .as_array()
-                .expect("list")
-                .iter()
-                .all(|t| {
-                    t["status"]
-                        .as_str()
-                        .is_some_and(|s| s != "pending" && s != "running" && s != "queued")
-                })
-        }),
-        "{}",
-        env.ok(&["list"])
-    );
+    env.wait_all_ended(Duration::from_secs(60));
     let list = env.json(&["list", "--json"]);
     let tasks: Vec<_> = list
         .as_array()

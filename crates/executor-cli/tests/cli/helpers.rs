@@ -169,6 +169,22 @@ impl TestEnv {
         self.status(id)
     }
 
+    /// Waits until `list` shows no task pending, running or queued.
+    pub fn wait_all_ended(&self, limit: Duration) {
+        let ended = eventually(limit, || {
+            self.json(&["list", "--json"])
+                .as_array()
+                .expect("list")
+                .iter()
+                .all(|t| {
+                    t["status"]
+                        .as_str()
+                        .is_some_and(|s| s != "pending" && s != "running" && s != "queued")
+                })
+        });
+        assert!(ended, "{}", self.ok(&["list"]));
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.home().join(".config/openclaw/coding-agent.yaml")
     }
