@@ -645,13 +645,15 @@ fn claude_as_root_needs_allow_root(engine: &Engine) {
     assert_eq!(env.ok(&["list", "--json"]).trim(), "[]", "nothing recorded");
 }
 
+/// A `docker` and a `podman` module, each with one test per function named,
+/// run on that engine (skipped outside CI when the engine is missing).
 macro_rules! on_both_engines {
     ($($test:ident),* $(,)?) => {
         mod docker {
             $(
                 #[test]
                 fn $test() {
-                    if let Some(engine) = super::Engine::get(super::Runtime::Docker) {
+                    if let Some(engine) = crate::container::Engine::get(crate::container::Runtime::Docker) {
                         super::$test(&engine);
                     }
                 }
@@ -661,7 +663,7 @@ macro_rules! on_both_engines {
             $(
                 #[test]
                 fn $test() {
-                    if let Some(engine) = super::Engine::get(super::Runtime::Podman) {
+                    if let Some(engine) = crate::container::Engine::get(crate::container::Runtime::Podman) {
                         super::$test(&engine);
                     }
                 }
@@ -669,6 +671,8 @@ macro_rules! on_both_engines {
         }
     };
 }
+
+pub(crate) use on_both_engines;
 
 on_both_engines!(
     exit_codes_names_and_volumes,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::container::{Engine, Runtime};
+use crate::container::{Engine, on_both_engines};
 use crate::helpers::eventually;
 use crate::worktrees::{
     ODD_SCRIPT, branch_of, checkout_state, clone, git, git_bytes, make_repo, odd_work_round_trips,
@@ -229,34 +229,6 @@ fn agents_in_container_worktrees(engine: &Engine) {
     }
 }
 
-#[test]
-fn docker_agents_in_worktrees() {
-    if let Some(engine) = Engine::get(Runtime::Docker) {
-        agents_in_container_worktrees(&engine);
-    }
-}
-
-#[test]
-fn podman_agents_in_worktrees() {
-    if let Some(engine) = Engine::get(Runtime::Podman) {
-        agents_in_container_worktrees(&engine);
-    }
-}
-
-#[test]
-fn docker_worktrees() {
-    if let Some(engine) = Engine::get(Runtime::Docker) {
-        worktrees_in_containers(&engine);
-    }
-}
-
-#[test]
-fn podman_worktrees() {
-    if let Some(engine) = Engine::get(Runtime::Podman) {
-        worktrees_in_containers(&engine);
-    }
-}
-
 /// The work of a container task is committed on this machine when the
 /// container ends, with no CLI running: the result files and the commit are
 /// there before any `openclaw-agent` command runs again, also for a container
@@ -318,20 +290,6 @@ fn committed_without_a_cli(engine: &Engine) {
     }
 }
 
-#[test]
-fn docker_worktree_committed_without_a_cli() {
-    if let Some(engine) = Engine::get(Runtime::Docker) {
-        committed_without_a_cli(&engine);
-    }
-}
-
-#[test]
-fn podman_worktree_committed_without_a_cli() {
-    if let Some(engine) = Engine::get(Runtime::Podman) {
-        committed_without_a_cli(&engine);
-    }
-}
-
 /// `--sync` to a container: the checkout the CLI runs in (outside every
 /// volume) gets a worktree here, mounted at the task's workspace.
 fn sync_mounts_this_checkout_in_a_container(engine: &Engine) {
@@ -385,16 +343,9 @@ fn sync_mounts_this_checkout_in_a_container(engine: &Engine) {
     assert_eq!(checkout_state(&env, &repo), before);
 }
 
-#[test]
-fn docker_sync_mounts_this_checkout() {
-    if let Some(engine) = Engine::get(Runtime::Docker) {
-        sync_mounts_this_checkout_in_a_container(&engine);
-    }
-}
-
-#[test]
-fn podman_sync_mounts_this_checkout() {
-    if let Some(engine) = Engine::get(Runtime::Podman) {
-        sync_mounts_this_checkout_in_a_container(&engine);
-    }
-}
+on_both_engines!(
+    agents_in_container_worktrees,
+    worktrees_in_containers,
+    committed_without_a_cli,
+    sync_mounts_this_checkout_in_a_container,
+);
