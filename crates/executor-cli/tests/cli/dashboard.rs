@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use test_support::claude::{claude_binary, claude_env};
 use test_support::tmux::Tmux;
 use test_support::{MockAnthropic, Reply, Script};
 
@@ -261,17 +260,9 @@ fn agent_activity_shows_and_resume_takes_a_new_prompt() {
         Reply::text("first answer"),
         Reply::text("second answer"),
     ]));
-    let Some(claude) = claude_binary() else {
+    let Some(env) = TestEnv::with_local_claude(&mock.url()) else {
         return;
     };
-    let mut env = TestEnv::new();
-    for (key, value) in claude_env(&mock.url()) {
-        env.set_env(key, &value);
-    }
-    env.write_config(&format!(
-        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
-        claude.display()
-    ));
     let first = env.json(&["start", "--json", "-e", "local", "-p", "the first prompt"]);
     let first = first["task_id"].as_str().unwrap().to_owned();
     let run = env.run(&["wait", "-t", &first, "--timeout", "90"]);

@@ -169,6 +169,21 @@ impl TestEnv {
         self.status(id)
     }
 
+    /// A home whose `local` executor runs the real claude against the model
+    /// API at `url`; `None` without claude (a failure in CI).
+    pub fn with_local_claude(url: &str) -> Option<Self> {
+        let claude = test_support::claude::claude_binary()?;
+        let mut env = Self::new();
+        for (key, value) in test_support::claude::claude_env(url) {
+            env.set_env(key, &value);
+        }
+        env.write_config(&format!(
+            "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
+            claude.display()
+        ));
+        Some(env)
+    }
+
     /// Waits until `list` shows no task pending, running or queued.
     pub fn wait_all_ended(&self, limit: Duration) {
         let ended = eventually(limit, || {

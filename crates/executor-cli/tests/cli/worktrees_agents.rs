@@ -10,7 +10,6 @@ fn repo(env: &TestEnv) -> std::path::PathBuf {
 
 #[test]
 fn two_real_agents_and_a_shell_task_share_a_repository_without_meeting() {
-    use test_support::claude::{claude_binary, claude_env};
     use test_support::{MockAnthropic, Reply, Script};
     let mock = MockAnthropic::start(Script::by_prompt(vec![
         (
@@ -28,17 +27,9 @@ fn two_real_agents_and_a_shell_task_share_a_repository_without_meeting() {
             ],
         ),
     ]));
-    let Some(claude) = claude_binary() else {
+    let Some(env) = TestEnv::with_local_claude(&mock.url()) else {
         return;
     };
-    let mut env = TestEnv::new();
-    for (key, value) in claude_env(&mock.url()) {
-        env.set_env(key, &value);
-    }
-    env.write_config(&format!(
-        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
-        claude.display()
-    ));
     let repo = repo(&env);
     let before = checkout_state(&env, &repo);
     let start = |prompt: &str| {
@@ -81,7 +72,6 @@ fn two_real_agents_and_a_shell_task_share_a_repository_without_meeting() {
 
 #[test]
 fn a_fanout_spreads_one_prompt_over_worktrees_and_compares_them() {
-    use test_support::claude::{claude_binary, claude_env};
     use test_support::{MockAnthropic, Reply, Script};
     let mock = MockAnthropic::start(Script::new(vec![
         Reply::bash("printf 'fanned\\n' > fan.txt"),
@@ -196,7 +186,6 @@ fn a_fanout_spreads_one_prompt_over_worktrees_and_compares_them() {
 /// and its branch holds both commits.
 #[test]
 fn a_follow_up_of_a_worktree_task_stacks_on_its_branch() {
-    use test_support::claude::{claude_binary, claude_env};
     use test_support::{MockAnthropic, Reply, Script};
     let mock = MockAnthropic::start(Script::new(vec![
         Reply::bash("printf 'from the first\\n' > first.txt"),
@@ -204,17 +193,9 @@ fn a_follow_up_of_a_worktree_task_stacks_on_its_branch() {
         Reply::bash("printf 'more\\n' >> first.txt; printf 'from the follow-up\\n' > second.txt"),
         Reply::text("follow-up done"),
     ]));
-    let Some(claude) = claude_binary() else {
+    let Some(env) = TestEnv::with_local_claude(&mock.url()) else {
         return;
     };
-    let mut env = TestEnv::new();
-    for (key, value) in claude_env(&mock.url()) {
-        env.set_env(key, &value);
-    }
-    env.write_config(&format!(
-        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
-        claude.display()
-    ));
     let repo = repo(&env);
     let before = checkout_state(&env, &repo);
     let first = env

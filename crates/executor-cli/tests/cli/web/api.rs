@@ -500,20 +500,11 @@ fn killed_by_the_api_is_seen_by_the_process_table_and_the_cli() {
 
 #[test]
 fn an_agent_task_streams_activity_and_cost() {
-    use test_support::claude::{claude_binary, claude_env};
     use test_support::{MockAnthropic, Script};
     let mock = MockAnthropic::start(Script::endless());
-    let Some(claude) = claude_binary() else {
+    let Some(env) = TestEnv::with_local_claude(&mock.url()) else {
         return;
     };
-    let mut env = TestEnv::new();
-    for (key, value) in claude_env(&mock.url()) {
-        env.set_env(key, &value);
-    }
-    env.write_config(&format!(
-        "executors:\n  - name: local\n    type: local\n    allow_root: true\n    claude_path: {}\n",
-        claude.display()
-    ));
     let served = Served::serve(&env);
     let events = served.events("/api/events");
     next_event(&events, Duration::from_secs(10), "hello", |_| true);
