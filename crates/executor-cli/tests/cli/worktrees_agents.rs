@@ -72,6 +72,7 @@ fn two_real_agents_and_a_shell_task_share_a_repository_without_meeting() {
 
 #[test]
 fn a_fanout_spreads_one_prompt_over_worktrees_and_compares_them() {
+    use test_support::claude::{claude_binary, claude_env};
     use test_support::{MockAnthropic, Reply, Script};
     let mock = MockAnthropic::start(Script::new(vec![
         Reply::bash("printf 'fanned\\n' > fan.txt"),
