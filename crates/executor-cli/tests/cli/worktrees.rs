@@ -319,6 +319,41 @@ fn odd_names_binary_and_deleted_files_survive_the_round_trip_byte_exact() {
     odd_work_round_trips(&env, &repo, &id);
 }
 
+/// git dies on a worktree admin dir another `worktree add` on the repository
+/// is making at that moment (as a fan-out's tasks do at once): the runner
+/// tries again once it is whole, instead of failing the task.
+#[test]
+fn a_worktree_add_racing_another_on_the_repository_is_retried() {
+    let env = TestEnv::new();
+    let repo = repo(&env);
+    // What git has made of another worktree the moment before it writes
+    // that worktree's `commondir`: its `gitdir`, and `commondir` still empty.
+    let half_made = repo.join(".git/worktrees/another");
+    std::fs::create_dir_all(&half_made).unwrap();
+    let elsewhere = env.work.join("elsewhere");
+    std::fs::write(
+        half_made.join("gitdir"),
+        format!("{}\n", elsewhere.join(".git").display()),
+    )
+    .unwrap();
+    std::fs::write(half_made.join("commondir"), "").unwrap();
+    let id = start_shell(&env, "printf 'raced\\n' > raced.txt");
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::remove_dir_all(&half_made).unwrap();
+    let status = env.wait_done(&id);
+    assert_eq!(
+        status["status"],
+        "completed",
+        "{status}\n{}",
+        env.ok(&["logs", "-t", &id])
+    );
+    let branch = branch_of(&status);
+    assert_eq!(
+        git(&env, &repo, &["show", &format!("{branch}:raced.txt")]),
+        "raced\n"
+    );
+}
+
 #[test]
 fn a_killed_task_leaves_its_partial_work_on_its_branch() {
     let env = TestEnv::new();

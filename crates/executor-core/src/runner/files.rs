@@ -170,6 +170,7 @@ mod tests {
                 "cd -- '/it'\\''s' || { echo \"openclaw-agent: cannot enter workspace \"'/it'\\''s' >&2; exit 126; }\n",
                 "if [ \"$(id -u)\" = 0 ] && [ \"${IS_SANDBOX:-}\" != 1 ]; then ",
                 "echo 'openclaw-agent: claude refuses --dangerously-skip-permissions as root; set `allow_root: true` on the executor (runs claude with IS_SANDBOX=1) or use a non-root user' >&2; exit 126; fi\n",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 ",
                 "exec 'claude' --dangerously-skip-permissions --max-turns 3 -p --output-format stream-json --verbose ",
                 "--resume 00000000-0000-0000-0000-000000000000 < '/t/d/prompt.txt'\n",
             )

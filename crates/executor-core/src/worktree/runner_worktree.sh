@@ -33,7 +33,17 @@ wt_setup() {
         fi
     fi
     # The checkout gets the payload's umask, not the runner's private one.
-    (umask "$mask" 2>/dev/null; wt_git -C "$wt_repo" worktree add -q -b "$wt_branch" "$PWD/worktree" "$wt_base")
+    n=0
+    until (umask "$mask" 2>/dev/null; wt_git -C "$wt_repo" worktree add -q -b "$wt_branch" "$PWD/worktree" "$wt_base"); do
+        # git reads every worktree's admin dir before it adds one, and dies on
+        # one that another task's `worktree add` on this repository is making
+        # right now. It died before making ours (no checkout yet): undo the
+        # branch it made (the task's own, new at dispatch) and try again.
+        n=$((n + 1))
+        if [ $n -ge 10 ] || [ -e "$PWD/worktree" ]; then return 1; fi
+        wt_git -C "$wt_repo" branch -D "$wt_branch" >/dev/null 2>&1
+        sleep 1
+    done
 }
 
 # One attempt at the commit and the records.
