@@ -8,12 +8,7 @@ use executor_core::runner::{self, sh_quote};
 
 use crate::scripts;
 
-/// A task as the process scripts need it.
-pub struct TaskProcs<'a> {
-    pub dir: String,
-    pub runner_pid: Option<u32>,
-    pub runner_start: Option<&'a str>,
-}
+pub use crate::bulk_kill::TaskProcs;
 
 /// Kills every task at once, with one grace period and one process-table read
 /// per tick for all of them (see [`bulk_kill`](crate::bulk_kill)).

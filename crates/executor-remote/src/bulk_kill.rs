@@ -10,8 +10,14 @@
 
 use executor_core::runner::{self, sh_quote};
 
-use crate::bulk::TaskProcs;
 use crate::scripts::write_kill_marker;
+
+/// A task as the process scripts need it.
+pub struct TaskProcs<'a> {
+    pub dir: String,
+    pub runner_pid: Option<u32>,
+    pub runner_start: Option<&'a str>,
+}
 
 /// `pstate <pid>`: the process's state letter in `$st` and start time (clock
 /// ticks since boot) in `$start`, read with builtins; fails when it is gone.
@@ -157,7 +163,8 @@ while [ -n "$(alive)" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
     )
 }
 
-/// Kills every task of `tasks` on one host (see [`crate::bulk::kill`]).
+/// Kills every task of `tasks` on one host (the first part of the bulk kill's
+/// script, which then waits for the runners to record their ends).
 pub fn kill(tasks: &[TaskProcs<'_>], grace_secs: u64, reason: &str) -> String {
     let mut s = String::from(PSTATE_FN);
     s.push_str(&task_fn(reason));
