@@ -166,21 +166,7 @@ mod tests {
     }
 
     fn run_sh(script: &str) -> String {
-        use std::io::Write;
-        let mut child = std::process::Command::new("/bin/sh")
-            .arg("-s")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("script written");
-        let out = child.wait_with_output().expect("sh ends");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        String::from_utf8_lossy(&run_sh_bytes(script)).into_owned()
     }
 
     #[test]

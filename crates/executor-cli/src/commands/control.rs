@@ -41,12 +41,14 @@ pub fn wait(app: &App, args: WaitArgs) -> Result<u8, CliError> {
             runners.len() == records.iter().filter(|t| !t.status.is_terminal()).count();
         watch.watch(&runners);
         if all_watched && !watch.is_empty() {
-            // Nothing else can end unseen: wait for an exit, looking again now and then.
-            watch.wait(
-                Duration::from_millis(250)
-                    .max(pause)
-                    .min(timeout_left(timeout, pause)),
-            );
+            // Nothing else can end unseen: wait for an exit, looking again
+            // now and then; with a timeout, `pause` is what is left of it.
+            let longest = if timeout.is_some() {
+                pause
+            } else {
+                pause.max(Duration::from_millis(250))
+            };
+            watch.wait(longest);
         } else {
             std::thread::sleep(pause);
         }
@@ -89,10 +91,19 @@ pub fn wait(app: &App, args: WaitArgs) -> Result<u8, CliError> {
     })
 }
 
-/// The longest one wait between looks may last: the time `wait_many` allows
-/// (`pause` is already cut to what is left of the timeout, when there is one).
-fn timeout_left(timeout: Option<Duration>, pause: Duration) -> Duration {
-    timeout.map_or(Duration::MAX, |_| pause)
+/// One task named by id, whose operation failed: that failure is the
+/// command's error, with its own exit code (a selection reports each task).
+fn lone_failure<T>(
+    by_selector: bool,
+    results: &mut Vec<(TaskId, Result<T, TaskError>)>,
+) -> Result<(), CliError> {
+    if !by_selector
+        && let [(_, Err(_))] = results.as_slice()
+        && let Some((_, Err(err))) = results.pop()
+    {
+        return Err(err.into());
+    }
+    Ok(())
 }
 
 /// `wait`'s exit code for one task: the task's own.
@@ -115,17 +126,9 @@ pub fn kill(app: &App, args: KillArgs) -> Result<u8, CliError> {
         ));
     }
     let ids: Vec<TaskId> = chosen.tasks.iter().map(|t| t.id).collect();
-    let bulk = manager.kill_many(&ids, grace)?;
+    let mut bulk = manager.kill_many(&ids, grace)?;
     app.settle(&manager, &bulk.report);
-    if let [(_, result)] = bulk.results.as_slice()
-        && !chosen.by_selector
-        && result.is_err()
-    {
-        let Some((_, Err(err))) = bulk.results.into_iter().next() else {
-            unreachable!("checked above")
-        };
-        return Err(err.into());
-    }
+    lone_failure(chosen.by_selector, &mut bulk.results)?;
     let stall_timeout = app.config.defaults.stall_timeout;
     let mut out = std::io::stdout().lock();
     let mut failure = None;
@@ -178,19 +181,11 @@ pub fn cleanup(app: &App, args: CleanupArgs) -> Result<u8, CliError> {
     let chosen = choose(app, &manager, &selection, ended)?;
     let ids: Vec<TaskId> = chosen.tasks.iter().map(|t| t.id).collect();
     let progress = crate::progress::Progress::new(ids.len(), "removing");
-    let bulk =
+    let mut bulk =
         manager.cleanup_many_with(&ids, args.force, args.keep_branch, grace, || progress.inc())?;
     drop(progress);
     app.settle(&manager, &bulk.report);
-    if let [(_, result)] = bulk.results.as_slice()
-        && !chosen.by_selector
-        && result.is_err()
-    {
-        let Some((_, Err(err))) = bulk.results.into_iter().next() else {
-            unreachable!("checked above")
-        };
-        return Err(err.into());
-    }
+    lone_failure(chosen.by_selector, &mut bulk.results)?;
     let mut failure = None;
     let nothing = bulk.results.is_empty();
     for (id, result) in bulk.results {

@@ -41,12 +41,23 @@ pub(crate) fn watcher(task_dir: &str, find: &str, totals: &str) -> String {
     )
 }
 
+/// Where Codex keeps its rollout files, as a shell word.
+macro_rules! codex_sessions {
+    () => {
+        "\"${CODEX_HOME:-$HOME/.codex}/sessions\""
+    };
+}
+
 /// Codex: its rollout file is found by the thread id its stream announced
 /// (`thread.started`, the task log's first record); its `token_count` events
 /// carry the thread's running totals. Only the file's tail is read: a
 /// response's totals follow it closely.
-pub(crate) const CODEX_FIND: &str = "t=$(grep -m 1 -o '\"thread_id\":\"[^\"]*\"' \"$d/task.log\" | cut -d '\"' -f 4); \
-     [ -n \"$t\" ] && f=$(find \"${CODEX_HOME:-$HOME/.codex}/sessions\" -name \"rollout-*-$t.jsonl\" 2>/dev/null | head -n 1)";
+pub(crate) const CODEX_FIND: &str = concat!(
+    "t=$(grep -m 1 -o '\"thread_id\":\"[^\"]*\"' \"$d/task.log\" | cut -d '\"' -f 4); \
+     [ -n \"$t\" ] && f=$(find ",
+    codex_sessions!(),
+    " -name \"rollout-*-$t.jsonl\" 2>/dev/null | head -n 1)"
+);
 pub(crate) const CODEX_TOTALS: &str =
     "tail -c 65536 \"$f\" | grep '\"type\":\"token_count\"' | tail -n 1";
 
@@ -61,7 +72,8 @@ pub(crate) fn print_found(find: &str, what: &str) -> String {
 /// Codex's rollout file of thread `id`.
 pub(crate) fn codex_find_thread(id: &str) -> String {
     format!(
-        "f=$(find \"${{CODEX_HOME:-$HOME/.codex}}/sessions\" -name {} 2>/dev/null | head -n 1)",
+        "f=$(find {} -name {} 2>/dev/null | head -n 1)",
+        codex_sessions!(),
         sh_quote(&format!("rollout-*-{id}.jsonl"))
     )
 }
