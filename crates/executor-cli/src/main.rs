@@ -25,6 +25,8 @@ use crate::commands::{
 use crate::exit::CliError;
 
 fn main() -> ExitCode {
+    // Still one thread: the cheap way to read the umask the runners pass on.
+    executor_local::remember_umask();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -17,7 +17,7 @@ use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use process::{PayloadGroup, ProcessIndex};
-pub use process::{is_same_live_process, read_process};
+pub use process::{is_same_live_process, read_process, remember_umask};
 pub use watch::{ExitWatch, raise_fd_limit};
 
 /// How often a bulk kill looks at the process table during the grace period.
@@ -26,9 +26,11 @@ const KILL_TICK: Duration = Duration::from_millis(50);
 pub struct LocalExecutor {
     config: ExecutorConfig,
     paths: Paths,
-    /// The gates of runners launched and not yet let run (see
-    /// [`Executor::open_launched`]); dropped with the executor at the latest.
-    gates: std::sync::Mutex<Vec<spawn::Gate>>,
+    /// The launches whose runners are not yet let run (see
+    /// [`Executor::open_launched`]): each one's wait for its runners to
+    /// leave this process's session, and its gate. Dropped with the executor
+    /// at the latest, which lets the runners go.
+    gates: std::sync::Mutex<Vec<(spawn::Detaching, spawn::Gate)>>,
 }
 
 impl LocalExecutor {
@@ -187,9 +189,10 @@ impl Executor for LocalExecutor {
             .unwrap_or_else(|| Err(ExecutorError::failed(&self.config.name, "no launch")))
     }
 
-    /// All runners are forked first, then awaited together until each has
-    /// left this process's session: the waits overlap instead of adding up.
-    /// They exec at [`open_launched`](Executor::open_launched).
+    /// All runners are forked first and returned at once; they are awaited
+    /// together (until each has left this process's session) and exec at
+    /// [`open_launched`](Executor::open_launched), so the waits overlap with
+    /// one another and with the caller's recording of the runners.
     fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
         let _serial = spawn::LAUNCHES
             .lock()
@@ -204,23 +207,31 @@ impl Executor for LocalExecutor {
         let started: Vec<_> = specs
             .iter()
             .map(|spec| self.start_runner(spec, &detach, &gate))
+            .map(|pid| pid.map(launched))
             .collect();
-        detach.wait();
         self.gates
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(gate);
-        started.into_iter().map(|pid| pid.map(launched)).collect()
+            .push((detach.forked(), gate));
+        started
     }
 
+    /// Waits until the runners have sessions of their own, then lets them
+    /// exec. The wait is here rather than in the launch: each child's
+    /// `setsid` runs while the caller records it (on an idle second CPU it is
+    /// long done by then), and a dispatch still acknowledges no task whose
+    /// runner a signal to this process's group could reach.
     fn open_launched(&self) {
-        let gates = std::mem::take(
+        let launches = std::mem::take(
             &mut *self
                 .gates
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        gates.into_iter().for_each(spawn::Gate::open);
+        for (detach, gate) in launches {
+            detach.wait();
+            gate.open();
+        }
     }
 
     fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {

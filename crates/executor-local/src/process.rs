@@ -52,11 +52,31 @@ pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
     }
 }
 
-/// This process's umask as `umask` prints it (`0022`), from /proc; read once
-/// (a batch launches many runners).
+static UMASK: OnceLock<Option<String>> = OnceLock::new();
+
+/// This process's umask as `umask` prints it (`0022`): as [`remember_umask`]
+/// found it, or else from /proc; read once (a batch launches many runners).
 pub fn own_umask() -> Option<String> {
-    static UMASK: OnceLock<Option<String>> = OnceLock::new();
     UMASK.get_or_init(read_umask).clone()
+}
+
+/// Notes this process's umask with two `umask` calls instead of a read of
+/// `/proc/self/status` (a dozen system calls, and the kernel formats the
+/// whole file). Reading it that way sets it for a moment, so this is only for
+/// a program's start, before it has other threads that could create a file
+/// or a process meanwhile.
+pub fn remember_umask() {
+    UMASK.get_or_init(|| Some(umask_by_setting()));
+}
+
+fn umask_by_setting() -> String {
+    // SAFETY: umask cannot fail; the old mask is put back at once.
+    let mask = unsafe {
+        let mask = libc::umask(0o077);
+        libc::umask(mask);
+        mask
+    };
+    format!("{:04o}", mask & 0o777)
 }
 
 fn read_umask() -> Option<String> {
@@ -192,6 +212,17 @@ impl ProcessIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_umask_set_and_put_back_is_the_one_proc_reports() {
+        let from_proc = read_umask().expect("Umask in /proc/self/status");
+        assert_eq!(umask_by_setting(), from_proc);
+        assert_eq!(
+            read_umask().as_deref(),
+            Some(from_proc.as_str()),
+            "put back"
+        );
+    }
 
     #[test]
     fn own_process_is_alive() {

@@ -152,8 +152,28 @@ impl Detach {
 
     /// Blocks until every runner forked with this pipe has left this
     /// process's session (or ended).
+    #[cfg(test)]
     pub fn wait(self) {
-        drop(self.write);
+        self.forked().wait();
+    }
+
+    /// Closes this process's write end once the runners are forked, so that
+    /// the wait can come later: the children of a later launch, parked until
+    /// their own gate opens, then hold no copy that would keep it waiting.
+    pub fn forked(self) -> Detaching {
+        Detaching { read: self.read }
+    }
+}
+
+/// A [`Detach`] whose runners are all forked.
+pub struct Detaching {
+    read: OwnedFd,
+}
+
+impl Detaching {
+    /// Blocks until every runner forked with this pipe has left this
+    /// process's session (or ended).
+    pub fn wait(self) {
         let mut byte = [0u8; 1];
         loop {
             // SAFETY: reading into a buffer of the length given.
@@ -256,6 +276,53 @@ mod tests {
         }
         let text = std::fs::read_to_string(dir.path().join("log")).expect("read log");
         assert_eq!(text, "ran\nran\n");
+    }
+
+    #[test]
+    fn a_launch_awaited_after_a_later_one_is_not_held_by_its_parked_runners() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = File::create(dir.path().join("log")).expect("log");
+        let runner = Runner::new(
+            Path::new("/bin/sh"),
+            ["-c", "echo ran"].map(OsStr::new),
+            dir.path(),
+            &[],
+        )
+        .expect("runner");
+        let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
+        let (first_detach, first_gate) = (Detach::new().expect("pipe"), Gate::new().expect("pipe"));
+        let first = runner
+            .spawn(&log, &first_detach, &first_gate)
+            .expect("spawn");
+        let first_detach = first_detach.forked();
+        // Forked while the first launch is not yet awaited: parked until its
+        // own gate opens, it must hold no write end of the first's pipe.
+        let (second_detach, second_gate) =
+            (Detach::new().expect("pipe"), Gate::new().expect("pipe"));
+        let second = runner
+            .spawn(&log, &second_detach, &second_gate)
+            .expect("spawn");
+        let second_detach = second_detach.forked();
+        let (done, waited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            first_detach.wait();
+            let _ = done.send(());
+        });
+        assert!(
+            waited
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .is_ok(),
+            "the first launch's wait hung on the second's parked runner"
+        );
+        first_gate.open();
+        second_detach.wait();
+        second_gate.open();
+        for pid in [first, second] {
+            let mut status = 0;
+            // SAFETY: waitpid on this test's own child.
+            unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+            assert_eq!(libc::WEXITSTATUS(status), 0);
+        }
     }
 
     #[test]
