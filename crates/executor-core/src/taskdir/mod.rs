@@ -6,6 +6,7 @@
 //! `reindex` reads it back.
 
 mod lock;
+mod shared;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,9 +84,11 @@ impl TaskDirs {
         fsutil::create_private_dir(&dir).map_err(err("write", &dir))?;
         let written = (|| {
             let lock = DispatchLock::create(&dir).map_err(err("write", &dir.join(LOCK_FILE)))?;
+            let tasks = self.paths.tasks_dir();
             for file in files {
                 let path = dir.join(file.name);
-                fsutil::write_private(&path, &file.contents).map_err(err("write", &path))?;
+                shared::place(tasks.parent(), &path, &file.contents)
+                    .map_err(err("write", &path))?;
             }
             Ok(lock)
         })();
