@@ -55,8 +55,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     // A listing asks the supervisor for its round first, so the hosts are read
     // while this process starts up.
     let asked = match &cli.command {
-        Command::List(_) => rounds::ask(config_flag),
-        Command::Dashboard(args) if args.stream => rounds::ask(config_flag),
+        Command::List(args) if !args.no_refresh => rounds::ask(config_flag),
+        Command::Dashboard(args) if args.stream && !args.no_refresh => rounds::ask(config_flag),
         _ => None,
     };
     let app = App::load(config_flag)?;

@@ -43,6 +43,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         .ok_or_else(|| {
             CliError::new(code::USAGE, "--interval needs a positive number of seconds")
         })?;
+    one_malloc_arena();
     let mut manager = app.manager()?;
     let mut lock = app.lock_file("daemon.lock")?;
     if lock.try_lock().is_err() {
@@ -175,6 +176,18 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
     }
     eprintln!("openclaw-agent daemon {}: stopped", std::process::id());
     Ok(code::OK)
+}
+
+/// The supervisor runs for days and reads its hosts from a thread per host
+/// each round: glibc would give those threads arenas of their own, each
+/// keeping what its thread freed, and the process would grow by arenas for
+/// its first hours. One arena keeps it at what it uses.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt sets an allocator parameter under the allocator's lock.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 /// Watches the runners of the live local tasks (see [`ExitWatch`]); returns

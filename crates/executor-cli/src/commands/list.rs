@@ -47,7 +47,9 @@ pub fn list(app: &App, args: ListArgs, asked: Option<rounds::Asked>) -> Result<u
         Format::Table
     };
     let mut manager = app.manager()?;
-    rounds::refresh(app, &mut manager, asked)?;
+    if !args.no_refresh {
+        rounds::refresh(app, &mut manager, asked)?;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     write_tasks(&manager, &filter, format, &mut out)?;
     out.flush()?;
@@ -108,7 +110,9 @@ pub fn dashboard(
     let mut manager = app.manager()?;
     let all = ListFilter::default();
     if args.stream {
-        rounds::refresh(app, &mut manager, asked)?;
+        if !args.no_refresh {
+            rounds::refresh(app, &mut manager, asked)?;
+        }
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         write_tasks(&manager, &all, Format::JsonLines, &mut out)?;
         out.flush()?;
@@ -129,11 +133,19 @@ pub fn dashboard(
     let Some(watch) = args.watch else {
         let interval = positive(args.interval, "--interval")?;
         if is_terminal && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            if args.no_refresh {
+                return Err(CliError::new(
+                    code::USAGE,
+                    "--no-refresh needs --stream or --watch (the interactive dashboard reads its executors)",
+                ));
+            }
             drop(manager);
             return crate::tui::run(app, interval);
         }
         // Piped: what one frame of the dashboard shows, once.
-        rounds::refresh(app, &mut manager, None)?;
+        if !args.no_refresh {
+            rounds::refresh(app, &mut manager, None)?;
+        }
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         write_frame(&manager, &mut out)?;
         out.flush()?;
@@ -142,7 +154,9 @@ pub fn dashboard(
     let interval = positive(watch, "--watch")?;
     let mut refreshes = 0u64;
     loop {
-        rounds::refresh(app, &mut manager, None)?;
+        if !args.no_refresh {
+            rounds::refresh(app, &mut manager, None)?;
+        }
         let mut frame = Vec::new();
         if is_terminal {
             // Clear the screen and home the cursor.
