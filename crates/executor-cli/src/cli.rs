@@ -353,6 +353,11 @@ pub struct ListArgs {
     /// Print one JSON object per line
     #[arg(long)]
     pub jsonl: bool,
+    /// Print what the index holds without reading live tasks back from their
+    /// executors first (at once when a host is slow or down; the states of
+    /// live tasks are those last seen)
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 /// One task: exits with its exit code. Several (several ids or a selector,
@@ -439,6 +444,10 @@ pub struct DashboardArgs {
     /// Interactive dashboard: seconds between two reconciliations of each executor
     #[arg(long, default_value_t = 2.0, value_name = "SECS", conflicts_with_all = ["stream", "watch"])]
     pub interval: f64,
+    /// With --stream or --watch, or piped: show what the index holds without
+    /// reading live tasks back from their executors first
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod config_tests;
 mod exit;
 mod output;
 mod progress;
+mod rounds;
 mod terminal;
 mod tui;
 
@@ -53,13 +54,20 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Man => return generate::man(),
         _ => {}
     }
+    // A listing asks the supervisor for its round first, so the hosts are read
+    // while this process starts up.
+    let asked = match &cli.command {
+        Command::List(args) if !args.no_refresh => rounds::ask(config_flag),
+        Command::Dashboard(args) if args.stream && !args.no_refresh => rounds::ask(config_flag),
+        _ => None,
+    };
     let app = App::load(config_flag)?;
     match cli.command {
         Command::Start(args) => dispatch::start(&app, args),
         Command::Run(args) => dispatch::run(&app, args),
         Command::Status(args) => inspect::status(&app, args),
         Command::Logs(args) => inspect::logs(&app, args),
-        Command::List(args) => list::list(&app, args),
+        Command::List(args) => list::list(&app, args, asked),
         Command::Wait(args) => control::wait(&app, args),
         Command::Kill(args) => control::kill(&app, args),
         Command::Cleanup(args) => control::cleanup(&app, args),
@@ -67,7 +75,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Compare(args) => compare::compare(&app, args),
         Command::Apply(args) => work::apply(&app, args),
         Command::Fetch(args) => work::fetch(&app, args),
-        Command::Dashboard(args) => list::dashboard(&app, args),
+        Command::Dashboard(args) => list::dashboard(&app, args, asked),
         Command::Reindex(args) => reindex::reindex(&app, args),
         Command::Executors(args) => executors::executors(&app, args),
         Command::Daemon(args) => daemon::daemon(&app, args),

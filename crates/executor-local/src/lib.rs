@@ -18,7 +18,7 @@ use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use process::{PayloadGroup, ProcessIndex};
 pub use process::{is_same_live_process, read_process, remember_umask};
-pub use watch::{ExitWatch, raise_fd_limit};
+pub use watch::{ExitWatch, Woken, raise_fd_limit};
 
 /// How often a bulk kill looks at the process table during the grace period.
 const KILL_TICK: Duration = Duration::from_millis(50);

@@ -4,7 +4,7 @@
 //! at its next round.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use executor_core::TaskId;
@@ -71,8 +71,17 @@ impl ExitWatch {
     /// arrives); returns the tasks whose runners have exited. Without pidfds
     /// (an old kernel) it just sleeps.
     pub fn wait(&mut self, timeout: Duration) -> Vec<TaskId> {
+        self.wait_or(timeout, None).exited
+    }
+
+    /// As [`wait`](Self::wait), and also wakes when `wake` becomes readable
+    /// (the supervisor's requests for a round); says which it was.
+    pub fn wait_or(&mut self, timeout: Duration, wake: Option<BorrowedFd<'_>>) -> Woken {
         if !self.gone.is_empty() {
-            return std::mem::take(&mut self.gone);
+            return Woken {
+                exited: std::mem::take(&mut self.gone),
+                asked: false,
+            };
         }
         let ids: Vec<TaskId> = self.fds.keys().copied().collect();
         let mut polled: Vec<libc::pollfd> = ids
@@ -83,28 +92,46 @@ impl ExitWatch {
                 revents: 0,
             })
             .collect();
+        if let Some(wake) = wake {
+            polled.push(libc::pollfd {
+                fd: wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        let mut woken = Woken::default();
         if polled.is_empty() {
             std::thread::sleep(timeout);
-            return Vec::new();
+            return woken;
         }
         // SAFETY: `polled` is a valid array of `polled.len()` pollfds for the call.
         let ready =
             unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
         if ready <= 0 {
-            return Vec::new();
+            return woken;
         }
-        let exited: Vec<TaskId> = ids
+        woken.asked = wake.is_some() && polled.last().is_some_and(|p| p.revents != 0);
+        woken.exited = ids
             .into_iter()
             .zip(&polled)
             .filter(|(_, p)| p.revents != 0)
             .map(|(id, _)| id)
             .collect();
-        for id in &exited {
+        for id in &woken.exited {
             self.fds.remove(id);
         }
-        exited
+        woken
     }
+}
+
+/// Why [`ExitWatch::wait_or`] returned.
+#[derive(Debug, Default)]
+pub struct Woken {
+    /// Tasks whose runners have exited.
+    pub exited: Vec<TaskId>,
+    /// The wake descriptor became readable.
+    pub asked: bool,
 }
 
 fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {

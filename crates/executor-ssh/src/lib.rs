@@ -19,6 +19,8 @@ use executor_remote::{Shell, bulk, launch, logs, scripts};
 /// The `type: ssh` section and its settings: the connection keys live with
 /// the transport, which Slurm's login node uses too.
 pub use executor_remote::ssh::config;
+/// The supervisor keeps a shell open per host (see `executor_remote::ssh`).
+pub use executor_remote::ssh::keep_shells;
 
 use crate::config::SshSettings;
 

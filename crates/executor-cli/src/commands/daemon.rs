@@ -25,6 +25,7 @@ use executor_local::ExitWatch;
 use crate::app::App;
 use crate::cli::DaemonArgs;
 use crate::exit::{CliError, code};
+use crate::rounds;
 
 /// Longest a round may spend sending webhooks before reconciling again.
 const WEBHOOK_BUDGET: Duration = Duration::from_secs(30);
@@ -42,6 +43,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         .ok_or_else(|| {
             CliError::new(code::USAGE, "--interval needs a positive number of seconds")
         })?;
+    one_malloc_arena();
     let mut manager = app.manager()?;
     let mut lock = app.lock_file("daemon.lock")?;
     if lock.try_lock().is_err() {
@@ -83,13 +85,35 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         interval.as_secs_f64()
     );
     executor_local::raise_fd_limit();
+    executor_ssh::keep_shells();
+    let listener = match rounds::Listener::start(app) {
+        Ok(listener) => Some(listener),
+        Err(err) => {
+            eprintln!(
+                "warning: cannot listen for round requests in {}: {err} (list and dashboard make their own rounds)",
+                app.paths.data_dir.display()
+            );
+            None
+        }
+    };
     let webhooks = app.config.defaults.webhook_url.is_some();
     let mut index_missing = false;
     let mut watch = ExitWatch::new();
     let mut watched_shell: Vec<TaskId> = Vec::new();
+    let mut runners_read_at = None;
     while !STOP.load(Ordering::SeqCst) {
         let round = Instant::now();
+        // Whoever asked before this round began is answered by it.
+        let asked = listener.as_ref().map(rounds::Listener::take);
         follow_index(&mut manager, app, &mut index_missing);
+        // Runners that exited since the last look are recorded first: the
+        // round below skips the watched ones.
+        let exited = watch.wait(Duration::ZERO);
+        if !exited.is_empty()
+            && let Err(err) = manager.reconcile_ids(&exited)
+        {
+            eprintln!("warning: {}", error_chain(&err));
+        }
         // Local shell tasks whose runners are watched need no look: their
         // ends wake the wait below, and nothing else of them is learnt.
         let watched: HashSet<TaskId> = watched_shell
@@ -97,14 +121,20 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
             .filter(|id| watch.is_watching(id))
             .copied()
             .collect();
-        match manager.reconcile_skipping(&watched) {
-            Ok(report) => {
-                for err in &report.unreachable {
-                    eprintln!("warning: {}", crate::terminal::safe(&error_chain(err)));
-                }
-            }
+        let warnings = match manager.reconcile_skipping(&watched) {
+            Ok(report) => report
+                .unreachable
+                .iter()
+                .map(|err| crate::terminal::safe(&error_chain(err)).into_owned())
+                .collect(),
             // The supervisor outlives a busy or briefly broken store.
-            Err(err) => eprintln!("warning: {}", error_chain(&err)),
+            Err(err) => vec![error_chain(&err)],
+        };
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
+        if let Some(asked) = asked {
+            rounds::Listener::answer(asked, &warnings);
         }
         if let Some(server) = &server {
             server.round_done();
@@ -113,28 +143,51 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
             eprintln!("warning: {}", error_chain(&err));
         }
         // Between rounds, a local task's end is noticed as its runner exits
-        // (the runners of tasks started meanwhile are picked up as they come).
+        // (the runners of tasks started meanwhile are picked up as they come);
+        // a request for a round starts one at once.
         while !STOP.load(Ordering::SeqCst) && round.elapsed() < interval {
-            watched_shell = watch_local_runners(&manager, &mut watch);
+            // The runners change only with the index: read again when it moved.
+            let mark = manager.store().change_mark();
+            if mark.is_none() || mark != runners_read_at {
+                watched_shell = watch_local_runners(&manager, &mut watch);
+                runners_read_at = mark;
+            }
             let left = interval.saturating_sub(round.elapsed());
             let slice = if watch.is_empty() { 50 } else { 250 };
-            let exited = watch.wait(left.min(Duration::from_millis(slice)));
-            if exited.is_empty() {
-                continue;
+            let woken = watch.wait_or(
+                left.min(Duration::from_millis(slice)),
+                listener.as_ref().map(rounds::Listener::wake_fd),
+            );
+            if !woken.exited.is_empty() {
+                if let Err(err) = manager.reconcile_ids(&woken.exited) {
+                    eprintln!("warning: {}", error_chain(&err));
+                }
+                if let Some(server) = &server {
+                    server.round_done();
+                }
+                if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
+                    eprintln!("warning: {}", error_chain(&err));
+                }
             }
-            if let Err(err) = manager.reconcile_ids(&exited) {
-                eprintln!("warning: {}", error_chain(&err));
-            }
-            if let Some(server) = &server {
-                server.round_done();
-            }
-            if webhooks && let Err(err) = manager.deliver_webhooks(WEBHOOK_BUDGET, false) {
-                eprintln!("warning: {}", error_chain(&err));
+            if woken.asked {
+                break;
             }
         }
     }
     eprintln!("openclaw-agent daemon {}: stopped", std::process::id());
     Ok(code::OK)
+}
+
+/// The supervisor runs for days and reads its hosts from a thread per host
+/// each round: glibc would give those threads arenas of their own, each
+/// keeping what its thread freed, and the process would grow by arenas for
+/// its first hours. One arena keeps it at what it uses.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt sets an allocator parameter under the allocator's lock.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 /// Watches the runners of the live local tasks (see [`ExitWatch`]); returns

@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::cli::{DashboardArgs, ListArgs, StatusFilter};
 use crate::exit::{CliError, code};
 use crate::output;
+use crate::rounds;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -29,7 +30,7 @@ pub fn status_of(filter: StatusFilter) -> TaskStatus {
     }
 }
 
-pub fn list(app: &App, args: ListArgs) -> Result<u8, CliError> {
+pub fn list(app: &App, args: ListArgs, asked: Option<rounds::Asked>) -> Result<u8, CliError> {
     if let Some(name) = &args.executor {
         app.executor_config(name)?;
     }
@@ -46,8 +47,9 @@ pub fn list(app: &App, args: ListArgs) -> Result<u8, CliError> {
         Format::Table
     };
     let mut manager = app.manager()?;
-    let report = manager.reconcile(None)?;
-    app.settle(&manager, &report);
+    if !args.no_refresh {
+        rounds::refresh(app, &mut manager, asked)?;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     write_tasks(&manager, &filter, format, &mut out)?;
     out.flush()?;
@@ -100,12 +102,17 @@ fn write_tasks(
     Ok(())
 }
 
-pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
+pub fn dashboard(
+    app: &App,
+    args: DashboardArgs,
+    asked: Option<rounds::Asked>,
+) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     let all = ListFilter::default();
     if args.stream {
-        let report = manager.reconcile(None)?;
-        app.settle(&manager, &report);
+        if !args.no_refresh {
+            rounds::refresh(app, &mut manager, asked)?;
+        }
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         write_tasks(&manager, &all, Format::JsonLines, &mut out)?;
         out.flush()?;
@@ -126,12 +133,19 @@ pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
     let Some(watch) = args.watch else {
         let interval = positive(args.interval, "--interval")?;
         if is_terminal && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            if args.no_refresh {
+                return Err(CliError::new(
+                    code::USAGE,
+                    "--no-refresh needs --stream or --watch (the interactive dashboard reads its executors)",
+                ));
+            }
             drop(manager);
             return crate::tui::run(app, interval);
         }
         // Piped: what one frame of the dashboard shows, once.
-        let report = manager.reconcile(None)?;
-        app.settle(&manager, &report);
+        if !args.no_refresh {
+            rounds::refresh(app, &mut manager, None)?;
+        }
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         write_frame(&manager, &mut out)?;
         out.flush()?;
@@ -140,8 +154,9 @@ pub fn dashboard(app: &App, args: DashboardArgs) -> Result<u8, CliError> {
     let interval = positive(watch, "--watch")?;
     let mut refreshes = 0u64;
     loop {
-        let report = manager.reconcile(None)?;
-        app.settle(&manager, &report);
+        if !args.no_refresh {
+            rounds::refresh(app, &mut manager, None)?;
+        }
         let mut frame = Vec::new();
         if is_terminal {
             // Clear the screen and home the cursor.

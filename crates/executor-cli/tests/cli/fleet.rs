@@ -153,3 +153,97 @@ fn the_supervisor_notices_remote_ends_within_an_interval() {
     let _ = daemon.wait();
     assert!(done, "the supervisor wrote every completion record");
 }
+
+/// The state of task `id` as `list --json` shows it.
+fn status_in(list: &serde_json::Value, id: &str) -> String {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_id"] == id)
+        .map(|t| t["status"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_listing_gets_its_round_from_the_supervisor_and_makes_its_own_without_one() {
+    let Some(mut f) = fleet() else {
+        return;
+    };
+    let calls_file = count_calls(&mut f.env, "ssh");
+    // Rounds only when asked: a listing that saw a task end saw it through its own request.
+    let mut daemon = f.env.command(&["daemon", "--interval", "3600"]);
+    daemon.stdout(std::process::Stdio::null());
+    daemon.stderr(std::process::Stdio::null());
+    let mut daemon = daemon.spawn().unwrap();
+    let short: Vec<String> = (0..HOSTS)
+        .map(|i| {
+            let out = f
+                .env
+                .ok(&["run", "-e", &format!("host{i}"), "--cmd", "sleep 5"]);
+            out.trim().to_owned()
+        })
+        .collect();
+    let long = f.env.ok(&["run", "-e", "host0", "--cmd", "sleep 300"]);
+    let long = long.trim();
+    let local = f.env.run_task("sleep 300");
+    // The first rounds open the supervisor's shells on the hosts.
+    let socket = f.env.home().join(".local/share/openclaw/daemon.sock");
+    assert!(eventually(Duration::from_secs(10), || socket.exists()));
+    f.env.ok(&["list"]);
+    f.env.ok(&["list"]);
+
+    let before = calls(&calls_file);
+    let running = f.env.json(&["list", "--json"]);
+    for id in short
+        .iter()
+        .map(String::as_str)
+        .chain([long, local.as_str()])
+    {
+        assert_eq!(status_in(&running, id), "running", "{running}");
+    }
+    // Ended on their hosts (whose task roots this machine sees): one listing
+    // shows it, with no round of the supervisor's own in between.
+    let ended = eventually(Duration::from_secs(20), || {
+        short
+            .iter()
+            .enumerate()
+            .all(|(i, id)| f.roots[i].join("tasks").join(id).join("exit.json").exists())
+    });
+    assert!(ended);
+    let after = f.env.json(&["list", "--json"]);
+    for id in &short {
+        assert_eq!(status_in(&after, id), "completed", "{after}");
+    }
+    assert_eq!(status_in(&after, long), "running");
+    let stream = f.env.ok(&["dashboard", "--stream"]);
+    assert_eq!(stream.lines().count(), HOSTS + 2);
+    assert_eq!(
+        calls(&calls_file),
+        before,
+        "the supervisor read the hosts through the shells it keeps"
+    );
+
+    // A configuration other than the supervisor's: the listing reads the hosts itself.
+    let config = f.env.config_path();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n")).unwrap();
+    let before = calls(&calls_file);
+    let listed = f.env.json(&["list", "--json"]);
+    assert_eq!(status_in(&listed, long), "running");
+    assert_eq!(
+        calls(&calls_file) - before,
+        1,
+        "one look at the one host with a live task"
+    );
+    std::fs::write(&config, text).unwrap();
+
+    // No supervisor any more (its socket is left behind): the same.
+    crate::helpers::kill_pid(daemon.id(), libc::SIGKILL);
+    let _ = daemon.wait();
+    let before = calls(&calls_file);
+    let listed = f.env.json(&["list", "--json"]);
+    assert_eq!(status_in(&listed, long), "running");
+    assert_eq!(status_in(&listed, &local), "running");
+    assert_eq!(calls(&calls_file) - before, 1);
+    f.env.ok(&["kill", "--all", "--grace", "1"]);
+}

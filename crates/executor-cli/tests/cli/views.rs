@@ -1,6 +1,8 @@
 //! Human and machine views: status, dashboard, executors, completions, man.
 
-use crate::helpers::TestEnv;
+use std::time::Duration;
+
+use crate::helpers::{TestEnv, eventually};
 
 fn regex_escape(text: &str) -> String {
     text.chars()
@@ -79,6 +81,32 @@ fn dashboard_stream_and_watch() {
             .assert_error(2, "--interval needs a positive number of seconds");
     }
     env.ok(&["kill", "--task-id", &b, "--grace", "1"]);
+}
+
+#[test]
+fn no_refresh_prints_the_index_as_it_is() {
+    let env = TestEnv::new();
+    let task = env.run_task("sleep 0.5");
+    let exit = env.task_dir(&task).join("exit.json");
+    assert!(eventually(Duration::from_secs(20), || exit.exists()));
+    // Ended, but nothing has read it back yet.
+    let status_of = |args: &[&str]| {
+        let list = env.json(args);
+        list[0]["status"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(status_of(&["list", "--json", "--no-refresh"]), "running");
+    let stream = env.ok(&["dashboard", "--stream", "--no-refresh"]);
+    assert!(stream.contains("\"running\""), "{stream}");
+    let frame = env.ok(&[
+        "dashboard",
+        "--watch",
+        "0.1",
+        "--count",
+        "1",
+        "--no-refresh",
+    ]);
+    assert!(frame.contains("1 running"), "{frame}");
+    assert_eq!(status_of(&["list", "--json"]), "completed");
 }
 
 #[test]

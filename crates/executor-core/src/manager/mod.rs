@@ -139,6 +139,9 @@ pub struct TaskManager {
     config: Config,
     factory: ExecutorFactory,
     executors: HashMap<String, Box<dyn Executor>>,
+    /// The live tasks as last read for a round, with the index's change mark
+    /// then (see [`Store::change_mark`]).
+    live_cache: Option<((i64, u64), Vec<TaskRecord>)>,
 }
 
 impl TaskManager {
@@ -149,6 +152,7 @@ impl TaskManager {
             config,
             factory,
             executors: HashMap::new(),
+            live_cache: None,
         }
     }
 
@@ -159,6 +163,9 @@ impl TaskManager {
     /// Opens the index afresh (after [`Store::index_file`] saw it replaced).
     pub fn reopen_store(&mut self) -> Result<(), StoreError> {
         self.store = Store::open(self.store.paths())?;
+        // A new connection counts its changes afresh: its marks say nothing
+        // of the old one's.
+        self.live_cache = None;
         Ok(())
     }
 

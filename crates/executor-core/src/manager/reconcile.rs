@@ -71,8 +71,23 @@ impl TaskManager {
         &mut self,
         skip: &std::collections::HashSet<TaskId>,
     ) -> Result<ReconcileReport, TaskError> {
-        let mut live = self.store.live_tasks()?;
-        live.retain(|task| !skip.contains(&task.id));
+        // The live tasks are read again only when the index moved since the
+        // last read (the mark is taken first: a write in between moves it
+        // past the read): rounds over unchanged tasks write nothing, so a
+        // supervisor's rounds need not read a thousand rows each.
+        let mark = self.store.change_mark();
+        let wanted = |task: &&TaskRecord| !skip.contains(&task.id);
+        let live = match &self.live_cache {
+            Some((cached, tasks)) if Some(*cached) == mark => {
+                tasks.iter().filter(wanted).cloned().collect()
+            }
+            _ => {
+                let tasks = self.store.live_tasks()?;
+                let live = tasks.iter().filter(wanted).cloned().collect();
+                self.live_cache = mark.map(|mark| (mark, tasks));
+                live
+            }
+        };
         self.reconcile_live(live)
     }
 

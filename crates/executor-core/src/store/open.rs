@@ -155,6 +155,17 @@ impl Store {
         Ok(verdict == "ok")
     }
 
+    /// A mark that moves whenever the index was written, by this process or
+    /// any other: a long-lived process rereads what it derives from the index
+    /// only when it moved. `None` when it cannot be read (reread then).
+    pub fn change_mark(&self) -> Option<(i64, u64)> {
+        let others: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .ok()?;
+        Some((others, self.conn.total_changes()))
+    }
+
     /// Whether the index file at the store's path is still the one this store
     /// opened: one `stat`, for a long-lived process to notice a replaced index.
     pub fn index_file(&self) -> IndexFile {

@@ -9,9 +9,11 @@
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::config::{HostKeyPolicy, SshSettings};
+use super::kept::{self, KeptShell};
 use executor_core::ExecutorError;
 use executor_core::process::{self, ProcessError};
 
@@ -47,10 +49,16 @@ const SESSION_SLOT_WAIT: Duration = Duration::from_secs(60);
 /// ssh's own exit status for connection and authentication failures.
 const SSH_FAILURE: i32 = 255;
 
+/// How long a kept shell may take to answer before it is given up on: a host
+/// that stops answering ends it (ServerAlive ends a dead link sooner).
+const KEPT_SHELL_LIMIT: Duration = Duration::from_secs(15);
+
 pub struct Transport {
     executor: String,
     settings: SshSettings,
     control_dir: Option<PathBuf>,
+    /// The host's kept shell, when this process keeps them (see [`kept`]).
+    kept: Mutex<Option<KeptShell>>,
 }
 
 /// What a remote script printed and how it exited.
@@ -67,6 +75,7 @@ impl Transport {
             executor: executor.to_owned(),
             settings,
             control_dir: control_dir(),
+            kept: Mutex::new(None),
         }
     }
 
@@ -114,6 +123,11 @@ impl Transport {
     }
 
     fn command(&self) -> Command {
+        self.command_as("auto")
+    }
+
+    /// The ssh command, as `ControlMaster=<master>` of the shared connection.
+    fn command_as(&self, master: &str) -> Command {
         let mut command = Command::new("ssh");
         // ssh keeps the first value given for an option: the user's come first.
         for option in &self.settings.ssh_options {
@@ -140,7 +154,7 @@ impl Transport {
         if let Some(path) = self.control_path() {
             command
                 .arg("-o")
-                .arg("ControlMaster=auto")
+                .arg(format!("ControlMaster={master}"))
                 .arg("-o")
                 .arg(format!("ControlPath={}", path.display()))
                 .arg("-o")
@@ -171,6 +185,12 @@ impl Transport {
     /// before the script runs are retried; `idempotent` scripts are also retried
     /// when the link drops midway.
     pub fn run(&self, script: &str, idempotent: bool) -> Result<Output, ExecutorError> {
+        if idempotent
+            && kept::shells_kept()
+            && let Some(output) = self.run_kept(script)?
+        {
+            return Ok(output);
+        }
         let mut attempt = 0;
         let started = Instant::now();
         loop {
@@ -191,6 +211,49 @@ impl Transport {
             // Back off exponentially, spread out across concurrent invocations.
             let jitter = u64::from(std::process::id() % 97) * 2;
             std::thread::sleep(Duration::from_millis((100 << attempt) + jitter));
+        }
+    }
+
+    /// Runs an idempotent `script` in the host's kept shell, started on the
+    /// shared connection once that is up (a kept shell that opened the
+    /// connection itself would leave the master holding its pipes). `None`
+    /// when the script is to be run the ordinary way: no kept shell yet, it
+    /// ended, or the script failed (run again, its stderr is kept).
+    fn run_kept(&self, script: &str) -> Result<Option<Output>, ExecutorError> {
+        let Ok(mut slot) = self.kept.lock() else {
+            return Ok(None);
+        };
+        if slot.is_none() {
+            if !self.control_path().is_some_and(|path| path.exists()) {
+                return Ok(None);
+            }
+            // Never the master: only a client of the one that is up.
+            *slot = KeptShell::start(self.command_as("no")).ok();
+        }
+        let Some(shell) = slot.as_mut() else {
+            return Ok(None);
+        };
+        match shell.run(script, KEPT_SHELL_LIMIT) {
+            Ok(answer) if answer.status == 0 => Ok(Some(Output {
+                status: 0,
+                stdout: answer.stdout,
+                stderr: String::new(),
+            })),
+            Ok(_) => Ok(None),
+            Err(err) => {
+                *slot = None;
+                if err.kind() == std::io::ErrorKind::TimedOut {
+                    return Err(ExecutorError::Unreachable {
+                        executor: self.executor.clone(),
+                        message: format!(
+                            "{} did not answer within {} s",
+                            self.target(),
+                            KEPT_SHELL_LIMIT.as_secs()
+                        ),
+                    });
+                }
+                Ok(None)
+            }
         }
     }
 
