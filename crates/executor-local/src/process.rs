@@ -7,14 +7,40 @@ use std::sync::OnceLock;
 pub use executor_core::procstat::ProcessInfo;
 
 pub fn read_process(pid: u32) -> Option<ProcessInfo> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc_file(&format!("/proc/{pid}/stat")).ok()?;
     executor_core::procstat::parse(&stat)
+}
+
+/// A small /proc file, read in one go: /proc reports no size, so
+/// `fs::read_to_string` would `stat` it and grow its buffer from 32 bytes
+/// (nine system calls for a `stat` line instead of four). Every look at a
+/// live local task reads one, and a bulk kill one per process per tick.
+fn read_proc_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    // Not `File::read_to_string`, which `stat`s the file for a size hint.
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = vec![0; 1024];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(len * 2, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    bytes.truncate(len);
+    String::from_utf8(bytes)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
 
 fn boot_id() -> &'static str {
     static BOOT_ID: OnceLock<String> = OnceLock::new();
     BOOT_ID.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        read_proc_file("/proc/sys/kernel/random/boot_id")
             .map(|s| s.trim().to_owned())
             .unwrap_or_default()
     })
@@ -80,7 +106,7 @@ fn umask_by_setting() -> String {
 }
 
 fn read_umask() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let status = read_proc_file("/proc/self/status").ok()?;
     let mask = status
         .lines()
         .find_map(|l| l.strip_prefix("Umask:"))?
@@ -212,6 +238,18 @@ impl ProcessIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proc_file_is_read_whole_whatever_its_length() {
+        let status = read_proc_file("/proc/self/status").expect("status");
+        assert!(status.len() > 1024, "longer than the first buffer");
+        assert!(status.starts_with("Name:") && status.ends_with('\n'));
+        let stat = read_proc_file(&format!("/proc/{}/stat", std::process::id())).expect("stat");
+        assert_eq!(
+            executor_core::procstat::parse(&stat).map(|p| p.pid),
+            Some(std::process::id())
+        );
+    }
 
     #[test]
     fn the_umask_set_and_put_back_is_the_one_proc_reports() {
