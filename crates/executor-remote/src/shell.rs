@@ -85,9 +85,32 @@ impl Shell {
         idempotent: bool,
         limit: Duration,
     ) -> Result<Vec<u8>, ExecutorError> {
-        let output = self
-            .run(executor, script, idempotent, limit)
-            .map_err(|err| err.into_error(executor, "the shell"))?;
+        let output = self.run(executor, script, idempotent, limit);
+        self.stdout_of(executor, output)
+    }
+
+    /// As [`stdout`](Self::stdout), for a script that only reads (it may run
+    /// twice): over SSH in the host's kept shell when this process keeps
+    /// them.
+    pub fn read_stdout(
+        &self,
+        executor: &str,
+        script: &str,
+        limit: Duration,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        let output = match self {
+            Self::Here => run_here(executor, script, limit),
+            Self::Ssh(transport) => transport.run_read(script).map_err(ShellError::from),
+        };
+        self.stdout_of(executor, output)
+    }
+
+    fn stdout_of(
+        &self,
+        executor: &str,
+        output: Result<Output, ShellError>,
+    ) -> Result<Vec<u8>, ExecutorError> {
+        let output = output.map_err(|err| err.into_error(executor, "the shell"))?;
         if output.status == 0 {
             return Ok(output.stdout);
         }

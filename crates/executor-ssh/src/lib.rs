@@ -181,7 +181,11 @@ impl Executor for SshExecutor {
                     .then(|| task.agent.as_ref().map_or(0, |a| a.parsed_offset)),
             })
             .collect();
-        let stdout = self.run(&scripts::observe(&self.task_root, &probes), true)?;
+        let stdout = self.shell.read_stdout(
+            &self.config.name,
+            &scripts::observe(&self.task_root, &probes),
+            NO_LIMIT,
+        )?;
         let text = String::from_utf8_lossy(&stdout);
         let mut observations: Vec<RunnerObservation> = tasks
             .iter()

@@ -154,6 +154,24 @@ fn the_supervisor_notices_remote_ends_within_an_interval() {
     assert!(done, "the supervisor wrote every completion record");
 }
 
+/// The live (not zombie) processes whose parent is `pid` (the supervisor's
+/// kept `ssh` clients).
+fn children_of(pid: u32) -> Vec<u32> {
+    let parent_and_state = |child: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+        let state = fields.next()?.to_owned();
+        Some((fields.next()?.parse::<u32>().ok()?, state))
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            parent_and_state(*child).is_some_and(|(parent, state)| parent == pid && state != "Z")
+        })
+        .collect()
+}
+
 /// The state of task `id` as `list --json` shows it.
 fn status_in(list: &serde_json::Value, id: &str) -> String {
     list.as_array()
@@ -222,6 +240,21 @@ fn a_listing_gets_its_round_from_the_supervisor_and_makes_its_own_without_one() 
         before,
         "the supervisor read the hosts through the shells it keeps"
     );
+
+    // The supervisor's shells on the hosts die (a dropped link): its next
+    // round reads the hosts the ordinary way and opens new ones.
+    let kept = children_of(daemon.id());
+    assert_eq!(kept.len(), HOSTS, "one kept shell per host");
+    for pid in kept {
+        crate::helpers::kill_pid(pid, libc::SIGKILL);
+    }
+    let listed = f.env.json(&["list", "--json"]);
+    assert_eq!(status_in(&listed, long), "running", "{listed}");
+    assert_eq!(status_in(&listed, &local), "running", "{listed}");
+    assert!(eventually(Duration::from_secs(10), || {
+        f.env.ok(&["list"]);
+        children_of(daemon.id()).len() == 1
+    }));
 
     // A configuration other than the supervisor's: the listing reads the hosts itself.
     let config = f.env.config_path();

@@ -185,12 +185,6 @@ impl Transport {
     /// before the script runs are retried; `idempotent` scripts are also retried
     /// when the link drops midway.
     pub fn run(&self, script: &str, idempotent: bool) -> Result<Output, ExecutorError> {
-        if idempotent
-            && kept::shells_kept()
-            && let Some(output) = self.run_kept(script)?
-        {
-            return Ok(output);
-        }
         let mut attempt = 0;
         let started = Instant::now();
         loop {
@@ -214,11 +208,23 @@ impl Transport {
         }
     }
 
-    /// Runs an idempotent `script` in the host's kept shell, started on the
-    /// shared connection once that is up (a kept shell that opened the
-    /// connection itself would leave the master holding its pipes). `None`
-    /// when the script is to be run the ordinary way: no kept shell yet, it
-    /// ended, or the script failed (run again, its stderr is kept).
+    /// Runs a read-only `script` (one that changes nothing on the host, so
+    /// it may run twice): in the host's kept shell when this process keeps
+    /// them (see [`kept`]), else as [`run`](Self::run) does.
+    pub fn run_read(&self, script: &str) -> Result<Output, ExecutorError> {
+        if kept::shells_kept()
+            && let Some(output) = self.run_kept(script)?
+        {
+            return Ok(output);
+        }
+        self.run(script, true)
+    }
+
+    /// Runs `script` in the host's kept shell, started on the shared
+    /// connection once that is up (a kept shell that opened the connection
+    /// itself would leave the master holding its pipes). `None` when the
+    /// script is to be run the ordinary way: no kept shell yet, it ended, or
+    /// the script failed (run again, its stderr is kept).
     fn run_kept(&self, script: &str) -> Result<Option<Output>, ExecutorError> {
         let Ok(mut slot) = self.kept.lock() else {
             return Ok(None);
