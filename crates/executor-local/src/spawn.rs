@@ -248,17 +248,23 @@ fn high_fd(file: &File) -> io::Result<OwnedFd> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_runner_whose_dispatcher_dies_before_opening_the_gate_runs() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = File::create(dir.path().join("log")).expect("log");
+    /// A runner that prints `ran` into the log it returns.
+    fn echo_runner(dir: &Path) -> (File, Runner) {
+        let log = File::create(dir.join("log")).expect("log");
         let runner = Runner::new(
             Path::new("/bin/sh"),
             ["-c", "echo ran"].map(OsStr::new),
-            dir.path(),
+            dir,
             &[],
         )
         .expect("runner");
+        (log, runner)
+    }
+
+    #[test]
+    fn a_runner_whose_dispatcher_dies_before_opening_the_gate_runs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (log, runner) = echo_runner(dir.path());
         let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
         let detach = Detach::new().expect("pipe");
         let gate = Gate::new().expect("pipe");
@@ -281,14 +287,7 @@ mod tests {
     #[test]
     fn a_launch_awaited_after_a_later_one_is_not_held_by_its_parked_runners() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let log = File::create(dir.path().join("log")).expect("log");
-        let runner = Runner::new(
-            Path::new("/bin/sh"),
-            ["-c", "echo ran"].map(OsStr::new),
-            dir.path(),
-            &[],
-        )
-        .expect("runner");
+        let (log, runner) = echo_runner(dir.path());
         let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
         let (first_detach, first_gate) = (Detach::new().expect("pipe"), Gate::new().expect("pipe"));
         let first = runner

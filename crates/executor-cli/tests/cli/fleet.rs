@@ -129,23 +129,31 @@ fn a_fleet_is_dispatched_looked_at_killed_and_cleaned_one_round_trip_per_host() 
     f.env.ok(&["kill", "--executor", "local", "--grace", "1"]);
 }
 
+/// A supervisor on the fleet's store, rounds `interval` seconds apart.
+fn supervisor(env: &TestEnv, interval: &str) -> std::process::Child {
+    let mut daemon = env.command(&["daemon", "--interval", interval]);
+    daemon.stdout(std::process::Stdio::null());
+    daemon.stderr(std::process::Stdio::null());
+    daemon.spawn().unwrap()
+}
+
+/// Runs `cmd` on every host; the task ids, host by host.
+fn run_on_each_host(env: &TestEnv, cmd: &str) -> Vec<String> {
+    (0..HOSTS)
+        .map(|i| {
+            let out = env.ok(&["run", "-e", &format!("host{i}"), "--cmd", cmd]);
+            out.trim().to_owned()
+        })
+        .collect()
+}
+
 #[test]
 fn the_supervisor_notices_remote_ends_within_an_interval() {
     let Some(f) = fleet() else {
         return;
     };
-    let mut daemon = f.env.command(&["daemon", "--interval", "1"]);
-    daemon.stdout(std::process::Stdio::null());
-    daemon.stderr(std::process::Stdio::null());
-    let mut daemon = daemon.spawn().unwrap();
-    let ids: Vec<String> = (0..HOSTS)
-        .map(|i| {
-            let out = f
-                .env
-                .ok(&["run", "-e", &format!("host{i}"), "--cmd", "sleep 1"]);
-            out.trim().to_owned()
-        })
-        .collect();
+    let mut daemon = supervisor(&f.env, "1");
+    let ids = run_on_each_host(&f.env, "sleep 1");
     let done = eventually(Duration::from_secs(10), || {
         ids.iter().all(|id| f.env.completion(id).is_some())
     });
@@ -189,18 +197,8 @@ fn a_listing_gets_its_round_from_the_supervisor_and_makes_its_own_without_one() 
     };
     let calls_file = count_calls(&mut f.env, "ssh");
     // Rounds only when asked: a listing that saw a task end saw it through its own request.
-    let mut daemon = f.env.command(&["daemon", "--interval", "3600"]);
-    daemon.stdout(std::process::Stdio::null());
-    daemon.stderr(std::process::Stdio::null());
-    let mut daemon = daemon.spawn().unwrap();
-    let short: Vec<String> = (0..HOSTS)
-        .map(|i| {
-            let out = f
-                .env
-                .ok(&["run", "-e", &format!("host{i}"), "--cmd", "sleep 5"]);
-            out.trim().to_owned()
-        })
-        .collect();
+    let mut daemon = supervisor(&f.env, "3600");
+    let short = run_on_each_host(&f.env, "sleep 5");
     let long = f.env.ok(&["run", "-e", "host0", "--cmd", "sleep 300"]);
     let long = long.trim();
     let local = f.env.run_task("sleep 300");
