@@ -1,6 +1,6 @@
 #!/bin/sh
 # openclaw-agent task runner, protocol 3.
-# Usage: sh runner.sh TASK_DIR [UMASK [keep-background]]
+# Usage: sh runner.sh TASK_DIR [UMASK [keep-background|"" [gated]]]
 #
 # Starts TASK_DIR/payload.sh in a session of its own (stdin closed, all output
 # appended to task.log), writes the payload's pid to task.pid, and records the
@@ -21,6 +21,14 @@
 # A task with its own git worktree brings worktree.sh: the worktree is made
 # before the payload (exit 125 when it cannot be), and what the payload left
 # is committed and recorded (result.json) before exit.json.
+#
+# `gated`: the runner was started parked, before its dispatch recorded it; it
+# goes on once fd 3 (a pipe whose write end only the dispatcher holds) reaches
+# its end, when the dispatcher lets it or dies.
+if [ "$4" = gated ]; then
+    read -r gate <&3
+    exec 3<&-
+fi
 dir=$1
 cd "$dir" || exit 120
 mask=${2:-$(umask)}

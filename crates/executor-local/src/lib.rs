@@ -1,6 +1,7 @@
 //! The local executor: tasks run as processes of this machine, their task
 //! directory being the store's own mirror directory.
 
+mod forker;
 mod process;
 mod spawn;
 mod watch;
@@ -26,11 +27,10 @@ const KILL_TICK: Duration = Duration::from_millis(50);
 pub struct LocalExecutor {
     config: ExecutorConfig,
     paths: Paths,
-    /// The launches whose runners are not yet let run (see
-    /// [`Executor::open_launched`]): each one's wait for its runners to
-    /// leave this process's session, and its gate. Dropped with the executor
-    /// at the latest, which lets the runners go.
-    gates: std::sync::Mutex<Vec<(spawn::Detaching, spawn::Gate)>>,
+    /// The gates of the launches whose runners are not yet let run (see
+    /// [`Executor::open_launched`]). Dropped with the executor at the
+    /// latest, which lets the runners go.
+    gates: std::sync::Mutex<Vec<spawn::Gate>>,
 }
 
 impl LocalExecutor {
@@ -92,12 +92,11 @@ impl LocalExecutor {
         }
     }
 
-    /// Forks the runner of `spec` (its files are in place: this executor's
-    /// task dir is the store's mirror) and returns its pid at once.
+    /// Starts the runner of `spec` (its files are in place: this executor's
+    /// task dir is the store's mirror), parked at `gate`, and returns its pid.
     fn start_runner(
         &self,
         spec: &LaunchSpec<'_>,
-        detach: &spawn::Detach,
         gate: &spawn::Gate,
     ) -> Result<u32, ExecutorError> {
         let dir = self.dir(&spec.id);
@@ -120,12 +119,49 @@ impl LocalExecutor {
                 dir.as_os_str(),
                 std::ffi::OsStr::new(&umask),
                 std::ffi::OsStr::new(keep),
+                std::ffi::OsStr::new(runner::GATED),
             ],
             &dir,
             spec.env,
         )
-        .and_then(|command| command.spawn(&log, detach, gate))
+        .and_then(|command| command.spawn(&log, gate))
         .map_err(self.io_err("cannot start the task runner"))
+    }
+
+    /// Starts the runners of `specs` (which share their environment) through
+    /// one forker, parked at `gate`.
+    fn fork_runners(
+        &self,
+        specs: &[LaunchSpec<'_>],
+        gate: &spawn::Gate,
+    ) -> Vec<Result<Launched, ExecutorError>> {
+        let runners: Vec<PathBuf> = specs
+            .iter()
+            .map(|spec| self.dir(&spec.id).join(runner::RUNNER_FILE))
+            .collect();
+        let runners: Vec<&std::path::Path> = runners.iter().map(PathBuf::as_path).collect();
+        let umask = process::own_umask().unwrap_or_default();
+        let keep = runner::keep_background_arg(self.config.keep_background);
+        match forker::fork_runners(&runners, &umask, keep, specs[0].env, gate) {
+            Ok(forked) => forked
+                .into_iter()
+                .map(|forked| match forked {
+                    forker::Forked::Pid(pid) => Ok(launched(pid)),
+                    // Its subshell may be parked: the task stays claimed for
+                    // the next look, which finds its runner or starts it.
+                    forker::Forked::Unknown => Err(ExecutorError::InDoubt {
+                        executor: self.config.name.clone(),
+                        message:
+                            "the runner forker ended before saying whether it started the runner"
+                                .to_owned(),
+                    }),
+                })
+                .collect(),
+            Err(err) => {
+                let err = self.io_err("cannot start the task runners")(err);
+                specs.iter().map(|_| Err(err.duplicate())).collect()
+            }
+        }
     }
 
     /// The payload's process group, once the runner has recorded it.
@@ -189,38 +225,36 @@ impl Executor for LocalExecutor {
             .unwrap_or_else(|| Err(ExecutorError::failed(&self.config.name, "no launch")))
     }
 
-    /// All runners are forked first and returned at once; they are awaited
-    /// together (until each has left this process's session) and exec at
-    /// [`open_launched`](Executor::open_launched), so the waits overlap with
-    /// one another and with the caller's recording of the runners.
+    /// All runners are started first and returned at once, parked at one
+    /// gate until [`open_launched`](Executor::open_launched). Several go
+    /// through one forker (see [`forker`]).
     fn launch_many(&self, specs: &[LaunchSpec<'_>]) -> Vec<Result<Launched, ExecutorError>> {
-        let _serial = spawn::LAUNCHES
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (detach, gate) = match spawn::Detach::new().and_then(|d| Ok((d, spawn::Gate::new()?))) {
-            Ok(pipes) => pipes,
+        let gate = match spawn::Gate::new() {
+            Ok(gate) => gate,
             Err(err) => {
                 let err = self.io_err("cannot start the task runner")(err);
                 return specs.iter().map(|_| Err(err.duplicate())).collect();
             }
         };
-        let started: Vec<_> = specs
-            .iter()
-            .map(|spec| self.start_runner(spec, &detach, &gate))
-            .map(|pid| pid.map(launched))
-            .collect();
+        let started = match specs {
+            [first, rest @ ..] if !rest.is_empty() && rest.iter().all(|s| s.env == first.env) => {
+                self.fork_runners(specs, &gate)
+            }
+            _ => specs
+                .iter()
+                .map(|spec| self.start_runner(spec, &gate).map(launched))
+                .collect(),
+        };
         self.gates
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((detach.forked(), gate));
+            .push(gate);
         started
     }
 
-    /// Waits until the runners have sessions of their own, then lets them
-    /// exec. The wait is here rather than in the launch: each child's
-    /// `setsid` runs while the caller records it (on an idle second CPU it is
-    /// long done by then), and a dispatch still acknowledges no task whose
-    /// runner a signal to this process's group could reach.
+    /// Lets the runners go on. Each has had a session of its own since its
+    /// spawn returned, so a dispatch acknowledges no task whose runner a
+    /// signal to this process's group could reach.
     fn open_launched(&self) {
         let launches = std::mem::take(
             &mut *self
@@ -228,10 +262,7 @@ impl Executor for LocalExecutor {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        for (detach, gate) in launches {
-            detach.wait();
-            gate.open();
-        }
+        launches.into_iter().for_each(spawn::Gate::open);
     }
 
     fn observe(&self, tasks: &[&TaskRecord]) -> Result<Vec<RunnerObservation>, ExecutorError> {

@@ -1,23 +1,28 @@
-//! Starting a task's runner: `fork` and `exec`, without waiting for the exec.
+//! Starting a task's runner: `posix_spawn`, which shares this process's
+//! memory with the child until its exec (a `vfork`), so nothing of the
+//! dispatcher is copied.
 //!
-//! `Command::spawn` blocks until the child has exec'd (to report an exec
-//! error). On two CPUs busy with the runners already started, that wait is the
-//! scheduler's: a batch of 300 local tasks spent 14 ms per task in it (median;
-//! `strace -f`), most of its time. The runner is `/bin/sh` with a script the
-//! dispatch just wrote, in a dir that exists: an exec that fails leaves a
-//! runner pid that never records itself, which reconciliation ends as lost.
-//! What is awaited is the child's `setsid` ([`Detach`]), before a dispatch
-//! is acknowledged.
+//! A `fork` of the CLI per runner copied its page tables and took a
+//! copy-on-write fault for every page either side wrote before the child's
+//! exec: with the index's cache and a whole batch in memory, 0.8–0.9 ms per
+//! runner, most of a 1,000-task batch (`perf`). The spawned child only takes
+//! a session of its own, its fds and its dir, then execs the runner, which
+//! parks at its gate ([`Gate`]) until the dispatch has recorded it: the
+//! parked runner is already a process running the task's runner script,
+//! which is what a look at a task without a recorded runner searches for.
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// The runner's command line and environment, made ready before the fork:
-/// the child may only make async-signal-safe calls.
+/// The fd on which a gated runner reads its gate (`runner.sh`, `gated`).
+pub const GATE_FD: RawFd = 3;
+
+/// The runner's command line and environment, made ready before the spawn.
 pub struct Runner {
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -60,152 +65,160 @@ impl Runner {
         })
     }
 
-    /// Starts the runner in a session of its own, stdin from `/dev/null` and
-    /// stdout and stderr to `log`; returns its pid as soon as it is forked.
-    /// [`Detach::wait`] on `detach` tells when it has its session.
-    /// The runner execs only once `gate` is opened (or its holder is gone).
-    pub fn spawn(&self, log: &File, detach: &Detach, gate: &Gate) -> io::Result<u32> {
-        // Above 0-2: the child's dup2 onto 0-2 must not clobber them.
-        let null = high_fd(&File::open("/dev/null")?)?;
-        let log = high_fd(log)?;
-        let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|e| e.as_ptr()).collect();
-        envp.push(std::ptr::null());
-        let (null, log) = (null.as_raw_fd(), log.as_raw_fd());
-        let detached = detach.write.as_raw_fd();
-        let gate = (gate.read.as_raw_fd(), gate.write.as_raw_fd());
-        // SAFETY: after fork the child makes only async-signal-safe calls on
-        // memory prepared before it (no allocation, no lock), then execs or
-        // exits with _exit.
-        match unsafe { libc::fork() } {
-            -1 => Err(io::Error::last_os_error()),
-            0 => unsafe { self.child(null, log, detached, gate, &argv, &envp) },
-            pid => Ok(pid as u32),
-        }
+    /// Starts the runner in a session of its own, stdin from `/dev/null`,
+    /// stdout and stderr to `log`, and `gate`'s read end as fd [`GATE_FD`];
+    /// returns its pid once it has exec'd (an exec that fails is this call's
+    /// error). Only `gate`'s read end and 0–2 reach the runner: every other fd
+    /// of this process is close-on-exec.
+    pub fn spawn(&self, log: &File, gate: &Gate) -> io::Result<u32> {
+        self.spawn_with(log, log, gate)
     }
 
-    /// The child's side of [`Runner::spawn`]: never returns.
-    ///
-    /// # Safety
-    /// Only in the child of a fork; the pointers are NUL-terminated arrays of
-    /// valid C strings.
-    unsafe fn child(
+    /// [`Runner::spawn`] with stdout to `stdout` and stderr to `/dev/null`.
+    pub fn spawn_with_stdout(&self, stdout: &impl AsRawFd, gate: &Gate) -> io::Result<u32> {
+        self.spawn_with(stdout, &File::open("/dev/null")?, gate)
+    }
+
+    fn spawn_with(
         &self,
-        null: libc::c_int,
-        log: libc::c_int,
-        detached: libc::c_int,
-        (gate, gate_holder): (libc::c_int, libc::c_int),
-        argv: &[*const libc::c_char],
-        envp: &[*const libc::c_char],
-    ) -> ! {
-        // SAFETY: async-signal-safe calls on fds and strings that are valid here.
+        stdout: &impl AsRawFd,
+        stderr: &impl AsRawFd,
+        gate: &Gate,
+    ) -> io::Result<u32> {
+        // Above the gate's number: the dup2s onto 0-3 must not clobber them.
+        let null = high_fd(&File::open("/dev/null")?)?;
+        let stdout = high_fd(stdout)?;
+        let stderr = high_fd(stderr)?;
+        let mut argv: Vec<*mut libc::c_char> =
+            self.argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        argv.push(std::ptr::null_mut());
+        let mut envp: Vec<*mut libc::c_char> =
+            self.envp.iter().map(|e| e.as_ptr().cast_mut()).collect();
+        envp.push(std::ptr::null_mut());
+        let actions = FileActions::new()?;
+        actions.dup2(null.as_raw_fd(), 0)?;
+        actions.dup2(stdout.as_raw_fd(), 1)?;
+        actions.dup2(stderr.as_raw_fd(), 2)?;
+        actions.dup2(gate.read.as_raw_fd(), GATE_FD)?;
+        actions.chdir(&self.dir)?;
+        let attr = Attributes::detached()?;
+        let mut pid: libc::pid_t = 0;
+        // SAFETY: the actions and attributes are initialised, argv and envp
+        // are NULL-terminated arrays of C strings that outlive the call.
+        let rc = unsafe {
+            libc::posix_spawn(
+                &mut pid,
+                self.argv[0].as_ptr(),
+                &actions.0,
+                &attr.0,
+                argv.as_ptr(),
+                envp.as_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(pid as u32)
+    }
+}
+
+/// `posix_spawn_file_actions_t`, destroyed when dropped.
+struct FileActions(libc::posix_spawn_file_actions_t);
+
+impl FileActions {
+    fn new() -> io::Result<Self> {
+        let mut actions = MaybeUninit::uninit();
+        // SAFETY: init writes the whole struct when it returns 0.
+        check(unsafe { libc::posix_spawn_file_actions_init(actions.as_mut_ptr()) })?;
+        // SAFETY: initialised just above.
+        Ok(Self(unsafe { actions.assume_init() }))
+    }
+
+    fn dup2(&self, from: RawFd, to: RawFd) -> io::Result<()> {
+        // SAFETY: the actions are initialised; glibc only appends to them.
+        check(unsafe {
+            libc::posix_spawn_file_actions_adddup2(std::ptr::from_ref(&self.0).cast_mut(), from, to)
+        })
+    }
+
+    fn chdir(&self, dir: &CString) -> io::Result<()> {
+        // SAFETY: as above; glibc copies the path.
+        check(unsafe {
+            libc::posix_spawn_file_actions_addchdir_np(
+                std::ptr::from_ref(&self.0).cast_mut(),
+                dir.as_ptr(),
+            )
+        })
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed once.
+        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+    }
+}
+
+/// `posix_spawnattr_t`, destroyed when dropped.
+struct Attributes(libc::posix_spawnattr_t);
+
+impl Attributes {
+    /// A session of its own (before the id is printed, a signal to this
+    /// process's group, a Ctrl-C or a closed terminal, must not reach it), no
+    /// signal blocked, and SIGPIPE back to its default as `Command` does:
+    /// this process ignores it, the runner's shell could not undo that, and
+    /// the payload must see a broken pipe.
+    fn detached() -> io::Result<Self> {
+        let mut attr = MaybeUninit::uninit();
+        // SAFETY: init writes the whole struct when it returns 0.
+        check(unsafe { libc::posix_spawnattr_init(attr.as_mut_ptr()) })?;
+        // SAFETY: initialised just above.
+        let mut attr = Self(unsafe { attr.assume_init() });
+        // SAFETY: plain sigset and attribute setters on initialised values.
         unsafe {
-            // As `Command` does: the runner's shell cannot undo a signal
-            // ignored at its start (this process ignores SIGPIPE), and the
-            // payload must see a broken pipe.
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            let session = libc::setsid();
-            libc::close(detached);
-            if session == -1
-                || libc::dup2(null, 0) == -1
-                || libc::dup2(log, 1) == -1
-                || libc::dup2(log, 2) == -1
-                || libc::chdir(self.dir.as_ptr()) == -1
-            {
-                libc::_exit(126);
-            }
-            // Only the dispatcher may hold the gate shut: its end, closed or
-            // gone with it, is the one left. Parked, the child keeps its other
-            // inherited fds until its exec, the tasks' dispatch locks among
-            // them (see [`Gate`]); the caller's stdout is no longer held.
-            libc::close(gate_holder);
-            let mut byte = 0u8;
-            while libc::read(gate, (&raw mut byte).cast(), 1) == -1
-                && *libc::__errno_location() == libc::EINTR
-            {}
-            libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
-            libc::_exit(127)
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            let mut pipe: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pipe);
+            libc::sigaddset(&mut pipe, libc::SIGPIPE);
+            check(libc::posix_spawnattr_setsigmask(&mut attr.0, &none))?;
+            check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &pipe))?;
+            check(libc::posix_spawnattr_setflags(
+                &mut attr.0,
+                // libc types the flags apart; all fit in the attribute's short.
+                libc::POSIX_SPAWN_SETSID
+                    | (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
+            ))?;
         }
+        Ok(attr)
     }
 }
 
-/// Tells when forked runners have sessions of their own (their first act),
-/// so that a signal to this process's group (Ctrl-C, a closed terminal) can
-/// no longer reach them: each child closes its copy of a pipe's write end
-/// right after `setsid`, and [`Detach::wait`] reads until no copy is left.
-/// Only that act is awaited, not the exec, and one pipe serves a whole batch:
-/// by the time the last runner is forked, most have long done it.
-pub struct Detach {
-    read: OwnedFd,
-    write: OwnedFd,
-}
-
-impl Detach {
-    pub fn new() -> io::Result<Self> {
-        let (read, write) = pipe()?;
-        Ok(Self { read, write })
-    }
-
-    /// Blocks until every runner forked with this pipe has left this
-    /// process's session (or ended).
-    #[cfg(test)]
-    pub fn wait(self) {
-        self.forked().wait();
-    }
-
-    /// Closes this process's write end once the runners are forked, so that
-    /// the wait can come later: the children of a later launch, parked until
-    /// their own gate opens, then hold no copy that would keep it waiting.
-    pub fn forked(self) -> Detaching {
-        Detaching { read: self.read }
+impl Drop for Attributes {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `detached`, destroyed once.
+        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
     }
 }
 
-/// A [`Detach`] whose runners are all forked.
-pub struct Detaching {
-    read: OwnedFd,
-}
-
-impl Detaching {
-    /// Blocks until every runner forked with this pipe has left this
-    /// process's session (or ended).
-    pub fn wait(self) {
-        let mut byte = [0u8; 1];
-        loop {
-            // SAFETY: reading into a buffer of the length given.
-            let n = unsafe { libc::read(self.read.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
-            if n == 0
-                || (n == -1 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted)
-            {
-                return;
-            }
-        }
+fn check(rc: libc::c_int) -> io::Result<()> {
+    match rc {
+        0 => Ok(()),
+        rc => Err(io::Error::from_raw_os_error(rc)),
     }
 }
 
-/// Serialises the launches of this process: a child parked at its gate
-/// holds every fd open at its fork, and the pipes of a launch in another
-/// thread (its [`Detach`], its gate) would then wait on that child's exec,
-/// which waits on its own launch's return. One after the other, a later
-/// launch's children hold only the gates of earlier ones, which open first.
-pub static LAUNCHES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Holds forked runners before their exec until the dispatch has recorded
-/// them: they take no CPU from the forks and the index writes still to come
-/// (on two CPUs, the runners' three execs each were half a batch's CPU), and
-/// no payload starts before the index names its runner. Each child, in its
-/// own session already, blocks reading the pipe; [`Gate::open`] closes the
-/// only write end, and so does the dispatcher's death: a runner whose
-/// dispatcher died runs, as it would have had the gate been open. Its row was
-/// committed as claimed before the fork, and until its exec the child holds
-/// the task's dispatch lock (an inherited fd, closed on exec), so a look at
-/// the task waits for it and then finds the runner's script running.
-///
-/// Forks that park children must not overlap (see [`LAUNCHES`]).
+/// Holds started runners before their work until the dispatch has recorded
+/// them: no payload starts before the index names its runner, and a batch's
+/// runners take no CPU from its own spawns and index writes. Each runner
+/// reads the pipe on [`GATE_FD`] first thing (`runner.sh`, `gated`) and goes
+/// on at its end: [`Gate::open`] closes the only write end, and so does the
+/// dispatcher's death, after which the runner runs as it would have had the
+/// gate been opened. Its row was committed as claimed before the spawn; until
+/// the spawn returns, the child still holds its copy of the task's dispatch
+/// lock (close-on-exec), and once it has exec'd it is a process running the
+/// task's runner script, which a look at a task without a recorded runner
+/// finds.
 pub struct Gate {
     read: OwnedFd,
     write: OwnedFd,
@@ -213,30 +226,28 @@ pub struct Gate {
 
 impl Gate {
     pub fn new() -> io::Result<Self> {
-        let (read, write) = pipe()?;
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two fds into the array on success.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both fds were just opened and nothing else owns them.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Above GATE_FD, so that its dup2 in the child is a real one.
+        let read = high_fd(&read)?;
         Ok(Self { read, write })
     }
 
-    /// Lets every runner forked with this gate exec.
+    /// Lets every runner started with this gate go on.
     pub fn open(self) {
-        drop(self);
+        drop(self.write);
     }
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just opened and nothing else owns them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// A close-on-exec duplicate of `file` numbered 3 or above.
-fn high_fd(file: &File) -> io::Result<OwnedFd> {
+/// A close-on-exec duplicate of `fd` numbered above [`GATE_FD`].
+fn high_fd(fd: &impl AsRawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd this process owns.
-    let fd = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    let fd = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, GATE_FD + 1) };
     if fd == -1 {
         return Err(io::Error::last_os_error());
     }
@@ -248,117 +259,66 @@ fn high_fd(file: &File) -> io::Result<OwnedFd> {
 mod tests {
     use super::*;
 
-    /// A runner that prints `ran` into the log it returns.
-    fn echo_runner(dir: &Path) -> (File, Runner) {
+    /// A runner that parks at its gate, as `runner.sh` does, then runs `script`.
+    fn gated_runner(dir: &Path, script: &str, env: &[(String, String)]) -> (File, Runner) {
         let log = File::create(dir.join("log")).expect("log");
+        let script = format!("read gate <&{GATE_FD}; exec {GATE_FD}<&-; {script}");
         let runner = Runner::new(
             Path::new("/bin/sh"),
-            ["-c", "echo ran"].map(OsStr::new),
+            ["-c", &script, "sh", "it's"].map(OsStr::new),
             dir,
-            &[],
+            env,
         )
         .expect("runner");
         (log, runner)
     }
 
+    fn wait_for(pid: u32) -> i32 {
+        let mut status = 0;
+        // SAFETY: waitpid on this test's own child.
+        unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        libc::WEXITSTATUS(status)
+    }
+
     #[test]
     fn a_runner_whose_dispatcher_dies_before_opening_the_gate_runs() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (log, runner) = echo_runner(dir.path());
-        let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
-        let detach = Detach::new().expect("pipe");
+        let (log, runner) = gated_runner(dir.path(), "echo ran", &[]);
         let gate = Gate::new().expect("pipe");
-        // The dispatcher's death closes its end as dropping it does; a second
-        // runner forked meanwhile holds no copy that would keep the first shut.
-        let first = runner.spawn(&log, &detach, &gate).expect("spawn");
-        let second = runner.spawn(&log, &detach, &gate).expect("spawn");
-        detach.wait();
+        let first = runner.spawn(&log, &gate).expect("spawn");
+        let second = runner.spawn(&log, &gate).expect("spawn");
+        // The dispatcher's death closes its end as dropping the gate does; a
+        // second runner started meanwhile holds no copy that keeps it shut.
         drop(gate);
-        for pid in [first, second] {
-            let mut status = 0;
-            // SAFETY: waitpid on this test's own child.
-            unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
-            assert_eq!(libc::WEXITSTATUS(status), 0);
-        }
+        assert_eq!(wait_for(first), 0);
+        assert_eq!(wait_for(second), 0);
         let text = std::fs::read_to_string(dir.path().join("log")).expect("read log");
         assert_eq!(text, "ran\nran\n");
     }
 
     #[test]
-    fn a_launch_awaited_after_a_later_one_is_not_held_by_its_parked_runners() {
+    fn the_runner_gets_its_args_env_dir_session_fds_and_output() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (log, runner) = echo_runner(dir.path());
-        let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
-        let (first_detach, first_gate) = (Detach::new().expect("pipe"), Gate::new().expect("pipe"));
-        let first = runner
-            .spawn(&log, &first_detach, &first_gate)
-            .expect("spawn");
-        let first_detach = first_detach.forked();
-        // Forked while the first launch is not yet awaited: parked until its
-        // own gate opens, it must hold no write end of the first's pipe.
-        let (second_detach, second_gate) =
-            (Detach::new().expect("pipe"), Gate::new().expect("pipe"));
-        let second = runner
-            .spawn(&log, &second_detach, &second_gate)
-            .expect("spawn");
-        let second_detach = second_detach.forked();
-        let (done, waited) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            first_detach.wait();
-            let _ = done.send(());
-        });
-        assert!(
-            waited
-                .recv_timeout(std::time::Duration::from_secs(5))
-                .is_ok(),
-            "the first launch's wait hung on the second's parked runner"
-        );
-        first_gate.open();
-        second_detach.wait();
-        second_gate.open();
-        for pid in [first, second] {
-            let mut status = 0;
-            // SAFETY: waitpid on this test's own child.
-            unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
-            assert_eq!(libc::WEXITSTATUS(status), 0);
-        }
-    }
-
-    #[test]
-    fn the_runner_gets_its_args_env_dir_session_and_output() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = File::create(dir.path().join("log")).expect("log");
         let script = "echo \"$1 $OC_X $(pwd)\"; read x; echo \"read $?\"; \
-                      cat /proc/$$/stat; grep SigIgn /proc/$$/status";
-        let runner = Runner::new(
-            Path::new("/bin/sh"),
-            ["-c", script, "sh", "it's"].map(OsStr::new),
-            dir.path(),
-            &[("OC_X".to_owned(), "a b".to_owned())],
-        )
-        .expect("runner");
-        let _serial = LAUNCHES.lock().unwrap_or_else(|e| e.into_inner());
-        let detach = Detach::new().expect("pipe");
+                      cat /proc/$$/stat; grep SigIgn /proc/$$/status; ls -l /proc/$$/fd";
+        let (log, runner) =
+            gated_runner(dir.path(), script, &[("OC_X".to_owned(), "a b".to_owned())]);
         let gate = Gate::new().expect("pipe");
-        let pid = runner.spawn(&log, &detach, &gate).expect("spawn");
-        detach.wait();
-        let info = crate::process::read_process(pid).expect("alive or a zombie");
-        assert_eq!(info.session, pid, "setsid is done once the wait is over");
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        let pid = runner.spawn(&log, &gate).expect("spawn");
+        let info = crate::process::read_process(pid).expect("alive");
+        assert_eq!(info.session, pid, "a session of its own once spawned");
         let held = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-        assert!(
-            !held.starts_with(b"/bin/sh"),
-            "no exec before the gate opens"
-        );
+        assert!(held.starts_with(b"/bin/sh\0-c\0"), "exec'd once spawned");
+        std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
             std::fs::metadata(dir.path().join("log"))
                 .expect("log")
                 .len(),
-            0
+            0,
+            "nothing runs before the gate opens"
         );
         gate.open();
-        // SAFETY: waitpid on this test's own child.
-        unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
+        assert_eq!(wait_for(pid), 0);
         let text = std::fs::read_to_string(dir.path().join("log")).expect("read log");
         let mut lines = text.lines();
         let cwd = std::fs::canonicalize(dir.path()).expect("canonical");
@@ -379,5 +339,29 @@ mod tests {
             .expect("SigIgn");
         let mask = u64::from_str_radix(ignored.trim(), 16).expect("hex mask");
         assert_eq!(mask & (1 << 12), 0, "{text}");
+        // The gate was closed by the script, and the log is only 1 and 2: the
+        // spawn's own duplicates stayed here (this test may have inherited
+        // other fds, which pass on).
+        let fds: Vec<(&str, &str)> = lines.filter_map(|l| l.rsplit_once(" -> ")).collect();
+        let log = dir.path().join("log");
+        for (fd, target) in fds {
+            let fd = fd.rsplit(' ').next().expect("fd");
+            assert_ne!(fd, "3", "{text}");
+            if Path::new(target) == log {
+                assert!(fd == "1" || fd == "2", "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_runner_that_cannot_be_executed_is_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = File::create(dir.path().join("log")).expect("log");
+        let runner =
+            Runner::new(Path::new("/nonexistent/sh"), [], dir.path(), &[]).expect("runner");
+        let err = runner
+            .spawn(&log, &Gate::new().expect("pipe"))
+            .expect_err("no such program");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }

@@ -49,13 +49,15 @@ pub(crate) fn traced(env: &TestEnv, strace: &str, strace_args: &[&str], args: &[
     run_bounded(command)
 }
 
-/// `run -c cmd` interrupted by SIGINT when it tries to start the runner (the
-/// Ctrl-C of the issue): the row exists, pending, with no runner and no meta.
+/// `run -c cmd` interrupted by SIGINT when it starts the runner (the Ctrl-C
+/// of the issue), at its first step (the gate's pipe): the row exists,
+/// pending, with no runner and no meta. (The spawn itself blocks signals
+/// until the runner has exec'd: a Ctrl-C there leaves a runner that runs.)
 fn interrupted_run(env: &TestEnv, strace: &str, cmd: &str) -> String {
     let run = traced(
         env,
         strace,
-        &["-e", "inject=clone,clone3,fork,vfork:signal=INT"],
+        &["-e", "inject=pipe2:signal=INT"],
         &["run", "-e", "local", "-c", cmd],
     );
     assert_ne!(run.code, 0, "the run was not interrupted: {}", run.stdout);

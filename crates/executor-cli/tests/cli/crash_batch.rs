@@ -1,13 +1,13 @@
 //! Crash consistency of `run --batch`: the CLI is killed at every system call
 //! between which a batch writes (its dirs, locks, files, the one index
-//! transaction, the runners' forks, the launch records), and the next
+//! transaction, the runners' forker, the launch records), and the next
 //! commands must find every task recorded and run once, or unrecorded and
 //! never run: a batch follows a single dispatch's order of writes, each step
 //! for the whole batch.
 
 use std::collections::HashMap;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::crash::{WRITE_POINTS, age_dirs, lines_of, strace, traced};
 use crate::helpers::{BIN, TestEnv};
@@ -56,9 +56,9 @@ fn sigkill_at_every_write_point_of_a_batch() {
             *counts.entry(name.to_owned()).or_default() += 1;
         }
     }
-    // The runners are forked by the traced thread itself.
+    // The runners' forker is spawned by the traced thread itself.
     assert!(
-        counts.get("clone").or(counts.get("clone3")).copied() >= Some(TASKS),
+        counts.get("clone").or(counts.get("clone3")).copied() >= Some(1),
         "{counts:?}"
     );
 
@@ -148,4 +148,103 @@ fn sigkill_at_every_write_point_of_a_batch() {
             "dir {name} left without a task"
         );
     }
+}
+
+/// The batch's process killed while its forker is still forking the runners:
+/// the rows were committed as claimed before, so every task runs exactly once
+/// (those forked by then once the dead dispatcher's gate opens, the others
+/// started again by the next look). The forker is stopped mid-way so that the
+/// kill lands there whatever the machine's speed.
+#[test]
+fn sigkill_while_the_forker_forks_the_runners() {
+    const MANY: usize = 500;
+    let env = TestEnv::new();
+    env.ok(&["list"]);
+    let ran = env.work.join("ran");
+    let lines: String = (0..MANY)
+        .map(|i| {
+            let cmd = format!("echo f.{i} >> '{}'", ran.display());
+            format!("{}\n", serde_json::json!({"cmd": cmd, "executor": "local"}))
+        })
+        .collect();
+    let file = env.home().join("batch-many.jsonl");
+    std::fs::write(&file, lines).expect("batch file");
+
+    let child = env
+        .command(&["run", "--batch", file.to_str().expect("utf-8")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let dispatcher = child.id();
+    let started = Instant::now();
+    let forker = loop {
+        let table = processes();
+        if let Some(forker) = table.iter().find(|p| p.ppid == dispatcher && p.forker)
+            && table.iter().any(|p| p.ppid == forker.pid)
+        {
+            break forker.pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the forker was never seen forking"
+        );
+    };
+    // SAFETY: signals to this test's own child and to its child.
+    unsafe { libc::kill(forker as libc::pid_t, libc::SIGSTOP) };
+    let forked = processes().iter().filter(|p| p.ppid == forker).count();
+    unsafe { libc::kill(dispatcher as libc::pid_t, libc::SIGKILL) };
+    let output = child.wait_with_output().expect("wait");
+    unsafe { libc::kill(forker as libc::pid_t, libc::SIGCONT) };
+    assert!(output.stdout.is_empty(), "the batch was acknowledged");
+    assert!(
+        (1..MANY).contains(&forked),
+        "{forked} runners forked when the forker was stopped"
+    );
+
+    env.wait_all_ended(Duration::from_secs(120));
+    let list = env.json(&["list", "--json"]);
+    let tasks = list.as_array().expect("list");
+    assert_eq!(
+        tasks.len(),
+        MANY,
+        "the rows were committed before the forker"
+    );
+    for task in tasks {
+        assert_eq!(task["status"], "completed", "{task}");
+    }
+    let ran = lines_of(&ran);
+    for i in 0..MANY {
+        let mark = format!("f.{i}");
+        assert_eq!(
+            ran.iter().filter(|m| **m == mark).count(),
+            1,
+            "{mark} ran {ran:?}"
+        );
+    }
+    assert_eq!(ran.len(), MANY);
+}
+
+struct Process {
+    pid: u32,
+    ppid: u32,
+    /// Runs the runners' forker (its command line names it).
+    forker: bool,
+}
+
+fn processes() -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let forker = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == b"openclaw-agent-forker");
+            Some(Process { pid, ppid, forker })
+        })
+        .collect()
 }

@@ -37,6 +37,9 @@ pub fn keep_background_arg(keep: bool) -> &'static str {
     if keep { KEEP_BACKGROUND } else { "" }
 }
 pub const KEEP_BACKGROUND: &str = "keep-background";
+/// The runner's fourth argument when it was started parked: it reads fd 3 to
+/// its end before anything else (the local executor's gate).
+pub const GATED: &str = "gated";
 
 /// An agent's running totals, copied out of its session file by the
 /// payload's usage watcher (Codex, Gemini CLI: their streams report usage
