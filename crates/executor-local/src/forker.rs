@@ -31,7 +31,9 @@ use crate::spawn::{Gate, Runner};
 /// The forker: `$1` is the payload's umask, `$2` the runner's third
 /// argument, then the runners' script paths (each in its task dir).
 /// The subshell's log is opened as the runner's own redirections would (the
-/// umask makes it private).
+/// umask makes it private). Let go, a subshell writes its pid where the
+/// runner will (`/proc/self` is the subshell's own, `$$` its parent's)
+/// before it execs: while it execs it has no command line to be found by.
 const FORKER: &str = r#"mask=$1 keep=$2
 shift 2
 umask 077
@@ -40,6 +42,8 @@ for runner do
     (
         read -r gate <&3
         exec 3<&-
+        read -r pid rest </proc/self/stat
+        echo "$pid" >"$dir/runner.pid"
         exec /bin/sh "$runner" "$dir" "$mask" "$keep"
     ) </dev/null >>"$dir/task.log" 2>&1 &
     echo "$!"

@@ -114,9 +114,9 @@ fn read_umask() -> Option<String> {
     (!mask.is_empty() && mask.bytes().all(|b| (b'0'..=b'7').contains(&b))).then(|| mask.to_owned())
 }
 
-/// Whether a live process was started with `script` as an argument (how the
-/// runner is started: `/bin/sh <task dir>/runner.sh <task dir>`). Until it
-/// execs, a forked runner still holds its launcher's dispatch lock.
+/// Whether a live process names `script` as an argument: a runner
+/// (`/bin/sh <task dir>/runner.sh <task dir> …`), or a batch's forker and its
+/// parked subshells, whose command line names every runner of the batch.
 pub fn runs_script(script: &std::path::Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let script = script.as_os_str().as_bytes();
@@ -131,11 +131,34 @@ pub fn runs_script(script: &std::path::Path) -> bool {
         else {
             return false;
         };
-        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        command_line(pid).is_some_and(|cmdline| {
             cmdline.split(|b| *b == 0).any(|arg| arg == script)
                 && read_process(pid).is_some_and(|p| !p.zombie)
         })
     })
+}
+
+/// How long a process may show no command line while it execs.
+const EXEC_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The command line of `pid`, waiting out an exec: between switching to the
+/// new program's memory and laying out its arguments, a process shows an
+/// empty one, and a runner that has just been let go of its gate (or spawned)
+/// must not look absent then. Kernel threads, whose command line is always
+/// empty, are the children of `kthreadd` (pid 2).
+fn command_line(pid: u32) -> Option<Vec<u8>> {
+    let started = std::time::Instant::now();
+    loop {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        if !cmdline.is_empty() || started.elapsed() > EXEC_WINDOW {
+            return Some(cmdline);
+        }
+        let info = read_process(pid)?;
+        if info.zombie || pid == 2 || info.ppid == 2 {
+            return Some(cmdline);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
 }
 
 /// How many times this process has read the whole process table: a bulk

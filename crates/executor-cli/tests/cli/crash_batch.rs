@@ -6,6 +6,7 @@
 //! for the whole batch.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -153,49 +154,24 @@ fn sigkill_at_every_write_point_of_a_batch() {
 /// The batch's process killed while its forker is still forking the runners:
 /// the rows were committed as claimed before, so every task runs exactly once
 /// (those forked by then once the dead dispatcher's gate opens, the others
-/// started again by the next look). The forker is stopped mid-way so that the
-/// kill lands there whatever the machine's speed.
+/// started again by the next look). The forker is stopped as soon as it has
+/// forked, so that the kill lands there whatever the machine's speed; a
+/// batch whose forker was done before it was seen is tried again (its kill
+/// is still checked).
 #[test]
 fn sigkill_while_the_forker_forks_the_runners() {
     const MANY: usize = 500;
+    const ATTEMPTS: usize = 5;
     let env = TestEnv::new();
     env.ok(&["list"]);
     let ran = env.work.join("ran");
-    let lines: String = (0..MANY)
-        .map(|i| {
-            let cmd = format!("echo f.{i} >> '{}'", ran.display());
-            format!("{}\n", serde_json::json!({"cmd": cmd, "executor": "local"}))
-        })
-        .collect();
-    let file = env.home().join("batch-many.jsonl");
-    std::fs::write(&file, lines).expect("batch file");
-
-    let child = env
-        .command(&["run", "--batch", file.to_str().expect("utf-8")])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let dispatcher = child.id();
-    let started = Instant::now();
-    let forker = loop {
-        let table = processes();
-        if let Some(forker) = table.iter().find(|p| p.ppid == dispatcher && p.forker)
-            && table.iter().any(|p| p.ppid == forker.pid)
-        {
-            break forker.pid;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the forker was never seen forking"
-        );
-    };
-    // SAFETY: signals to this test's own child and to its child.
-    unsafe { libc::kill(forker as libc::pid_t, libc::SIGSTOP) };
-    let forked = processes().iter().filter(|p| p.ppid == forker).count();
-    unsafe { libc::kill(dispatcher as libc::pid_t, libc::SIGKILL) };
-    let output = child.wait_with_output().expect("wait");
-    unsafe { libc::kill(forker as libc::pid_t, libc::SIGCONT) };
-    assert!(output.stdout.is_empty(), "the batch was acknowledged");
+    let mut caught = None;
+    let mut batches = 0;
+    while caught.is_none() && batches < ATTEMPTS {
+        caught = kill_mid_forker(&env, &ran, &format!("b{batches}"), MANY);
+        batches += 1;
+    }
+    let forked = caught.expect("the forker was never caught forking");
     assert!(
         (1..MANY).contains(&forked),
         "{forked} runners forked when the forker was stopped"
@@ -206,45 +182,107 @@ fn sigkill_while_the_forker_forks_the_runners() {
     let tasks = list.as_array().expect("list");
     assert_eq!(
         tasks.len(),
-        MANY,
+        MANY * batches,
         "the rows were committed before the forker"
     );
     for task in tasks {
         assert_eq!(task["status"], "completed", "{task}");
     }
     let ran = lines_of(&ran);
-    for i in 0..MANY {
-        let mark = format!("f.{i}");
-        assert_eq!(
-            ran.iter().filter(|m| **m == mark).count(),
-            1,
-            "{mark} ran {ran:?}"
-        );
+    for batch in 0..batches {
+        for i in 0..MANY {
+            let mark = format!("b{batch}.{i}");
+            assert_eq!(
+                ran.iter().filter(|m| **m == mark).count(),
+                1,
+                "{mark} ran {ran:?}"
+            );
+        }
     }
-    assert_eq!(ran.len(), MANY);
+    assert_eq!(ran.len(), MANY * batches);
 }
 
-struct Process {
-    pid: u32,
-    ppid: u32,
-    /// Runs the runners' forker (its command line names it).
-    forker: bool,
-}
-
-fn processes() -> Vec<Process> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let forker = cmdline
-                .split(|b| *b == 0)
-                .any(|arg| arg == b"openclaw-agent-forker");
-            Some(Process { pid, ppid, forker })
+/// Dispatches a batch of `many` tasks appending `mark.N` to `ran`, and
+/// SIGKILLs the dispatcher: with its forker stopped mid-way when it is seen
+/// forking (how many it had forked is returned), else wherever it is.
+fn kill_mid_forker(env: &TestEnv, ran: &Path, mark: &str, many: usize) -> Option<usize> {
+    let lines: String = (0..many)
+        .map(|i| {
+            let cmd = format!("echo {mark}.{i} >> '{}'", ran.display());
+            format!("{}\n", serde_json::json!({"cmd": cmd, "executor": "local"}))
         })
+        .collect();
+    let file = env.home().join(format!("batch-{mark}.jsonl"));
+    std::fs::write(&file, lines).expect("batch file");
+    let mut child = env
+        .command(&["run", "--batch", file.to_str().expect("utf-8")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let dispatcher = child.id();
+    let started = Instant::now();
+    let forker = loop {
+        if let Some(forker) = children(dispatcher).into_iter().find(|c| is_forker(*c)) {
+            break Some(forker);
+        }
+        if child.try_wait().expect("try_wait").is_some()
+            || started.elapsed() > Duration::from_secs(60)
+        {
+            break None;
+        }
+    };
+    // Stopped at once, then let go a little at a time until it has forked.
+    let forked = forker.and_then(|forker| {
+        loop {
+            // SAFETY: a signal to this test's grandchild, still unreaped.
+            unsafe { libc::kill(forker as libc::pid_t, libc::SIGSTOP) };
+            let state = loop {
+                match state(forker) {
+                    Some('T') => break Some('T'),
+                    Some('Z') | None => break None,
+                    Some(_) => std::thread::yield_now(),
+                }
+            };
+            state?;
+            let forked = children(forker).len();
+            if forked > 0 {
+                return Some(forked);
+            }
+            unsafe { libc::kill(forker as libc::pid_t, libc::SIGCONT) };
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    // SAFETY: a signal to this test's own child.
+    unsafe { libc::kill(dispatcher as libc::pid_t, libc::SIGKILL) };
+    let output = child.wait_with_output().expect("wait");
+    if let Some(forker) = forker {
+        unsafe { libc::kill(forker as libc::pid_t, libc::SIGCONT) };
+    }
+    if forked.is_some() {
+        assert!(output.stdout.is_empty(), "the batch was acknowledged");
+    }
+    forked
+}
+
+/// The children of `pid` (`/proc/PID/task/PID/children`).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
         .collect()
+}
+
+/// Whether `pid` runs the runners' forker (its command line names it).
+fn is_forker(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .any(|arg| arg == b"openclaw-agent-forker")
+}
+
+/// The state letter of `pid` (`None` once it is gone).
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
