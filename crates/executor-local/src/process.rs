@@ -146,7 +146,7 @@ const EXEC_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 /// empty one, and a runner that has just been let go of its gate (or spawned)
 /// must not look absent then. Kernel threads, whose command line is always
 /// empty, are the children of `kthreadd` (pid 2).
-fn command_line(pid: u32) -> Option<Vec<u8>> {
+pub(crate) fn command_line(pid: u32) -> Option<Vec<u8>> {
     let started = std::time::Instant::now();
     loop {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;

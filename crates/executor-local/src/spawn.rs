@@ -307,7 +307,9 @@ mod tests {
         let pid = runner.spawn(&log, &gate).expect("spawn");
         let info = crate::process::read_process(pid).expect("alive");
         assert_eq!(info.session, pid, "a session of its own once spawned");
-        let held = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+        // The spawn returns once the child has switched to the new program;
+        // its arguments are laid out just after.
+        let held = crate::process::command_line(pid).expect("cmdline");
         assert!(held.starts_with(b"/bin/sh\0-c\0"), "exec'd once spawned");
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
