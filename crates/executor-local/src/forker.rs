@@ -50,6 +50,10 @@ for runner do
 done
 "#;
 
+/// Runners per forker: their paths (~100 bytes each) are its arguments,
+/// which the kernel bounds (a quarter of the stack limit, 2 MiB by default).
+pub const RUNNERS_PER_FORKER: usize = 2000;
+
 /// What became of each runner of a batch, in order.
 pub enum Forked {
     /// Forked, parked at the gate.

@@ -142,7 +142,24 @@ impl LocalExecutor {
         let runners: Vec<&std::path::Path> = runners.iter().map(PathBuf::as_path).collect();
         let umask = process::own_umask().unwrap_or_default();
         let keep = runner::keep_background_arg(self.config.keep_background);
-        match forker::fork_runners(&runners, &umask, keep, specs[0].env, gate) {
+        // A forker's command line names its runners: a few thousand paths
+        // at most stay far below the kernel's limit on arguments.
+        let chunks = runners.chunks(forker::RUNNERS_PER_FORKER);
+        chunks
+            .flat_map(|chunk| self.forked(chunk, &umask, keep, specs[0].env, gate))
+            .collect()
+    }
+
+    /// One forker's share of [`LocalExecutor::fork_runners`].
+    fn forked(
+        &self,
+        runners: &[&std::path::Path],
+        umask: &str,
+        keep: &str,
+        env: &[(String, String)],
+        gate: &spawn::Gate,
+    ) -> Vec<Result<Launched, ExecutorError>> {
+        match forker::fork_runners(runners, umask, keep, env, gate) {
             Ok(forked) => forked
                 .into_iter()
                 .map(|forked| match forked {
@@ -159,7 +176,7 @@ impl LocalExecutor {
                 .collect(),
             Err(err) => {
                 let err = self.io_err("cannot start the task runners")(err);
-                specs.iter().map(|_| Err(err.duplicate())).collect()
+                runners.iter().map(|_| Err(err.duplicate())).collect()
             }
         }
     }
