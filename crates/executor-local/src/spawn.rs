@@ -68,8 +68,8 @@ impl Runner {
     /// Starts the runner in a session of its own, stdin from `/dev/null`,
     /// stdout and stderr to `log`, and `gate`'s read end as fd [`GATE_FD`];
     /// returns its pid once it has exec'd (an exec that fails is this call's
-    /// error). Only `gate`'s read end and 0–2 reach the runner: every other fd
-    /// of this process is close-on-exec.
+    /// error). Of the fds this process opens, only these reach the runner:
+    /// all are opened close-on-exec.
     pub fn spawn(&self, log: &File, gate: &Gate) -> io::Result<u32> {
         self.spawn_with(log, log, gate)
     }
