@@ -23,10 +23,9 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use crate::spawn::{Gate, Runner};
+use crate::spawn::{Gate, Runner, pipe};
 
 /// The forker: `$1` is the payload's umask, `$2` the runner's third
 /// argument, then the runners' script paths (each in its task dir).
@@ -100,15 +99,4 @@ pub fn fork_runners(
     // about to (its stdout reached its end, or it printed every pid).
     unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
     Ok(forked)
-}
-
-fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just opened and nothing else owns them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

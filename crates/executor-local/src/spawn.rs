@@ -226,13 +226,7 @@ pub struct Gate {
 
 impl Gate {
     pub fn new() -> io::Result<Self> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two fds into the array on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both fds were just opened and nothing else owns them.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read, write) = pipe()?;
         // Above GATE_FD, so that its dup2 in the child is a real one.
         let read = high_fd(&read)?;
         Ok(Self { read, write })
@@ -242,6 +236,17 @@ impl Gate {
     pub fn open(self) {
         drop(self.write);
     }
+}
+
+/// A pipe, both ends close-on-exec: (read, write).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just opened and nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// A close-on-exec duplicate of `fd` numbered above [`GATE_FD`].
