@@ -15,8 +15,15 @@
 #     a private tmpfs (mounts made by the run go with it). /etc stays shared:
 #     packages installed by the run may add their system accounts.
 #   In the caller it never returns (it exits with the run's status); in the run
-#   it returns, with SCRATCH_DIR naming the scratch dir. scratch_run is the caller's half alone,
+#   it returns, with SCRATCH_DIR naming the scratch dir and SCRATCH_MOUNTS=1
+#   when its mounts are its own. scratch_run is the caller's half alone,
 #   returning the run's status.
+#
+# scratch_fresh_tmp
+#   In a run with mounts of its own, /tmp becomes a new journaled ext4 file
+#   system (a sparse image in the scratch dir, loop-mounted; it goes with the
+#   run). What the run measures there does not depend on what this machine
+#   created and deleted before (see the function).
 #
 # scratch_sshd DIR USER...
 #   A private OpenSSH server on 127.0.0.1 (root only) for which the unprivileged
@@ -65,6 +72,7 @@ scratch_run() {
 scratch_enter() {
     local s=$OPENCLAW_SCRATCH
     SCRATCH_DIR=$s
+    SCRATCH_MOUNTS=
     mkdir -p "$s/home" "$s/tmp" "$s/var-tmp" "$s/xdg/data" "$s/xdg/config" "$s/xdg/cache" \
         "$s/xdg/state" "$s/xdg/runtime"
     chmod 1777 "$s/tmp" "$s/var-tmp"
@@ -90,6 +98,7 @@ scratch_enter() {
         /run/*) mkdir -p "$(dirname "$resolv")" && cp "$s/resolv.conf" "$resolv" ;;
         esac
         export TMPDIR=/tmp
+        SCRATCH_MOUNTS=1
     fi
     # A script the run starts isolates itself anew.
     unset OPENCLAW_SCRATCH OPENCLAW_SCRATCH_NS
@@ -97,6 +106,35 @@ scratch_enter() {
         XDG_CACHE_HOME="$s/xdg/cache" XDG_STATE_HOME="$s/xdg/state" XDG_RUNTIME_DIR="$s/xdg/runtime"
     unset OPENCLAW_CONFIG OPENCLAW_SSH_CONTROL_DIR DOCKER_HOST DOCKER_CONTEXT DOCKER_CONFIG \
         CONTAINER_HOST CONTAINER_CONNECTION CONTAINERS_CONF CONTAINERS_STORAGE_CONF
+}
+
+scratch_fresh_tmp() {
+    # An ext4 without a journal (this VM's root file system) skips, on every
+    # inode allocation, the inodes freed in the last minutes while their table
+    # blocks are dirty: after a run that deleted many files, every case that
+    # creates files was several times slower, for minutes
+    # (docs/benchmark-findings.md). A file system with a journal, what users
+    # have, does not do that; one made for the run also starts empty.
+    [ -n "$SCRATCH_MOUNTS" ] || {
+        echo "scratch: /tmp stays the machine's: no mount namespace of its own (not root?)" >&2
+        return 1
+    }
+    local img=$SCRATCH_DIR/tmp-fs.img avail_kib size_kib
+    avail_kib=$(df --output=avail -k "$SCRATCH_DIR" | tail -n 1)
+    # 24 GiB at most, and 4 GiB left to the machine; sparse, so it takes only
+    # what the run writes.
+    size_kib=$((avail_kib - 4 * 1024 * 1024))
+    [ "$size_kib" -le $((24 * 1024 * 1024)) ] || size_kib=$((24 * 1024 * 1024))
+    [ "$size_kib" -ge $((4 * 1024 * 1024)) ] || {
+        echo "scratch: too little free space in $SCRATCH_DIR for a file system of the run's own" >&2
+        return 1
+    }
+    truncate -s "${size_kib}K" "$img"
+    # Inode tables and journal written now, not by a kernel thread in the
+    # background of what the run measures.
+    mkfs.ext4 -q -F -N 2000000 -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$img"
+    mount -o loop "$img" /tmp
+    chmod 1777 /tmp
 }
 
 # Prints N numeric ids free as both uid and gid on this machine, from 20000 up.
