@@ -25,7 +25,11 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Deferred: a run builds the arguments of its own subcommand only, not of all
+// of them (most of a short command's start-up; `--help`, the man page and
+// the completions build the whole tree).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Start an agent task (Claude Code, Codex, Gemini CLI or opencode); prints its task id
     Start(StartArgs),
@@ -34,13 +38,26 @@ pub enum Command {
     /// Show one task
     Status(StatusArgs),
     /// Show a task's output
+    ///
+    /// With several tasks (several ids or a selector), each line is prefixed
+    /// with its task's id (the first 8 characters).
     Logs(LogsArgs),
     /// List tasks (🤖 agent, ⚙️ shell command)
     List(ListArgs),
     /// Block until a task ends; exits with the task's exit code
+    ///
+    /// With several tasks (several ids, or a selector, which picks tasks not ended
+    /// unless --status says otherwise): prints one line per task and exits 0 when
+    /// all completed, 1 when any did not; with --any, returns when the first ends,
+    /// with that task's exit code.
     Wait(WaitArgs),
     /// End a task's whole process tree (SIGTERM, grace period, SIGKILL), also
     /// what an ended task left running
+    ///
+    /// Several tasks (several ids, or a selector, which picks tasks not ended
+    /// unless --status says otherwise) are killed together: one batch per host,
+    /// one grace period. A selector matching nothing is an error (exit code 4);
+    /// otherwise the exit code is that of the first task that could not be killed.
     Kill(KillArgs),
     /// Show the tasks of a fan-out group side by side (`start --fanout`)
     Compare(CompareArgs),
@@ -51,6 +68,10 @@ pub enum Command {
     /// Bring a worktree task's branch, with its commits, into a local repository
     Fetch(FetchArgs),
     /// Remove finished tasks: their directories and index entries
+    ///
+    /// Selectors pick tasks that have ended (with --force: all that match); a
+    /// selection matching nothing is not an error. Removal is one batch per host
+    /// and one index transaction.
     Cleanup(CleanupArgs),
     /// Show all tasks: on a terminal an interactive dashboard (also `tui`);
     /// piped, one table; or a JSONL snapshot, or a refreshing table
@@ -175,7 +196,7 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-/// A git worktree of its own for the task (docs/worktrees.md).
+// A git worktree of its own for the task (docs/worktrees.md).
 #[derive(Debug, Args)]
 pub struct Isolation {
     /// Run in a new git worktree of the workspace's repository, on a branch
@@ -243,7 +264,7 @@ pub struct FetchArgs {
     pub into: Option<PathBuf>,
 }
 
-/// Choosing an executor by labels, and the task's place in the queue.
+// Choosing an executor by labels, and the task's place in the queue.
 #[derive(Debug, Clone, Args)]
 pub struct Routing {
     /// Instead of --executor: run on an executor carrying this label (repeatable;
@@ -263,7 +284,7 @@ pub struct TaskIdArg {
     pub task_id: String,
 }
 
-/// The tasks a bulk command acts on: ids, or selectors (not both).
+// The tasks a bulk command acts on: ids, or selectors (not both).
 #[derive(Debug, Args)]
 pub struct TaskSelection {
     /// Task id, its short handle (the ID column of `list`), or any unique part
@@ -300,8 +321,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// With several tasks (several ids or a selector), each line is prefixed
-/// with its task's id (the first 8 characters).
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     #[command(flatten)]
@@ -360,10 +379,6 @@ pub struct ListArgs {
     pub no_refresh: bool,
 }
 
-/// One task: exits with its exit code. Several (several ids or a selector,
-/// which picks tasks not ended unless --status says otherwise): prints one line
-/// per task and exits 0 when all completed, 1 when any did not; with --any,
-/// returns when the first ends, with that task's exit code.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     #[command(flatten)]
@@ -376,10 +391,6 @@ pub struct WaitArgs {
     pub timeout: Option<f64>,
 }
 
-/// Several tasks (several ids, or a selector, which picks tasks not ended
-/// unless --status says otherwise) are killed together: one batch per host,
-/// one grace period. A selector matching nothing is an error (exit code 4);
-/// otherwise the exit code is that of the first task that could not be killed.
 #[derive(Debug, Args)]
 pub struct KillArgs {
     #[command(flatten)]
@@ -392,9 +403,6 @@ pub struct KillArgs {
     pub json: bool,
 }
 
-/// Selectors pick tasks that have ended (with --force: all that match); a
-/// selection matching nothing is not an error. Removal is one batch per host
-/// and one index transaction.
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
     #[command(flatten)]

@@ -156,6 +156,26 @@ fn completions_and_man_page() {
         assert!(help.contains(command), "--help lacks {command}");
     }
     assert!(!help.contains("deliver-webhooks"));
+    // Each command's summary is its own, not the doc of options it shares
+    // (subcommands are built lazily, where a flattened struct's doc comment
+    // would become the command's about).
+    let zsh = env.ok(&["completions", "zsh"]);
+    for summary in [
+        "'start:Start an agent task",
+        "'run:Run a shell command as a task",
+        "'logs:Show a task",
+        "'wait:Block until a task ends",
+        "'kill:End a task",
+        "'cleanup:Remove finished tasks",
+    ] {
+        assert!(zsh.contains(summary), "zsh completions lack {summary}");
+    }
+    let kill = env.ok(&["kill", "--help"]);
+    assert!(
+        kill.starts_with("End a task's whole process tree"),
+        "{kill}"
+    );
+    assert!(kill.contains("are killed together"), "{kill}");
 }
 
 #[test]
