@@ -19,6 +19,10 @@ use crate::sh::sh_quote;
 /// How often the watcher looks, in seconds.
 const WATCH_EVERY_SECS: u32 = 1;
 
+/// The watcher's mark in the task dir: touched (by a redirection, no
+/// process) just before each read of the session file.
+const SEEN_MARK: &str = ".agent-usage.seen";
+
 /// The payload lines that start the watcher in the background. `find` sets
 /// `$f` to the session file once it exists (or leaves it empty); `totals`
 /// prints the CLI's totals so far as one line (nothing when unknown). The
@@ -26,18 +30,27 @@ const WATCH_EVERY_SECS: u32 = 1;
 /// keeps through `exec`), and is no child of the CLI's (started from a
 /// subshell that exits at once): a CLI, or a wrapper, that waits for its
 /// children before it exits would wait for the watcher, and it for them.
+///
+/// `totals` runs (three or four processes, and Gemini's reads the whole
+/// recording) only when the session file changed since the last read: a
+/// mark strictly newer than the file means nothing was written after it.
+/// The mark is touched before the read, so a write during the read leaves
+/// the file at least as new as the mark, and it is read again.
 pub(crate) fn watcher(task_dir: &str, find: &str, totals: &str) -> String {
     format!(
         "( ( d={dir}; p=$$; f=; last=\n\
          while sleep {WATCH_EVERY_SECS}; kill -0 \"$p\" 2>/dev/null; do\n\
          [ -n \"$f\" ] || {{ {find}; }}\n\
          [ -n \"$f\" ] && [ -r \"$f\" ] || continue\n\
+         [ \"$d/{mark}\" -nt \"$f\" ] && continue\n\
+         : > \"$d/{mark}\"\n\
          u=$({totals})\n\
          [ -n \"$u\" ] && [ \"$u\" != \"$last\" ] || continue\n\
          printf '%s\\n' \"$u\" > \"$d/{file}.tmp\" && mv -f \"$d/{file}.tmp\" \"$d/{file}\" && last=$u\n\
          done ) </dev/null >/dev/null 2>&1 & )\n",
         dir = sh_quote(task_dir),
         file = AGENT_USAGE_FILE,
+        mark = SEEN_MARK,
     )
 }
 
@@ -150,6 +163,46 @@ mod tests {
         assert_eq!(
             (usage.input, usage.cache_read, usage.output),
             (Some(2400), Some(600), Some(160))
+        );
+    }
+
+    /// The watcher reads the session file when it changed, not every second:
+    /// a payload of 4.5 s with one write at 2.5 s is two reads (one when
+    /// the machine is slow), where every look would be four.
+    #[test]
+    fn the_watcher_reads_the_session_file_only_when_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let session = d.join("session.jsonl");
+        std::fs::write(&session, "a\n").unwrap();
+        let quoted = |path: &std::path::Path| sh_quote(&path.display().to_string());
+        let find = format!("f={}", quoted(&session));
+        let totals = format!(
+            "echo read >> {}; tail -n 1 \"$f\"",
+            quoted(&d.join("reads"))
+        );
+        let payload = format!(
+            "{}sleep 2.5; echo b >> {}; sleep 2\n",
+            watcher(&d.display().to_string(), &find, &totals),
+            quoted(&session)
+        );
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(payload)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // The watcher ends at its next look after the payload.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let reads = std::fs::read_to_string(d.join("reads")).unwrap_or_default();
+        assert!(
+            (1..=2).contains(&reads.lines().count()),
+            "{} reads",
+            reads.lines().count()
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join(AGENT_USAGE_FILE)).unwrap(),
+            "b\n"
         );
     }
 
