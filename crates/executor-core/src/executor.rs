@@ -53,6 +53,28 @@ pub struct LaunchSpec<'a> {
     pub agent: Option<&'a AgentLaunch>,
     /// The task's own worktree, for backends that mount it (containers).
     pub worktree: Option<&'a crate::model::Worktree>,
+    /// The process a dispatch was handed over from, when it is not this one.
+    pub caller: Option<&'a Caller>,
+}
+
+/// What a local runner inherits from the process that asked for it, when a
+/// supervisor dispatches on a command's behalf: the command's environment
+/// and umask, not the supervisor's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    /// As `umask` prints it (`0022`).
+    pub umask: String,
+}
+
+impl Caller {
+    /// The value of `name` in the caller's environment, if it is UTF-8.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value.to_str().map(str::to_owned))
+    }
 }
 
 /// The agent CLI of an agent task, as the executing side must find it.

@@ -26,7 +26,7 @@ pub mod worktree;
 
 pub use config::{Config, ExecutorConfig, ExecutorSettings};
 pub use executor::{
-    AgentCheck, AgentLaunch, Executor, ExecutorCheck, ExecutorError, LaunchSpec, Launched,
+    AgentCheck, AgentLaunch, Caller, Executor, ExecutorCheck, ExecutorError, LaunchSpec, Launched,
     LogChunk, ScriptOutput,
 };
 pub use manager::reindex::ReindexReport;

@@ -80,7 +80,7 @@ pub fn fork_runners(
     ];
     args.extend(runners.iter().map(|r| r.as_os_str()));
     let (read, write) = pipe()?;
-    let forker = Runner::new(Path::new("/bin/sh"), args, Path::new("/"), env)?;
+    let forker = Runner::new(Path::new("/bin/sh"), args, Path::new("/"), None, env)?;
     let pid = forker.spawn_with_stdout(&write, gate)?;
     drop(write);
     let mut pids = BufReader::new(std::fs::File::from(read))

@@ -110,7 +110,10 @@ impl LocalExecutor {
         let runner = dir.join(runner::RUNNER_FILE);
         // The runner inherits this process's umask too, but would need a
         // process of its own to read it.
-        let umask = process::own_umask().unwrap_or_default();
+        let umask = match spec.caller {
+            Some(caller) => caller.umask.clone(),
+            None => process::own_umask().unwrap_or_default(),
+        };
         let keep = runner::keep_background_arg(self.config.keep_background);
         spawn::Runner::new(
             std::path::Path::new("/bin/sh"),
@@ -122,6 +125,7 @@ impl LocalExecutor {
                 std::ffi::OsStr::new(runner::GATED),
             ],
             &dir,
+            spec.caller.map(|c| c.env.as_slice()),
             spec.env,
         )
         .and_then(|command| command.spawn(&log, gate))
@@ -254,7 +258,12 @@ impl Executor for LocalExecutor {
             }
         };
         let started = match specs {
-            [first, rest @ ..] if !rest.is_empty() && rest.iter().all(|s| s.env == first.env) => {
+            // One forker passes one environment on: this process's and the same `env`.
+            [first, rest @ ..]
+                if !rest.is_empty()
+                    && specs.iter().all(|s| s.caller.is_none())
+                    && rest.iter().all(|s| s.env == first.env) =>
+            {
                 self.fork_runners(specs, &gate)
             }
             _ => specs

@@ -67,15 +67,20 @@ pub fn started_after(identity: Option<&str>) -> Option<u64> {
 
 /// Whether `pid` is still the process recorded as `expected_identity`, and running.
 pub fn is_same_live_process(pid: u32, expected_identity: Option<&str>) -> bool {
-    match read_process(pid) {
-        // Compared in place: a refresh checks a thousand runners.
-        Some(info) if !info.zombie => expected_identity.is_none_or(|expected| {
-            expected.rsplit_once(':').is_some_and(|(boot, ticks)| {
-                boot == boot_id() && ticks.parse() == Ok(info.start_ticks)
-            })
-        }),
-        _ => false,
-    }
+    same_process(pid, expected_identity).is_some_and(|zombie| !zombie)
+}
+
+/// Whether `pid` is the process recorded as `expected_identity` (`None`:
+/// any): `Some(true)` when it has exited and waits for its parent.
+pub(crate) fn same_process(pid: u32, expected_identity: Option<&str>) -> Option<bool> {
+    let info = read_process(pid)?;
+    // Compared in place: a refresh checks a thousand runners.
+    let same = expected_identity.is_none_or(|expected| {
+        expected.rsplit_once(':').is_some_and(|(boot, ticks)| {
+            boot == boot_id() && ticks.parse() == Ok(info.start_ticks)
+        })
+    });
+    same.then_some(info.zombie)
 }
 
 static UMASK: OnceLock<Option<String>> = OnceLock::new();

@@ -11,7 +11,7 @@
 //! parked runner is already a process running the task's runner script,
 //! which is what a look at a task without a recorded runner searches for.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
@@ -34,20 +34,30 @@ fn c_string(bytes: &[u8]) -> io::Result<CString> {
 }
 
 impl Runner {
-    /// `program args…` in `dir`, with this process's environment plus `env`.
+    /// `program args…` in `dir`, with `base` (else this process's
+    /// environment) plus `env`.
     pub fn new<'a>(
         program: &Path,
         args: impl IntoIterator<Item = &'a OsStr>,
         dir: &Path,
+        base: Option<&[(OsString, OsString)]>,
         env: &[(String, String)],
     ) -> io::Result<Self> {
         let mut argv = vec![c_string(program.as_os_str().as_bytes())?];
         for arg in args {
             argv.push(c_string(arg.as_bytes())?);
         }
+        let inherited: Vec<(OsString, OsString)>;
+        let base = match base {
+            Some(base) => base,
+            None => {
+                inherited = std::env::vars_os().collect();
+                &inherited
+            }
+        };
         let mut envp = Vec::new();
-        for (key, value) in std::env::vars_os() {
-            if env.iter().any(|(k, _)| OsStr::new(k) == key) {
+        for (key, value) in base {
+            if env.iter().any(|(k, _)| OsStr::new(k) == key.as_os_str()) {
                 continue;
             }
             let mut entry = key.as_bytes().to_vec();
@@ -272,6 +282,7 @@ mod tests {
             Path::new("/bin/sh"),
             ["-c", &script, "sh", "it's"].map(OsStr::new),
             dir,
+            None,
             env,
         )
         .expect("runner");
@@ -283,6 +294,36 @@ mod tests {
         // SAFETY: waitpid on this test's own child.
         unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
         libc::WEXITSTATUS(status)
+    }
+
+    #[test]
+    fn a_base_environment_replaces_this_process_s() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = File::create(dir.path().join("log")).expect("log");
+        let base = [
+            (OsString::from("OC_BASE"), OsString::from("b\nc $(x)")),
+            (OsString::from("OC_OVER"), OsString::from("base")),
+        ];
+        let runner = Runner::new(
+            Path::new("/bin/sh"),
+            ["-c", "read gate <&3; env"].map(OsStr::new),
+            dir.path(),
+            Some(&base),
+            &[("OC_OVER".to_owned(), "added".to_owned())],
+        )
+        .expect("runner");
+        let gate = Gate::new().expect("pipe");
+        let pid = runner.spawn(&log, &gate).expect("spawn");
+        gate.open();
+        assert_eq!(wait_for(pid), 0);
+        let text = std::fs::read_to_string(dir.path().join("log")).expect("read log");
+        let mut vars: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("PWD=") && !l.starts_with("SHLVL="))
+            .collect();
+        vars.sort_unstable();
+        // Nothing of this process's own (PATH, HOME) reaches the runner.
+        assert_eq!(vars, ["OC_BASE=b", "OC_OVER=added", "c $(x)"]);
     }
 
     #[test]
@@ -365,7 +406,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = File::create(dir.path().join("log")).expect("log");
         let runner =
-            Runner::new(Path::new("/nonexistent/sh"), [], dir.path(), &[]).expect("runner");
+            Runner::new(Path::new("/nonexistent/sh"), [], dir.path(), None, &[]).expect("runner");
         let err = runner
             .spawn(&log, &Gate::new().expect("pipe"))
             .expect_err("no such program");

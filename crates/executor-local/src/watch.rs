@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use executor_core::TaskId;
 
-use crate::process::is_same_live_process;
+use crate::process::same_process;
 
 /// The runners watched, by task.
 #[derive(Default)]
@@ -37,13 +37,18 @@ impl ExitWatch {
             if self.fds.contains_key(&id) {
                 continue;
             }
-            match pidfd_open(pid) {
+            match pidfd_open(pid).map(|fd| (same_process(pid, identity), fd)) {
                 // Checked after opening: the pidfd pins the pid, so a process
                 // that is the runner now stays the one watched.
-                Ok(fd) if is_same_live_process(pid, identity) => {
+                Ok((Some(false), fd)) => {
                     self.fds.insert(id, fd);
                 }
-                Ok(_) => self.gone.push(id),
+                Ok((exited, fd)) => {
+                    if exited == Some(true) {
+                        reap_if_child(&fd);
+                    }
+                    self.gone.push(id);
+                }
                 Err(err) if err.raw_os_error() == Some(libc::ESRCH) => self.gone.push(id),
                 // Out of descriptors (or no pidfds): not watched, so looked at
                 // every round like a remote task; never taken for gone, which
@@ -119,7 +124,9 @@ impl ExitWatch {
             .map(|(id, _)| id)
             .collect();
         for id in &woken.exited {
-            self.fds.remove(id);
+            if let Some(fd) = self.fds.remove(id) {
+                reap_if_child(&fd);
+            }
         }
         woken
     }
@@ -132,6 +139,25 @@ pub struct Woken {
     pub exited: Vec<TaskId>,
     /// The wake descriptor became readable.
     pub asked: bool,
+}
+
+/// Collects an exited runner that is this process's own child (one it
+/// started for a command that handed it a dispatch, or from the queue), which
+/// would otherwise stay a zombie for as long as the supervisor runs. Another
+/// process's runner is its parent's or init's to collect: the call fails
+/// (`ECHILD`) and nothing happens.
+fn reap_if_child(pidfd: &OwnedFd) {
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on a pidfd this watch owns, without blocking.
+    unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
 }
 
 fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
@@ -168,6 +194,7 @@ pub fn raise_fd_limit() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use std::time::Instant;
 
     #[test]
@@ -190,6 +217,31 @@ mod tests {
         assert!(took >= Duration::from_millis(250), "{took:?}");
         assert!(took < Duration::from_secs(2), "{took:?}");
         let _ = child.wait();
+    }
+
+    #[test]
+    fn exited_runners_of_this_process_are_collected_not_left_zombies() {
+        let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
+        let zombie = |pid: u32| crate::process::read_process(pid).is_some_and(|p| p.zombie);
+        // One ends before it is watched, one while it is.
+        let early = std::process::Command::new("true").spawn().expect("true");
+        let late = std::process::Command::new("sleep")
+            .arg("0.3")
+            .spawn()
+            .expect("sleep");
+        let since = Instant::now();
+        while !zombie(early.id()) && since.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (first, second) = (TaskId::new(), TaskId::new());
+        let mut watch = ExitWatch::new();
+        watch.watch(&[(first, early.id(), None), (second, late.id(), None)]);
+        assert!(gone(early.id()), "collected when first watched");
+        let mut exited = watch.wait(Duration::from_secs(5));
+        while !exited.contains(&second) {
+            exited = watch.wait(Duration::from_secs(5));
+        }
+        assert!(gone(late.id()), "collected when its exit woke the watch");
     }
 
     #[test]

@@ -285,6 +285,7 @@ mod tests {
             task_type: TaskType::ShellCommand,
             agent: None,
             worktree: None,
+            caller: None,
         };
         let specs = [
             spec(ids[0], ""),

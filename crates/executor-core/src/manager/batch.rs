@@ -167,7 +167,7 @@ impl TaskManager {
             let Some(config) = self.config.executor(name) else {
                 continue;
             };
-            let env = payload_env(config);
+            let env = payload_env(config, None);
             let agents: Vec<Option<AgentLaunch>> = indexes
                 .iter()
                 .map(|&i| {
@@ -196,6 +196,7 @@ impl TaskManager {
                     task_type: entries[i].record.task_type,
                     agent: agent.as_ref(),
                     worktree: entries[i].record.worktree.as_ref(),
+                    caller: None,
                 })
                 .collect();
             let results = executors[*name].launch_many(&specs);

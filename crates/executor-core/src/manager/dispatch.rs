@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{TaskError, TaskManager, error_chain};
 use crate::config::{EnvEntry, ExecutorConfig};
 use crate::executor::ExecutorError;
-use crate::executor::{AgentLaunch, Executor, LaunchSpec, Launched};
+use crate::executor::{AgentLaunch, Caller, Executor, LaunchSpec, Launched};
 use crate::model::{
     AgentKind, StatusUpdate, TaskId, TaskRecord, TaskSpec, TaskStatus, Timestamp, Worktree,
     WorktreeRequest,
@@ -95,10 +95,17 @@ impl TaskManager {
     /// On a launch error the task is recorded as failed (with a completion
     /// record) and the error is returned.
     pub fn dispatch(&mut self, spec: TaskSpec) -> Result<TaskRecord, TaskError> {
+        self.dispatch_as(TaskId::new(), spec)
+    }
+
+    /// [`dispatch`](Self::dispatch) under an id the caller chose: a command
+    /// that handed its dispatch to a supervisor names the task before it is
+    /// recorded, so a hand-off that breaks off is neither lost nor run twice
+    /// (a second dispatch of one id fails at its dir).
+    pub fn dispatch_as(&mut self, id: TaskId, spec: TaskSpec) -> Result<TaskRecord, TaskError> {
         let spec = self.prepare(spec)?;
         let executor_type = self.executor(&spec.executor)?.config().executor_type();
         let executor = self.executor(&spec.executor)?;
-        let id = TaskId::new();
         let target_dir = executor.task_dir(&id);
         // Checked on the executing host before anything is recorded.
         let (worktree, bundle) = match &spec.worktree {
@@ -169,11 +176,12 @@ impl TaskManager {
     /// executor exists, its workspace resolves (returned in the runner's form)
     /// and an agent may run there.
     pub fn prepare(&mut self, mut spec: TaskSpec) -> Result<TaskSpec, TaskError> {
+        let caller = self.caller.clone();
         let executor = self.executor(&spec.executor)?;
         spec.workspace = executor.resolve_workspace(&spec.workspace)?;
         if let Some(rule) = spec.payload.agent().and_then(|a| a.cli().root_rule())
             && executor.runs_as_root() == Some(true)
-            && !rule.permitted(&payload_env(executor.config()))
+            && !rule.permitted(&payload_env(executor.config(), caller.as_ref()))
         {
             return Err(TaskError::Refused {
                 executor: spec.executor.clone(),
@@ -226,8 +234,9 @@ impl TaskManager {
             let executor = self.config.executor(&record.executor)?;
             Some(AgentLaunch::new(&self.config, executor, kind))
         });
+        let caller = self.caller.clone();
         let executor = self.executor(&record.executor)?;
-        let env = payload_env(executor.config());
+        let env = payload_env(executor.config(), caller.as_ref());
         let spec = LaunchSpec {
             id,
             files: &files,
@@ -236,6 +245,7 @@ impl TaskManager {
             task_type: record.task_type,
             agent: agent.as_ref(),
             worktree: record.worktree.as_ref(),
+            caller: caller.as_ref(),
         };
         match executor.launch(&spec) {
             Ok(launched) => {
@@ -375,13 +385,21 @@ fn prepare_worktree(
     Ok((worktree, None))
 }
 
-/// The environment an executor adds to its payloads.
-pub(super) fn payload_env(executor: &ExecutorConfig) -> Vec<(String, String)> {
+/// The environment an executor adds to its payloads; forwarded variables
+/// come from `caller`'s environment when the dispatch was handed over.
+pub(super) fn payload_env(
+    executor: &ExecutorConfig,
+    caller: Option<&Caller>,
+) -> Vec<(String, String)> {
+    let forwarded = |name: &str| match caller {
+        Some(caller) => caller.var(name),
+        None => std::env::var(name).ok(),
+    };
     let mut env: Vec<(String, String)> = executor
         .env
         .iter()
         .filter_map(|entry| match entry {
-            EnvEntry::Forward(name) => std::env::var(name).ok().map(|v| (name.clone(), v)),
+            EnvEntry::Forward(name) => forwarded(name).map(|v| (name.clone(), v)),
             EnvEntry::Fixed(name, value) => Some((name.clone(), value.clone())),
         })
         .collect();

@@ -142,6 +142,9 @@ pub struct TaskManager {
     /// The live tasks as last read for a round, with the index's change mark
     /// then (see [`Store::change_mark`]).
     live_cache: Option<((i64, u64), Vec<TaskRecord>)>,
+    /// Whose environment and umask the local runners started now inherit
+    /// (`None`: this process's).
+    caller: Option<crate::executor::Caller>,
 }
 
 impl TaskManager {
@@ -153,11 +156,40 @@ impl TaskManager {
             factory,
             executors: HashMap::new(),
             live_cache: None,
+            caller: None,
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Runners started from now on inherit `caller`'s environment and umask
+    /// (`None`: this process's), as if `caller` had dispatched them.
+    pub fn set_caller(&mut self, caller: Option<crate::executor::Caller>) {
+        self.caller = caller;
+    }
+
+    /// Clears what a dispatch of `id` that died before recording its row left:
+    /// its dir, once nobody holds its dispatch lock. `Ok(false)` when a live
+    /// dispatch still holds it.
+    pub fn clear_unrecorded(&self, id: &TaskId) -> Result<bool, TaskError> {
+        use crate::taskdir::Probe;
+        let io = |source| TaskDirError::Io {
+            action: "lock",
+            path: self.dirs.dir(id),
+            source,
+        };
+        match self.dirs.try_lock(id, true).map_err(io)? {
+            Probe::Held => Ok(false),
+            Probe::Absent => Ok(true),
+            Probe::Taken(lock) => {
+                let removed = self.dirs.remove(id);
+                drop(lock);
+                removed?;
+                Ok(true)
+            }
+        }
     }
 
     /// Opens the index afresh (after [`Store::index_file`] saw it replaced).
