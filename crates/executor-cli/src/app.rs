@@ -12,6 +12,7 @@ use executor_local::LocalExecutor;
 
 use crate::exit::CliError;
 
+#[derive(Clone)]
 pub struct App {
     pub config: Config,
     pub config_path: PathBuf,

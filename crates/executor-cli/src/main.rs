@@ -7,6 +7,7 @@ mod commands;
 #[cfg(test)]
 mod config_tests;
 mod exit;
+mod handoff;
 mod output;
 mod progress;
 mod rounds;
@@ -61,10 +62,22 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Dashboard(args) if args.stream && !args.no_refresh => rounds::ask(config_flag),
         _ => None,
     };
+    // A supervisor that runs makes a local dispatch warm (see `handoff`).
+    let mut recovering = None;
+    if let Command::Run(args) = &cli.command {
+        match handoff::offer(config_flag, args)? {
+            handoff::Outcome::Done(code) => return Ok(code),
+            handoff::Outcome::Direct => {}
+            handoff::Outcome::Recover(id) => recovering = Some(id),
+        }
+    }
     let app = App::load(config_flag)?;
     match cli.command {
         Command::Start(args) => dispatch::start(&app, args),
-        Command::Run(args) => dispatch::run(&app, args),
+        Command::Run(args) => match recovering {
+            Some(id) => handoff::recover(&app, args, id),
+            None => dispatch::run(&app, args),
+        },
         Command::Status(args) => inspect::status(&app, args),
         Command::Logs(args) => inspect::logs(&app, args),
         Command::List(args) => list::list(&app, args, asked),

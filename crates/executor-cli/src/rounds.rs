@@ -13,7 +13,8 @@
 //! `warning <text>` lines for what it could not reach, then `done`. It answers
 //! `refused` when it runs with another configuration (another executor set),
 //! and the client then makes its own round, as it does when no supervisor
-//! answers at all.
+//! answers at all. A `dispatch` request is a `run` handed over (see
+//! [`crate::handoff`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -59,14 +60,21 @@ pub struct Asked(UnixStream);
 /// configuration and opens the index. `None` when there is no supervisor to
 /// ask (or no store yet).
 pub fn ask(explicit_config: Option<&Path>) -> Option<Asked> {
+    connect(explicit_config, "round", ANSWER_WAIT).map(Asked)
+}
+
+/// Connects to the store's supervisor and sends the header of a `verb`
+/// request (the verb and this configuration's fingerprint). `None` when no
+/// supervisor listens.
+pub fn connect(explicit_config: Option<&Path>, verb: &str, wait: Duration) -> Option<UnixStream> {
     let (config_path, _) = executor_core::paths::config_path(explicit_config).ok()?;
     let paths = executor_core::Paths::from_env().ok()?;
     let mut stream = UnixStream::connect(paths.data_dir.join(SOCKET)).ok()?;
-    stream.set_read_timeout(Some(ANSWER_WAIT)).ok()?;
-    stream.set_write_timeout(Some(ANSWER_WAIT)).ok()?;
-    let request = format!("round {}\n", fingerprint(&config_path));
+    stream.set_read_timeout(Some(wait)).ok()?;
+    stream.set_write_timeout(Some(wait)).ok()?;
+    let request = format!("{verb} {}\n", fingerprint(&config_path));
     stream.write_all(request.as_bytes()).ok()?;
-    Some(Asked(stream))
+    Some(stream)
 }
 
 impl Asked {
@@ -123,7 +131,8 @@ impl Listener {
         let pending = Arc::new(Mutex::new(Vec::new()));
         let queue = Arc::clone(&pending);
         let print = fingerprint(&app.config_path);
-        std::thread::spawn(move || accept(&listener, &queue, &waker, &print));
+        let dispatches = crate::handoff::Server::start(app.clone());
+        std::thread::spawn(move || accept(&listener, &queue, &waker, &print, &dispatches));
         Ok(Self {
             pending,
             wake,
@@ -176,20 +185,40 @@ impl Drop for Listener {
     }
 }
 
-/// Reads each request's line: one for this configuration waits for the next
-/// round, any other is refused at once.
-fn accept(listener: &UnixListener, queue: &Mutex<Vec<UnixStream>>, waker: &OwnedFd, print: &str) {
-    for mut stream in listener.incoming().flatten() {
+/// Reads each request's header: a round for this configuration waits for
+/// the next round, a dispatch goes to the dispatching thread (which reads
+/// the rest), anything else is refused at once.
+fn accept(
+    listener: &UnixListener,
+    queue: &Mutex<Vec<UnixStream>>,
+    waker: &OwnedFd,
+    print: &str,
+    dispatches: &crate::handoff::Server,
+) {
+    for stream in listener.incoming().flatten() {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let mut reader = BufReader::new(stream);
         let mut line = String::new();
-        let read = BufReader::new(&stream).read_line(&mut line);
-        if read.is_err() || line.trim_end().strip_prefix("round ") != Some(print) {
-            let _ = stream.write_all(b"refused\n");
-            continue;
+        let read = reader.read_line(&mut line);
+        let header = line.trim_end().split_once(' ');
+        let verb = match header {
+            Some((verb, theirs)) if read.is_ok() && theirs == print => verb,
+            _ => "",
+        };
+        match verb {
+            "round" => {}
+            "dispatch" => {
+                dispatches.take(reader);
+                continue;
+            }
+            _ => {
+                let _ = reader.get_mut().write_all(b"refused\n");
+                continue;
+            }
         }
         if let Ok(mut pending) = queue.lock() {
-            pending.push(stream);
+            pending.push(reader.into_inner());
         }
         // Nonblocking: a full pipe already wakes the loop.
         // SAFETY: writes one byte from a local to a descriptor this process owns.

@@ -18,7 +18,7 @@ use executor_core::{AgentCheck, AgentLaunch, ExecutorCheck};
 use executor_core::{ExecutorConfig, Paths, TaskId, TaskRecord, fsutil};
 
 use process::{PayloadGroup, ProcessIndex};
-pub use process::{is_same_live_process, read_process, remember_umask};
+pub use process::{is_same_live_process, own_umask, read_process, remember_umask};
 pub use watch::{ExitWatch, Woken, raise_fd_limit};
 
 /// How often a bulk kill looks at the process table during the grace period.
@@ -112,7 +112,7 @@ impl LocalExecutor {
         // process of its own to read it.
         let umask = match spec.caller {
             Some(caller) => caller.umask.clone(),
-            None => process::own_umask().unwrap_or_default(),
+            None => own_umask().unwrap_or_default(),
         };
         let keep = runner::keep_background_arg(self.config.keep_background);
         spawn::Runner::new(
@@ -144,7 +144,7 @@ impl LocalExecutor {
             .map(|spec| self.dir(&spec.id).join(runner::RUNNER_FILE))
             .collect();
         let runners: Vec<&std::path::Path> = runners.iter().map(PathBuf::as_path).collect();
-        let umask = process::own_umask().unwrap_or_default();
+        let umask = own_umask().unwrap_or_default();
         let keep = runner::keep_background_arg(self.config.keep_background);
         // A forker's command line names its runners: a few thousand paths
         // at most stay far below the kernel's limit on arguments.

@@ -29,6 +29,11 @@ use crate::rounds;
 
 /// Longest a round may spend sending webhooks before reconciling again.
 const WEBHOOK_BUDGET: Duration = Duration::from_secs(30);
+/// How often the supervisor copies the index's WAL back: its own commits and
+/// those of the dispatches handed to it leave that to it (see
+/// [`executor_core::Store::defer_checkpoints`]), so the WAL holds at most
+/// this long's writes.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -101,6 +106,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
     let mut watch = ExitWatch::new();
     let mut watched_shell: Vec<TaskId> = Vec::new();
     let mut runners_read_at = None;
+    let mut checkpointed = Instant::now();
     while !STOP.load(Ordering::SeqCst) {
         let round = Instant::now();
         // Whoever asked before this round began is answered by it.
@@ -151,6 +157,11 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
             if mark.is_none() || mark != runners_read_at {
                 watched_shell = watch_local_runners(&manager, &mut watch);
                 runners_read_at = mark;
+            }
+            if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                let _ = manager.store().defer_checkpoints();
+                manager.store().checkpoint();
+                checkpointed = Instant::now();
             }
             let left = interval.saturating_sub(round.elapsed());
             let slice = if watch.is_empty() { 50 } else { 250 };

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use executor_core::view::DispatchedView;
-use executor_core::{DispatchRequest, Placement, TaskManager, TaskSpec};
+use executor_core::{DispatchRequest, Placement, TaskId, TaskManager, TaskRecord, TaskSpec};
 
 use super::request::{read_prompt_file, worktree_request};
 use crate::app::App;
@@ -39,13 +39,24 @@ pub fn start(app: &App, args: StartArgs) -> Result<u8, CliError> {
     if let Some(isolation) = isolation {
         spec.worktree = worktree_request(&manager, &spec, isolation, false)?;
     }
-    dispatch(app, &mut manager, spec, args.json)
+    dispatch(app, &mut manager, spec, TaskId::new(), args.json)
 }
 
 pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
     if let Some(file) = &args.batch {
         return super::batch::run_batch(app, file, &args.isolation, args.json);
     }
+    let mut manager = app.manager()?;
+    run_as(app, &mut manager, args, TaskId::new())
+}
+
+/// `run --cmd` as task `id`.
+pub fn run_as(
+    app: &App,
+    manager: &mut TaskManager,
+    args: RunArgs,
+    id: TaskId,
+) -> Result<u8, CliError> {
     let Some(command) = args.cmd else {
         return Err(CliError::new(code::USAGE, "give --cmd or --batch"));
     };
@@ -53,10 +64,9 @@ pub fn run(app: &App, args: RunArgs) -> Result<u8, CliError> {
         command,
         placement: placement(args.executor, args.workspace, args.routing),
     };
-    let mut manager = app.manager()?;
     let mut spec = manager.spec_for(request)?;
-    spec.worktree = worktree_request(&manager, &spec, &args.isolation, false)?;
-    dispatch(app, &mut manager, spec, args.json)
+    spec.worktree = worktree_request(manager, &spec, &args.isolation, false)?;
+    dispatch(app, manager, spec, id, args.json)
 }
 
 /// `start --fanout N`: the same prompt as N tasks, each in a worktree of its
@@ -118,9 +128,10 @@ fn dispatch(
     app: &App,
     manager: &mut TaskManager,
     spec: TaskSpec,
+    id: TaskId,
     json: bool,
 ) -> Result<u8, CliError> {
-    let task = match manager.dispatch(spec) {
+    let task = match manager.dispatch_as(id, spec) {
         Ok(task) => task,
         Err(err) => {
             // A failed launch still ended a task: its completion must be announced.
@@ -129,13 +140,7 @@ fn dispatch(
         }
     };
     let mut out = std::io::stdout().lock();
-    if json {
-        let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
-        let view = DispatchedView::of(&task, task_dir);
-        writeln!(out, "{}", serde_json::to_string(&view).unwrap_or_default())?;
-    } else {
-        writeln!(out, "{}", task.id)?;
-    }
+    writeln!(out, "{}", dispatched_line(manager, &task, json))?;
     out.flush()?;
     // Done: exit without freeing the manager, SQLite's cache and the config,
     // which is most of what is left to do. Nothing is lost: the index's
@@ -143,4 +148,14 @@ fn dispatch(
     // close is what closing it does (no checkpoint), and the dispatch lock
     // and the runner's gate were released already.
     std::process::exit(i32::from(code::OK))
+}
+
+/// What `run` and `start` print about a task just dispatched: its id, or
+/// with `--json` an object on one line.
+pub(crate) fn dispatched_line(manager: &TaskManager, task: &TaskRecord, json: bool) -> String {
+    if !json {
+        return task.id.to_string();
+    }
+    let task_dir = manager.task_dir(&task.id).to_string_lossy().into_owned();
+    serde_json::to_string(&DispatchedView::of(task, task_dir)).unwrap_or_default()
 }

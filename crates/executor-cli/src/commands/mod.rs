@@ -19,3 +19,6 @@ pub mod serve;
 pub mod transcript;
 pub mod webhooks;
 pub mod work;
+
+pub(crate) use dispatch::dispatched_line;
+pub(crate) use request::worktree_request;

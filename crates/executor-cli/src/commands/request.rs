@@ -12,7 +12,7 @@ use crate::exit::{CliError, code};
 /// Whether the task gets a worktree of its own (see
 /// [`TaskManager::worktree_for`]); a `--sync` to a host ships the repository
 /// of the current directory (the workspace is a path over there).
-pub(super) fn worktree_request(
+pub(crate) fn worktree_request(
     manager: &TaskManager,
     spec: &TaskSpec,
     isolation: &Isolation,

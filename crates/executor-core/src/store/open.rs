@@ -64,6 +64,36 @@ impl Drop for Store {
         }
     }
 }
+/// How long a command waits for another one's write to the index.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// The first wait of [`wait_for_lock`]; each next one doubles, up to `LOCK_POLL_MAX`.
+const LOCK_POLL_MIN: Duration = Duration::from_micros(50);
+const LOCK_POLL_MAX: Duration = Duration::from_millis(10);
+
+/// SQLite's busy handler, called with how often it was called for this lock
+/// so far: waits a little longer each time, for [`LOCK_WAIT`] in all.
+/// SQLite's own (`busy_timeout`) first sleeps a whole millisecond, where the
+/// index's writes hold the lock for a tenth of that: a dispatch that met the
+/// supervisor recording a task's end waited ten times as long as it had to.
+fn wait_for_lock(calls: i32) -> bool {
+    thread_local! {
+        static SINCE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let now = std::time::Instant::now();
+    let since = SINCE.with(|since| {
+        if calls == 0 || since.get().is_none() {
+            since.set(Some(now));
+        }
+        since.get().unwrap_or(now)
+    });
+    if now.duration_since(since) >= LOCK_WAIT {
+        return false;
+    }
+    let doubled = LOCK_POLL_MIN.saturating_mul(1 << calls.clamp(0, 16));
+    std::thread::sleep(doubled.min(LOCK_POLL_MAX));
+    true
+}
+
 impl Store {
     /// Opens (creating if needed) the store under `paths.data_dir`.
     ///
@@ -87,8 +117,7 @@ impl Store {
             source,
         };
         let mut conn = Connection::open(&path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(open_err)?;
+        conn.busy_handler(Some(wait_for_lock)).map_err(open_err)?;
         // NORMAL is durable enough under WAL: a power cut may lose the last commit, never corrupt.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
@@ -164,6 +193,23 @@ impl Store {
             .query_row("PRAGMA data_version", [], |row| row.get(0))
             .ok()?;
         Some((others, self.conn.total_changes()))
+    }
+
+    /// Leaves checkpoints to [`checkpoint`](Self::checkpoint): a commit of
+    /// this connection no longer copies the WAL back with its `fsync`s. For
+    /// a long-lived process whose writes someone waits on (the supervisor's
+    /// handed dispatches), which checkpoints between them instead.
+    pub fn defer_checkpoints(&self) -> Result<(), StoreError> {
+        Ok(self.conn.pragma_update(None, "wal_autocheckpoint", 0)?)
+    }
+
+    /// Copies what the WAL holds back to the index, without waiting for
+    /// anyone; costs nothing when there is nothing to copy. Best effort: a
+    /// later checkpoint does what this one could not.
+    pub fn checkpoint(&self) {
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 
     /// Whether the index file at the store's path is still the one this store
