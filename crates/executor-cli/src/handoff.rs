@@ -183,30 +183,38 @@ pub fn recover(app: &App, args: RunArgs, id: TaskId) -> Result<u8, CliError> {
     crate::commands::dispatch::run_as(app, &mut manager, args, id)
 }
 
-/// The supervisor's side: a thread that makes the dispatches handed to it,
-/// one at a time, with a manager of its own kept open between them.
-pub struct Server(std::sync::mpsc::Sender<BufReader<UnixStream>>);
+/// The supervisor's side: makes the dispatches handed to it one at a time,
+/// on the thread that takes the requests (a hop to another thread costs a
+/// wake-up, dearer than the dispatch), with a manager of its own kept open
+/// between them.
+pub struct Server {
+    app: App,
+    manager: Option<TaskManager>,
+}
 
 impl Server {
-    pub fn start(app: App) -> Self {
-        let (sender, requests) = std::sync::mpsc::channel::<BufReader<UnixStream>>();
-        std::thread::spawn(move || {
-            let mut manager = None;
-            for mut request in requests {
-                let answer = match serve(&app, &mut manager, &mut request) {
-                    Ok(line) => format!("ok {line}\n"),
-                    Err(Answer::Refused(why)) => format!("refused {why}\n"),
-                    Err(Answer::Failed(err)) => format!("error {} {}\n", err.code, err.one_line()),
-                };
-                let _ = request.get_mut().write_all(answer.as_bytes());
-            }
-        });
-        Self(sender)
+    pub fn new(app: App) -> Self {
+        Self { app, manager: None }
     }
 
-    /// Hands a request (its header read) to the dispatching thread.
-    pub fn take(&self, request: BufReader<UnixStream>) {
-        let _ = self.0.send(request);
+    /// Makes the dispatch `request` (its header read) asks for, and answers.
+    pub fn take(&mut self, mut request: BufReader<UnixStream>) {
+        let mut answered = false;
+        let served = serve(&self.app, &mut self.manager, &mut request, &mut answered);
+        let answer = match served {
+            Ok(_) | Err(_) if answered => {
+                // Answered once recorded: a launch that failed after that
+                // ended the task (failed, with its reason).
+                if let Err(Answer::Failed(err)) = served {
+                    eprintln!("warning: {}", crate::terminal::safe(&err.one_line()));
+                }
+                return;
+            }
+            Ok(line) => format!("ok {line}\n"),
+            Err(Answer::Refused(why)) => format!("refused {why}\n"),
+            Err(Answer::Failed(err)) => format!("error {} {}\n", err.code, err.one_line()),
+        };
+        let _ = request.get_mut().write_all(answer.as_bytes());
     }
 }
 
@@ -236,6 +244,7 @@ fn serve(
     app: &App,
     manager: &mut Option<TaskManager>,
     request: &mut BufReader<UnixStream>,
+    answered: &mut bool,
 ) -> Result<String, Answer> {
     let _ = request.get_ref().set_read_timeout(Some(BODY_WAIT));
     let _ = request.get_ref().set_write_timeout(Some(BODY_WAIT));
@@ -265,7 +274,7 @@ fn serve(
     let Some(manager) = manager.as_mut() else {
         return refused("no task index");
     };
-    let request = DispatchRequest::Shell {
+    let asked = DispatchRequest::Shell {
         command: handed.command,
         placement: Placement {
             executor: handed.executor,
@@ -274,7 +283,7 @@ fn serve(
             priority: handed.priority,
         },
     };
-    let mut spec = manager.spec_for(request)?;
+    let mut spec = manager.spec_for(asked)?;
     let local = app
         .config
         .executor(&spec.executor)
@@ -304,7 +313,15 @@ fn serve(
             .collect(),
         umask: handed.umask,
     }));
-    let dispatched = manager.dispatch_as(handed.id, spec);
+    // The id is all `run` prints: it is told once the task is recorded, as
+    // `pueue add` is, while the runner starts. `--json` shows the started
+    // task, so it waits for that.
+    let stream = request.get_mut();
+    let dispatched = manager.dispatch_telling(handed.id, spec, |task| {
+        if !handed.json {
+            *answered = stream.write_all(format!("ok {}\n", task.id).as_bytes()).is_ok();
+        }
+    });
     manager.set_caller(None);
     let task = dispatched?;
     Ok(crate::commands::dispatched_line(manager, &task, handed.json))

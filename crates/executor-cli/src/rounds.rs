@@ -131,8 +131,11 @@ impl Listener {
         let pending = Arc::new(Mutex::new(Vec::new()));
         let queue = Arc::clone(&pending);
         let print = fingerprint(&app.config_path);
-        let dispatches = crate::handoff::Server::start(app.clone());
-        std::thread::spawn(move || accept(&listener, &queue, &waker, &print, &dispatches));
+        let app = app.clone();
+        std::thread::spawn(move || {
+            let mut dispatches = crate::handoff::Server::new(app);
+            accept(&listener, &queue, &waker, &print, &mut dispatches);
+        });
         Ok(Self {
             pending,
             wake,
@@ -186,14 +189,14 @@ impl Drop for Listener {
 }
 
 /// Reads each request's header: a round for this configuration waits for
-/// the next round, a dispatch goes to the dispatching thread (which reads
-/// the rest), anything else is refused at once.
+/// the next round, a dispatch is made at once (see [`crate::handoff`]),
+/// anything else is refused.
 fn accept(
     listener: &UnixListener,
     queue: &Mutex<Vec<UnixStream>>,
     waker: &OwnedFd,
     print: &str,
-    dispatches: &crate::handoff::Server,
+    dispatches: &mut crate::handoff::Server,
 ) {
     for stream in listener.incoming().flatten() {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));

@@ -103,6 +103,20 @@ impl TaskManager {
     /// recorded, so a hand-off that breaks off is neither lost nor run twice
     /// (a second dispatch of one id fails at its dir).
     pub fn dispatch_as(&mut self, id: TaskId, spec: TaskSpec) -> Result<TaskRecord, TaskError> {
+        self.dispatch_telling(id, spec, |_| {})
+    }
+
+    /// [`dispatch_as`](Self::dispatch_as), calling `recorded` as soon as the
+    /// task's row is committed, before its runner is started: from then on
+    /// the task is neither lost nor run twice whatever happens to this
+    /// process (a runner that never started is started by the next look),
+    /// so a supervisor answers the command that handed it the dispatch then.
+    pub fn dispatch_telling(
+        &mut self,
+        id: TaskId,
+        spec: TaskSpec,
+        recorded: impl FnOnce(&TaskRecord),
+    ) -> Result<TaskRecord, TaskError> {
         let spec = self.prepare(spec)?;
         let executor_type = self.executor(&spec.executor)?.config().executor_type();
         let executor = self.executor(&spec.executor)?;
@@ -158,9 +172,12 @@ impl TaskManager {
         };
         if record.status == TaskStatus::Queued {
             drop(lock);
-            self.write_meta(&id)?;
+            let meta = self.write_meta(&id);
+            recorded(&record);
+            meta?;
             return Ok(record);
         }
+        recorded(&record);
         // Starting at once: the files are at hand, and the meta is written once
         // the runner is up.
         files.push(TaskDirs::meta_file(
