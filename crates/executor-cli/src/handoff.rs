@@ -154,7 +154,11 @@ fn handed(args: &RunArgs) -> Option<Handed> {
         workspace: args.workspace.clone(),
         no_worktree: *no_worktree,
         json: args.json,
-        cwd: std::env::current_dir().ok()?.into_os_string().into_string().ok()?,
+        cwd: std::env::current_dir()
+            .ok()?
+            .into_os_string()
+            .into_string()
+            .ok()?,
         umask: executor_local::own_umask()?,
         env,
     })
@@ -170,7 +174,11 @@ pub fn recover(app: &App, args: RunArgs, id: TaskId) -> Result<u8, CliError> {
     let mut manager = app.manager()?;
     if let Some(task) = manager.store().get(&id)? {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", crate::commands::dispatched_line(&manager, &task, args.json))?;
+        writeln!(
+            out,
+            "{}",
+            crate::commands::dispatched_line(&manager, &task, args.json)
+        )?;
         out.flush()?;
         return Ok(code::OK);
     }
@@ -249,7 +257,12 @@ fn serve(
     let _ = request.get_ref().set_read_timeout(Some(BODY_WAIT));
     let _ = request.get_ref().set_write_timeout(Some(BODY_WAIT));
     let mut body = Vec::new();
-    if request.by_ref().take(BODY_LIMIT).read_until(b'\n', &mut body).is_err() {
+    if request
+        .by_ref()
+        .take(BODY_LIMIT)
+        .read_until(b'\n', &mut body)
+        .is_err()
+    {
         return refused("unreadable request");
     }
     let Ok(handed) = serde_json::from_slice::<Handed>(&body) else {
@@ -319,12 +332,18 @@ fn serve(
     let stream = request.get_mut();
     let dispatched = manager.dispatch_telling(handed.id, spec, |task| {
         if !handed.json {
-            *answered = stream.write_all(format!("ok {}\n", task.id).as_bytes()).is_ok();
+            *answered = stream
+                .write_all(format!("ok {}\n", task.id).as_bytes())
+                .is_ok();
         }
     });
     manager.set_caller(None);
     let task = dispatched?;
-    Ok(crate::commands::dispatched_line(manager, &task, handed.json))
+    Ok(crate::commands::dispatched_line(
+        manager,
+        &task,
+        handed.json,
+    ))
 }
 
 /// Why a caller cannot have its runner started here as if by itself: another

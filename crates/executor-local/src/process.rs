@@ -76,9 +76,9 @@ pub(crate) fn same_process(pid: u32, expected_identity: Option<&str>) -> Option<
     let info = read_process(pid)?;
     // Compared in place: a refresh checks a thousand runners.
     let same = expected_identity.is_none_or(|expected| {
-        expected.rsplit_once(':').is_some_and(|(boot, ticks)| {
-            boot == boot_id() && ticks.parse() == Ok(info.start_ticks)
-        })
+        expected
+            .rsplit_once(':')
+            .is_some_and(|(boot, ticks)| boot == boot_id() && ticks.parse() == Ok(info.start_ticks))
     });
     same.then_some(info.zombie)
 }

@@ -164,10 +164,16 @@ fn the_supervisor_notices_remote_ends_within_an_interval() {
 
 /// The live (not zombie) processes whose parent is `pid` (the supervisor's
 /// kept `ssh` clients).
-fn children_of(pid: u32) -> Vec<u32> {
+/// The live `ssh` children of `pid` (the supervisor's kept shells; the
+/// runners it starts for the dispatches handed to it are its children too).
+fn shells_of(pid: u32) -> Vec<u32> {
     let parent_and_state = |child: u32| {
         let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
-        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+        let (head, tail) = stat.rsplit_once(')')?;
+        if !head.ends_with("(ssh") {
+            return None;
+        }
+        let mut fields = tail.split_whitespace();
         let state = fields.next()?.to_owned();
         Some((fields.next()?.parse::<u32>().ok()?, state))
     };
@@ -241,7 +247,7 @@ fn a_listing_gets_its_round_from_the_supervisor_and_makes_its_own_without_one() 
 
     // The supervisor's shells on the hosts die (a dropped link): its next
     // round reads the hosts the ordinary way and opens new ones.
-    let kept = children_of(daemon.id());
+    let kept = shells_of(daemon.id());
     assert_eq!(kept.len(), HOSTS, "one kept shell per host");
     for pid in kept {
         crate::helpers::kill_pid(pid, libc::SIGKILL);
@@ -251,7 +257,7 @@ fn a_listing_gets_its_round_from_the_supervisor_and_makes_its_own_without_one() 
     assert_eq!(status_in(&listed, &local), "running", "{listed}");
     assert!(eventually(Duration::from_secs(10), || {
         f.env.ok(&["list"]);
-        children_of(daemon.id()).len() == 1
+        shells_of(daemon.id()).len() == 1
     }));
 
     // A configuration other than the supervisor's: the listing reads the hosts itself.

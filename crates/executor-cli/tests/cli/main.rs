@@ -21,6 +21,7 @@ mod errors;
 mod escapes;
 mod faults;
 mod fleet;
+mod handoff;
 mod lifecycle;
 mod payloads;
 mod private_files;
