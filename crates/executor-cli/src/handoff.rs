@@ -77,15 +77,15 @@ pub fn offer(explicit_config: Option<&Path>, args: &RunArgs) -> Result<Outcome, 
     let Some(request) = handed(args) else {
         return Ok(Outcome::Direct);
     };
-    let Some(mut stream) = rounds::connect(explicit_config, "dispatch", ANSWER_WAIT) else {
-        return Ok(Outcome::Direct);
-    };
     let id = request.id;
     let mut body = serde_json::to_vec(&request).unwrap_or_default();
     body.push(b'\n');
-    if stream.write_all(&body).is_err() {
-        return Ok(Outcome::Recover(id));
-    }
+    let stream = match rounds::connect(explicit_config, "dispatch", &body, ANSWER_WAIT) {
+        None => return Ok(Outcome::Direct),
+        // Part of it may have reached a supervisor.
+        Some(Err(_)) => return Ok(Outcome::Recover(id)),
+        Some(Ok(stream)) => stream,
+    };
     let mut answer = String::new();
     match BufReader::new(&stream).read_line(&mut answer) {
         Ok(0) => return Ok(Outcome::Recover(id)),

@@ -60,21 +60,29 @@ pub struct Asked(UnixStream);
 /// configuration and opens the index. `None` when there is no supervisor to
 /// ask (or no store yet).
 pub fn ask(explicit_config: Option<&Path>) -> Option<Asked> {
-    connect(explicit_config, "round", ANSWER_WAIT).map(Asked)
+    connect(explicit_config, "round", &[], ANSWER_WAIT)?
+        .ok()
+        .map(Asked)
 }
 
-/// Connects to the store's supervisor and sends the header of a `verb`
-/// request (the verb and this configuration's fingerprint). `None` when no
-/// supervisor listens.
-pub fn connect(explicit_config: Option<&Path>, verb: &str, wait: Duration) -> Option<UnixStream> {
+/// Connects to the store's supervisor and sends a `verb` request: its header
+/// (the verb and this configuration's fingerprint), then `body`, in one
+/// write. `None` when no supervisor listens; `Some(Err)` when it did not
+/// take all of the request.
+pub fn connect(
+    explicit_config: Option<&Path>,
+    verb: &str,
+    body: &[u8],
+    wait: Duration,
+) -> Option<std::io::Result<UnixStream>> {
     let (config_path, _) = executor_core::paths::config_path(explicit_config).ok()?;
     let paths = executor_core::Paths::from_env().ok()?;
     let mut stream = UnixStream::connect(paths.data_dir.join(SOCKET)).ok()?;
     stream.set_read_timeout(Some(wait)).ok()?;
     stream.set_write_timeout(Some(wait)).ok()?;
-    let request = format!("{verb} {}\n", fingerprint(&config_path));
-    stream.write_all(request.as_bytes()).ok()?;
-    Some(stream)
+    let mut request = format!("{verb} {}\n", fingerprint(&config_path)).into_bytes();
+    request.extend_from_slice(body);
+    Some(stream.write_all(&request).map(|()| stream))
 }
 
 impl Asked {

@@ -31,7 +31,15 @@ impl ExitWatch {
             .iter()
             .map(|(id, pid, identity)| (*id, (*pid, *identity)))
             .collect();
-        self.fds.retain(|id, _| wanted.contains_key(id));
+        // A task another command saw end first is no longer live: its
+        // runner, if this process's child, is collected as it is let go.
+        self.fds.retain(|id, fd| {
+            let keep = wanted.contains_key(id);
+            if !keep {
+                reap_if_child(fd);
+            }
+            keep
+        });
         self.gone.clear();
         for (id, (pid, identity)) in wanted {
             if self.fds.contains_key(&id) {
@@ -225,22 +233,37 @@ mod tests {
     fn exited_runners_of_this_process_are_collected_not_left_zombies() {
         let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
         let zombie = |pid: u32| crate::process::read_process(pid).is_some_and(|p| p.zombie);
-        // One ends before it is watched, one while it is.
+        let until_zombie = |pid: u32| {
+            let since = Instant::now();
+            while !zombie(pid) && since.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // One ends before it is watched, one while it is, and one is let go
+        // (another command saw its task end) after it ended unseen.
         let early = std::process::Command::new("true").spawn().expect("true");
         let late = std::process::Command::new("sleep")
             .arg("0.3")
             .spawn()
             .expect("sleep");
-        let since = Instant::now();
-        while !zombie(early.id()) && since.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let (first, second) = (TaskId::new(), TaskId::new());
+        let dropped = std::process::Command::new("sleep")
+            .arg("0.1")
+            .spawn()
+            .expect("sleep");
+        until_zombie(early.id());
+        let ids = [TaskId::new(), TaskId::new(), TaskId::new()];
         let mut watch = ExitWatch::new();
-        watch.watch(&[(first, early.id(), None), (second, late.id(), None)]);
+        watch.watch(&[
+            (ids[0], early.id(), None),
+            (ids[1], late.id(), None),
+            (ids[2], dropped.id(), None),
+        ]);
         assert!(gone(early.id()), "collected when first watched");
+        until_zombie(dropped.id());
+        watch.watch(&[(ids[1], late.id(), None)]);
+        assert!(gone(dropped.id()), "collected when let go");
         let mut exited = watch.wait(Duration::from_secs(5));
-        while !exited.contains(&second) {
+        while !exited.contains(&ids[1]) {
             exited = watch.wait(Duration::from_secs(5));
         }
         assert!(gone(late.id()), "collected when its exit woke the watch");

@@ -193,10 +193,11 @@ impl TaskManager {
     /// executor exists, its workspace resolves (returned in the runner's form)
     /// and an agent may run there.
     pub fn prepare(&mut self, mut spec: TaskSpec) -> Result<TaskSpec, TaskError> {
-        let caller = self.caller.clone();
+        let root_rule = spec.payload.agent().and_then(|a| a.cli().root_rule());
+        let caller = root_rule.and_then(|_| self.caller.clone());
         let executor = self.executor(&spec.executor)?;
         spec.workspace = executor.resolve_workspace(&spec.workspace)?;
-        if let Some(rule) = spec.payload.agent().and_then(|a| a.cli().root_rule())
+        if let Some(rule) = root_rule
             && executor.runs_as_root() == Some(true)
             && !rule.permitted(&payload_env(executor.config(), caller.as_ref()))
         {
