@@ -74,17 +74,29 @@ pub enum Outcome {
 
 /// Offers `args` to the store's supervisor, if one listens.
 pub fn offer(explicit_config: Option<&Path>, args: &RunArgs) -> Result<Outcome, CliError> {
-    let Some(request) = handed(args) else {
+    if !offerable(args) {
+        return Ok(Outcome::Direct);
+    }
+    let mut id = None;
+    let body = || {
+        let Some(request) = handed(args) else {
+            return Vec::new();
+        };
+        id = Some(request.id);
+        let mut body = serde_json::to_vec(&request).unwrap_or_default();
+        body.push(b'\n');
+        body
+    };
+    let sent = rounds::connect(explicit_config, "dispatch", ANSWER_WAIT, body);
+    let (stream, Some(id)) = (sent, id) else {
+        // No supervisor, or a caller it could not stand in for (the header
+        // alone is refused).
         return Ok(Outcome::Direct);
     };
-    let id = request.id;
-    let mut body = serde_json::to_vec(&request).unwrap_or_default();
-    body.push(b'\n');
-    let stream = match rounds::connect(explicit_config, "dispatch", &body, ANSWER_WAIT) {
-        None => return Ok(Outcome::Direct),
-        // Part of it may have reached a supervisor.
-        Some(Err(_)) => return Ok(Outcome::Recover(id)),
+    let stream = match stream {
         Some(Ok(stream)) => stream,
+        // Part of it may have reached the supervisor.
+        _ => return Ok(Outcome::Recover(id)),
     };
     let mut answer = String::new();
     match BufReader::new(&stream).read_line(&mut answer) {
@@ -128,20 +140,22 @@ pub fn offer(explicit_config: Option<&Path>, args: &RunArgs) -> Result<Outcome, 
     }
 }
 
-/// The request for `args`, when a supervisor could make it: a single command
-/// with no worktree asked for, from a caller whose environment and working
+/// Whether a supervisor could make `args`: a single command with no
+/// worktree asked for.
+fn offerable(args: &RunArgs) -> bool {
+    let isolation = &args.isolation;
+    args.cmd.is_some()
+        && args.batch.is_none()
+        && !isolation.worktree
+        && !isolation.sync
+        && isolation.base.is_none()
+}
+
+/// The request for `args`, from a caller whose environment and working
 /// directory are text.
 fn handed(args: &RunArgs) -> Option<Handed> {
     let command = args.cmd.clone()?;
-    let Isolation {
-        worktree,
-        no_worktree,
-        sync,
-        base,
-    } = &args.isolation;
-    if args.batch.is_some() || *worktree || *sync || base.is_some() {
-        return None;
-    }
+    let no_worktree = &args.isolation.no_worktree;
     let env = std::env::vars_os()
         .map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .collect::<Option<Vec<_>>>()?;

@@ -60,20 +60,20 @@ pub struct Asked(UnixStream);
 /// configuration and opens the index. `None` when there is no supervisor to
 /// ask (or no store yet).
 pub fn ask(explicit_config: Option<&Path>) -> Option<Asked> {
-    connect(explicit_config, "round", &[], ANSWER_WAIT)?
+    connect(explicit_config, "round", ANSWER_WAIT, Vec::new)?
         .ok()
         .map(Asked)
 }
 
 /// Connects to the store's supervisor and sends a `verb` request: its header
-/// (the verb and this configuration's fingerprint), then `body`, in one
-/// write. `None` when no supervisor listens; `Some(Err)` when it did not
-/// take all of the request.
+/// (the verb and this configuration's fingerprint), then the `body` made
+/// once connected, in one write. `None` when no supervisor listens;
+/// `Some(Err)` when it did not take all of the request.
 pub fn connect(
     explicit_config: Option<&Path>,
     verb: &str,
-    body: &[u8],
     wait: Duration,
+    body: impl FnOnce() -> Vec<u8>,
 ) -> Option<std::io::Result<UnixStream>> {
     let (config_path, _) = executor_core::paths::config_path(explicit_config).ok()?;
     let paths = executor_core::Paths::from_env().ok()?;
@@ -81,7 +81,7 @@ pub fn connect(
     stream.set_read_timeout(Some(wait)).ok()?;
     stream.set_write_timeout(Some(wait)).ok()?;
     let mut request = format!("{verb} {}\n", fingerprint(&config_path)).into_bytes();
-    request.extend_from_slice(body);
+    request.extend(body());
     Some(stream.write_all(&request).map(|()| stream))
 }
 
