@@ -1,6 +1,9 @@
 //! `openclaw-agent`: the command-line front of the executors. Commands only; the
 //! task logic lives in `executor-core` and the backends in their own crates.
 
+// The C `main` below is the entry point: see `start.rs`.
+#![cfg_attr(not(test), no_main)]
+
 mod app;
 mod cli;
 mod commands;
@@ -11,10 +14,9 @@ mod handoff;
 mod output;
 mod progress;
 mod rounds;
+mod start;
 mod terminal;
 mod tui;
-
-use std::process::ExitCode;
 
 use clap::Parser;
 
@@ -26,23 +28,34 @@ use crate::commands::{
 };
 use crate::exit::CliError;
 
-fn main() -> ExitCode {
+/// The process's entry, called by the C runtime (see `start.rs`). A test
+/// build has the test harness's `main` instead.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    start::prepare();
+    // Flushes standard output, as returning from a Rust `main` does.
+    std::process::exit(i32::from(entry()))
+}
+
+/// Runs the command line; returns the exit code.
+fn entry() -> u8 {
     // Still one thread: the cheap way to read the umask the runners pass on.
     executor_local::remember_umask();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::code::USAGE));
+            return u8::try_from(err.exit_code()).unwrap_or(exit::code::USAGE);
         }
     };
     match run(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(err) => {
             if !err.message.is_empty() {
                 eprintln!("error: {}", terminal::safe(&err.one_line()));
             }
-            ExitCode::from(err.code)
+            err.code
         }
     }
 }
