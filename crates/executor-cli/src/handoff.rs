@@ -26,7 +26,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use executor_core::store::IndexFile;
@@ -41,8 +42,6 @@ use crate::rounds;
 /// How long a command waits for the supervisor's answer: a dispatch waits at
 /// most for the index's busy timeout.
 const ANSWER_WAIT: Duration = Duration::from_secs(60);
-/// How long the supervisor waits for a request's body, sent with its header.
-const BODY_WAIT: Duration = Duration::from_secs(5);
 /// The largest request the supervisor reads (a command and an environment).
 const BODY_LIMIT: u64 = 64 << 20;
 
@@ -268,8 +267,6 @@ fn serve(
     request: &mut BufReader<UnixStream>,
     answered: &mut bool,
 ) -> Result<String, Answer> {
-    let _ = request.get_ref().set_read_timeout(Some(BODY_WAIT));
-    let _ = request.get_ref().set_write_timeout(Some(BODY_WAIT));
     let mut body = Vec::new();
     if request
         .by_ref()
@@ -383,13 +380,16 @@ fn other_world(stream: &UnixStream) -> Option<&'static str> {
     if rc != 0 || cred.uid != unsafe { libc::getuid() } {
         return Some("another user");
     }
-    let same = |what: &str| {
-        let theirs = std::fs::read_link(format!("/proc/{}/{what}", cred.pid));
-        let ours = std::fs::read_link(format!("/proc/self/{what}"));
-        matches!((theirs, ours), (Ok(a), Ok(b)) if a == b)
-    };
-    if !same("ns/mnt") || !same("root") {
-        return Some("another mount namespace or root");
-    }
-    None
+    // This process's own, read once: they do not change under it.
+    static OURS: OnceLock<[Option<PathBuf>; 2]> = OnceLock::new();
+    let ours = OURS
+        .get_or_init(|| WORLD.map(|what| std::fs::read_link(format!("/proc/self/{what}")).ok()));
+    let same = WORLD.iter().zip(ours).all(|(what, ours)| {
+        let theirs = std::fs::read_link(format!("/proc/{}/{what}", cred.pid)).ok();
+        ours.is_some() && theirs == *ours
+    });
+    (!same).then_some("another mount namespace or root")
 }
+
+/// What makes a path mean the same file to two processes.
+const WORLD: [&str; 2] = ["ns/mnt", "root"];
