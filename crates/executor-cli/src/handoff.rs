@@ -3,7 +3,7 @@
 //! open and parsed), while the command only connects, sends and prints the
 //! answer, as a `pueue add` does with `pueued`.
 //!
-//! The protocol, on the supervisor's `daemon.sock` (see [`crate::rounds`]):
+//! The protocol, on the supervisor's `daemon.sock` (see [`crate::supervisor_socket`]):
 //! the client sends `dispatch <config fingerprint>` and one line of JSON, a
 //! [`Handed`] request naming the task's id; the supervisor answers one line,
 //! `ok <what run prints>`, `error <exit code> <message>` or `refused <why>`.
@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::cli::{Isolation, RunArgs};
 use crate::exit::{CliError, code};
-use crate::rounds;
+use crate::supervisor_socket;
 
 /// How long a command waits for the supervisor's answer: a dispatch waits at
 /// most for the index's busy timeout.
@@ -86,7 +86,7 @@ pub fn offer(explicit_config: Option<&Path>, args: &RunArgs) -> Result<Outcome, 
         body.push(b'\n');
         body
     };
-    let sent = rounds::connect(explicit_config, "dispatch", ANSWER_WAIT, body);
+    let sent = supervisor_socket::connect(explicit_config, "dispatch", ANSWER_WAIT, body);
     let (stream, Some(id)) = (sent, id) else {
         // No supervisor, or a caller it could not stand in for (the header
         // alone is refused).

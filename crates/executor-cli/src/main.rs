@@ -15,6 +15,7 @@ mod output;
 mod progress;
 mod rounds;
 mod start;
+mod supervisor_socket;
 mod terminal;
 mod tui;
 

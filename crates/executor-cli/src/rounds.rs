@@ -27,30 +27,11 @@ use executor_core::TaskManager;
 
 use crate::app::App;
 use crate::exit::CliError;
+use crate::supervisor_socket;
 
-const SOCKET: &str = "daemon.sock";
 /// How long a client waits for the supervisor's round before making its own:
 /// longer than a round with a host timing out takes.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
-
-/// Names the configuration a process runs with: the file and its last change.
-fn fingerprint(config_path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let stamp = std::fs::metadata(config_path)
-        .map(|m| {
-            format!(
-                "{}:{}:{}.{}:{}",
-                m.dev(),
-                m.ino(),
-                m.mtime(),
-                m.mtime_nsec(),
-                m.len()
-            )
-        })
-        .unwrap_or_else(|_| "none".to_owned());
-    // One line on the wire: a path with a newline cannot break it.
-    format!("{stamp}:{}", config_path.display()).replace('\n', "?")
-}
 
 /// A round asked of the supervisor, not yet answered.
 pub struct Asked(UnixStream);
@@ -60,29 +41,9 @@ pub struct Asked(UnixStream);
 /// configuration and opens the index. `None` when there is no supervisor to
 /// ask (or no store yet).
 pub fn ask(explicit_config: Option<&Path>) -> Option<Asked> {
-    connect(explicit_config, "round", ANSWER_WAIT, Vec::new)?
+    supervisor_socket::connect(explicit_config, "round", ANSWER_WAIT, Vec::new)?
         .ok()
         .map(Asked)
-}
-
-/// Connects to the store's supervisor and sends a `verb` request: its header
-/// (the verb and this configuration's fingerprint), then the `body` made
-/// once connected, in one write. `None` when no supervisor listens;
-/// `Some(Err)` when it did not take all of the request.
-pub fn connect(
-    explicit_config: Option<&Path>,
-    verb: &str,
-    wait: Duration,
-    body: impl FnOnce() -> Vec<u8>,
-) -> Option<std::io::Result<UnixStream>> {
-    let (config_path, _) = executor_core::paths::config_path(explicit_config).ok()?;
-    let paths = executor_core::Paths::from_env().ok()?;
-    let mut stream = UnixStream::connect(paths.data_dir.join(SOCKET)).ok()?;
-    stream.set_read_timeout(Some(wait)).ok()?;
-    stream.set_write_timeout(Some(wait)).ok()?;
-    let mut request = format!("{verb} {}\n", fingerprint(&config_path)).into_bytes();
-    request.extend(body());
-    Some(stream.write_all(&request).map(|()| stream))
 }
 
 impl Asked {
@@ -132,13 +93,13 @@ impl Listener {
     /// Listens on the store's socket. The caller holds the supervisor lock,
     /// so a socket left there is a dead supervisor's and is replaced.
     pub fn start(app: &App) -> std::io::Result<Self> {
-        let path = app.paths.data_dir.join(SOCKET);
+        let path = app.paths.data_dir.join(supervisor_socket::SOCKET);
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
         let (wake, waker) = nonblocking_pipe()?;
         let pending = Arc::new(Mutex::new(Vec::new()));
         let queue = Arc::clone(&pending);
-        let print = fingerprint(&app.config_path);
+        let print = supervisor_socket::fingerprint(&app.config_path);
         let app = app.clone();
         std::thread::spawn(move || {
             let mut dispatches = crate::handoff::Server::new(app);

@@ -31,10 +31,29 @@ pub(crate) fn strace() -> Option<&'static str> {
 /// Runs the CLI under strace with `strace_args` (no `-f`: the runner it starts
 /// is not traced).
 pub(crate) fn traced(env: &TestEnv, strace: &str, strace_args: &[&str], args: &[&str]) -> Run {
+    let mut command = under_strace(
+        env,
+        strace,
+        &[&["-o", "/dev/null"], strace_args].concat(),
+        args,
+    );
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    run_bounded(command)
+}
+
+/// The CLI with `args`, as `env` runs it, under strace with `strace_args`.
+pub(crate) fn under_strace(
+    env: &TestEnv,
+    strace: &str,
+    strace_args: &[&str],
+    args: &[&str],
+) -> Command {
     let plain = env.command(args);
     let mut command = Command::new(strace);
-    command.args(["-o", "/dev/null"]).args(strace_args).arg(BIN);
-    command.args(args);
+    command.args(strace_args).arg(BIN).args(args);
     command.current_dir(&env.work);
     for (key, value) in plain.get_envs() {
         match value {
@@ -43,10 +62,17 @@ pub(crate) fn traced(env: &TestEnv, strace: &str, strace_args: &[&str], args: &[
         };
     }
     command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    run_bounded(command)
+}
+
+/// strace's arguments that trace `syscall` alone and kill the traced process
+/// with SIGKILL at its `n`th call.
+pub(crate) fn kill_at(syscall: &str, n: usize) -> [String; 4] {
+    [
+        "-e".to_owned(),
+        format!("trace={syscall}"),
+        "-e".to_owned(),
+        format!("inject={syscall}:signal=KILL:when={n}"),
+    ]
 }
 
 /// `run -c cmd` interrupted by SIGINT when it starts the runner (the Ctrl-C

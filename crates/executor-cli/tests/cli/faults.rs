@@ -503,20 +503,9 @@ fn run_killed_at(
     args: &[&str],
 ) -> Interrupted {
     let mut prefix = host.client_prefix();
-    prefix.extend(
-        [
-            "strace",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            &format!("trace={syscall}"),
-            "-e",
-            &format!("inject={syscall}:signal=KILL:when={n}"),
-            "--",
-        ]
-        .map(str::to_owned),
-    );
+    prefix.extend(["strace", "-qq", "-o", "/dev/null"].map(str::to_owned));
+    prefix.extend(crate::crash::kill_at(syscall, n as usize));
+    prefix.push("--".to_owned());
     env.set_prefix(prefix);
     let run = env.run(args);
     env.set_prefix(host.client_prefix());

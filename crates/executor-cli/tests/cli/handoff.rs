@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::crash::{lines_of, strace};
-use crate::helpers::{BIN, Run, TestEnv, eventually, hostile_text, kill_pid, run_bounded};
+use crate::crash::{kill_at, lines_of, strace, under_strace};
+use crate::helpers::{Run, TestEnv, eventually, hostile_text, kill_pid, run_bounded};
 
 /// The supervisor, SIGKILLed when dropped.
 struct Supervisor(Child);
@@ -199,22 +199,14 @@ fn sigkill_the_supervisor_at_every_write_point_of_a_handed_dispatch() {
     env.ok(&["list"]);
     let ran = env.work.join("ran");
     let traced = |args: &[&str]| {
-        let plain = env.command(&["daemon", "--interval", "3600"]);
-        let mut command = Command::new(strace);
         // -f for its threads; -b execve lets go of the runners it starts.
-        command
-            .args(["-f", "-b", "execve", "-qq"])
-            .args(args)
-            .arg(BIN);
-        command.args(["daemon", "--interval", "3600"]);
-        command.current_dir(&env.work);
-        for (key, value) in plain.get_envs() {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
-        command
+        let strace_args = [&["-f", "-b", "execve", "-qq"], args].concat();
+        under_strace(
+            &env,
+            strace,
+            &strace_args,
+            &["daemon", "--interval", "3600"],
+        )
     };
     let stop = |supervisor: Supervisor| {
         // strace is the child; the supervisor is the one holding the lock.
@@ -257,16 +249,11 @@ fn sigkill_the_supervisor_at_every_write_point_of_a_handed_dispatch() {
     for syscall in WRITE_POINTS {
         for n in 1..=counts.get(*syscall).copied().unwrap_or(0) {
             let mark = format!("{syscall}-{n}");
+            let kill = kill_at(syscall, n);
+            let kill: Vec<&str> = kill.iter().map(String::as_str).collect();
             let supervisor = Supervisor::start_command(
                 &env,
-                traced(&[
-                    "-o",
-                    "/dev/null",
-                    "-e",
-                    &format!("trace={syscall}"),
-                    "-e",
-                    &format!("inject={syscall}:signal=KILL:when={n}"),
-                ]),
+                traced(&[&["-o", "/dev/null"], &kill[..]].concat()),
             );
             let run = env.run(&[
                 "run",
