@@ -118,7 +118,10 @@ pub fn offer(explicit_config: Option<&Path>, args: &RunArgs) -> Result<Outcome, 
         }
         Err(_) => return Ok(Outcome::Recover(id)),
     }
-    let answer = answer.strip_suffix('\n').unwrap_or(&answer);
+    // Cut short, it may have been an "ok" the supervisor died writing.
+    let Some(answer) = answer.strip_suffix('\n') else {
+        return Ok(Outcome::Recover(id));
+    };
     match answer.split_once(' ') {
         Some(("ok", line)) => {
             let mut out = std::io::stdout().lock();
@@ -133,8 +136,9 @@ pub fn offer(explicit_config: Option<&Path>, args: &RunArgs) -> Result<Outcome, 
                 message,
             ))
         }
-        // Refused, or an answer this version does not know: nothing was done.
+        // Refused: nothing was done.
         _ if answer.starts_with("refused") => Ok(Outcome::Direct),
+        // An answer this version does not know: whatever was done is found.
         _ => Ok(Outcome::Recover(id)),
     }
 }
