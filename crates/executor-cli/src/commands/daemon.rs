@@ -50,6 +50,7 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
         })?;
     one_malloc_arena();
     let mut manager = app.manager()?;
+    defer_checkpoints(&manager);
     let mut lock = app.lock_file("daemon.lock")?;
     if lock.try_lock().is_err() {
         let mut holder = String::new();
@@ -159,7 +160,6 @@ pub fn daemon(app: &App, args: DaemonArgs) -> Result<u8, CliError> {
                 runners_read_at = mark;
             }
             if checkpointed.elapsed() >= CHECKPOINT_EVERY {
-                let _ = manager.store().defer_checkpoints();
                 manager.store().checkpoint();
                 checkpointed = Instant::now();
             }
@@ -235,6 +235,7 @@ fn follow_index(manager: &mut TaskManager, app: &App, missing: &mut bool) {
         }
         IndexFile::Replaced => match manager.reopen_store() {
             Ok(()) => {
+                defer_checkpoints(manager);
                 *missing = false;
                 eprintln!(
                     "openclaw-agent daemon {}: task index {} was replaced; reopened it",
@@ -244,5 +245,14 @@ fn follow_index(manager: &mut TaskManager, app: &App, missing: &mut bool) {
             }
             Err(err) => eprintln!("warning: {}", error_chain(&err)),
         },
+    }
+}
+
+/// The supervisor's commits leave the WAL to its loop's checkpoints (see
+/// [`CHECKPOINT_EVERY`]); best effort: a connection that still checkpoints
+/// on commit only costs its own writes time.
+fn defer_checkpoints(manager: &TaskManager) {
+    if let Err(err) = manager.store().defer_checkpoints() {
+        eprintln!("warning: {}", error_chain(&err));
     }
 }
